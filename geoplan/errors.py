@@ -1,0 +1,60 @@
+"""Typed errors. Every user-facing failure is one of these; interfaces map them to exit codes / HTTP codes.
+
+`InputError` and its subclasses are the user's to fix (CLI exit 2, HTTP 4xx); anything else is ours (exit 1, 5xx).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GeoplanError(Exception):
+    """Base class of every error geoplan raises on purpose."""
+
+
+class InputError(GeoplanError):
+    """The user's input is wrong: a bad file, option, value or request."""
+
+
+class NotFoundError(InputError):
+    """A named layer, feature or resource does not exist."""
+
+
+class CRSError(InputError):
+    """The coordinate reference system of some input is unknown, unsupported or contradicts its coordinates."""
+
+
+class UnreadableFileError(InputError):
+    """A file could not be read as geodata (wrong format, truncated, garbage, unsafe archive)."""
+
+
+class StoreError(GeoplanError):
+    """The layer store failed (connection, schema mismatch). Not the user's input."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about one feature (or the whole file when `feature` is None)."""
+
+    message: str
+    feature: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.feature is not None:
+            where.append(f"feature {self.feature}")
+        if self.field is not None:
+            where.append(f"field '{self.field}'")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class ValidationFailed(InputError):
+    """A dataset broke the catalogue's rules. Carries every problem found, not only the first."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        shown = "; ".join(str(p) for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"{source}: {len(problems)} problem(s): {shown}{more}")
