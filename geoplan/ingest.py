@@ -1,0 +1,114 @@
+"""Bringing data into the store: read a file, validate it against the catalogue, write it all or nothing.
+
+The CLI, the demo loader and (later) the web upload all go through `import_frame`, so every way in applies the
+same rules and leaves the store untouched when anything is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
+
+from geoplan.errors import Problem
+from geoplan.io import read_file, write_file
+from geoplan.storage import LayerStore, WriteMode
+from geoplan.validation import validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did: how many features landed, what was repaired, what was ignored."""
+
+    layer: str
+    source: str
+    written: int
+    mode: WriteMode
+    repairs: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def district_outline(store: LayerStore) -> shapely.Geometry | None:
+    """The district as one geometry, or None while the store holds no district yet."""
+    if "district" not in store.catalog or store.count("district") == 0:
+        return None
+    return shapely.union_all(store.read("district").geometry.values)
+
+
+def import_frame(
+    store: LayerStore,
+    layer: str,
+    frame: gpd.GeoDataFrame,
+    *,
+    source: str,
+    mode: WriteMode = "replace",
+    strict: bool = False,
+    actor: str = "system",
+) -> ImportReport:
+    """Validate `frame` (already in EPSG:4490) for `layer` and write it. Raises before touching the store."""
+    definition = store.catalog.get(layer)
+    existing_ids: set[str] | None = None
+    if mode == "append" and definition.id_field:
+        existing_ids = {str(v) for v in store.read(layer)[definition.id_field]}
+    result = validate(
+        frame,
+        definition,
+        source=source,
+        district=district_outline(store) if definition.must_lie_in_district else None,
+        existing_ids=existing_ids,
+        strict=strict,
+    )
+    written = store.write(layer, result.frame, mode=mode, actor=actor)
+    log.info("%s: wrote %d feature(s) to %s (%s)", source, written, layer, mode)
+    return ImportReport(layer, source, written, mode, list(result.repairs), list(result.warnings))
+
+
+def import_file(
+    store: LayerStore,
+    layer: str,
+    path: Path,
+    *,
+    crs: str | None = None,
+    mode: WriteMode = "replace",
+    strict: bool = False,
+    actor: str = "system",
+    max_bytes: int | None = None,
+) -> ImportReport:
+    """Read `path`, validate it for `layer` and write it; the store is unchanged if any step fails."""
+    store.catalog.get(layer)  # an unknown layer is reported before the file is read
+    kwargs = {} if max_bytes is None else {"max_bytes": max_bytes}
+    frame = read_file(path, crs=crs, **kwargs)
+    return import_frame(store, layer, frame, source=path.name, mode=mode, strict=strict, actor=actor)
+
+
+def export_layer(store: LayerStore, layer: str, path: Path) -> int:
+    """Write a stored vector layer to a file (format by suffix); returns the feature count."""
+    frame = store.read(layer)
+    write_file(frame, path, layer_name=layer)
+    return len(frame)
+
+
+def load_layers(
+    store: LayerStore,
+    layers: dict[str, gpd.GeoDataFrame],
+    *,
+    actor: str,
+    strict: bool = True,
+    on_layer: Callable[[str], None] | None = None,
+) -> list[ImportReport]:
+    """Replace several layers (the district first, so the others are checked against it)."""
+    ordered = sorted(layers, key=lambda name: (name != "district", store.catalog.names.index(name)))
+    reports = []
+    for name in ordered:
+        if on_layer is not None:
+            on_layer(name)
+        reports.append(
+            import_frame(store, name, layers[name], source=f"{name} (demo)", strict=strict, actor=actor)
+        )
+    return reports

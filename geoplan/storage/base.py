@@ -1,0 +1,184 @@
+"""The one storage interface every capability reads and writes layers through.
+
+Two backends implement it: `GeoPackageStore` (an embedded file, the default) and `PostGISStore`. Both keep
+vector layers in EPSG:4490 in tables made from the catalogue, rasters as GeoTIFF bytes, and an audit log of
+every write. A write is all or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from geoplan.catalog import Catalog, LayerDef
+from geoplan.crs import STORE_CRS
+from geoplan.errors import InputError
+from geoplan.rasterdata import RasterData
+
+WriteMode = Literal["replace", "append"]
+Bounds = tuple[float, float, float, float]
+AUDIT_TABLE = "geoplan_audit"
+RASTER_TABLE = "geoplan_rasters"
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    """What `geoplan layers` prints for one layer."""
+
+    name: str
+    kind: str
+    count: int
+    crs: str
+    bounds: Bounds | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One recorded change (全过程留痕): who changed which layer, when, how."""
+
+    at: str
+    actor: str
+    layer: str
+    action: str
+    feature_count: int
+    detail: dict[str, Any]
+
+
+@runtime_checkable
+class LayerStore(Protocol):
+    """Read and write catalogue layers. Implementations must be all-or-nothing on every write."""
+
+    catalog: Catalog
+    url: str
+
+    def init(self) -> None:
+        """Create every missing catalogue table (idempotent)."""
+
+    def is_initialised(self) -> bool: ...
+
+    def read(
+        self, layer: str, *, bbox: Bounds | None = None, where: Mapping[str, Any] | None = None
+    ) -> gpd.GeoDataFrame:
+        """Features of a vector layer in EPSG:4490, catalogue columns in order plus `geometry`."""
+        ...
+
+    def write(
+        self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system"
+    ) -> int:
+        """Replace or append features; returns how many were written. Either all land or none."""
+        ...
+
+    def count(self, layer: str) -> int: ...
+
+    def bounds(self, layer: str) -> Bounds | None: ...
+
+    def read_raster(self, layer: str) -> RasterData: ...
+
+    def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None: ...
+
+    def has_raster(self, layer: str) -> bool: ...
+
+    def audit_log(self, *, limit: int = 100, layer: str | None = None) -> list[AuditEntry]: ...
+
+    def close(self) -> None: ...
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def vector_layer(catalog: Catalog, name: str) -> LayerDef:
+    layer = catalog.get(name)
+    if layer.kind != "vector":
+        raise InputError(f"layer '{name}' is a {layer.kind} layer, not a vector layer")
+    return layer
+
+
+def raster_layer(catalog: Catalog, name: str) -> LayerDef:
+    layer = catalog.get(name)
+    if layer.kind != "raster":
+        raise InputError(f"layer '{name}' is a {layer.kind} layer, not a raster layer")
+    return layer
+
+
+def check_where(layer: LayerDef, where: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Only catalogue fields may be filtered on: field names reach SQL, so they must be known identifiers."""
+    where = dict(where or {})
+    for name in where:
+        layer.field(name)  # raises NotFoundError for anything else
+    return where
+
+
+def rows_for_write(layer: LayerDef, frame: gpd.GeoDataFrame) -> tuple[list[list[Any]], np.ndarray]:
+    """Attribute rows (plain Python values, None for missing) and the geometry array, checked for the store.
+
+    The store trusts validated frames but still refuses the two mistakes that would corrupt it silently:
+    a frame in another CRS and a frame missing catalogue columns.
+    """
+    if frame.crs is None or not CRS.from_user_input(frame.crs).equals(CRS.from_user_input(STORE_CRS)):
+        raise InputError(f"layer '{layer.name}': frames must be in {STORE_CRS} to be stored, not {frame.crs}")
+    missing = [name for name in layer.field_names if name not in frame.columns]
+    if missing:
+        raise InputError(f"layer '{layer.name}': missing column(s) {', '.join(missing)}")
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    if len(geoms) and (shapely.is_missing(geoms).any() or shapely.is_empty(geoms).any()):
+        raise InputError(f"layer '{layer.name}': every feature needs a non-empty geometry")
+    columns = []
+    for field in layer.fields:
+        values = frame[field.name].astype(object).where(frame[field.name].notna(), None)
+        columns.append([_plain(v, field.type) for v in values])
+    rows = [list(r) for r in zip(*columns, strict=True)] if columns else [[] for _ in range(len(frame))]
+    return rows, geoms
+
+
+def _plain(value: Any, ftype: str) -> Any:
+    """numpy scalars -> Python scalars, as the database drivers expect."""
+    if value is None:
+        return None
+    if ftype == "integer":
+        return int(value)
+    if ftype == "float":
+        return float(value)
+    if ftype == "boolean":
+        return bool(value)
+    return str(value)
+
+
+def frame_from_records(
+    layer: LayerDef, records: pd.DataFrame, geometry: np.ndarray
+) -> gpd.GeoDataFrame:
+    """Build the uniform result frame: catalogue columns in order, typed, plus `geometry` in EPSG:4490."""
+    data: dict[str, Any] = {}
+    for field in layer.fields:
+        column = records[field.name] if field.name in records.columns else pd.Series([None] * len(records))
+        data[field.name] = _typed(column.reset_index(drop=True), field.type)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs=STORE_CRS), crs=STORE_CRS)
+
+
+def _typed(column: pd.Series, ftype: str) -> pd.Series:
+    if ftype == "integer":
+        return column.astype("Int64")
+    if ftype == "float":
+        return pd.to_numeric(column, errors="coerce").astype("float64")
+    if ftype == "boolean":
+        return column.astype("boolean")
+    return column.astype(object).where(column.notna(), None)
+
+
+def audit_detail(frame: gpd.GeoDataFrame, layer: LayerDef, mode: WriteMode) -> str:
+    """A compact record of what a write did: mode, ids written (capped), bounds."""
+    ids: list[str] = []
+    if layer.id_field and len(frame):
+        ids = [str(v) for v in frame[layer.id_field].head(50)]
+    bounds = [float(v) for v in frame.total_bounds] if len(frame) else None
+    return json.dumps({"mode": mode, "ids": ids, "ids_truncated": len(frame) > 50, "bounds": bounds},
+                      ensure_ascii=False)

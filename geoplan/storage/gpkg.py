@@ -1,0 +1,293 @@
+"""The embedded store: one GeoPackage file, readable by QGIS and GDAL as it is.
+
+GDAL (through pyogrio) creates each layer's table, R-tree and triggers, so the file is a standard GeoPackage.
+Rows are then written through sqlite3 in a single transaction per write, which is what makes a write all or
+nothing: on any error the transaction rolls back and the file is as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from geoplan.catalog import Catalog, FieldDef, LayerDef
+from geoplan.crs import STORE_CRS
+from geoplan.errors import InputError, NotFoundError, StoreError
+from geoplan.rasterdata import RasterData
+from geoplan.storage import gpkg_blob
+from geoplan.storage.base import (
+    AUDIT_TABLE,
+    RASTER_TABLE,
+    AuditEntry,
+    Bounds,
+    WriteMode,
+    audit_detail,
+    check_where,
+    frame_from_records,
+    now_utc,
+    raster_layer,
+    rows_for_write,
+    vector_layer,
+)
+
+log = logging.getLogger(__name__)
+
+STORE_SRS_ID = 4490
+_SQLITE_TYPES = {"string": "TEXT", "integer": "INTEGER", "float": "REAL", "boolean": "BOOLEAN"}
+_PANDAS_DTYPES = {"string": "object", "integer": "int64", "float": "float64", "boolean": "bool"}
+
+
+def _quote(identifier: str) -> str:
+    # Identifiers come from the validated catalogue; quoting still keeps SQL keywords (e.g. "type") safe.
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class GeoPackageStore:
+    """LayerStore on a GeoPackage file."""
+
+    def __init__(self, path: Path | str, catalog: Catalog) -> None:
+        self.path = Path(path)
+        self.url = str(self.path)
+        self.catalog = catalog
+
+    # -- connection ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        if not self.path.exists():
+            raise StoreError(f"no store at {self.path}; run `geoplan db init` or `geoplan demo` first")
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            gpkg_blob.register_functions(connection)
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def _tables(self, connection: sqlite3.Connection) -> set[str]:
+        return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    # -- schema -------------------------------------------------------------------------------------------
+
+    def is_initialised(self) -> bool:
+        if not self.path.exists():
+            return False
+        with self._connect() as connection:
+            tables = self._tables(connection)
+        return all(layer.name in tables for layer in self.catalog.vector_layers()) and RASTER_TABLE in tables
+
+    def init(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existing: set[str] = set()
+        if self.path.exists():
+            with self._connect() as connection:
+                existing = self._tables(connection)
+        for layer in self.catalog.vector_layers():
+            if layer.name not in existing:
+                self._create_layer(layer)
+        with self._transaction() as connection:
+            for layer in self.catalog.vector_layers():
+                self._add_missing_columns(connection, layer)
+                if layer.id_field:
+                    connection.execute(
+                        f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(f'ux_{layer.name}_{layer.id_field}')} "
+                        f"ON {_quote(layer.name)} ({_quote(layer.id_field)})"
+                    )
+            self._create_attribute_table(
+                connection,
+                RASTER_TABLE,
+                "name TEXT PRIMARY KEY NOT NULL, crs TEXT NOT NULL, width INTEGER NOT NULL, "
+                "height INTEGER NOT NULL, updated_at TEXT NOT NULL, data BLOB NOT NULL",
+            )
+            self._create_attribute_table(
+                connection,
+                AUDIT_TABLE,
+                "id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, "
+                "layer TEXT NOT NULL, action TEXT NOT NULL, feature_count INTEGER NOT NULL, detail TEXT",
+            )
+
+    def _create_layer(self, layer: LayerDef) -> None:
+        columns = {f.name: pd.Series([], dtype=_PANDAS_DTYPES[f.type]) for f in layer.fields}
+        empty = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=STORE_CRS))
+        pyogrio.write_dataframe(
+            empty,
+            self.path,
+            layer=layer.name,
+            driver="GPKG",
+            geometry_type=layer.geometry,
+            append=self.path.exists(),
+            layer_options={"SPATIAL_INDEX": "YES", "FID": "fid", "GEOMETRY_NAME": "geom"},
+            metadata={"title_zh": layer.title_zh, "synthetic": str(layer.synthetic)},
+        )
+        log.info("created layer %s in %s", layer.name, self.path)
+
+    def _add_missing_columns(self, connection: sqlite3.Connection, layer: LayerDef) -> None:
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({_quote(layer.name)})")}
+        for field in layer.fields:
+            if field.name not in present:
+                connection.execute(
+                    f"ALTER TABLE {_quote(layer.name)} ADD COLUMN {_quote(field.name)} {_sql_type(field)}"
+                )
+
+    def _create_attribute_table(self, connection: sqlite3.Connection, name: str, columns: str) -> None:
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {_quote(name)} ({columns})")
+        connection.execute(
+            "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier) VALUES (?, 'attributes', ?)",
+            (name, name),
+        )
+
+    # -- vector layers ------------------------------------------------------------------------------------
+
+    def read(
+        self, layer: str, *, bbox: Bounds | None = None, where: Mapping[str, Any] | None = None
+    ) -> gpd.GeoDataFrame:
+        definition = vector_layer(self.catalog, layer)
+        filters = check_where(definition, where)
+        self._require_table(layer)
+        clause = " AND ".join(f"{_quote(k)} = {_ogr_literal(v)}" for k, v in filters.items()) or None
+        frame = pyogrio.read_dataframe(
+            self.path,
+            layer=layer,
+            bbox=bbox,
+            where=clause,
+            columns=definition.field_names,
+            use_arrow=True,
+        )
+        return frame_from_records(definition, frame, frame.geometry.values)
+
+    def write(
+        self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system"
+    ) -> int:
+        definition = vector_layer(self.catalog, layer)
+        if mode not in ("replace", "append"):
+            raise InputError(f"mode must be replace or append, not {mode!r}")
+        rows, geoms = rows_for_write(definition, frame)
+        blobs = gpkg_blob.encode(geoms, STORE_SRS_ID)
+        names = [*definition.field_names, "geom"]
+        insert = (
+            f"INSERT INTO {_quote(layer)} ({', '.join(_quote(n) for n in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})"
+        )
+        self._require_table(layer)
+        try:
+            with self._transaction() as connection:
+                if mode == "replace":
+                    connection.execute(f"DELETE FROM {_quote(layer)}")
+                connection.executemany(insert, ([*row, blob] for row, blob in zip(rows, blobs, strict=True)))
+                self._refresh_extent(connection, layer)
+                self._audit(connection, actor, layer, f"write:{mode}", len(rows),
+                            audit_detail(frame, definition, mode))
+        except sqlite3.IntegrityError as exc:
+            raise InputError(f"layer '{layer}': the write breaks a store constraint ({exc}); nothing was written") from None
+        return len(rows)
+
+    def count(self, layer: str) -> int:
+        self._require_table(layer)
+        with self._connect() as connection:
+            return int(connection.execute(f"SELECT count(*) FROM {_quote(layer)}").fetchone()[0])
+
+    def bounds(self, layer: str) -> Bounds | None:
+        vector_layer(self.catalog, layer)
+        self._require_table(layer)
+        with self._connect() as connection:
+            row = connection.execute(
+                f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {_quote(f'rtree_{layer}_geom')}"
+            ).fetchone()
+        return None if row[0] is None else (row[0], row[1], row[2], row[3])
+
+    def _refresh_extent(self, connection: sqlite3.Connection, layer: str) -> None:
+        connection.execute(
+            f"UPDATE gpkg_contents SET (min_x, min_y, max_x, max_y) = "
+            f"(SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {_quote(f'rtree_{layer}_geom')}), "
+            f"last_change = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE table_name = ?",
+            (layer,),
+        )
+
+    def _require_table(self, layer: str) -> None:
+        with self._connect() as connection:
+            if layer not in self._tables(connection):
+                raise StoreError(f"layer '{layer}' has no table in {self.path}; run `geoplan db init`")
+
+    # -- rasters ------------------------------------------------------------------------------------------
+
+    def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None:
+        raster_layer(self.catalog, layer)
+        rows, cols = raster.array.shape
+        with self._transaction() as connection:
+            connection.execute(
+                f"INSERT OR REPLACE INTO {RASTER_TABLE} (name, crs, width, height, updated_at, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (layer, raster.crs, cols, rows, now_utc(), raster.to_geotiff()),
+            )
+            detail = json.dumps({"shape": [rows, cols], "crs": raster.crs, "sum": raster.valid_sum()})
+            self._audit(connection, actor, layer, "write:raster", rows * cols, detail)
+
+    def read_raster(self, layer: str) -> RasterData:
+        raster_layer(self.catalog, layer)
+        with self._connect() as connection:
+            row = connection.execute(f"SELECT data FROM {RASTER_TABLE} WHERE name = ?", (layer,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"raster layer '{layer}' holds no data yet")
+        return RasterData.from_geotiff(bytes(row[0]), source=layer)
+
+    def has_raster(self, layer: str) -> bool:
+        raster_layer(self.catalog, layer)
+        with self._connect() as connection:
+            row = connection.execute(f"SELECT 1 FROM {RASTER_TABLE} WHERE name = ?", (layer,)).fetchone()
+        return row is not None
+
+    # -- audit --------------------------------------------------------------------------------------------
+
+    def _audit(
+        self, connection: sqlite3.Connection, actor: str, layer: str, action: str, count: int, detail: str
+    ) -> None:
+        connection.execute(
+            f"INSERT INTO {AUDIT_TABLE} (at, actor, layer, action, feature_count, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (now_utc(), actor, layer, action, count, detail),
+        )
+
+    def audit_log(self, *, limit: int = 100, layer: str | None = None) -> list[AuditEntry]:
+        query = f"SELECT at, actor, layer, action, feature_count, detail FROM {AUDIT_TABLE}"
+        params: tuple[Any, ...] = ()
+        if layer is not None:
+            query += " WHERE layer = ?"
+            params = (layer,)
+        query += " ORDER BY id DESC LIMIT ?"
+        with self._connect() as connection:
+            rows = connection.execute(query, (*params, limit)).fetchall()
+        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
+
+    def close(self) -> None:
+        """Connections are per call; nothing is held open."""
+
+
+def _sql_type(field: FieldDef) -> str:
+    return _SQLITE_TYPES[field.type]
+
+
+def _ogr_literal(value: Any) -> str:
+    """A value as an OGR SQL literal. Strings are quoted with '' escaping, so user text cannot end the literal."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"

@@ -1,0 +1,289 @@
+"""The server store: PostGIS through SQLAlchemy and GeoAlchemy2.
+
+Tables are made from the catalogue: typed columns, NOT NULL for required fields, a UNIQUE id column, and a
+`geometry(<type>, 4490)` column (the typmod enforces type and SRID) with a GiST index. Every write runs in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from geoalchemy2 import Geometry
+from geoalchemy2.shape import from_shape
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    func,
+    inspect,
+    select,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.types import TypeEngine
+
+from geoplan.catalog import Catalog, FieldDef, LayerDef
+from geoplan.errors import InputError, NotFoundError, StoreError
+from geoplan.rasterdata import RasterData
+from geoplan.storage.base import (
+    AUDIT_TABLE,
+    RASTER_TABLE,
+    AuditEntry,
+    Bounds,
+    WriteMode,
+    audit_detail,
+    check_where,
+    frame_from_records,
+    now_utc,
+    raster_layer,
+    rows_for_write,
+    vector_layer,
+)
+
+log = logging.getLogger(__name__)
+STORE_SRID = 4490
+_GEOMETRY_NAMES = {"MultiPolygon": "MULTIPOLYGON", "MultiLineString": "MULTILINESTRING", "Point": "POINT"}
+
+
+def _column_type(field: FieldDef) -> TypeEngine[Any]:
+    if field.type == "integer":
+        return Integer()
+    if field.type == "float":
+        return Float(precision=53)
+    if field.type == "boolean":
+        return Boolean()
+    return Text()
+
+
+def _engine_url(url: str) -> str:
+    """Use psycopg 3 for plain postgresql:// URLs (SQLAlchemy would default to psycopg2)."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url[len("postgres://") :]
+    return url
+
+
+class PostGISStore:
+    """LayerStore on a PostGIS database."""
+
+    def __init__(self, url: str, catalog: Catalog, *, schema: str | None = None) -> None:
+        self.url = url
+        self.catalog = catalog
+        self.engine: Engine = create_engine(_engine_url(url), pool_pre_ping=True)
+        self.metadata = MetaData(schema=schema)
+        self.tables = {layer.name: self._layer_table(layer) for layer in catalog.vector_layers()}
+        self.rasters = Table(
+            RASTER_TABLE,
+            self.metadata,
+            Column("name", String(63), primary_key=True),
+            Column("crs", Text, nullable=False),
+            Column("width", Integer, nullable=False),
+            Column("height", Integer, nullable=False),
+            Column("updated_at", Text, nullable=False),
+            Column("data", LargeBinary, nullable=False),
+        )
+        self.audit = Table(
+            AUDIT_TABLE,
+            self.metadata,
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("at", Text, nullable=False),
+            Column("actor", Text, nullable=False),
+            Column("layer", Text, nullable=False),
+            Column("action", Text, nullable=False),
+            Column("feature_count", Integer, nullable=False),
+            Column("detail", Text),
+        )
+
+    def _layer_table(self, layer: LayerDef) -> Table:
+        assert layer.geometry is not None
+        columns = [
+            Column(f.name, _column_type(f), nullable=not f.required, unique=f.name == layer.id_field)
+            for f in layer.fields
+        ]
+        geometry = Geometry(geometry_type=_GEOMETRY_NAMES[layer.geometry], srid=STORE_SRID, spatial_index=True)
+        return Table(
+            layer.name,
+            self.metadata,
+            Column("fid", Integer, primary_key=True, autoincrement=True),
+            *columns,
+            Column("geom", geometry, nullable=False),
+        )
+
+    # -- schema -------------------------------------------------------------------------------------------
+
+    def init(self) -> None:
+        try:
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+                self.metadata.create_all(connection)
+        except OperationalError as exc:
+            raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
+
+    def is_initialised(self) -> bool:
+        try:
+            names = set(inspect(self.engine).get_table_names(schema=self.metadata.schema))
+        except OperationalError as exc:
+            raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
+        return set(self.tables) | {RASTER_TABLE, AUDIT_TABLE} <= names
+
+    # -- vector layers ------------------------------------------------------------------------------------
+
+    def read(
+        self, layer: str, *, bbox: Bounds | None = None, where: Mapping[str, Any] | None = None
+    ) -> gpd.GeoDataFrame:
+        definition = vector_layer(self.catalog, layer)
+        filters = check_where(definition, where)
+        table = self.tables[layer]
+        query = select(*(table.c[name] for name in definition.field_names), func.ST_AsBinary(table.c.geom))
+        if bbox is not None:
+            envelope = func.ST_MakeEnvelope(*(float(v) for v in bbox), STORE_SRID)
+            query = query.where(table.c.geom.op("&&")(envelope))
+        for name, value in filters.items():
+            query = query.where(table.c[name] == value)
+        query = query.order_by(table.c.fid)
+        with self._connection() as connection:
+            rows = connection.execute(query).all()
+        records = pd.DataFrame([r[:-1] for r in rows], columns=definition.field_names)
+        geometry = shapely.from_wkb([bytes(r[-1]) for r in rows]) if rows else []
+        return frame_from_records(definition, records, geometry)
+
+    def write(
+        self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system"
+    ) -> int:
+        definition = vector_layer(self.catalog, layer)
+        if mode not in ("replace", "append"):
+            raise InputError(f"mode must be replace or append, not {mode!r}")
+        rows, geoms = rows_for_write(definition, frame)
+        names = definition.field_names
+        params = [
+            {**dict(zip(names, row, strict=True)), "geom": from_shape(geom, srid=STORE_SRID)}
+            for row, geom in zip(rows, geoms, strict=True)
+        ]
+        table = self.tables[layer]
+        try:
+            with self.engine.begin() as connection:
+                if mode == "replace":
+                    connection.execute(table.delete())
+                if params:
+                    connection.execute(table.insert(), params)
+                connection.execute(
+                    self.audit.insert(),
+                    {
+                        "at": now_utc(),
+                        "actor": actor,
+                        "layer": layer,
+                        "action": f"write:{mode}",
+                        "feature_count": len(params),
+                        "detail": audit_detail(frame, definition, mode),
+                    },
+                )
+        except IntegrityError as exc:
+            raise InputError(
+                f"layer '{layer}': the write breaks a store constraint ({_first_line(exc.orig)}); nothing was written"
+            ) from None
+        except OperationalError as exc:
+            raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
+        return len(params)
+
+    def count(self, layer: str) -> int:
+        vector_layer(self.catalog, layer)
+        with self._connection() as connection:
+            return int(connection.execute(select(func.count()).select_from(self.tables[layer])).scalar_one())
+
+    def bounds(self, layer: str) -> Bounds | None:
+        vector_layer(self.catalog, layer)
+        table = self.tables[layer]
+        extent = func.ST_Extent(table.c.geom)
+        query = select(func.ST_XMin(extent), func.ST_YMin(extent), func.ST_XMax(extent), func.ST_YMax(extent))
+        with self._connection() as connection:
+            row = connection.execute(query).one()
+        return None if row[0] is None else (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+    # -- rasters ------------------------------------------------------------------------------------------
+
+    def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None:
+        raster_layer(self.catalog, layer)
+        rows, cols = raster.array.shape
+        record = {
+            "name": layer,
+            "crs": raster.crs,
+            "width": cols,
+            "height": rows,
+            "updated_at": now_utc(),
+            "data": raster.to_geotiff(),
+        }
+        with self.engine.begin() as connection:
+            connection.execute(self.rasters.delete().where(self.rasters.c.name == layer))
+            connection.execute(self.rasters.insert(), record)
+            connection.execute(
+                self.audit.insert(),
+                {
+                    "at": now_utc(),
+                    "actor": actor,
+                    "layer": layer,
+                    "action": "write:raster",
+                    "feature_count": rows * cols,
+                    "detail": json.dumps({"shape": [rows, cols], "crs": raster.crs, "sum": raster.valid_sum()}),
+                },
+            )
+
+    def read_raster(self, layer: str) -> RasterData:
+        raster_layer(self.catalog, layer)
+        with self._connection() as connection:
+            data = connection.execute(
+                select(self.rasters.c.data).where(self.rasters.c.name == layer)
+            ).scalar_one_or_none()
+        if data is None:
+            raise NotFoundError(f"raster layer '{layer}' holds no data yet")
+        return RasterData.from_geotiff(bytes(data), source=layer)
+
+    def has_raster(self, layer: str) -> bool:
+        raster_layer(self.catalog, layer)
+        with self._connection() as connection:
+            found = connection.execute(
+                select(self.rasters.c.name).where(self.rasters.c.name == layer)
+            ).scalar_one_or_none()
+        return found is not None
+
+    # -- audit --------------------------------------------------------------------------------------------
+
+    def audit_log(self, *, limit: int = 100, layer: str | None = None) -> list[AuditEntry]:
+        table = self.audit
+        query = select(
+            table.c.at, table.c.actor, table.c.layer, table.c.action, table.c.feature_count, table.c.detail
+        )
+        if layer is not None:
+            query = query.where(table.c.layer == layer)
+        query = query.order_by(table.c.id.desc()).limit(limit)
+        with self._connection() as connection:
+            rows = connection.execute(query).all()
+        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
+
+    def _connection(self):  # type: ignore[no-untyped-def]
+        try:
+            return self.engine.connect()
+        except OperationalError as exc:
+            raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(exc: BaseException | SQLAlchemyError | None) -> str:
+    """Database messages can be long and carry SQL; the first line says what went wrong."""
+    return str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else "unknown error"

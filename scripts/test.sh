@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: system packages (PostgreSQL + PostGIS, Chromium), the Python
+# environment, style and type checks, then pytest. The tests start their own throwaway PostGIS, and any
+# skipped test fails the run (GEOPLAN_FAIL_ON_SKIP=1), so a missing PostGIS or browser cannot pass silently.
+# Usage: scripts/test.sh [pytest arguments]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+need_apt=()
+ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need_apt+=(postgresql postgresql-15-postgis-3)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing system packages: ${need_apt[*]} (run as root, or apt-get install them)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+fi
+
+bash "$ROOT/scripts/bootstrap.sh" dev
+PY="$ROOT/.venv/bin"
+"$PY/ruff" check geoplan web scripts tests
+"$PY/ruff" format --check geoplan web scripts tests
+"$PY/mypy"
+GEOPLAN_FAIL_ON_SKIP=1 "$PY/python" -m pytest -q -p no:cacheprovider "$@"

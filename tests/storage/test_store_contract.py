@@ -1,0 +1,166 @@
+"""The LayerStore contract: every test here runs against the GeoPackage store and a real PostGIS."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from affine import Affine
+
+from geoplan.catalog import Catalog
+from geoplan.errors import InputError, NotFoundError
+from geoplan.rasterdata import RasterData
+from geoplan.storage import LayerStore
+from tests.factories import sample_frame
+
+
+def assert_same_features(actual: gpd.GeoDataFrame, expected: gpd.GeoDataFrame, id_field: str) -> None:
+    actual = actual.sort_values(id_field).reset_index(drop=True)
+    expected = expected.sort_values(id_field).reset_index(drop=True)
+    assert list(actual.columns[:-1]) == list(expected.columns[:-1])
+    assert len(actual) == len(expected)
+    for column in expected.columns.drop("geometry"):
+        assert [None if v is None or v is np.nan else v for v in actual[column].astype(object)] == list(
+            expected[column]
+        ), column
+    assert shapely.equals_exact(actual.geometry.values, expected.geometry.values, tolerance=1e-12).all()
+
+
+@pytest.mark.parametrize("layer_name", ["projects", "roads", "culture_facilities"])
+def test_round_trip_keeps_attributes_and_geometry(store: LayerStore, catalog: Catalog, layer_name: str) -> None:
+    layer = catalog.get(layer_name)
+    frame = sample_frame(layer, 25)
+    assert store.write(layer_name, frame) == 25
+    back = store.read(layer_name)
+    assert back.crs.to_epsg() == 4490
+    assert list(back.columns) == [*layer.field_names, "geometry"]
+    assert_same_features(back, frame, layer.id_field or "")
+
+
+def test_every_catalogue_layer_has_a_table(store: LayerStore, catalog: Catalog) -> None:
+    assert store.is_initialised()
+    for layer in catalog.vector_layers():
+        assert store.count(layer.name) == 0
+        assert store.bounds(layer.name) is None
+        assert len(store.read(layer.name)) == 0
+
+
+def test_init_is_idempotent_and_keeps_data(store: LayerStore, catalog: Catalog) -> None:
+    store.write("projects", sample_frame(catalog.get("projects"), 3))
+    store.init()
+    assert store.count("projects") == 3
+
+
+def test_replace_and_append(store: LayerStore, catalog: Catalog) -> None:
+    layer = catalog.get("villages")
+    store.write("villages", sample_frame(layer, 5))
+    store.write("villages", sample_frame(layer, 3, start=100), mode="replace")
+    assert store.count("villages") == 3
+    store.write("villages", sample_frame(layer, 4, start=200), mode="append")
+    assert sorted(store.read("villages")["village_code"]) == sorted(
+        [f"vill-{i:06d}" for i in [100, 101, 102, 200, 201, 202, 203]]
+    )
+
+
+def test_failed_write_leaves_the_layer_exactly_as_it_was(store: LayerStore, catalog: Catalog) -> None:
+    layer = catalog.get("projects")
+    original = sample_frame(layer, 10)
+    store.write("projects", original)
+    # A replace whose last row repeats an id: the unique constraint fails after the delete and some inserts.
+    broken = sample_frame(layer, 6, start=50)
+    broken.loc[5, "project_id"] = broken.loc[0, "project_id"]
+    with pytest.raises(InputError, match="nothing was written"):
+        store.write("projects", broken, mode="replace")
+    assert_same_features(store.read("projects"), original, "project_id")
+    # An append that collides with a stored id is refused whole as well.
+    with pytest.raises(InputError):
+        store.write("projects", sample_frame(layer, 3, start=8), mode="append")
+    assert store.count("projects") == 10
+    assert len(store.audit_log(layer="projects")) == 1
+
+
+def test_refuses_frames_in_another_crs(store: LayerStore, catalog: Catalog) -> None:
+    frame = sample_frame(catalog.get("projects"), 2).to_crs("EPSG:4547")
+    with pytest.raises(InputError, match="EPSG:4490"):
+        store.write("projects", frame)
+    assert store.count("projects") == 0
+
+
+def test_refuses_missing_columns_and_empty_geometries(store: LayerStore, catalog: Catalog) -> None:
+    frame = sample_frame(catalog.get("projects"), 2)
+    with pytest.raises(InputError, match="task_area"):
+        store.write("projects", frame.drop(columns=["task_area"]))
+    frame.loc[1, "geometry"] = shapely.MultiPolygon()
+    with pytest.raises(InputError, match="non-empty geometry"):
+        store.write("projects", frame)
+    assert store.count("projects") == 0
+
+
+def test_bbox_read_returns_exactly_the_intersecting_features(store: LayerStore, catalog: Catalog) -> None:
+    layer = catalog.get("culture_facilities")
+    frame = sample_frame(layer, 60)
+    store.write("culture_facilities", frame)
+    bbox = (112.862, 22.889, 112.875, 22.895)
+    expected = frame[frame.intersects(shapely.box(*bbox))]
+    assert 0 < len(expected) < len(frame)
+    got = store.read("culture_facilities", bbox=bbox)
+    assert sorted(got["facility_id"]) == sorted(expected["facility_id"])
+
+
+def test_bounds_and_count(store: LayerStore, catalog: Catalog) -> None:
+    frame = sample_frame(catalog.get("roads"), 30)
+    store.write("roads", frame)
+    assert store.count("roads") == 30
+    assert np.allclose(store.bounds("roads"), frame.total_bounds, atol=1e-6)
+
+
+def test_where_filters_by_value_and_treats_hostile_text_as_data(store: LayerStore, catalog: Catalog) -> None:
+    layer = catalog.get("projects")
+    frame = sample_frame(layer, 16)
+    hostile = "x'); DROP TABLE projects; --"
+    frame.loc[3, "name"] = hostile
+    store.write("projects", frame)
+    assert len(store.read("projects", where={"task_area": "人居环境绿色化"})) == 2
+    assert list(store.read("projects", where={"name": hostile})["name"]) == [hostile]
+    assert store.count("projects") == 16
+    with pytest.raises(NotFoundError):
+        store.read("projects", where={"1=1; --": "x"})
+
+
+def test_unknown_layer_is_a_clear_error(store: LayerStore) -> None:
+    with pytest.raises(NotFoundError, match="unknown layer 'nope'"):
+        store.read("nope")
+    with pytest.raises(InputError, match="raster layer"):
+        store.read("population")
+
+
+def test_raster_round_trip(store: LayerStore) -> None:
+    rng = np.random.default_rng(1)
+    array = rng.random((40, 30)).astype("float32")
+    array[0, 0] = -1
+    raster = RasterData(array, Affine(100, 0, 560000, 0, -100, 2540000), "EPSG:4547", -1.0)
+    assert not store.has_raster("population")
+    store.write_raster("population", raster)
+    back = store.read_raster("population")
+    assert store.has_raster("population")
+    assert np.array_equal(back.array, array)
+    assert back.transform == raster.transform and back.crs == "EPSG:4547" and back.nodata == -1.0
+    assert back.valid_sum() == pytest.approx(float(array[array != -1].astype("float64").sum()))
+
+
+def test_missing_raster_is_not_found(store: LayerStore) -> None:
+    with pytest.raises(NotFoundError):
+        store.read_raster("population")
+
+
+def test_every_write_is_audited(store: LayerStore, catalog: Catalog) -> None:
+    layer = catalog.get("projects")
+    store.write("projects", sample_frame(layer, 2), actor="planner:li")
+    store.write("projects", sample_frame(layer, 1, start=9), mode="append", actor="staff:wang")
+    log = store.audit_log(layer="projects")
+    assert [(e.actor, e.action, e.feature_count) for e in log] == [
+        ("staff:wang", "write:append", 1),
+        ("planner:li", "write:replace", 2),
+    ]
+    assert log[0].detail["ids"] == ["proj-000009"]
