@@ -100,7 +100,9 @@ def demo(
     try:
         with err.status("building the Gaoming demo data…") as status:
             data = build_demo(
-                settings.layers_dir / "sources", seed=seed, progress=lambda step: status.update(f"demo: {step}")
+                settings.layers_dir / "sources",
+                seed=seed,
+                progress=lambda step: status.update(f"demo: {step}"),
             )
             backend.init()
             load_layers(
@@ -153,7 +155,8 @@ def import_(
     layer: Annotated[str, typer.Argument(help="Catalogue layer name, e.g. projects.")],
     file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV.")],
     crs: Annotated[
-        str | None, typer.Option(help="CRS when the file has none: EPSG:4490, EPSG:4547, gcj02 (AMap exports)…")
+        str | None,
+        typer.Option(help="CRS when the file has none: EPSG:4490, EPSG:4547, gcj02 (AMap exports)…"),
     ] = None,
     mode: Annotated[str, typer.Option(help="replace the layer, or append to it.")] = "replace",
     strict: Annotated[bool, typer.Option("--strict", help="Reject invalid geometries instead of repairing.")] = False,

@@ -108,7 +108,5 @@ def load_layers(
     for name in ordered:
         if on_layer is not None:
             on_layer(name)
-        reports.append(
-            import_frame(store, name, layers[name], source=f"{name} (demo)", strict=strict, actor=actor)
-        )
+        reports.append(import_frame(store, name, layers[name], source=f"{name} (demo)", strict=strict, actor=actor))
     return reports

@@ -13,9 +13,7 @@ def layer_summaries(store: LayerStore) -> list[LayerSummary]:
         if layer.kind == "raster":
             if store.has_raster(layer.name):
                 raster = store.read_raster(layer.name)
-                summaries.append(
-                    LayerSummary(layer.name, "raster", int(raster.array.size), raster.crs, raster.bounds)
-                )
+                summaries.append(LayerSummary(layer.name, "raster", int(raster.array.size), raster.crs, raster.bounds))
             else:
                 summaries.append(LayerSummary(layer.name, "raster", 0, layer.raster.get("crs", ""), None))
             continue

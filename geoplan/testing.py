@@ -76,8 +76,19 @@ class ThrowawayPostGIS:
         self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.root / "server.log"), "-w", "start")
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", self.database)
         self._run(
-            "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", self.database,
-            "-v", "ON_ERROR_STOP=1", "-c", "CREATE EXTENSION postgis",
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            self.database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "CREATE EXTENSION postgis",
         )
         log.info("throwaway PostGIS at %s", self.url)
         return self

@@ -71,9 +71,7 @@ class LayerStore(Protocol):
         """Features of a vector layer in EPSG:4490, catalogue columns in order plus `geometry`."""
         ...
 
-    def write(
-        self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system"
-    ) -> int:
+    def write(self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system") -> int:
         """Replace or append features; returns how many were written. Either all land or none."""
         ...
 
@@ -153,9 +151,7 @@ def _plain(value: Any, ftype: str) -> Any:
     return str(value)
 
 
-def frame_from_records(
-    layer: LayerDef, records: pd.DataFrame, geometry: np.ndarray
-) -> gpd.GeoDataFrame:
+def frame_from_records(layer: LayerDef, records: pd.DataFrame, geometry: np.ndarray) -> gpd.GeoDataFrame:
     """Build the uniform result frame: catalogue columns in order, typed, plus `geometry` in EPSG:4490."""
     data: dict[str, Any] = {}
     for field in layer.fields:
@@ -180,5 +176,6 @@ def audit_detail(frame: gpd.GeoDataFrame, layer: LayerDef, mode: WriteMode) -> s
     if layer.id_field and len(frame):
         ids = [str(v) for v in frame[layer.id_field].head(50)]
     bounds = [float(v) for v in frame.total_bounds] if len(frame) else None
-    return json.dumps({"mode": mode, "ids": ids, "ids_truncated": len(frame) > 50, "bounds": bounds},
-                      ensure_ascii=False)
+    return json.dumps(
+        {"mode": mode, "ids": ids, "ids_truncated": len(frame) > 50, "bounds": bounds}, ensure_ascii=False
+    )

@@ -174,9 +174,7 @@ class GeoPackageStore:
         )
         return frame_from_records(definition, frame, frame.geometry.values)
 
-    def write(
-        self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system"
-    ) -> int:
+    def write(self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system") -> int:
         definition = vector_layer(self.catalog, layer)
         if mode not in ("replace", "append"):
             raise InputError(f"mode must be replace or append, not {mode!r}")
@@ -194,10 +192,18 @@ class GeoPackageStore:
                     connection.execute(f"DELETE FROM {_quote(layer)}")
                 connection.executemany(insert, ([*row, blob] for row, blob in zip(rows, blobs, strict=True)))
                 self._refresh_extent(connection, layer)
-                self._audit(connection, actor, layer, f"write:{mode}", len(rows),
-                            audit_detail(frame, definition, mode))
+                self._audit(
+                    connection,
+                    actor,
+                    layer,
+                    f"write:{mode}",
+                    len(rows),
+                    audit_detail(frame, definition, mode),
+                )
         except sqlite3.IntegrityError as exc:
-            raise InputError(f"layer '{layer}': the write breaks a store constraint ({exc}); nothing was written") from None
+            raise InputError(
+                f"layer '{layer}': the write breaks a store constraint ({exc}); nothing was written"
+            ) from None
         return len(rows)
 
     def count(self, layer: str) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from geoalchemy2 import Geometry
@@ -159,12 +160,10 @@ class PostGISStore:
         with self._connection() as connection:
             rows = connection.execute(query).all()
         records = pd.DataFrame([r[:-1] for r in rows], columns=definition.field_names)
-        geometry = shapely.from_wkb([bytes(r[-1]) for r in rows]) if rows else []
+        geometry = shapely.from_wkb([bytes(r[-1]) for r in rows]) if rows else np.empty(0, dtype=object)
         return frame_from_records(definition, records, geometry)
 
-    def write(
-        self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system"
-    ) -> int:
+    def write(self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system") -> int:
         definition = vector_layer(self.catalog, layer)
         if mode not in ("replace", "append"):
             raise InputError(f"mode must be replace or append, not {mode!r}")
@@ -264,9 +263,7 @@ class PostGISStore:
 
     def audit_log(self, *, limit: int = 100, layer: str | None = None) -> list[AuditEntry]:
         table = self.audit
-        query = select(
-            table.c.at, table.c.actor, table.c.layer, table.c.action, table.c.feature_count, table.c.detail
-        )
+        query = select(table.c.at, table.c.actor, table.c.layer, table.c.action, table.c.feature_count, table.c.detail)
         if layer is not None:
             query = query.where(table.c.layer == layer)
         query = query.order_by(table.c.id.desc()).limit(limit)

@@ -32,9 +32,7 @@ WRITER = textwrap.dedent(
 def test_killed_writer_leaves_store_unchanged(store: LayerStore, catalog: Catalog) -> None:
     original = sample_frame(catalog.get("culture_facilities"), 7)
     store.write("culture_facilities", original)
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, store.url], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, store.url], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert writer.stdout is not None
     assert writer.stdout.readline().strip() == "writing"
     time.sleep(1.0)  # let the transaction start and insert a good share of rows

@@ -34,7 +34,7 @@ def test_srid_is_enforced(pg: PostGISStore) -> None:
 
 
 def test_geometry_type_is_enforced(pg: PostGISStore) -> None:
-    with pytest.raises(DBAPIError, match="(?i)geometry type"):
+    with pytest.raises(DBAPIError, match=r"(?i)geometry type"):
         _execute(
             pg,
             "INSERT INTO eco_redlines (redline_id, name, geom) "
