@@ -154,8 +154,8 @@ def parse_crs(text: str) -> StoreCRS:
     except PyprojCRSError:
         shown = cleaned if len(cleaned) <= 60 else cleaned[:57] + "..."
         raise CRSError(
-            f"unknown coordinate system {shown!r}: use an EPSG code (EPSG:4490, EPSG:4547), WKT, a PROJ string "
-            "or gcj02"
+            f"unknown coordinate system {shown!r}: pass --crs with an EPSG code (--crs EPSG:4490, "
+            "--crs EPSG:4547), WKT, a PROJ string or gcj02"
         ) from None
 
 
@@ -213,7 +213,7 @@ def detect_zone_prefixed_crs(bounds: Bounds) -> CRS | None:
     if zone != int(maxx // 1e6) or zone not in _ZONES:
         return None
     low, high = minx - zone * 1e6, maxx - zone * 1e6
-    if not (100_000.0 <= low and high <= 900_000.0):
+    if low < 100_000.0 or high > 900_000.0:
         return None
     return CRS.from_epsg(_ZONE_EPSG_BASE + zone)
 
@@ -312,8 +312,7 @@ def _undeclared_message(source: str, bounds: Bounds) -> str:
     message = f"{source}: the file does not say its coordinate system; {CRS_HINT}"
     if _looks_lonlat(bounds):
         message += (
-            ". Its numbers look like longitude/latitude: EPSG:4490 for CGCS2000/WGS84, gcj02 for AMap/Gaode "
-            "coordinates"
+            ". Its numbers look like longitude/latitude: EPSG:4490 for CGCS2000/WGS84, gcj02 for AMap/Gaode coordinates"
         )
     elif _looks_unprefixed_gk(bounds):
         message += ". Its numbers look like projected metres, e.g. EPSG:4547 (Gauss-Krüger CM 114E)"
@@ -344,13 +343,10 @@ def _resolve_crs(frame: gpd.GeoDataFrame, declared: StoreCRS | None, source: str
 def _from_gcj02(frame: gpd.GeoDataFrame, source: str, bounds: Bounds | None) -> gpd.GeoDataFrame:
     file_crs: CRS | None = frame.crs
     if file_crs is not None and not is_lonlat_wgs84_family(file_crs):
-        raise CRSError(
-            f"{source}: --crs gcj02 means AMap longitude/latitude, but the file says {crs_label(file_crs)}"
-        )
+        raise CRSError(f"{source}: --crs gcj02 means AMap longitude/latitude, but the file says {crs_label(file_crs)}")
     if bounds is not None and not _looks_lonlat(bounds):
         raise CRSError(
-            f"{source}: --crs gcj02 means longitude/latitude degrees, but the coordinates are "
-            f"{_bounds_text(bounds)}"
+            f"{source}: --crs gcj02 means longitude/latitude degrees, but the coordinates are {_bounds_text(bounds)}"
         )
     shifted = geometries_gcj02_to_wgs84(frame.geometry.to_numpy())
     geometry = gpd.GeoSeries(shifted, index=frame.index, crs=STORE_CRS, name=frame.geometry.name)
@@ -366,7 +362,10 @@ def to_store_crs(frame: gpd.GeoDataFrame, *, declared: str | None, source: str) 
     or numbers that contradict the claimed CRS are refused, because every one of them has been seen to place
     real data kilometres away in practice. WGS84 and CGCS2000 lon/lat are taken as identical (centimetres).
     """
-    parsed = parse_crs(declared) if declared is not None else None
+    try:
+        parsed = parse_crs(declared) if declared is not None else None
+    except CRSError as exc:
+        raise CRSError(f"{source}: {exc}") from None
     bounds = _frame_bounds(frame)
     if parsed == GCJ02:
         return _from_gcj02(frame, source, bounds)
@@ -385,7 +384,10 @@ def to_store_crs(frame: gpd.GeoDataFrame, *, declared: str | None, source: str) 
 
 @lru_cache(maxsize=1)
 def _store_geod() -> Geod:
-    return CRS.from_user_input(STORE_CRS).get_geod()  # type: ignore[no-any-return]
+    geod = CRS.from_user_input(STORE_CRS).get_geod()
+    if geod is None:  # pragma: no cover - EPSG:4490 always has an ellipsoid
+        raise RuntimeError("EPSG:4490 has no ellipsoid")
+    return geod
 
 
 def planar_area_m2(geoms: ArrayLike) -> FloatArray:

@@ -15,7 +15,7 @@ import geopandas as gpd
 import shapely
 
 from geoplan.errors import Problem
-from geoplan.io import read_file, write_file
+from geoplan.io import DEFAULT_MAX_BYTES, read_file, write_file
 from geoplan.storage import LayerStore, WriteMode
 from geoplan.validation import validate
 
@@ -82,8 +82,7 @@ def import_file(
 ) -> ImportReport:
     """Read `path`, validate it for `layer` and write it; the store is unchanged if any step fails."""
     store.catalog.get(layer)  # an unknown layer is reported before the file is read
-    kwargs = {} if max_bytes is None else {"max_bytes": max_bytes}
-    frame = read_file(path, crs=crs, **kwargs)
+    frame = read_file(path, crs=crs, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
     return import_frame(store, layer, frame, source=path.name, mode=mode, strict=strict, actor=actor)
 
 
