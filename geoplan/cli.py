@@ -35,6 +35,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Store administration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+token_app = typer.Typer(help="Bearer tokens for the staff, planner and admin roles.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 
 StoreOption = Annotated[
     str | None,
@@ -203,6 +205,83 @@ def export(
     finally:
         backend.close()
     out.print(f"{count} feature(s) of {layer} written to {file}")
+
+
+@app.command()
+def serve(
+    store: StoreOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the web application (maps and the OGC API – Features) on the store."""
+    import uvicorn
+
+    settings = _settings(store)
+    if not settings.store.startswith("postgres") and not Path(settings.store).exists():
+        raise InputError(f"no store at {settings.store}; build it with `geoplan demo` or `geoplan db init`")
+    os.environ["GEOPLAN_STORE"] = settings.store  # the factory reads settings from the environment per worker
+    uvicorn.run("web.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+
+
+def _registry(store: str | None):  # type: ignore[no-untyped-def]
+    from geoplan.tokens import TokenRegistry, registry_engine
+
+    settings, backend = _open(store)
+    try:
+        if not backend.is_initialised():
+            raise InputError(f"the store {settings.store} is not initialised; run `geoplan db init` first")
+    finally:
+        backend.close()
+    return TokenRegistry(registry_engine(settings.store))
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="staff, planner or admin.")],
+    name: Annotated[str, typer.Option(help="Who or what the token is for (unique).")],
+    store: StoreOption = None,
+) -> None:
+    """Create a token; it is printed once and stored only as a hash."""
+    from geoplan.access import Role
+
+    registry = _registry(store)
+    try:
+        token = registry.create(name=name, role=Role.parse(role))
+    finally:
+        registry.close()
+    err.print(f"token for {name!r} ({role}); keep it, it is not shown again:")
+    out.print(token, markup=False, highlight=False)
+
+
+@token_app.command("list")
+def token_list(store: StoreOption = None) -> None:
+    """List tokens (names, roles, dates; never the tokens themselves)."""
+    registry = _registry(store)
+    try:
+        infos = registry.list()
+    finally:
+        registry.close()
+    table = Table(title="tokens")
+    for column in ("name", "role", "created", "revoked"):
+        table.add_column(column)
+    for info in infos:
+        table.add_row(info.name, info.role.label, info.created_at, info.revoked_at or "–")
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="The token's name.")],
+    store: StoreOption = None,
+) -> None:
+    """Revoke a token; it stops working at once."""
+    registry = _registry(store)
+    try:
+        registry.revoke(name)
+    finally:
+        registry.close()
+    out.print(f"token {name!r} revoked")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,6 +87,13 @@ class LayerStore(Protocol):
 
     def audit_log(self, *, limit: int = 100, layer: str | None = None) -> list[AuditEntry]: ...
 
+    def layer_version(self, layer: str) -> int:
+        """A number that changes with every write to the layer (the id of its latest audit entry; 0 if none).
+
+        Caches and ETags key on it, so they stay right even when another process wrote to the store.
+        """
+        ...
+
     def close(self) -> None: ...
 
 

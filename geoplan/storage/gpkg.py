@@ -124,6 +124,7 @@ class GeoPackageStore:
                 "id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL, "
                 "layer TEXT NOT NULL, action TEXT NOT NULL, feature_count INTEGER NOT NULL, detail TEXT",
             )
+            connection.execute(f"CREATE INDEX IF NOT EXISTS ix_{AUDIT_TABLE}_layer ON {AUDIT_TABLE} (layer, id)")
 
     def _create_layer(self, layer: LayerDef) -> None:
         columns = {f.name: pd.Series([], dtype=_PANDAS_DTYPES[f.type]) for f in layer.fields}
@@ -281,6 +282,11 @@ class GeoPackageStore:
         with self._connect() as connection:
             rows = connection.execute(query, (*params, limit)).fetchall()
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
+
+    def layer_version(self, layer: str) -> int:
+        with self._connect() as connection:
+            row = connection.execute(f"SELECT max(id) FROM {AUDIT_TABLE} WHERE layer = ?", (layer,)).fetchone()
+        return int(row[0] or 0)
 
     def close(self) -> None:
         """Connections are per call; nothing is held open."""

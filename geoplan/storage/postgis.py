@@ -70,7 +70,7 @@ def _column_type(field: FieldDef) -> TypeEngine[Any]:
     return Text()
 
 
-def _engine_url(url: str) -> str:
+def engine_url(url: str) -> str:
     """Use psycopg 3 for plain postgresql:// URLs (SQLAlchemy would default to psycopg2)."""
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url[len("postgresql://") :]
@@ -85,7 +85,7 @@ class PostGISStore:
     def __init__(self, url: str, catalog: Catalog, *, schema: str | None = None) -> None:
         self.url = url
         self.catalog = catalog
-        self.engine: Engine = create_engine(_engine_url(url), pool_pre_ping=True)
+        self.engine: Engine = create_engine(engine_url(url), pool_pre_ping=True)
         self.metadata = MetaData(schema=schema)
         self.tables = {layer.name: self._layer_table(layer) for layer in catalog.vector_layers()}
         self.rasters = Table(
@@ -104,7 +104,7 @@ class PostGISStore:
             Column("id", Integer, primary_key=True, autoincrement=True),
             Column("at", Text, nullable=False),
             Column("actor", Text, nullable=False),
-            Column("layer", Text, nullable=False),
+            Column("layer", Text, nullable=False, index=True),
             Column("action", Text, nullable=False),
             Column("feature_count", Integer, nullable=False),
             Column("detail", Text),
@@ -270,6 +270,11 @@ class PostGISStore:
         with self._connection() as connection:
             rows = connection.execute(query).all()
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
+
+    def layer_version(self, layer: str) -> int:
+        query = select(func.max(self.audit.c.id)).where(self.audit.c.layer == layer)
+        with self._connection() as connection:
+            return int(connection.execute(query).scalar_one() or 0)
 
     def _connection(self):  # type: ignore[no-untyped-def]
         try:

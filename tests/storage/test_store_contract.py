@@ -164,3 +164,13 @@ def test_every_write_is_audited(store: LayerStore, catalog: Catalog) -> None:
         ("planner:li", "write:replace", 2),
     ]
     assert log[0].detail["ids"] == ["proj-000009"]
+
+
+def test_layer_version_changes_with_every_write_to_that_layer(store: LayerStore, catalog: Catalog) -> None:
+    assert store.layer_version("projects") == 0
+    store.write("projects", sample_frame(catalog.get("projects"), 2))
+    first = store.layer_version("projects")
+    store.write("roads", sample_frame(catalog.get("roads"), 2))
+    assert store.layer_version("projects") == first
+    store.write("projects", sample_frame(catalog.get("projects"), 1, start=5), mode="append")
+    assert store.layer_version("projects") > first

@@ -1,0 +1,57 @@
+"""The FastAPI application. `create_app(settings)` builds it; nothing is built at import time.
+
+The store, the token registry and the layer cache open in the lifespan and close with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from geoplan import __version__
+from geoplan.catalog import load_catalog
+from geoplan.storage import open_store
+from geoplan.tokens import TokenRegistry, registry_engine
+from web.errors import install_error_handlers
+from web.layer_cache import LayerCache
+from web.routers import features, health
+from web.settings import WebSettings
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: WebSettings | None = None) -> FastAPI:
+    settings = settings or WebSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        catalog = load_catalog(settings.layers_dir)
+        store = open_store(settings.store, catalog)
+        if not store.is_initialised():
+            store.init()
+        tokens = TokenRegistry(registry_engine(settings.store))
+        app.state.settings = settings
+        app.state.store = store
+        app.state.tokens = tokens
+        app.state.layer_cache = LayerCache(store)
+        try:
+            yield
+        finally:
+            tokens.close()
+            store.close()
+
+    app = FastAPI(
+        title="geoplan",
+        version=__version__,
+        description="Gaoming District action-plan layers: OGC API – Features, maps, analyses.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(features.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

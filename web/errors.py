@@ -1,0 +1,57 @@
+"""One table maps geoplan's typed errors to HTTP status codes. A 5xx never echoes internals."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from geoplan.errors import (
+    CRSError,
+    GeoplanError,
+    InputError,
+    NotFoundError,
+    UnreadableFileError,
+    ValidationFailed,
+)
+
+log = logging.getLogger(__name__)
+
+# Most specific first: the first matching class decides.
+STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (NotFoundError, 404),
+    (ValidationFailed, 422),
+    (CRSError, 422),
+    (UnreadableFileError, 400),
+    (InputError, 400),
+)
+
+
+def status_for(exc: Exception) -> int:
+    for error_type, status in STATUS_BY_ERROR:
+        if isinstance(exc, error_type):
+            return status
+    return 500
+
+
+async def _handle_geoplan_error(request: Request, exc: Exception) -> JSONResponse:
+    status = status_for(exc)
+    if status >= 500:
+        log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal error"}, status_code=status)
+    body: dict[str, object] = {"detail": str(exc)}
+    problems = getattr(exc, "problems", None)
+    if problems:
+        body["problems"] = [{"feature": p.feature, "field": p.field, "message": p.message} for p in problems[:200]]
+    return JSONResponse(body, status_code=status)
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(GeoplanError, _handle_geoplan_error)
+    app.add_exception_handler(Exception, _handle_unexpected)
