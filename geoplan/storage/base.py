@@ -21,7 +21,8 @@ from pyproj import CRS
 
 from geoplan.catalog import Catalog, LayerDef
 from geoplan.crs import STORE_CRS
-from geoplan.errors import InputError
+from geoplan.errors import InputError, NotFoundError
+from geoplan.geojson import feature_strings
 from geoplan.rasterdata import RasterData
 
 WriteMode = Literal["replace", "append"]
@@ -86,6 +87,14 @@ class LayerStore(Protocol):
     def has_raster(self, layer: str) -> bool: ...
 
     def audit_log(self, *, limit: int = 100, layer: str | None = None) -> list[AuditEntry]: ...
+
+    def update_features(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str = "system") -> int:
+        """Replace existing features, matched by id; all must exist. The audit keeps before and after."""
+        ...
+
+    def delete_features(self, layer: str, ids: list[str], *, actor: str = "system") -> int:
+        """Delete features by id; all must exist. The audit keeps what was deleted."""
+        ...
 
     def layer_version(self, layer: str) -> int:
         """A number that changes with every write to the layer (the id of its latest audit entry; 0 if none).
@@ -177,12 +186,46 @@ def _typed(column: pd.Series, ftype: str) -> pd.Series:
     return column.astype(object).where(column.notna(), None)
 
 
-def audit_detail(frame: gpd.GeoDataFrame, layer: LayerDef, mode: WriteMode) -> str:
-    """A compact record of what a write did: mode, ids written (capped), bounds."""
+AUDIT_FEATURES_MAX = 50
+"""Writes of up to this many features keep the features themselves (before and after) in the audit log."""
+
+
+def _feature_dicts(frame: gpd.GeoDataFrame | None, layer: LayerDef) -> list[dict[str, Any]] | None:
+    if frame is None or len(frame) > AUDIT_FEATURES_MAX:
+        return None
+    return [json.loads(f) for f in feature_strings(frame, fields=layer.field_names, id_field=layer.id_field)]
+
+
+def audit_detail(frame: gpd.GeoDataFrame, layer: LayerDef, mode: str, *, before: gpd.GeoDataFrame | None = None) -> str:
+    """What a write did: mode, ids (capped), bounds and, for small writes, the features before and after."""
     ids: list[str] = []
     if layer.id_field and len(frame):
-        ids = [str(v) for v in frame[layer.id_field].head(50)]
+        ids = [str(v) for v in frame[layer.id_field].head(AUDIT_FEATURES_MAX)]
     bounds = [float(v) for v in frame.total_bounds] if len(frame) else None
-    return json.dumps(
-        {"mode": mode, "ids": ids, "ids_truncated": len(frame) > 50, "bounds": bounds}, ensure_ascii=False
-    )
+    detail: dict[str, Any] = {
+        "mode": mode,
+        "ids": ids,
+        "ids_truncated": len(frame) > AUDIT_FEATURES_MAX,
+        "bounds": bounds,
+        "after": _feature_dicts(frame, layer) if mode != "delete" else None,
+    }
+    if before is not None:
+        detail["before"] = _feature_dicts(before, layer)
+    return json.dumps(detail, ensure_ascii=False)
+
+
+def require_ids(layer: LayerDef, frame: gpd.GeoDataFrame) -> list[str]:
+    """The id values of a frame meant to change existing features (the layer must have an id field)."""
+    if layer.id_field is None:
+        raise InputError(f"layer '{layer.name}' has no id field, so its features cannot be edited one by one")
+    ids = [str(v) for v in frame[layer.id_field]]
+    if len(set(ids)) != len(ids):
+        raise InputError(f"layer '{layer.name}': the same {layer.id_field} appears twice in one edit")
+    return ids
+
+
+def check_all_found(layer: LayerDef, wanted: list[str], found: gpd.GeoDataFrame) -> None:
+    assert layer.id_field is not None
+    missing = sorted(set(wanted) - {str(v) for v in found[layer.id_field]})
+    if missing:
+        raise NotFoundError(f"layer '{layer.name}' has no feature with {layer.id_field} {', '.join(missing[:10])}")

@@ -31,10 +31,12 @@ from geoplan.storage.base import (
     Bounds,
     WriteMode,
     audit_detail,
+    check_all_found,
     check_where,
     frame_from_records,
     now_utc,
     raster_layer,
+    require_ids,
     rows_for_write,
     vector_layer,
 )
@@ -181,11 +183,7 @@ class GeoPackageStore:
             raise InputError(f"mode must be replace or append, not {mode!r}")
         rows, geoms = rows_for_write(definition, frame)
         blobs = gpkg_blob.encode(geoms, STORE_SRS_ID)
-        names = [*definition.field_names, "geom"]
-        insert = (
-            f"INSERT INTO {_quote(layer)} ({', '.join(_quote(n) for n in names)}) "
-            f"VALUES ({', '.join('?' for _ in names)})"
-        )
+        insert = self._insert_sql(definition)
         self._require_table(layer)
         try:
             with self._transaction() as connection:
@@ -206,6 +204,60 @@ class GeoPackageStore:
                 f"layer '{layer}': the write breaks a store constraint ({exc}); nothing was written"
             ) from None
         return len(rows)
+
+    def update_features(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str = "system") -> int:
+        definition = vector_layer(self.catalog, layer)
+        ids = require_ids(definition, frame)
+        rows, geoms = rows_for_write(definition, frame)
+        blobs = gpkg_blob.encode(geoms, STORE_SRS_ID)
+        with self._transaction() as connection:
+            before = self._select_ids(connection, definition, ids)
+            check_all_found(definition, ids, before)
+            self._delete_ids(connection, definition, ids)
+            connection.executemany(self._insert_sql(definition), ([*r, b] for r, b in zip(rows, blobs, strict=True)))
+            self._refresh_extent(connection, layer)
+            detail = audit_detail(frame, definition, "update", before=before)
+            self._audit(connection, actor, layer, "update", len(rows), detail)
+        return len(rows)
+
+    def delete_features(self, layer: str, ids: list[str], *, actor: str = "system") -> int:
+        definition = vector_layer(self.catalog, layer)
+        with self._transaction() as connection:
+            before = self._select_ids(connection, definition, ids)
+            check_all_found(definition, ids, before)
+            self._delete_ids(connection, definition, ids)
+            self._refresh_extent(connection, layer)
+            self._audit(
+                connection, actor, layer, "delete", len(ids), audit_detail(before, definition, "delete", before=before)
+            )
+        return len(ids)
+
+    def _select_ids(self, connection: sqlite3.Connection, layer: LayerDef, ids: list[str]) -> gpd.GeoDataFrame:
+        assert layer.id_field is not None
+        columns = ", ".join(_quote(n) for n in [*layer.field_names, "geom"])
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows += connection.execute(
+                f"SELECT {columns} FROM {_quote(layer.name)} WHERE {_quote(layer.id_field)} IN "
+                f"({', '.join('?' for _ in chunk)})",
+                chunk,
+            ).fetchall()
+        records = pd.DataFrame([r[:-1] for r in rows], columns=layer.field_names)
+        return frame_from_records(layer, records, gpkg_blob.decode([r[-1] for r in rows]))
+
+    def _delete_ids(self, connection: sqlite3.Connection, layer: LayerDef, ids: list[str]) -> None:
+        assert layer.id_field is not None
+        connection.executemany(
+            f"DELETE FROM {_quote(layer.name)} WHERE {_quote(layer.id_field)} = ?", ([i] for i in ids)
+        )
+
+    def _insert_sql(self, layer: LayerDef) -> str:
+        names = [*layer.field_names, "geom"]
+        return (
+            f"INSERT INTO {_quote(layer.name)} ({', '.join(_quote(n) for n in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})"
+        )
 
     def count(self, layer: str) -> int:
         self._require_table(layer)

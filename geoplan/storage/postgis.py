@@ -21,6 +21,7 @@ from geoalchemy2.shape import from_shape
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Engine,
     Float,
     Integer,
@@ -47,10 +48,12 @@ from geoplan.storage.base import (
     Bounds,
     WriteMode,
     audit_detail,
+    check_all_found,
     check_where,
     frame_from_records,
     now_utc,
     raster_layer,
+    require_ids,
     rows_for_write,
     vector_layer,
 )
@@ -167,12 +170,7 @@ class PostGISStore:
         definition = vector_layer(self.catalog, layer)
         if mode not in ("replace", "append"):
             raise InputError(f"mode must be replace or append, not {mode!r}")
-        rows, geoms = rows_for_write(definition, frame)
-        names = definition.field_names
-        params = [
-            {**dict(zip(names, row, strict=True)), "geom": from_shape(geom, srid=STORE_SRID)}
-            for row, geom in zip(rows, geoms, strict=True)
-        ]
+        params = self._insert_params(definition, frame)
         table = self.tables[layer]
         try:
             with self.engine.begin() as connection:
@@ -180,16 +178,8 @@ class PostGISStore:
                     connection.execute(table.delete())
                 if params:
                     connection.execute(table.insert(), params)
-                connection.execute(
-                    self.audit.insert(),
-                    {
-                        "at": now_utc(),
-                        "actor": actor,
-                        "layer": layer,
-                        "action": f"write:{mode}",
-                        "feature_count": len(params),
-                        "detail": audit_detail(frame, definition, mode),
-                    },
+                self._audit(
+                    connection, actor, layer, f"write:{mode}", len(params), audit_detail(frame, definition, mode)
                 )
         except IntegrityError as exc:
             raise InputError(
@@ -198,6 +188,68 @@ class PostGISStore:
         except OperationalError as exc:
             raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
         return len(params)
+
+    def update_features(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str = "system") -> int:
+        definition = vector_layer(self.catalog, layer)
+        ids = require_ids(definition, frame)
+        params = self._insert_params(definition, frame)
+        table = self.tables[layer]
+        with self.engine.begin() as connection:
+            before = self._select_ids(connection, definition, ids)
+            check_all_found(definition, ids, before)
+            connection.execute(table.delete().where(table.c[definition.id_field or ""].in_(ids)))
+            connection.execute(table.insert(), params)
+            self._audit(
+                connection,
+                actor,
+                layer,
+                "update",
+                len(params),
+                audit_detail(frame, definition, "update", before=before),
+            )
+        return len(params)
+
+    def delete_features(self, layer: str, ids: list[str], *, actor: str = "system") -> int:
+        definition = vector_layer(self.catalog, layer)
+        table = self.tables[layer]
+        with self.engine.begin() as connection:
+            before = self._select_ids(connection, definition, ids)
+            check_all_found(definition, ids, before)
+            connection.execute(table.delete().where(table.c[definition.id_field or ""].in_(ids)))
+            self._audit(
+                connection, actor, layer, "delete", len(ids), audit_detail(before, definition, "delete", before=before)
+            )
+        return len(ids)
+
+    def _select_ids(self, connection: Connection, layer: LayerDef, ids: list[str]) -> gpd.GeoDataFrame:
+        table = self.tables[layer.name]
+        query = select(*(table.c[n] for n in layer.field_names), func.ST_AsBinary(table.c.geom)).where(
+            table.c[layer.id_field or ""].in_(ids)
+        )
+        rows = connection.execute(query).all()
+        records = pd.DataFrame([r[:-1] for r in rows], columns=layer.field_names)
+        geometry = shapely.from_wkb([bytes(r[-1]) for r in rows]) if rows else np.empty(0, dtype=object)
+        return frame_from_records(layer, records, geometry)
+
+    def _insert_params(self, layer: LayerDef, frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+        rows, geoms = rows_for_write(layer, frame)
+        return [
+            {**dict(zip(layer.field_names, row, strict=True)), "geom": from_shape(geom, srid=STORE_SRID)}
+            for row, geom in zip(rows, geoms, strict=True)
+        ]
+
+    def _audit(self, connection: Connection, actor: str, layer: str, action: str, count: int, detail: str) -> None:
+        connection.execute(
+            self.audit.insert(),
+            {
+                "at": now_utc(),
+                "actor": actor,
+                "layer": layer,
+                "action": action,
+                "feature_count": count,
+                "detail": detail,
+            },
+        )
 
     def count(self, layer: str) -> int:
         vector_layer(self.catalog, layer)
@@ -229,17 +281,8 @@ class PostGISStore:
         with self.engine.begin() as connection:
             connection.execute(self.rasters.delete().where(self.rasters.c.name == layer))
             connection.execute(self.rasters.insert(), record)
-            connection.execute(
-                self.audit.insert(),
-                {
-                    "at": now_utc(),
-                    "actor": actor,
-                    "layer": layer,
-                    "action": "write:raster",
-                    "feature_count": rows * cols,
-                    "detail": json.dumps({"shape": [rows, cols], "crs": raster.crs, "sum": raster.valid_sum()}),
-                },
-            )
+            detail = json.dumps({"shape": [rows, cols], "crs": raster.crs, "sum": raster.valid_sum()})
+            self._audit(connection, actor, layer, "write:raster", rows * cols, detail)
 
     def read_raster(self, layer: str) -> RasterData:
         raster_layer(self.catalog, layer)

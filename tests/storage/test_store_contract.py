@@ -174,3 +174,42 @@ def test_layer_version_changes_with_every_write_to_that_layer(store: LayerStore,
     assert store.layer_version("projects") == first
     store.write("projects", sample_frame(catalog.get("projects"), 1, start=5), mode="append")
     assert store.layer_version("projects") > first
+
+
+def test_update_features_replaces_by_id_and_audits_before_and_after(store: LayerStore, catalog: Catalog) -> None:
+    layer = catalog.get("projects")
+    store.write("projects", sample_frame(layer, 5))
+    changed = store.read("projects", where={"project_id": "proj-000002"})
+    changed.loc[0, "name"] = "荷杨大道（调整）"
+    changed.loc[0, "geometry"] = shapely.MultiPolygon([shapely.box(112.90, 22.90, 112.91, 22.91)])
+    assert store.update_features("projects", changed, actor="staff:wang") == 1
+    after = store.read("projects").set_index("project_id")
+    assert len(after) == 5 and after.loc["proj-000002", "name"] == "荷杨大道（调整）"
+    assert after.loc["proj-000001", "name"] == "name-000001"
+    entry = store.audit_log(layer="projects", limit=1)[0]
+    assert (entry.action, entry.actor) == ("update", "staff:wang")
+    assert entry.detail["before"][0]["properties"]["name"] == "name-000002"
+    assert entry.detail["after"][0]["properties"]["name"] == "荷杨大道（调整）"
+
+
+def test_update_of_a_missing_id_changes_nothing(store: LayerStore, catalog: Catalog) -> None:
+    layer = catalog.get("projects")
+    store.write("projects", sample_frame(layer, 3))
+    edit = sample_frame(layer, 2, start=1)  # ids 1 (exists) and 2 (exists) ...
+    edit.loc[1, "project_id"] = "proj-999999"  # ... and one that does not
+    version = store.layer_version("projects")
+    with pytest.raises(NotFoundError, match="proj-999999"):
+        store.update_features("projects", edit)
+    assert store.layer_version("projects") == version
+    assert sorted(store.read("projects")["project_id"]) == ["proj-000000", "proj-000001", "proj-000002"]
+
+
+def test_delete_features_by_id(store: LayerStore, catalog: Catalog) -> None:
+    store.write("culture_facilities", sample_frame(catalog.get("culture_facilities"), 4))
+    with pytest.raises(NotFoundError):
+        store.delete_features("culture_facilities", ["faci-000001", "nope"])
+    assert store.count("culture_facilities") == 4
+    assert store.delete_features("culture_facilities", ["faci-000001", "faci-000003"], actor="admin:x") == 2
+    assert sorted(store.read("culture_facilities")["facility_id"]) == ["faci-000000", "faci-000002"]
+    entry = store.audit_log(layer="culture_facilities", limit=1)[0]
+    assert entry.action == "delete" and {f["id"] for f in entry.detail["before"]} == {"faci-000001", "faci-000003"}
