@@ -61,6 +61,8 @@ class LayerDef:
     style: dict[str, Any] = field(default_factory=dict)
     raster: dict[str, Any] = field(default_factory=dict)
     must_lie_in_district: bool = True
+    edit_role: str = "planner"
+    """The least role that may change this layer (web edits and uploads): staff, planner or admin."""
 
     def field(self, name: str) -> FieldDef:
         for f in self.fields:
@@ -165,7 +167,14 @@ def _layer_from_dict(raw: dict[str, Any], path: Path) -> LayerDef:
         style=dict(raw.get("style", {})),
         raster=dict(raw.get("raster", {})),
         must_lie_in_district=bool(raw.get("must_lie_in_district", True)),
+        edit_role=_edit_role(raw.get("edit_role", "planner"), fail),
     )
+
+
+def _edit_role(value: Any, fail: Any) -> str:
+    if value not in ("staff", "planner", "admin"):
+        raise fail(f"edit_role must be staff, planner or admin, not {value!r}")
+    return str(value)
 
 
 def _field_from_dict(raw: dict[str, Any], fail: Any) -> FieldDef:

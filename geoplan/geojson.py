@@ -13,6 +13,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.errors
+import shapely.geometry
+
+from geoplan.crs import STORE_CRS
+from geoplan.errors import InputError
 
 
 def _clean(value: Any) -> Any:
@@ -45,3 +50,30 @@ def feature_collection(features: list[str], **members: Any) -> bytes:
     """Join serialised features into a FeatureCollection with extra top-level members (links, counts)."""
     extra = "".join(f",{json.dumps(key)}:{json.dumps(value, ensure_ascii=False)}" for key, value in members.items())
     return f'{{"type":"FeatureCollection","features":[{",".join(features)}]{extra}}}'.encode()
+
+
+def frame_from_geojson(document: Any, *, source: str) -> gpd.GeoDataFrame:
+    """A GeoJSON Feature or FeatureCollection (lon/lat, as RFC 7946 says) as a frame in EPSG:4490.
+
+    Geometry errors are reported per feature; nothing here trusts the document's shape.
+    """
+    if not isinstance(document, dict) or document.get("type") not in ("Feature", "FeatureCollection"):
+        raise InputError(f"{source}: expected a GeoJSON Feature or FeatureCollection")
+    features = document.get("features") if document["type"] == "FeatureCollection" else [document]
+    if not isinstance(features, list) or not features:
+        raise InputError(f"{source}: the FeatureCollection holds no features")
+    records: list[dict[str, Any]] = []
+    geometries = []
+    for number, feature in enumerate(features, start=1):
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            raise InputError(f"{source}: item #{number} is not a GeoJSON Feature")
+        properties = feature.get("properties") or {}
+        if not isinstance(properties, dict):
+            raise InputError(f"{source}: feature #{number}: properties must be an object")
+        try:
+            geometry = shapely.geometry.shape(feature["geometry"]) if feature.get("geometry") else None
+        except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
+            raise InputError(f"{source}: feature #{number}: unreadable geometry ({exc})") from None
+        records.append(dict(properties))
+        geometries.append(geometry)
+    return gpd.GeoDataFrame(pd.DataFrame.from_records(records), geometry=geometries, crs=STORE_CRS)

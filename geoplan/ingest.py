@@ -17,7 +17,7 @@ import shapely
 from geoplan.errors import Problem
 from geoplan.io import DEFAULT_MAX_BYTES, read_file, write_file
 from geoplan.storage import LayerStore, WriteMode
-from geoplan.validation import validate
+from geoplan.validation import ValidationResult, validate
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,31 @@ def district_outline(store: LayerStore) -> shapely.Geometry | None:
     return shapely.union_all(store.read("district").geometry.values)
 
 
+def prepare_frame(
+    store: LayerStore,
+    layer: str,
+    frame: gpd.GeoDataFrame,
+    *,
+    source: str,
+    mode: WriteMode = "replace",
+    strict: bool = False,
+) -> ValidationResult:
+    """Validate `frame` (in EPSG:4490) for `layer` against the catalogue, the district and, when appending,
+    the ids already stored. Raises ValidationFailed listing every problem; touches nothing."""
+    definition = store.catalog.get(layer)
+    existing_ids: set[str] | None = None
+    if mode == "append" and definition.id_field:
+        existing_ids = {str(v) for v in store.read(layer)[definition.id_field]}
+    return validate(
+        frame,
+        definition,
+        source=source,
+        district=district_outline(store) if definition.must_lie_in_district else None,
+        existing_ids=existing_ids,
+        strict=strict,
+    )
+
+
 def import_frame(
     store: LayerStore,
     layer: str,
@@ -52,18 +77,7 @@ def import_frame(
     actor: str = "system",
 ) -> ImportReport:
     """Validate `frame` (already in EPSG:4490) for `layer` and write it. Raises before touching the store."""
-    definition = store.catalog.get(layer)
-    existing_ids: set[str] | None = None
-    if mode == "append" and definition.id_field:
-        existing_ids = {str(v) for v in store.read(layer)[definition.id_field]}
-    result = validate(
-        frame,
-        definition,
-        source=source,
-        district=district_outline(store) if definition.must_lie_in_district else None,
-        existing_ids=existing_ids,
-        strict=strict,
-    )
+    result = prepare_frame(store, layer, frame, source=source, mode=mode, strict=strict)
     written = store.write(layer, result.frame, mode=mode, actor=actor)
     log.info("%s: wrote %d feature(s) to %s (%s)", source, written, layer, mode)
     return ImportReport(layer, source, written, mode, list(result.repairs), list(result.warnings))

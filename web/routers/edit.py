@@ -1,0 +1,206 @@
+"""Writes: create, edit and delete features, and upload whole layer files. All need a token of the layer's
+`edit_role` (401 without a token, 403 below the role); all go through catalogue validation and land in the
+audit log with who, when, and the features before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from starlette.datastructures import UploadFile as StarletteUploadFile
+
+from geoplan.access import Role
+from geoplan.catalog import LayerDef
+from geoplan.errors import InputError
+from geoplan.geojson import frame_from_geojson
+from geoplan.ingest import import_file, prepare_frame
+from geoplan.io import FORMATS
+from web.deps import Caller, CatalogDep, SettingsDep, StoreDep, get_caller, require_role
+
+router = APIRouter(prefix="/api/layers", tags=["editing"])
+audit_router = APIRouter(prefix="/api", tags=["audit"])
+
+_UPLOAD_CHUNK = 1024 * 1024
+_FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small form fields
+
+
+CallerOrPublic = Annotated[Caller, Depends(get_caller)]
+
+
+def editable_layer(layer_name: str, caller: CallerOrPublic, catalog: CatalogDep) -> LayerDef:
+    """The layer, if the caller may change it. A dependency, so it runs before any request body is read or
+    validated: callers without the right token get 401/403, never a validation error about the body."""
+    if caller.role is Role.PUBLIC:
+        raise HTTPException(401, "this needs a token", headers={"WWW-Authenticate": "Bearer"})
+    if layer_name not in catalog:
+        raise HTTPException(404, f"no layer '{layer_name}'")
+    layer = catalog.get(layer_name)
+    if layer.kind != "vector":
+        raise HTTPException(400, f"layer '{layer_name}' is a raster layer; it is replaced with `geoplan demo`")
+    needed = Role.parse(layer.edit_role)
+    if caller.role < needed:
+        raise HTTPException(
+            403, f"editing '{layer_name}' needs the {needed.label} role; your token is {caller.role.label}"
+        )
+    return layer
+
+
+async def _json_body(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"the request body is larger than {limit:,} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"the request body is larger than {limit:,} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InputError("the request body is not valid JSON") from None
+
+
+EditableLayer = Annotated[LayerDef, Depends(editable_layer)]
+
+
+@router.post("/{layer_name}/features", status_code=201, summary="Add features (a GeoJSON Feature or collection)")
+async def create_features(
+    layer: EditableLayer, request: Request, caller: CallerOrPublic, store: StoreDep, settings: SettingsDep
+) -> dict[str, Any]:
+    frame = frame_from_geojson(await _json_body(request, settings.max_upload_bytes), source="request body")
+    result = prepare_frame(store, layer.name, frame, source="request body", mode="append")
+    written = store.write(layer.name, result.frame, mode="append", actor=caller.actor)
+    ids = [str(v) for v in result.frame[layer.id_field]] if layer.id_field else []
+    return {"written": written, "ids": ids, "repairs": [str(p) for p in result.repairs]}
+
+
+@router.put("/{layer_name}/features/{feature_id}", summary="Replace one feature")
+async def replace_feature(
+    layer: EditableLayer,
+    feature_id: str,
+    request: Request,
+    caller: CallerOrPublic,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    if layer.id_field is None:
+        raise HTTPException(400, f"layer '{layer.name}' has no id field")
+    frame = frame_from_geojson(await _json_body(request, settings.max_upload_bytes), source="request body")
+    if len(frame) != 1:
+        raise InputError("send exactly one Feature to replace a feature")
+    body_id = frame[layer.id_field].iloc[0] if layer.id_field in frame.columns else None
+    if body_id is not None and str(body_id) != feature_id:
+        raise InputError(f"the feature's {layer.id_field} ({body_id}) differs from the URL ({feature_id})")
+    frame[layer.id_field] = feature_id
+    result = prepare_frame(store, layer.name, frame, source="request body", mode="replace")
+    store.update_features(layer.name, result.frame, actor=caller.actor)
+    return {"updated": feature_id, "repairs": [str(p) for p in result.repairs]}
+
+
+@router.delete("/{layer_name}/features/{feature_id}", summary="Delete one feature")
+def delete_feature(layer: EditableLayer, feature_id: str, caller: CallerOrPublic, store: StoreDep) -> dict[str, Any]:
+    store.delete_features(layer.name, [feature_id], actor=caller.actor)
+    return {"deleted": feature_id}
+
+
+_UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "mode": {"type": "string", "enum": ["replace", "append"], "default": "replace"},
+                        "crs": {"type": "string", "description": "EPSG:4547, gcj02, … when the file has none"},
+                        "strict": {"type": "boolean", "default": False},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/{layer_name}/upload",
+    summary="Replace or append a layer from a file (size-limited)",
+    openapi_extra=_UPLOAD_FORM,
+)
+async def upload_layer(
+    layer: EditableLayer, request: Request, caller: CallerOrPublic, store: StoreDep, settings: SettingsDep
+) -> dict[str, Any]:
+    # The form is parsed here, after the token check, and only once the declared size is acceptable.
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes + _FORM_OVERHEAD:
+        raise HTTPException(413, f"the file is larger than the {settings.max_upload_bytes:,}-byte limit")
+    async with request.form(max_files=1, max_fields=10) as form:
+        file = form.get("file")
+        if not isinstance(file, StarletteUploadFile):
+            raise InputError("send the file as multipart/form-data in a field named 'file'")
+        mode = str(form.get("mode") or "replace")
+        crs = str(form["crs"]) if form.get("crs") else None
+        strict = str(form.get("strict") or "false").lower() in ("1", "true", "yes", "on")
+        if mode not in ("replace", "append"):
+            raise InputError(f"mode must be replace or append, not {mode!r}")
+        # The client's name is reduced to a plain base name (messages then name the user's file) and the file
+        # lands in a private folder, so names like '../../etc/passwd.geojson' cannot point anywhere.
+        name = safe_file_name(file.filename or "")
+        suffix = Path(name).suffix.lower()
+        if suffix not in FORMATS or FORMATS[suffix].reader is None:
+            readable = ", ".join(sorted(s for s, f in FORMATS.items() if f.reader is not None))
+            raise InputError(f"unsupported file type {suffix or '(none)'!r}; upload one of: {readable}")
+        with tempfile.TemporaryDirectory(prefix="geoplan-upload-") as folder:
+            target = Path(folder) / name
+            await _save_limited(file, target, settings.max_upload_bytes)
+            report = import_file(
+                store,
+                layer.name,
+                target,
+                crs=crs,
+                mode="append" if mode == "append" else "replace",
+                strict=strict,
+                actor=caller.actor,
+                max_bytes=settings.max_upload_bytes,
+            )
+    return {
+        "written": report.written,
+        "mode": report.mode,
+        "repairs": [str(p) for p in report.repairs],
+        "warnings": [str(p) for p in report.warnings],
+    }
+
+
+def safe_file_name(client_name: str) -> str:
+    """The last path component, with anything but letters, digits, CJK, '-', '_' and '.' replaced."""
+    base = client_name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = re.sub(r"[^\w.\-\u4e00-\u9fff]", "_", base).lstrip(".")[-100:]
+    return cleaned or "upload"
+
+
+async def _save_limited(file: StarletteUploadFile, target: Path, limit: int) -> None:
+    size = 0
+    with target.open("wb") as out:
+        while chunk := await file.read(_UPLOAD_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"the file is larger than the {limit:,}-byte limit")
+            out.write(chunk)
+
+
+@audit_router.get("/audit", summary="The audit log (全过程留痕), newest first")
+def audit_log(
+    store: StoreDep,
+    caller: Annotated[Caller, Depends(require_role(Role.PLANNER))],
+    layer: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    entries = store.audit_log(limit=max(1, min(limit, 1000)), layer=layer)
+    return [entry.__dict__ for entry in entries]
