@@ -23,7 +23,8 @@ from geoplan.settings import Settings
 from geoplan.storage import LayerStore, WriteMode, open_store
 
 log = logging.getLogger("geoplan")
-out = Console()
+# Tables stay readable when piped to a file or a CI log, where no terminal width is known.
+out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 app = typer.Typer(
@@ -139,7 +140,8 @@ def _print_layer_table(backend: LayerStore) -> None:
         table.add_column(column)
     for summary in layer_summaries(backend):
         layer = backend.catalog.get(summary.name)
-        bounds = "–" if summary.bounds is None else ", ".join(f"{v:.4f}" for v in summary.bounds)
+        digits = 4 if summary.crs == "EPSG:4490" else 0
+        bounds = "–" if summary.bounds is None else ", ".join(f"{v:.{digits}f}" for v in summary.bounds)
         table.add_row(
             summary.name,
             layer.title_zh,

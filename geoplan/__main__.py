@@ -1,0 +1,5 @@
+"""`python -m geoplan` runs the command line."""
+
+from geoplan.cli import run
+
+run()
