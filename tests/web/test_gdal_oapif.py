@@ -1,0 +1,38 @@
+"""GDAL's OGC API – Features driver (what QGIS uses) reads every public collection completely."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyogrio
+import pytest
+
+from geoplan.catalog import Catalog
+from geoplan.cli import main
+from geoplan.storage.gpkg import GeoPackageStore
+from tests.web.live_server import live_server
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    path = tmp_path_factory.mktemp("oapif") / "gaoming.gpkg"
+    assert main(["demo", "--store", str(path)]) == 0
+    with live_server(str(path)) as base:
+        yield base, path
+
+
+def test_gdal_reads_every_public_collection_with_the_store_count(
+    demo_server: tuple[str, Path], catalog: Catalog
+) -> None:
+    base, path = demo_server
+    store = GeoPackageStore(path, catalog)
+    listed = {name for name, _ in pyogrio.list_layers(f"OAPIF:{base}/ogc")}
+    public = {layer.name for layer in catalog.vector_layers() if layer.public}
+    assert listed == public
+    for name in sorted(public):
+        layer = catalog.get(name)
+        frame = pyogrio.read_dataframe(f"OAPIF:{base}/ogc", layer=name)
+        assert len(frame) == store.count(name), name
+        # Only public fields travel (GDAL adds its own `id` column for the feature id).
+        assert set(frame.columns) - {"id", "geometry"} == set(layer.public_fields), name
