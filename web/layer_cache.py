@@ -40,6 +40,13 @@ class LayerCache:
         self._locks: dict[tuple[str, tuple[str, ...]], threading.Lock] = {}
         self._guard = threading.Lock()
 
+    def fresh(self, layer: LayerDef, fields: list[str]) -> CachedLayer | None:
+        """The cached entry if it is current (one indexed query), else None: cheap enough for the event loop."""
+        entry = self._entries.get((layer.name, tuple(fields)))
+        if entry is not None and entry.version == self._store.layer_version(layer.name):
+            return entry
+        return None
+
     def get(self, layer: LayerDef, fields: list[str]) -> CachedLayer:
         key = (layer.name, tuple(fields))
         version = self._store.layer_version(layer.name)

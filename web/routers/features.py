@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from geoplan.access import can_see_layer, visible_fields, visible_layers
 from geoplan.catalog import LayerDef
@@ -119,7 +120,7 @@ def _parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
 
 
 @router.get("/collections/{collection_id}/items", summary="Features, paged, filtered by bbox and properties")
-def items(
+async def items(
     collection_id: str,
     request: Request,
     catalog: CatalogDep,
@@ -139,7 +140,9 @@ def items(
     box = _parse_bbox(bbox)
     limit = min(limit, settings.max_page_size)
     cache: LayerCache = request.app.state.layer_cache
-    cached = cache.get(layer, fields)
+    # Served on the event loop when the cache is current; a rebuild (reading and serialising a whole layer)
+    # goes to the thread pool so it never stalls other requests.
+    cached = cache.fresh(layer, fields) or await run_in_threadpool(cache.get, layer, fields)
 
     etag = (
         '"'
