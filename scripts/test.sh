@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: system packages (PostgreSQL + PostGIS, Chromium), the Python
-# environment, style and type checks, then pytest. The tests start their own throwaway PostGIS, and any
-# skipped test fails the run (GEOPLAN_FAIL_ON_SKIP=1), so a missing PostGIS or browser cannot pass silently.
+# The whole test suite on a fresh machine: system packages (PostgreSQL + PostGIS, Chromium, a CJK font, npm), the
+# Python environment and the vendored web assets, style and type checks, then pytest. The tests start their own
+# throwaway PostGIS, and any skipped test fails the run (GEOPLAN_FAIL_ON_SKIP=1), so a missing PostGIS or browser
+# cannot pass silently.
 # Usage: scripts/test.sh [pytest arguments]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,6 +11,8 @@ cd "$ROOT"
 need_apt=()
 ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need_apt+=(postgresql postgresql-15-postgis-3)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)  # vendors Leaflet into web/static/vendor
+fc-list :lang=zh 2>/dev/null | grep -q . || need_apt+=(fonts-wqy-microhei)  # Chinese glyphs in the browser
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${need_apt[*]} (run as root, or apt-get install them)" >&2

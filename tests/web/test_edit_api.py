@@ -99,9 +99,7 @@ def test_invalid_feature_is_refused_with_every_problem_and_nothing_changes(
     fields = {p["field"] for p in response.json()["problems"]}
     assert {"task_area", "status"} <= fields
     assert web_store.layer_version("projects") == version
-    not_json = client.post(
-        "/api/layers/projects/features", content=b"\x00\xff garbage", headers=bearer(tokens.staff)
-    )
+    not_json = client.post("/api/layers/projects/features", content=b"\x00\xff garbage", headers=bearer(tokens.staff))
     assert not_json.status_code == 400 and "JSON" in not_json.json()["detail"]
 
 
@@ -123,7 +121,9 @@ def _geojson_upload(catalog: Catalog, n: int) -> bytes:
     return ('{"type":"FeatureCollection","features":[' + ",".join(features) + "]}").encode()
 
 
-def test_planner_uploads_a_layer_file(client: TestClient, tokens: Tokens, web_store: GeoPackageStore, catalog: Catalog) -> None:
+def test_planner_uploads_a_layer_file(
+    client: TestClient, tokens: Tokens, web_store: GeoPackageStore, catalog: Catalog
+) -> None:
     response = client.post(
         "/api/layers/landuse_plan/upload",
         files={"file": ("../../../../tmp/evil-name.geojson", _geojson_upload(catalog, 7), "application/geo+json")},

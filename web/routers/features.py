@@ -142,7 +142,9 @@ async def items(
     cache: LayerCache = request.app.state.layer_cache
     # Served on the event loop when the cache is current; a rebuild (reading and serialising a whole layer)
     # goes to the thread pool so it never stalls other requests.
-    cached = cache.fresh(layer, fields) or await run_in_threadpool(cache.get, layer, fields)
+    cached = cache.fresh(layer, fields)
+    if cached is None:
+        cached = await run_in_threadpool(cache.get, layer, fields)
 
     etag = (
         '"'

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Vendor the pages' third-party browser assets (Leaflet) into web/static/vendor/, so the pages load nothing from
+# another host: government intranets are often offline, and a CDN is a privacy and supply-chain risk.
+#
+# The versions and their sha512 integrity are pinned in web/package.json + web/package-lock.json; `npm ci`
+# checks them. Idempotent: when web/static/vendor/ already holds the files for this lock file it exits at once.
+# Usage: scripts/install_web_assets.sh [--force]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WEB="$ROOT/web"
+VENDOR="$WEB/static/vendor"
+STAMP="$VENDOR/.installed"
+FILES=(leaflet/leaflet.js leaflet/leaflet.css leaflet/images/layers.png leaflet/LICENSE)
+
+want="$(sha256sum "$WEB/package-lock.json" "$0" | sha256sum | cut -d' ' -f1)"
+if [ "${1:-}" != "--force" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+  missing=0
+  for f in "${FILES[@]}"; do [ -f "$VENDOR/$f" ] || missing=1; done
+  [ "$missing" -eq 0 ] && exit 0
+fi
+
+if ! command -v npm >/dev/null 2>&1; then
+  echo "install_web_assets: npm is missing; install Node.js and npm (Debian: apt-get install npm), then rerun" >&2
+  exit 1
+fi
+
+# --ignore-scripts: a vendored asset never needs to run code at install time.
+npm ci --prefix "$WEB" --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+
+rm -rf "$VENDOR"
+mkdir -p "$VENDOR/leaflet/images"
+dist="$WEB/node_modules/leaflet/dist"
+cp "$dist/leaflet.js" "$dist/leaflet.css" "$VENDOR/leaflet/"
+cp "$dist"/images/*.png "$VENDOR/leaflet/images/"
+cp "$WEB/node_modules/leaflet/LICENSE" "$VENDOR/leaflet/LICENSE"
+echo "$want" >"$STAMP"
+echo "install_web_assets: Leaflet $(node -p "require('$WEB/node_modules/leaflet/package.json').version" 2>/dev/null \
+  || echo '(version unknown)') -> web/static/vendor/"

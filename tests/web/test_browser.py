@@ -1,0 +1,475 @@
+"""The pages in a real browser: Debian's headless Chromium driven by Playwright.
+
+The app runs under uvicorn in a subprocess (a server thread in the test process deadlocks against Playwright's
+blocking client) on a GeoPackage store with sample projects, one project whose text fields are XSS payloads,
+the real district outline and sample cultural facilities. Every page load goes through a route that aborts and
+records any request to a host other than the app itself, so "loads nothing from another host" is checked on
+every test, not only in the one that says so. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from geoplan.catalog import Catalog
+from geoplan.crs import wgs84_to_gcj02
+from geoplan.storage.gpkg import GeoPackageStore
+from tests.conftest import LAYERS_DIR, ROOT, SOURCES_DIR
+from tests.factories import sample_frame
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is a dev dependency: pip install -e .[dev]")
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+SAMPLE_PROJECTS = 45
+TOWNS = ("荷城街道", "杨和镇", "明城镇", "更合镇")
+XSS_ID = "GM-2024-XSS"
+XSS_NAME = "<img src=x onerror=alert(1)>"
+XSS_UNIT = '"><svg onload=alert(2)>'
+XSS_CATEGORY = "</script><script>alert(3)</script>"
+# Private values no page may show: the investment figures all start with this, the notes all contain the other.
+SECRET_INVESTMENT = 987654.0
+SECRET_NOTE = "SECRET内部备注"
+PRIVATE_FIELDS = ("investment_wan", "internal_note", "assured_planning", "assured_land", "assured_funds")
+
+
+# --------------------------------------------------------------------------------------------- the store
+
+
+def _projects(catalog: Catalog) -> gpd.GeoDataFrame:
+    layer = catalog.get("projects")
+    frame = sample_frame(layer, SAMPLE_PROJECTS)
+    frame["project_id"] = [f"GM-2024-{i + 1:03d}" for i in range(SAMPLE_PROJECTS)]
+    frame["town"] = [TOWNS[i % len(TOWNS)] for i in range(SAMPLE_PROJECTS)]
+    frame["name"] = [
+        f"{town}{area[:4]}示范项目{i + 1:02d}"
+        for i, (town, area) in enumerate(zip(frame["town"], frame["task_area"], strict=True))
+    ]
+    xss = sample_frame(layer, 1, start=SAMPLE_PROJECTS)
+    xss["project_id"] = XSS_ID
+    xss["name"] = XSS_NAME
+    xss["responsible_unit"] = XSS_UNIT
+    xss["category"] = XSS_CATEGORY
+    xss["town"] = "<b>镇</b>"
+    frame = gpd.GeoDataFrame(pd.concat([frame, xss], ignore_index=True), geometry="geometry", crs=frame.crs)
+    frame["investment_wan"] = SECRET_INVESTMENT + np.arange(len(frame)) / 100
+    frame["internal_note"] = [f"{SECRET_NOTE}-{i}" for i in range(len(frame))]
+    for name in ("assured_planning", "assured_land", "assured_funds", "assured_schedule", "assured_unit"):
+        frame[name] = True
+    return frame
+
+
+def _district() -> gpd.GeoDataFrame:
+    source = gpd.read_file(SOURCES_DIR / "gaoming_district_datav_wgs84.geojson")
+    return gpd.GeoDataFrame(
+        {"code": ["440608"], "name": ["高明区"], "population_2020": [469038], "source": ["DataV GeoAtlas"]},
+        geometry=list(source.geometry),
+        crs="EPSG:4490",
+    )
+
+
+@pytest.fixture(scope="module")
+def browser_store(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("browser") / "pages.gpkg"
+    store = GeoPackageStore(path, catalog)
+    store.init()
+    store.write("projects", _projects(catalog))
+    store.write("district", _district())
+    store.write("culture_facilities", sample_frame(catalog.get("culture_facilities"), 30))
+    store.write("landuse_plan", sample_frame(catalog.get("landuse_plan"), 5))  # private: must never show
+    store.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def projects_frame(browser_store: Path, catalog: Catalog) -> gpd.GeoDataFrame:
+    store = GeoPackageStore(browser_store, catalog)
+    try:
+        return store.read("projects")
+    finally:
+        store.close()
+
+
+# --------------------------------------------------------------------------------------------- the server
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+
+    @property
+    def netloc(self) -> str:
+        return urlsplit(self.base).netloc
+
+
+@contextmanager
+def serve(store: Path, log_path: Path, **env: str) -> Iterator[Server]:
+    """uvicorn in a subprocess, on a free loopback port, until the block ends."""
+    port = _free_port()
+    environment = {**os.environ, "GEOPLAN_STORE": str(store), "GEOPLAN_LAYERS_DIR": str(LAYERS_DIR), **env}
+    command = [sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(f"uvicorn exited with {process.returncode}:\n{log_path.read_text()}")
+                try:
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"uvicorn did not answer in 30 s:\n{log_path.read_text()}")
+                    time.sleep(0.1)
+            yield Server(base)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(browser_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve(browser_store, tmp_path_factory.mktemp("logs") / "uvicorn.log", GEOPLAN_BASEMAP="none") as running:
+        yield running
+
+
+# --------------------------------------------------------------------------------------------- the browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"no browser: {CHROMIUM} is missing (Debian: apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclass
+class Session:
+    """One browser tab plus what it tried to do that it should not."""
+
+    page: Any
+    server: Server
+    foreign: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.server.base + path)
+        self.page.wait_for_selector("body[data-ready='true']")
+
+    def csp_violations(self) -> list[str]:
+        return list(self.page.evaluate("window.__cspViolations || []"))
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.wait_for_timeout(300)  # let Leaflet's fade and zoom animations finish
+        self.page.screenshot(path=str(path))
+        return path
+
+
+# Records Content-Security-Policy violations; Playwright's init scripts are exempt from the page's CSP.
+_CSP_RECORDER = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI);
+});
+"""
+
+
+@contextmanager
+def session(browser: Any, server: Server, *, expected_errors: str | None = None) -> Iterator[Session]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    context.add_init_script(_CSP_RECORDER)
+    page = context.new_page()
+    tab = Session(page, server)
+
+    def route(route: Any) -> None:
+        if urlsplit(route.request.url).netloc == server.netloc:
+            route.continue_()
+        else:
+            tab.foreign.append(route.request.url)
+            route.abort()
+
+    def on_dialog(dialog: Any) -> None:
+        tab.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and not (expected_errors and expected_errors in message.text):
+            tab.errors.append(message.text)
+
+    context.route("**/*", route)
+    page.on("dialog", on_dialog)
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: tab.errors.append(f"page error: {error}"))
+    try:
+        yield tab
+        assert tab.dialogs == [], f"a dialog fired: {tab.dialogs}"
+        assert tab.csp_violations() == []
+        assert tab.errors == []
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def tab(browser: Any, server: Server) -> Iterator[Session]:
+    with session(browser, server) as opened:
+        yield opened
+        assert opened.foreign == [], f"requests to other hosts: {opened.foreign}"
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def list_ids(tab: Session) -> list[str]:
+    return list(tab.page.eval_on_selector_all("#gp-list li", "items => items.map(i => i.dataset.id)"))
+
+
+def drawn_ids(tab: Session, layer: str = "projects") -> list[str]:
+    return list(
+        tab.page.eval_on_selector_all(f"path.gp-layer-{layer}", "paths => paths.map(p => p.getAttribute('data-id'))")
+    )
+
+
+def popup_fields(tab: Session) -> tuple[str, dict[str, str]]:
+    """The open popup's heading and its label -> value pairs, as the user reads them."""
+    # A closed popup fades out for 200 ms before Leaflet removes it: wait until only the open one is left.
+    tab.page.wait_for_function("() => document.querySelectorAll('.leaflet-popup-content').length === 1")
+    popup = tab.page.locator(".leaflet-popup-content")
+    title = popup.locator(".gp-popup-title").inner_text()
+    labels = popup.locator("dt").all_inner_texts()
+    values = popup.locator("dd").all_inner_texts()
+    return title, dict(zip(labels, values, strict=True))
+
+
+# --------------------------------------------------------------------------------------------- tests
+
+
+def test_public_map_shows_every_project(tab: Session, projects_frame: gpd.GeoDataFrame) -> None:
+    tab.open("/")
+    expected = sorted(projects_frame["project_id"])
+    assert tab.page.title() == "高明区城市治理三年行动计划 项目地图"
+    assert sorted(list_ids(tab)) == expected
+    assert sorted(drawn_ids(tab)) == expected
+    assert len(tab.page.locator("path.gp-layer-district").all()) == 1
+    assert tab.page.locator("#gp-count").inner_text() == f"共 {len(expected)} 个项目"
+    legend = tab.page.locator(".leaflet-control-container .gp-legend")
+    assert "建设项目" in legend.inner_text() and "示意数据 / synthetic" in legend.inner_text()
+    # Colours follow the task area: each drawn path is filled with its area's legend colour.
+    fills = tab.page.eval_on_selector_all(
+        "path.gp-layer-projects",
+        "ps => Object.fromEntries(ps.map(p => [p.getAttribute('data-id'), p.getAttribute('fill')]))",
+    )
+    legend_colors = tab.page.eval_on_selector_all(
+        ".gp-legend-items li",
+        "items => Object.fromEntries(items.map("
+        "  i => [i.textContent.trim(), i.querySelector('rect').getAttribute('fill')]))",
+    )
+    assert len(set(legend_colors.values())) == 8
+    for project_id, area in zip(projects_frame["project_id"], projects_frame["task_area"], strict=True):
+        assert fills[project_id] == legend_colors[area], project_id
+    tab.shot("project-map")
+
+
+def test_task_area_filter_narrows_list_and_map(tab: Session, projects_frame: gpd.GeoDataFrame) -> None:
+    tab.open("/")
+    area = "公共服务优质化"
+    expected = sorted(projects_frame.loc[projects_frame["task_area"] == area, "project_id"])
+    assert 0 < len(expected) < len(projects_frame)
+    tab.page.select_option("#gp-task-area", area)
+    assert sorted(list_ids(tab)) == expected
+    assert sorted(drawn_ids(tab)) == expected
+    tab.shot("project-map-filtered")
+    # Combined with status and town, then cleared again.
+    status, town = "在建", TOWNS[0]
+    tab.page.select_option("#gp-status", status)
+    tab.page.select_option("#gp-town", town)
+    rows = projects_frame[
+        (projects_frame["task_area"] == area) & (projects_frame["status"] == status) & (projects_frame["town"] == town)
+    ]
+    assert sorted(list_ids(tab)) == sorted(drawn_ids(tab)) == sorted(rows["project_id"])
+    tab.page.click("#gp-reset")
+    tab.page.wait_for_function(f"() => document.querySelectorAll('#gp-list li').length === {len(projects_frame)}")
+    assert sorted(drawn_ids(tab)) == sorted(projects_frame["project_id"])
+    tab.page.fill("#gp-search", "示范项目07")
+    assert list_ids(tab) == ["GM-2024-007"]
+
+
+def test_popup_shows_public_fields_only(tab: Session, projects_frame: gpd.GeoDataFrame, catalog: Catalog) -> None:
+    layer = catalog.get("projects")
+    row = projects_frame.set_index("project_id").loc["GM-2024-003"]
+    tab.open("/")
+    tab.page.click("#gp-list li[data-id='GM-2024-003'] button")
+    title, fields = popup_fields(tab)
+    assert title == row["name"]
+    public_labels = [layer.field(name).title_zh for name in layer.public_fields if name != "name"]
+    assert list(fields) == public_labels
+    assert fields["项目编号"] == "GM-2024-003" and fields["任务领域"] == row["task_area"]
+    assert fields["状态"] == row["status"] and fields["所在镇街"] == row["town"]
+    popup_text = tab.page.locator(".leaflet-popup-content").inner_text()
+    for name in [*PRIVATE_FIELDS, "assured_schedule", "assured_unit"]:
+        assert layer.field(name).title_zh not in fields
+    assert "总投资" not in popup_text and "内部备注" not in popup_text and "保障" not in popup_text
+    assert SECRET_NOTE not in popup_text and "987654" not in popup_text and "987,654" not in popup_text
+    assert "是" not in fields.values()  # the five assurances are all True in the store
+    # Nothing private anywhere in the document either.
+    document = tab.page.content()
+    assert SECRET_NOTE not in document and "987654" not in document and "987,654" not in document
+    # The list click zoomed in; clicking the polygon on the map opens the same popup.
+    tab.page.locator(".leaflet-popup-close-button").click()
+    tab.page.locator("path.gp-layer-projects[data-id='GM-2024-003']").click()
+    assert popup_fields(tab)[0] == row["name"]
+    tab.shot("project-popup")
+
+
+def test_xss_name_is_plain_text(tab: Session) -> None:
+    tab.open("/")
+    item = tab.page.locator(f"#gp-list li[data-id='{XSS_ID}']")
+    assert item.locator(".gp-item-name").inner_text() == XSS_NAME
+    item.locator("button").click()
+    title, fields = popup_fields(tab)
+    assert title == XSS_NAME
+    assert fields["责任单位"] == XSS_UNIT and fields["项目类别"] == XSS_CATEGORY and fields["所在镇街"] == "<b>镇</b>"
+    assert "<b>镇</b>" in tab.page.locator("#gp-town").inner_text()
+    tab.page.wait_for_timeout(300)  # an injected onerror/onload would have fired by now
+    injected = tab.page.evaluate(
+        "document.querySelectorAll('img[src=\"x\"], img[onerror], svg[onload], #gp-town b, .gp-popup b').length"
+    )
+    assert injected == 0
+    assert tab.page.locator("img").count() == 0  # no basemap: the page has no images at all
+    tab.shot("project-popup-xss")
+
+
+def test_nothing_is_loaded_from_other_hosts(tab: Session) -> None:
+    tab.open("/")
+    assert len(list_ids(tab)) == SAMPLE_PROJECTS + 1
+    tab.page.select_option("#gp-task-area", "规划建设科学化")
+    tab.page.locator("#gp-list li button").first.click()
+    popup_fields(tab)
+    tab.page.goto(tab.server.base + "/layers")
+    tab.open("/layers/projects")
+    requested = tab.page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+    assert requested and all(urlsplit(url).netloc == tab.server.netloc for url in requested)
+    assert tab.foreign == []  # the fixture checks again after every test
+
+
+def test_permalink_opens_the_project(tab: Session, projects_frame: gpd.GeoDataFrame) -> None:
+    names = projects_frame.set_index("project_id")["name"]
+    tab.open("/?project=GM-2024-007")
+    assert popup_fields(tab)[0] == names["GM-2024-007"]
+    assert tab.page.locator("#gp-list li.gp-selected").get_attribute("data-id") == "GM-2024-007"
+    tab.shot("project-permalink")
+    tab.open("/#project=GM-2024-012")
+    assert popup_fields(tab)[0] == names["GM-2024-012"]
+    # Selecting another project updates the address, so it can be copied as a permalink.
+    tab.page.click("#gp-list li[data-id='GM-2024-020'] button")
+    assert tab.page.evaluate("location.hash") == "#project=GM-2024-020"
+    # A permalink to a project the filters hide clears the filters and still opens it.
+    tab.page.select_option("#gp-task-area", "规划建设科学化")
+    assert "GM-2024-021" not in list_ids(tab)
+    tab.page.evaluate("location.hash = '#project=GM-2024-021'")
+    tab.page.wait_for_function("() => document.querySelector('#gp-list li.gp-selected')?.dataset.id === 'GM-2024-021'")
+    assert len(list_ids(tab)) == len(names)
+    tab.page.wait_for_timeout(100)
+    assert popup_fields(tab)[0] == names["GM-2024-021"]
+
+
+def test_layer_browser_lists_public_layers_and_maps_one(tab: Session, catalog: Catalog) -> None:
+    tab.page.goto(tab.server.base + "/layers")
+    rows = tab.page.locator("tbody tr")
+    names = [rows.nth(i).get_attribute("data-layer") for i in range(rows.count())]
+    assert names == [layer.name for layer in catalog.vector_layers() if layer.public]
+    culture = tab.page.locator("tr[data-layer='culture_facilities']")
+    assert culture.locator(".gp-num").inner_text() == "30"
+    assert "示意数据 / synthetic" in culture.inner_text()
+    assert "真实数据" in tab.page.locator("tr[data-layer='district']").inner_text()
+    tab.shot("layers")
+    culture.locator("a", has_text="地图").click()
+    tab.page.wait_for_selector("body[data-ready='true']")
+    assert len(drawn_ids(tab, "culture_facilities")) == 30
+    assert tab.page.locator("#gp-count").inner_text() == "共 30 个要素"
+    tab.page.locator("path.gp-layer-culture_facilities").first.click(force=True)
+    title, fields = popup_fields(tab)
+    assert title.startswith("name-") and "类型" in fields
+    tab.shot("layer-culture_facilities")
+
+
+def test_amap_basemap_shifts_display_only(
+    browser: Any, browser_store: Path, projects_frame: gpd.GeoDataFrame, tmp_path: Path
+) -> None:
+    """AMap tiles are GCJ-02: the drawn polygons move by the same offset geoplan.crs computes, while the API still
+    serves CGCS2000. It also shows the route recorder at work: the tile requests are caught and aborted.
+    """
+    with (
+        serve(browser_store, tmp_path / "uvicorn.log", GEOPLAN_BASEMAP="amap") as amap,
+        session(browser, amap, expected_errors="net::ERR_FAILED") as tab,
+    ):
+        tab.open("/")
+        assert len(list_ids(tab)) == SAMPLE_PROJECTS + 1
+        assert "GCJ-02" in tab.page.locator(".gp-legend").inner_text()
+        assert tab.foreign and all(
+            urlsplit(u).hostname in {f"webrd0{i}.is.autonavi.com" for i in range(1, 5)} for u in tab.foreign
+        )
+        drawn = np.array(
+            tab.page.evaluate(
+                "GeoplanMap.current.layer('GM-2024-001').getLatLngs().flat(3).map(ll => [ll.lng, ll.lat])"
+            )
+        )
+        polygon = projects_frame.set_index("project_id").loc["GM-2024-001", "geometry"].geoms[0]
+        stored = np.array(polygon.exterior.coords)[:-1]  # Leaflet drops the closing vertex
+        lon, lat = wgs84_to_gcj02(stored[:, 0], stored[:, 1])
+        assert drawn == pytest.approx(np.column_stack([lon, lat]), abs=1e-9)
+        assert np.abs(drawn - stored).max() > 0.003  # a visible shift (~500 m), not a no-op
+        minx, miny = stored.min(axis=0)
+        api = tab.page.evaluate("fetch('/ogc/collections/projects/items/GM-2024-001').then(r => r.json())")
+        ring = np.array(api["geometry"]["coordinates"][0][0])
+        assert ring[:, 0].min() == pytest.approx(minx) and ring[:, 1].min() == pytest.approx(miny)
+        tab.shot("project-map-amap")

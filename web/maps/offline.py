@@ -1,0 +1,58 @@
+"""A folium Map that loads nothing from another host.
+
+folium's Map links Leaflet, jQuery, Bootstrap, Font Awesome and awesome-markers from five CDNs. Our pages need
+only Leaflet, vendored into /static/vendor by scripts/install_web_assets.sh, so the map works on an offline
+intranet and visitors' browsers contact no third party (tiles only when a basemap is configured).
+"""
+
+from __future__ import annotations
+
+import folium
+
+from web.maps.basemap import Basemap
+
+VENDOR_URL = "/static/vendor"
+LEAFLET_JS = f"{VENDOR_URL}/leaflet/leaflet.js"
+LEAFLET_CSS = f"{VENDOR_URL}/leaflet/leaflet.css"
+
+# Gaoming's centre and a zoom that shows the whole district (~938 km²) until the outline has loaded.
+GAOMING_CENTER = (22.84, 112.70)
+GAOMING_ZOOM = 11
+
+
+class OfflineMap(folium.Map):
+    """folium.Map with only the vendored Leaflet: the class lists replace folium's CDN defaults."""
+
+    default_js = [("leaflet", LEAFLET_JS)]  # noqa: RUF012  (folium's own class attribute)
+    default_css = [("leaflet_css", LEAFLET_CSS)]  # noqa: RUF012
+
+
+def new_map(basemap: Basemap) -> OfflineMap:
+    """An empty map over Gaoming with the basemap's tile layers (none for `none`). SVG, not canvas, so every
+    feature is one DOM element the page script (and the browser tests) can address.
+    """
+    m = OfflineMap(
+        location=GAOMING_CENTER,
+        zoom_start=GAOMING_ZOOM,
+        tiles=None,
+        control_scale=True,
+        position="absolute",
+    )
+    for source in basemap.tiles:
+        folium.TileLayer(
+            tiles=source.url,
+            attr=source.attribution,
+            name=source.name,
+            subdomains=source.subdomains,
+            max_zoom=source.max_zoom,
+            overlay=source.overlay,
+            control=False,
+        ).add_to(m)
+    return m
+
+
+def new_group(m: folium.Map, name: str) -> folium.FeatureGroup:
+    """An empty layer group on the map: a container the page script fills with fetched features."""
+    group = folium.FeatureGroup(name=name, control=False)
+    group.add_to(m)
+    return group

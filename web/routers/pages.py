@@ -1,0 +1,118 @@
+"""The HTML pages (Chinese interface): the public project map, the layer browser and one layer on a map.
+
+Pages are always public: browsers send no bearer token on a page load, so these routes never look at one and
+show only the layers and fields the catalogue marks public. The maps' data is fetched by the browser from the
+OGC API (also anonymously), so it is not embedded here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from geoplan.access import Role, can_see_layer, visible_layers
+from geoplan.catalog import Catalog, LayerDef
+from web.deps import CatalogDep, SettingsDep, StoreDep
+from web.maps.basemap import Basemap, basemap_for
+from web.maps.csp import new_nonce, page_headers
+from web.maps.layer_map import build_layer_map
+from web.maps.legend import REAL_LABEL, SYNTHETIC_LABEL
+from web.maps.project_map import build_project_map
+from web.maps.render import render_map
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+LEAFLET_FILE = Path(__file__).resolve().parents[1] / "static" / "vendor" / "leaflet" / "leaflet.js"
+SITE_TITLE = "高明区城市治理三年行动计划"
+PROJECT_MAP_TITLE = f"{SITE_TITLE} 项目地图"
+
+
+@cache
+def _templates() -> Jinja2Templates:
+    if not LEAFLET_FILE.exists():  # the maps would be blank: say why, once
+        log.error("web assets missing (%s): run scripts/install_web_assets.sh", LEAFLET_FILE)
+    return Jinja2Templates(directory=TEMPLATES_DIR)  # autoescapes .html templates
+
+
+def _public_vector_layer(catalog: Catalog, name: str) -> LayerDef:
+    """404 alike for unknown, private and raster layers: a page never reveals that a private layer exists."""
+    if name not in catalog:
+        raise HTTPException(404, f"no layer '{name}'")
+    layer = catalog.get(name)
+    if layer.kind != "vector" or not can_see_layer(layer, Role.PUBLIC):
+        raise HTTPException(404, f"no layer '{name}'")
+    return layer
+
+
+def _page(request: Request, basemap: Basemap, template: str, nonce: str, context: dict[str, Any]) -> HTMLResponse:
+    headers = page_headers(nonce=nonce, basemap=basemap)
+    context = {"site_title": SITE_TITLE, "nonce": nonce, **context}
+    return _templates().TemplateResponse(request, template, context, headers=headers)
+
+
+@router.get("/", response_class=HTMLResponse)
+def project_map(request: Request, catalog: CatalogDep, settings: SettingsDep) -> HTMLResponse:
+    projects = _public_vector_layer(catalog, "projects")
+    district = _public_vector_layer(catalog, "district")
+    nonce, basemap = new_nonce(), basemap_for(settings)
+    m = build_project_map(projects=projects, district=district, basemap=basemap, page_size=settings.max_page_size)
+    return _page(
+        request,
+        basemap,
+        "project_map.html",
+        nonce,
+        {
+            "title": PROJECT_MAP_TITLE,
+            "map": render_map(m, nonce=nonce),
+            "task_areas": projects.field("task_area").allowed or (),
+            "statuses": projects.field("status").allowed or (),
+            "synthetic": projects.synthetic,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    layer: LayerDef
+    count: int
+    synthetic_label: str
+
+
+@router.get("/layers", response_class=HTMLResponse)
+def layer_browser(request: Request, catalog: CatalogDep, store: StoreDep, settings: SettingsDep) -> HTMLResponse:
+    rows = [
+        LayerRow(layer, store.count(layer.name), SYNTHETIC_LABEL if layer.synthetic else REAL_LABEL)
+        for layer in visible_layers(catalog, Role.PUBLIC)
+        if layer.kind == "vector"
+    ]
+    context = {"title": f"图层目录 · {SITE_TITLE}", "rows": rows}
+    return _page(request, basemap_for(settings), "layers.html", new_nonce(), context)
+
+
+@router.get("/layers/{name}", response_class=HTMLResponse)
+def layer_map(name: str, request: Request, catalog: CatalogDep, settings: SettingsDep) -> HTMLResponse:
+    layer = _public_vector_layer(catalog, name)
+    district = _public_vector_layer(catalog, "district")
+    nonce, basemap = new_nonce(), basemap_for(settings)
+    m = build_layer_map(layer=layer, district=district, basemap=basemap, page_size=settings.max_page_size)
+    return _page(
+        request,
+        basemap,
+        "layer_map.html",
+        nonce,
+        {
+            "title": f"{layer.title_zh} · {SITE_TITLE}",
+            "layer": layer,
+            "synthetic_label": SYNTHETIC_LABEL if layer.synthetic else REAL_LABEL,
+            "map": render_map(m, nonce=nonce),
+        },
+    )
