@@ -13,6 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import LAYERS_DIR, ROOT
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -21,31 +25,35 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(store: str, *, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Serve `store` with `geoplan serve`; yields the base URL and stops the server afterwards."""
+def live_server(store: Path | str, log_path: Path, **env: str) -> Iterator[str]:
+    """uvicorn serving `store` in a subprocess until the block ends; yields the base URL.
+
+    The server's output goes to `log_path` and is shown when it fails to start.
+    """
     port = free_port()
-    geoplan = Path(sys.executable).with_name("geoplan")
-    server = subprocess.Popen(
-        [str(geoplan), "serve", "--store", store, "--port", str(port)],
-        env={**os.environ, **(env or {})},
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            if server.poll() is not None:
-                raise RuntimeError(f"the server exited: {server.stderr.read().decode() if server.stderr else ''}")
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the server did not answer /healthz within 30 s")
-        yield base
-    finally:
-        server.terminate()
+    environment = {**os.environ, "GEOPLAN_STORE": str(store), "GEOPLAN_LAYERS_DIR": str(LAYERS_DIR), **env}
+    command = [sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
         try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(f"uvicorn exited with {process.returncode}:\n{log_path.read_text()}")
+                try:
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"uvicorn did not answer in 30 s:\n{log_path.read_text()}")
+                    time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

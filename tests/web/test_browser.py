@@ -9,12 +9,6 @@ every test, not only in the one that says so. Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,8 +24,9 @@ import pytest
 from geoplan.catalog import Catalog
 from geoplan.crs import wgs84_to_gcj02
 from geoplan.storage.gpkg import GeoPackageStore
-from tests.conftest import LAYERS_DIR, ROOT, SOURCES_DIR
+from tests.conftest import ROOT, SOURCES_DIR
 from tests.factories import sample_frame
+from tests.web.live_server import live_server
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is a dev dependency: pip install -e .[dev]")
 
@@ -121,12 +116,6 @@ def projects_frame(browser_store: Path, catalog: Catalog) -> gpd.GeoDataFrame:
 # --------------------------------------------------------------------------------------------- the server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Server:
     base: str
@@ -138,34 +127,8 @@ class Server:
 
 @contextmanager
 def serve(store: Path, log_path: Path, **env: str) -> Iterator[Server]:
-    """uvicorn in a subprocess, on a free loopback port, until the block ends."""
-    port = _free_port()
-    environment = {**os.environ, "GEOPLAN_STORE": str(store), "GEOPLAN_LAYERS_DIR": str(LAYERS_DIR), **env}
-    command = [sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"uvicorn exited with {process.returncode}:\n{log_path.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"uvicorn did not answer in 30 s:\n{log_path.read_text()}")
-                    time.sleep(0.1)
-            yield Server(base)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with live_server(store, log_path, **env) as base:
+        yield Server(base)
 
 
 @pytest.fixture(scope="module")

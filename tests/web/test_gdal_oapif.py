@@ -18,7 +18,7 @@ from tests.web.live_server import live_server
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     path = tmp_path_factory.mktemp("oapif") / "gaoming.gpkg"
     assert main(["demo", "--store", str(path)]) == 0
-    with live_server(str(path)) as base:
+    with live_server(path, path.with_suffix(".log")) as base:
         yield base, path
 
 
