@@ -95,7 +95,10 @@ def assert_same_features(expected: gpd.GeoDataFrame, actual: gpd.GeoDataFrame, l
     for name in layer.field_names:
         got, want = _plain(typed[name]), _plain(expected[name])
         if layer.field(name).type == "float":
-            assert got == pytest.approx(want, rel=1e-12), name
+            # Nulls must match exactly; only the numbers are compared with a tolerance.
+            assert [v is None for v in got] == [v is None for v in want], name
+            numbers = [(g, w) for g, w in zip(got, want, strict=True) if w is not None]
+            assert [g for g, _ in numbers] == pytest.approx([w for _, w in numbers], rel=1e-12), name
         else:
             assert got == want, name
     for a, b in zip(typed.geometry, expected.geometry, strict=True):
