@@ -14,6 +14,14 @@ from typing import Annotated
 import click
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from geoplan import __version__
@@ -101,21 +109,31 @@ def demo(
 
     settings, backend = _open(store)
     try:
-        with err.status("building the Gaoming demo data…") as status:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            building = progress.add_task("demo: building", total=None)
             data = build_demo(
                 settings.layers_dir / "sources",
                 seed=seed,
-                progress=lambda step: status.update(f"demo: {step}"),
+                progress=lambda step: progress.update(building, description=f"demo: {step}"),
             )
+            progress.update(building, total=1, completed=1)
             backend.init()
-            load_layers(
-                backend,
-                data.layers,
-                actor="geoplan demo",
-                on_layer=lambda name: status.update(f"writing {name}…"),
-            )
-            status.update("writing population raster…")
+            writing = progress.add_task("writing layers", total=len(data.layers) + 1)
+
+            def wrote(name: str) -> None:
+                progress.update(writing, description=f"writing {name}", advance=1)
+
+            load_layers(backend, data.layers, actor="geoplan demo", on_layer=wrote)
             backend.write_raster("population", data.population, actor="geoplan demo")
+            progress.update(writing, advance=1)
         _print_layer_table(backend)
     finally:
         backend.close()
