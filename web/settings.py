@@ -17,3 +17,9 @@ class WebSettings(Settings):
     max_upload_bytes: int = 20 * 1024 * 1024
     max_page_size: int = 10_000
     """Largest `limit` the features API accepts; larger layers are paged."""
+    max_features_whole_layer: int = 5_000
+    """A layer page loads a layer with at most this many features whole; a larger one only by the map's view."""
+    large_layer_min_zoom: int = 13
+    """Below this zoom a large layer is not drawn and the page asks to zoom in (zoom 13 spans ~15 km here)."""
+    large_layer_view_limit: int = 2_000
+    """Most features one view of a large layer draws (the `limit` of its bbox request); beyond it a notice shows."""

@@ -187,7 +187,17 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 
 @contextmanager
-def session(browser: Any, server: Server, *, expected_errors: str | None = None) -> Iterator[Session]:
+def session(
+    browser: Any,
+    server: Server,
+    *,
+    expected_errors: str | tuple[str, ...] | None = None,
+    expected_csp_violations: tuple[str, ...] = (),
+) -> Iterator[Session]:
+    """A tab that fails the test on a dialog, a CSP violation or a console error, except those expected (console
+    errors containing one of `expected_errors`; violations equal to one of `expected_csp_violations`).
+    """
+    expected = (expected_errors,) if isinstance(expected_errors, str) else expected_errors or ()
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     context.set_default_timeout(15_000)
     context.add_init_script(_CSP_RECORDER)
@@ -206,7 +216,7 @@ def session(browser: Any, server: Server, *, expected_errors: str | None = None)
         dialog.dismiss()
 
     def on_console(message: Any) -> None:
-        if message.type == "error" and not (expected_errors and expected_errors in message.text):
+        if message.type == "error" and not any(text in message.text for text in expected):
             tab.errors.append(message.text)
 
     context.route("**/*", route)
@@ -216,7 +226,7 @@ def session(browser: Any, server: Server, *, expected_errors: str | None = None)
     try:
         yield tab
         assert tab.dialogs == [], f"a dialog fired: {tab.dialogs}"
-        assert tab.csp_violations() == []
+        assert [v for v in tab.csp_violations() if v not in expected_csp_violations] == []
         assert tab.errors == []
     finally:
         context.close()

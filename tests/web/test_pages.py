@@ -172,7 +172,7 @@ def test_no_basemap_means_no_tiles(client: TestClient) -> None:
 def test_osm_basemap(page_client: TestClient) -> None:
     response = page_client.get("/")
     assert "https://tile.openstreetmap.org/{z}/{x}/{y}.png" in response.text
-    assert "img-src 'self' https://tile.openstreetmap.org;" in response.headers["content-security-policy"]
+    assert "img-src 'self' data: https://tile.openstreetmap.org;" in response.headers["content-security-policy"]
     assert '"displayCrs": "cgcs2000"' in map_config(response.text)
 
 

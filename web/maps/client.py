@@ -38,6 +38,7 @@ def layer_config(layer: LayerDef, *, page_size: int) -> dict[str, Any]:
         "labelField": label_field,
         "fields": [{"name": name, "label": layer.field(name).title_zh or name} for name in fields],
         "url": f"/ogc/collections/{layer.name}/items?limit={page_size}",
+        "itemsUrl": f"/ogc/collections/{layer.name}/items",
         "style": layer_style(layer).to_json(),
     }
 

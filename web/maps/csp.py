@@ -21,7 +21,9 @@ def new_nonce() -> str:
 
 
 def content_security_policy(*, nonce: str, basemap: Basemap) -> str:
-    images = " ".join(["'self'", *basemap.hosts])
+    # With a tiled basemap Leaflet blanks each tile it drops by pointing it at a data: GIF; allow data: images
+    # only then (an inert image, never script).
+    images = " ".join(["'self'", *(["data:"] if basemap.hosts else []), *basemap.hosts])
     directives = {
         "default-src": "'self'",
         "script-src": f"'self' 'nonce-{nonce}'",

@@ -22,7 +22,7 @@ from geoplan.catalog import Catalog, LayerDef
 from web.deps import CatalogDep, SettingsDep, StoreDep
 from web.maps.basemap import Basemap, basemap_for
 from web.maps.csp import new_nonce, page_headers
-from web.maps.layer_map import build_layer_map
+from web.maps.layer_map import LargeLayerPolicy, build_layer_map
 from web.maps.legend import REAL_LABEL, SYNTHETIC_LABEL
 from web.maps.project_map import build_project_map
 from web.maps.render import render_map
@@ -99,11 +99,19 @@ def layer_browser(request: Request, catalog: CatalogDep, store: StoreDep, settin
 
 
 @router.get("/layers/{name}", response_class=HTMLResponse)
-def layer_map(name: str, request: Request, catalog: CatalogDep, settings: SettingsDep) -> HTMLResponse:
+def layer_map(name: str, request: Request, catalog: CatalogDep, store: StoreDep, settings: SettingsDep) -> HTMLResponse:
     layer = _public_vector_layer(catalog, name)
     district = _public_vector_layer(catalog, "district")
     nonce, basemap = new_nonce(), basemap_for(settings)
-    m = build_layer_map(layer=layer, district=district, basemap=basemap, page_size=settings.max_page_size)
+    m = build_layer_map(
+        layer=layer,
+        district=district,
+        basemap=basemap,
+        page_size=settings.max_page_size,
+        feature_count=store.count(layer.name),  # decides whole layer or by view (see layer_map.py)
+        extent=store.bounds(layer.name),
+        policy=LargeLayerPolicy.from_settings(settings),
+    )
     return _page(
         request,
         basemap,
