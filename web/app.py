@@ -18,7 +18,7 @@ from geoplan.storage import open_store
 from geoplan.tokens import TokenRegistry, registry_engine
 from web.errors import install_error_handlers
 from web.layer_cache import LayerCache
-from web.routers import edit, features, health, pages
+from web.routers import compliance, edit, features, health, pages
 from web.settings import WebSettings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -55,6 +55,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.include_router(features.router)
     app.include_router(edit.router)
     app.include_router(edit.audit_router)
+    app.include_router(compliance.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

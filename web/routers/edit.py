@@ -5,8 +5,6 @@ audit log with who, when, and the features before and after.
 
 from __future__ import annotations
 
-import json
-import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,13 +19,13 @@ from geoplan.geojson import frame_from_geojson
 from geoplan.ingest import import_file, prepare_frame
 from geoplan.io import FORMATS
 from web.deps import Caller, CatalogDep, SettingsDep, StoreDep, get_caller, require_role
+from web.uploads import FORM_OVERHEAD as _FORM_OVERHEAD
+from web.uploads import json_body as _json_body
+from web.uploads import safe_file_name
+from web.uploads import save_limited as _save_limited
 
 router = APIRouter(prefix="/api/layers", tags=["editing"])
 audit_router = APIRouter(prefix="/api", tags=["audit"])
-
-_UPLOAD_CHUNK = 1024 * 1024
-_FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small form fields
-
 
 CallerOrPublic = Annotated[Caller, Depends(get_caller)]
 
@@ -48,21 +46,6 @@ def editable_layer(layer_name: str, caller: CallerOrPublic, catalog: CatalogDep)
             403, f"editing '{layer_name}' needs the {needed.label} role; your token is {caller.role.label}"
         )
     return layer
-
-
-async def _json_body(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"the request body is larger than {limit:,} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HTTPException(413, f"the request body is larger than {limit:,} bytes")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("the request body is not valid JSON") from None
 
 
 EditableLayer = Annotated[LayerDef, Depends(editable_layer)]
@@ -176,23 +159,6 @@ async def upload_layer(
         "repairs": [str(p) for p in report.repairs],
         "warnings": [str(p) for p in report.warnings],
     }
-
-
-def safe_file_name(client_name: str) -> str:
-    """The last path component, with anything but letters, digits, CJK, '-', '_' and '.' replaced."""
-    base = client_name.replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = re.sub(r"[^\w.\-\u4e00-\u9fff]", "_", base).lstrip(".")[-100:]
-    return cleaned or "upload"
-
-
-async def _save_limited(file: StarletteUploadFile, target: Path, limit: int) -> None:
-    size = 0
-    with target.open("wb") as out:
-        while chunk := await file.read(_UPLOAD_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise HTTPException(413, f"the file is larger than the {limit:,}-byte limit")
-            out.write(chunk)
 
 
 @audit_router.get("/audit", summary="The audit log (全过程留痕), newest first")
