@@ -304,6 +304,200 @@ def token_revoke(
     out.print(f"token {name!r} revoked")
 
 
+# --------------------------------------------------------------------------------------------- check-site
+# The site compliance check (合规性审查). Exit 0 for a completed check whatever the verdict (the verdict is
+# data: read it from the output or the JSON report), 2 for bad input (the site, an option, the rules file).
+
+_REPORT_SUFFIXES = (".html", ".htm", ".json")
+_SEVERITY_STYLE = {"high": "bold red", "medium": "dark_orange", "low": "yellow"}
+_VERDICT_LINE = {
+    "fail": "[bold red]FAIL (不通过)[/bold red]",
+    "pass_with_warnings": "[bold yellow]PASS with warnings (通过，有提示事项)[/bold yellow]",
+    "pass": "[bold green]PASS (通过)[/bold green]",
+}
+
+
+@app.command("check-site")
+def check_site_command(
+    file: Annotated[Path, typer.Argument(help="The site: one Polygon feature (GeoJSON, GeoPackage, zip, KML, CSV…).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report: .html (printable) or .json.")
+    ] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="CRS when the file has none: EPSG:4490, EPSG:4547, gcj02 (AMap)…")
+    ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option("--rules", help="Conflict rules YAML (default: rules/conflicts.yaml in the layers folder)."),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse an invalid outline instead of repairing.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Check a proposed project site against the control layers (合规性审查); exit 0 whatever the verdict."""
+    import json
+
+    from rich.text import Text
+
+    from geoplan.analysis.compliance_html import render_html
+    from geoplan.analysis.compliance_service import check_site_in_store, layer_colours
+    from geoplan.analysis.compliance_site import site_from_file
+    from geoplan.analysis.rules import default_rules_path, load_rules
+    from geoplan.storage import is_postgis_url
+
+    if output is not None:
+        if output.suffix.lower() not in _REPORT_SUFFIXES:
+            raise InputError(f"-o {output.name}: the report is written as .html or .json, not {output.suffix!r}")
+        if not output.parent.is_dir():
+            raise InputError(f"-o {output}: folder {output.parent} does not exist")
+    settings = _settings(store)
+    if not is_postgis_url(settings.store) and not Path(settings.store).is_file():
+        raise InputError(f"no store at {settings.store}; build it with `geoplan demo` or pass --store")
+    rules_path = rules or default_rules_path(settings.layers_dir)
+    site = site_from_file(file, crs=crs, strict=strict, max_bytes=settings.max_import_bytes)
+    _, backend = _open(store)
+    try:
+        rule_list = load_rules(rules_path, backend.catalog)
+        with err.status(f"checking {file.name}…"):
+            report = check_site_in_store(
+                backend, site.frame, rules=rule_list, notes=site.notes, source=file.name, rules_source=rules_path.name
+            )
+        colours = layer_colours(backend.catalog)
+    finally:
+        backend.close()
+
+    area = f"{report.site_area_m2:,.0f} m² ({report.site_area_m2 / 1e4:,.2f} ha)"
+    out.print(f"site {file.name}: {area}; verdict: {_VERDICT_LINE[report.verdict]}")
+    if report.site_name:
+        out.print(Text(f"name: {report.site_name}"))
+    if report.hits:
+        table = Table(title="conflicts and warnings")
+        for column in ("rule", "severity", "title", "layer", "overlap m²", "% of site", "features"):
+            table.add_column(column, justify="right" if column in ("overlap m²", "% of site") else "left")
+        for hit in report.hits:
+            ids = ", ".join(hit.feature_ids[:8]) + (" …" if len(hit.feature_ids) > 8 else "")
+            table.add_row(
+                Text(hit.rule),
+                Text(hit.severity, style=_SEVERITY_STYLE.get(hit.severity, "")),
+                Text(hit.title_zh),
+                Text(hit.layer),
+                f"{hit.overlap_m2:,.0f}",
+                f"{hit.overlap_pct:.2f}",
+                Text(ids or "–"),
+            )
+        out.print(table)
+    clear = ", ".join(r.rule for r in report.rules_without_hits) or "–"
+    out.print(Text(f"checked without a hit: {clear}"))
+    for note in report.notes:
+        out.print(Text(f"note: {note}"))
+    if report.synthetic:
+        out.print(f"[yellow]SYNTHETIC demo data: {', '.join(report.synthetic_layers)}; not for approvals[/yellow]")
+    if output is not None:
+        if output.suffix.lower() == ".json":
+            text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2)
+        else:
+            text = render_html(report, layer_colours=colours)
+        output.write_text(text, encoding="utf-8")
+        out.print(Text(f"report written to {output}"))
+
+
+# --------------------------------------------------------------------------------------------- 多规合一 overlaps
+
+RulesOption = Annotated[
+    Path | None, typer.Option("--rules", help="Conflict rules YAML [default: layers/rules/conflicts.yaml]")
+]
+
+
+@app.command()
+def overlaps(
+    rules: RulesOption = None,
+    min_area: Annotated[float, typer.Option("--min-area", help="Drop patch parts smaller than this (m²).")] = 10.0,
+    min_width: Annotated[float, typer.Option("--min-width", help="Drop patch parts narrower than this (m).")] = 2.0,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the patches: .gpkg, .geojson, .csv, .zip or .xlsx")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Threads for the overlay.")] = 2,
+    store: StoreOption = None,
+) -> None:
+    """多规合一: find conflict patches (差异图斑) by the rule table; print totals by rule and by town."""
+    from rich.text import Text
+
+    from geoplan.analysis.conflicts_service import rules_for, run_overlaps
+    from geoplan.analysis.overlap import OverlapSettings
+    from geoplan.analysis.summary import summarise
+    from geoplan.io import FORMATS, supported, write_file
+
+    if output is not None and getattr(FORMATS.get(output.suffix.lower()), "writer", None) is None:
+        raise InputError(f"{output.name}: cannot write '{output.suffix}' files; supported: {supported(writable=True)}")
+    settings, backend = _open(store)
+    try:
+        rule_list = rules_for(backend.catalog, settings.layers_dir, rules)
+        overlap_settings = OverlapSettings(min_area_m2=min_area, min_width_m=min_width)
+        with err.status("finding conflict patches…"):
+            patches = run_overlaps(backend, rules=rule_list, settings=overlap_settings, workers=workers)
+    finally:
+        backend.close()
+    summary = summarise(patches, rules=rule_list)
+    limits = f"parts under {min_area:g} m² or narrower than {min_width:g} m dropped"
+    rule_table = Table(title=f"conflict patches by rule ({limits})")
+    for column in ("rule", "title", "severity", "patches", "area m²", "ellipsoidal m²"):
+        rule_table.add_column(column, justify="right" if column in ("patches", "area m²", "ellipsoidal m²") else "left")
+    for row in summary.by_rule.itertuples(index=False):
+        rule_table.add_row(  # rule files are user input: Text, never markup
+            Text(str(row.rule)),
+            Text(str(row.title)),
+            Text(str(row.severity)),
+            f"{row.patches:,}",
+            f"{row.area_m2:,.1f}",
+            f"{row.area_ellipsoid_m2:,.1f}",
+        )
+    out.print(rule_table)
+    town_table = Table(title="conflict patches by town (demo towns are SYNTHETIC polygons)")
+    for column in ("town", "patches", "high", "medium", "low", "area m²", "ellipsoidal m²"):
+        town_table.add_column(column, justify="left" if column == "town" else "right")
+    for row in summary.by_town.itertuples(index=False):
+        town_table.add_row(
+            Text(str(row.town)),
+            f"{row.patches:,}",
+            str(row.high),
+            str(row.medium),
+            str(row.low),
+            f"{row.area_m2:,.1f}",
+            f"{row.area_ellipsoid_m2:,.1f}",
+        )
+    out.print(town_table)
+    if output is not None:
+        write_file(patches, output, layer_name="conflict_patches")
+        out.print(f"{len(patches)} patch(es) written to {output}", markup=False, highlight=False)
+
+
+@app.command()
+def mark(
+    patch_id: Annotated[str, typer.Argument(help="The patch id (16 hex digits, from `geoplan overlaps -o`).")],
+    status: Annotated[str, typer.Option(help="accepted, to_adjust or resolved.")],
+    note: Annotated[str, typer.Option(help="Why (kept in the mark history).")] = "",
+    rules: RulesOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Mark a conflict patch (accepted / to_adjust / resolved); marks keep their history and survive re-runs."""
+    from geoplan.analysis.conflicts_service import mark_patch, rules_for
+
+    settings, backend = _open(store)
+    try:
+        rule_list = rules_for(backend.catalog, settings.layers_dir, rules)
+        recorded = mark_patch(
+            backend,
+            patch_id,
+            rules=rule_list,
+            status=status,
+            note=note,
+            actor=f"cli:{os.environ.get('USER', 'unknown')}",
+        )
+    finally:
+        backend.close()
+    shown = f"patch {recorded.patch_id} ({recorded.rule}) marked {recorded.status} by {recorded.actor}"
+    out.print(shown, markup=False, highlight=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: maps typed errors to exit codes and one-line messages (no traceback for the user)."""
     try:
