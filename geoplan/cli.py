@@ -29,6 +29,7 @@ from geoplan.catalog import Catalog, load_catalog
 from geoplan.errors import GeoplanError, InputError, Problem
 from geoplan.settings import Settings
 from geoplan.storage import LayerStore, WriteMode, open_store
+from geoplan.store_setup import init_store
 
 log = logging.getLogger("geoplan")
 # Tables stay readable when piped to a file or a CI log, where no terminal width is known.
@@ -92,7 +93,7 @@ def db_init(store: StoreOption = None) -> None:
     """Create every catalogue table in the store (idempotent; keeps existing data)."""
     settings, backend = _open(store)
     try:
-        backend.init()
+        init_store(backend)
     finally:
         backend.close()
     out.print(f"store ready: {settings.store} ({len(backend.catalog)} layers)")
@@ -125,7 +126,7 @@ def demo(
                 progress=lambda step: progress.update(building, description=f"demo: {step}"),
             )
             progress.update(building, total=1, completed=1)
-            backend.init()
+            init_store(backend)
             writing = progress.add_task("writing layers", total=len(data.layers) + 1)
 
             def wrote(name: str) -> None:

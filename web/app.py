@@ -1,6 +1,6 @@
 """The FastAPI application. `create_app(settings)` builds it; nothing is built at import time.
 
-The store, the token registry and the layer cache open in the lifespan and close with it.
+The store, the token registry, the layer cache and the overlap cache open in the lifespan and close with it.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from geoplan import __version__
 from geoplan.catalog import load_catalog
 from geoplan.storage import open_store
+from geoplan.store_setup import init_store
 from geoplan.tokens import TokenRegistry, registry_engine
 from web.errors import install_error_handlers
 from web.layer_cache import LayerCache
-from web.routers import compliance, edit, features, health, pages
+from web.routers import compliance, edit, features, health, overlaps, pages
 from web.settings import WebSettings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -31,16 +32,17 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         catalog = load_catalog(settings.layers_dir)
         store = open_store(settings.store, catalog)
-        if not store.is_initialised():
-            store.init()
+        init_store(store)
         tokens = TokenRegistry(registry_engine(settings.store))
         app.state.settings = settings
         app.state.store = store
         app.state.tokens = tokens
         app.state.layer_cache = LayerCache(store)
+        app.state.overlaps = overlaps.OverlapCache(store, settings.layers_dir)
         try:
             yield
         finally:
+            app.state.overlaps.close()
             tokens.close()
             store.close()
 
@@ -56,6 +58,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.include_router(edit.router)
     app.include_router(edit.audit_router)
     app.include_router(compliance.router)
+    app.include_router(overlaps.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -9,7 +9,7 @@ data URLs), never user data: the features themselves are fetched from the OGC AP
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import folium
 from folium.elements import MacroElement
@@ -20,7 +20,7 @@ from geoplan.catalog import LayerDef
 from web.maps.basemap import Basemap
 from web.maps.style import layer_style
 
-Entry = Literal["projectMap", "layerMap"]
+Entry = Literal["projectMap", "layerMap", "plannerMap"]
 
 
 def layer_config(layer: LayerDef, *, page_size: int) -> dict[str, Any]:
@@ -63,7 +63,7 @@ GeoplanMap.{{ this.entry }}({{ this._parent.get_name() }}, {
     def __init__(self, entry: Entry, groups: dict[str, folium.FeatureGroup], config: dict[str, Any]) -> None:
         super().__init__()
         self._name = "PageScript"
-        if entry not in ("projectMap", "layerMap"):
+        if entry not in get_args(Entry):
             raise ValueError(f"unknown page script entry {entry!r}")
         self.entry = entry
         self.groups = groups

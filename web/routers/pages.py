@@ -1,8 +1,10 @@
-"""The HTML pages (Chinese interface): the public project map, the layer browser and one layer on a map.
+"""The HTML pages (Chinese interface): the public project map, the layer browser, one layer on a map, and the
+planners' 多规合一 map.
 
 Pages are always public: browsers send no bearer token on a page load, so these routes never look at one and
 show only the layers and fields the catalogue marks public. The maps' data is fetched by the browser from the
-OGC API (also anonymously), so it is not embedded here.
+OGC API (also anonymously), so it is not embedded here. The planner map is an empty skeleton: its script asks
+for a token and fetches everything with it (see web/maps/planner_map.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from web.maps.basemap import Basemap, basemap_for
 from web.maps.csp import new_nonce, page_headers
 from web.maps.layer_map import LargeLayerPolicy, build_layer_map
 from web.maps.legend import REAL_LABEL, SYNTHETIC_LABEL
+from web.maps.planner_map import build_planner_map
 from web.maps.project_map import build_project_map
 from web.maps.render import render_map
 
@@ -34,6 +37,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 LEAFLET_FILE = Path(__file__).resolve().parents[1] / "static" / "vendor" / "leaflet" / "leaflet.js"
 SITE_TITLE = "高明区城市治理三年行动计划"
 PROJECT_MAP_TITLE = f"{SITE_TITLE} 项目地图"
+PLANNER_TITLE = "多规合一冲突图斑"
 
 
 @cache
@@ -124,3 +128,54 @@ def layer_map(name: str, request: Request, catalog: CatalogDep, store: StoreDep,
             "map": render_map(m, nonce=nonce),
         },
     )
+
+
+@router.get("/planner", response_class=HTMLResponse)
+def planner_map(request: Request, settings: SettingsDep) -> HTMLResponse:
+    nonce, basemap = new_nonce(), basemap_for(settings)
+    m = build_planner_map(basemap=basemap, policy=LargeLayerPolicy.from_settings(settings))
+    context = {"title": f"{PLANNER_TITLE} · {SITE_TITLE}", "heading": PLANNER_TITLE, "map": render_map(m, nonce=nonce)}
+    return _page(request, basemap, "planner.html", nonce, context)
+
+
+def report_viewer_csp(nonce: str) -> str:
+    """The report's own policy (see routers/compliance.py) plus this page's one script.
+
+    A blob: document inherits the policy of the page that created it; created on the planner page, the report
+    would lose its inline styles. So the planner page opens this page, hands it the report's HTML
+    (postMessage, same origin only), and this page turns it into a blob: URL and shows it, under a policy that
+    allows inline styles and data: images but runs no script of the report's (its only script-src is a nonce
+    the report cannot know).
+    """
+    return (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+
+
+_REPORT_VIEWER = """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<title>建设项目选址合规性审查报告</title>
+<script src="/static/geoplan-planner.js" nonce="{nonce}"></script>
+</head>
+<body>
+<p id="gp-viewer-status">正在打开审查报告…</p>
+<script nonce="{nonce}">GeoplanMap.reportViewer();</script>
+</body>
+</html>
+"""
+
+
+@router.get("/planner/report", response_class=HTMLResponse)
+def planner_report_viewer() -> HTMLResponse:
+    """An empty page that shows the compliance report the planner page sends it (see `report_viewer_csp`)."""
+    nonce = new_nonce()
+    headers = {
+        "Content-Security-Policy": report_viewer_csp(nonce),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+    return HTMLResponse(_REPORT_VIEWER.replace("{nonce}", nonce), headers=headers)

@@ -53,12 +53,14 @@
   }
 
   // ------------------------------------------------------------------ data
-  // Every feature of a collection, following the OGC "next" links (same origin only).
-  async function fetchAll(url) {
+  // Every feature of a collection, following the OGC "next" links (same origin only). `headers` adds request
+  // headers (the planner page's bearer token); cookies are never sent.
+  async function fetchAll(url, headers) {
     var features = [];
     var next = url;
+    var requestHeaders = Object.assign({ Accept: 'application/geo+json' }, headers || {});
     while (next) {
-      var response = await fetch(next, { headers: { Accept: 'application/geo+json' }, credentials: 'omit' });
+      var response = await fetch(next, { headers: requestHeaders, credentials: 'omit' });
       if (!response.ok) throw new Error('HTTP ' + response.status + ' for ' + next);
       var body = await response.json();
       features = features.concat(body.features || []);
@@ -345,7 +347,13 @@
       ? drawDistrict(groups.district, config.layers.district, config.displayCrs).catch(function () { return null; })
       : Promise.resolve(null);
     if (layerConfig.featureCount > config.largeLayer.maxFeaturesWholeLayer) {
-      await loadByView(map, groups.layer, layerConfig, config, count);
+      var byView = loadByView(map, groups.layer, layerConfig, config, {
+        status: function (text, isError) { setStatus(count, text, isError); },
+        // Ready when a view has settled and the outline is drawn (as on the whole-layer path below).
+        settled: function () { outline.then(function () { document.body.setAttribute('data-ready', 'true'); }); },
+      });
+      window.GeoplanMap.current = { map: map, layer: function () { return groups.layer; }, view: byView.view };
+      await byView.first;
       return;
     }
     var features;
@@ -423,8 +431,12 @@
     });
   }
 
-  async function loadByView(map, group, layerConfig, config, count) {
+  // options: headers (added to each request), status(text, isError) for the count line, settled(state) after
+  // each view load, active() -> false to skip loading while the layer is switched off. Returns {view, first}:
+  // view() is the state below (for tests and the console), first the promise of the first load.
+  function loadByView(map, group, layerConfig, config, options) {
     var policy = config.largeLayer;
+    var status = options.status || function () {};
     var total = layerConfig.featureCount;
     var notice = mapNotice(map);
     var drawn = new Map();       // feature key -> its Leaflet layer (in `group`)
@@ -457,11 +469,12 @@
     function settle(seq, state) {
       view.state = state;
       view.settled = seq;
-      document.body.setAttribute('data-ready', 'true');
+      if (options.settled) options.settled(state);
     }
 
     async function load() {
       timer = null;
+      if (options.active && !options.active()) return; // switched off: load when switched on (refresh)
       var seq = ++view.seq;
       if (controller) controller.abort();
       controller = null;
@@ -469,7 +482,7 @@
         replaceFeatures([]);
         view.bbox = null; view.matched = null; view.returned = 0;
         notice('图层要素较多，请放大地图查看');
-        setStatus(count, '共 ' + total + ' 个要素；放大地图后按视图加载');
+        status('共 ' + total + ' 个要素；放大地图后按视图加载');
         settle(seq, 'zoom-in');
         return;
       }
@@ -481,13 +494,14 @@
       try {
         // Default cache mode: the browser revalidates a URL it has seen with If-None-Match (the API sends ETags).
         var response = await fetch(url, {
-          headers: { Accept: 'application/geo+json' }, credentials: 'omit', signal: controller.signal,
+          headers: Object.assign({ Accept: 'application/geo+json' }, options.headers || {}),
+          credentials: 'omit', signal: controller.signal,
         });
         if (!response.ok) throw new Error('HTTP ' + response.status + ' for ' + url);
         body = await response.json();
       } catch (error) {
         if (seq !== view.seq) return; // aborted or superseded: a newer view is loading
-        setStatus(count, '数据加载失败，请稍后重试。', true);
+        status('数据加载失败，请稍后重试。', true);
         settle(seq, 'error');
         console.error(error);
         return;
@@ -498,7 +512,7 @@
       view.bbox = bbox; view.matched = body.numberMatched; view.returned = features.length;
       var capped = typeof body.numberMatched === 'number' && body.numberMatched > features.length;
       notice(capped ? '仅显示前 ' + features.length + ' 个要素，请放大' : '');
-      setStatus(count, '共 ' + total + ' 个要素；当前视图' + (capped
+      status('共 ' + total + ' 个要素；当前视图' + (capped
         ? '显示前 ' + features.length + ' 个（视图内共 ' + body.numberMatched + ' 个）'
         : ' ' + features.length + ' 个'));
       settle(seq, capped ? 'capped' : 'drawn');
@@ -510,26 +524,41 @@
     }
 
     // Start over the whole layer (its extent comes with the page); usually that is below the minimum zoom, so
-    // the first thing shown is the notice, and the first request is made when the user zooms in.
+    // the first thing shown is the notice, and the first request is made when the user zooms in. A page with
+    // several layers (the planner map) keeps its own view: options.fit === false.
     var extent = layerConfig.extent;
-    if (extent) {
+    if (extent && options.fit !== false) {
       var toLatLng = coordsToLatLng(config.displayCrs);
       map.fitBounds(L.latLngBounds(toLatLng([extent[0], extent[1]]), toLatLng([extent[2], extent[3]])),
         { animate: false });
     }
     map.on('moveend', schedule);
-    window.GeoplanMap.current = {
-      map: map,
-      layer: function () { return group; },
+    return {
       view: function () { return Object.assign({ pending: timer !== null }, view); },
+      first: load(),
+      refresh: schedule,
     };
-    await load();
   }
 
-  window.GeoplanMap = {
+  window.GeoplanMap = Object.assign(window.GeoplanMap || {}, {
     projectMap: projectMap,
     layerMap: layerMap,
     addLegend: addLegend,
     wgs84ToGcj02: wgs84ToGcj02,
-  };
+    // Building blocks for other page scripts (geoplan-planner.js): same text-only DOM rules as here.
+    lib: {
+      el: el,
+      formatValue: formatValue,
+      colorFor: colorFor,
+      swatch: swatch,
+      setStatus: setStatus,
+      coordsToLatLng: coordsToLatLng,
+      wgs84ToGcj02: wgs84ToGcj02,
+      fetchAll: fetchAll,
+      geoJsonLayer: geoJsonLayer,
+      popupContent: popupContent,
+      loadByView: loadByView,
+      viewBbox: viewBbox,
+    },
+  });
 })();

@@ -1,0 +1,22 @@
+"""Create every table geoplan keeps in a store: the catalogue layers, tokens and conflict marks.
+
+All are made up front (by `geoplan db init`, `geoplan demo` and the web app's start-up), never lazily on a
+first use: creating a table in a GeoPackage while another process reads it can make that reader fail.
+"""
+
+from __future__ import annotations
+
+from geoplan.analysis.marks import MarkRegistry
+from geoplan.storage import LayerStore
+from geoplan.tokens import TokenRegistry, registry_engine
+
+
+def init_store(store: LayerStore) -> None:
+    """Idempotent: existing tables and their data are kept."""
+    store.init()
+    engine = registry_engine(store.url)
+    try:
+        TokenRegistry(engine)
+        MarkRegistry(engine)
+    finally:
+        engine.dispose()
