@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request
+from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from geoplan.errors import InputError
+from geoplan.io import FORMATS
 
 UPLOAD_CHUNK = 1024 * 1024
 FORM_OVERHEAD = 64 * 1024
@@ -54,3 +59,33 @@ async def save_limited(file: StarletteUploadFile, target: Path, limit: int) -> N
             if size > limit:
                 raise HTTPException(413, f"the file is larger than the {limit:,}-byte limit")
             out.write(chunk)
+
+
+def is_truthy(value: object) -> bool:
+    """A form flag: 1/true/yes/on (any case) is true, anything else false."""
+    return str(value or "false").lower() in ("1", "true", "yes", "on")
+
+
+@asynccontextmanager
+async def uploaded_file(request: Request, limit: int, *, prefix: str) -> AsyncIterator[tuple[Path, FormData]]:
+    """Parse a multipart form with one geodata file (field `file`), size-limited, and save the file.
+
+    Yields the saved path (in a private folder, under a cleaned base name, with a readable suffix) and the other
+    form fields; the folder is removed afterwards. The form is parsed only once the declared size is acceptable.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
+        raise HTTPException(413, f"the file is larger than the {limit:,}-byte limit")
+    async with request.form(max_files=1, max_fields=10) as form:
+        file = form.get("file")
+        if not isinstance(file, StarletteUploadFile):
+            raise InputError("send the file as multipart/form-data in a field named 'file'")
+        name = safe_file_name(file.filename or "")
+        suffix = Path(name).suffix.lower()
+        if suffix not in FORMATS or FORMATS[suffix].reader is None:
+            readable = ", ".join(sorted(s for s, f in FORMATS.items() if f.reader is not None))
+            raise InputError(f"unsupported file type {suffix or '(none)'!r}; upload one of: {readable}")
+        with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+            target = Path(folder) / name
+            await save_limited(file, target, limit)
+            yield target, form

@@ -58,3 +58,19 @@ def client(web_store: GeoPackageStore, tokens: Tokens) -> Iterator[TestClient]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def demo_store_with_tokens(path: Path) -> Tokens:
+    """Build the demo store at `path` and make a token of each role in it."""
+    from geoplan.cli import main
+
+    assert main(["demo", "--store", str(path)]) == 0
+    registry = TokenRegistry(registry_engine(str(path)))
+    try:
+        return Tokens(
+            staff=registry.create(name="staff-1", role=Role.STAFF),
+            planner=registry.create(name="planner-1", role=Role.PLANNER),
+            admin=registry.create(name="admin-1", role=Role.ADMIN),
+        )
+    finally:
+        registry.close()

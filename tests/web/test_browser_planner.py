@@ -20,14 +20,11 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from geoplan.access import Role
 from geoplan.analysis.conflicts_service import mark_registry
 from geoplan.catalog import Catalog
-from geoplan.cli import main
 from geoplan.crs import wgs84_to_gcj02
 from geoplan.storage.gpkg import GeoPackageStore
-from geoplan.tokens import TokenRegistry, registry_engine
-from tests.web.conftest import Tokens
+from tests.web.conftest import Tokens, demo_store_with_tokens
 from tests.web.test_browser import (  # the browser fixture and the recording tab are shared, not copied
     ARTIFACTS,
     Server,
@@ -49,16 +46,7 @@ ECO_PROJECT = "ECO_PROJECT"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Tokens]:
     path = tmp_path_factory.mktemp("planner") / "demo.gpkg"
-    assert main(["demo", "--store", str(path)]) == 0
-    registry = TokenRegistry(registry_engine(str(path)))
-    try:
-        tokens = Tokens(
-            staff=registry.create(name="staff-1", role=Role.STAFF),
-            planner=registry.create(name="planner-1", role=Role.PLANNER),
-            admin=registry.create(name="admin-1", role=Role.ADMIN),
-        )
-    finally:
-        registry.close()
+    tokens = demo_store_with_tokens(path)
     return path, tokens
 
 

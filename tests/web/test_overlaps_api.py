@@ -20,16 +20,13 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from geoplan.access import Role
 from geoplan.analysis.conflicts_service import mark_registry, rules_for, run_overlaps
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.rules import ConflictRule
 from geoplan.catalog import Catalog
-from geoplan.cli import main
 from geoplan.storage.gpkg import GeoPackageStore
-from geoplan.tokens import TokenRegistry, registry_engine
 from tests.conftest import LAYERS_DIR
-from tests.web.conftest import Tokens, bearer
+from tests.web.conftest import Tokens, bearer, demo_store_with_tokens
 from web.app import create_app
 from web.routers.overlaps import OverlapCache
 from web.settings import WebSettings
@@ -46,16 +43,7 @@ PROJECT_OUTSIDE = "PROJECT_OUTSIDE_BOUNDARY"
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Tokens]:
     """The pristine demo store with a token of each role. Tests that write copy it first (`fresh`)."""
     path = tmp_path_factory.mktemp("overlaps") / "demo.gpkg"
-    assert main(["demo", "--store", str(path)]) == 0
-    registry = TokenRegistry(registry_engine(str(path)))
-    try:
-        tokens = Tokens(
-            staff=registry.create(name="staff-1", role=Role.STAFF),
-            planner=registry.create(name="planner-1", role=Role.PLANNER),
-            admin=registry.create(name="admin-1", role=Role.ADMIN),
-        )
-    finally:
-        registry.close()
+    tokens = demo_store_with_tokens(path)
     return path, tokens
 
 

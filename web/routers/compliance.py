@@ -9,25 +9,20 @@ reads; both are size-limited like the edit routes. Nothing is written to the sto
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from geoplan.access import Role
 from geoplan.analysis.compliance_html import render_html
 from geoplan.analysis.compliance_service import check_site_in_store, layer_colours
 from geoplan.analysis.compliance_site import SiteInput, site_from_file, site_from_geojson
 from geoplan.analysis.rules import default_rules_path, load_rules
-from geoplan.errors import InputError
-from geoplan.io import FORMATS
 from web.deps import Caller, SettingsDep, StoreDep, require_role
 from web.settings import WebSettings
-from web.uploads import FORM_OVERHEAD, json_body, safe_file_name, save_limited
+from web.uploads import is_truthy, json_body, uploaded_file
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["analysis"])
@@ -65,31 +60,13 @@ _FORM = {
 StaffCaller = Annotated[Caller, Depends(require_role(Role.STAFF))]
 
 
-def _flag(value: object) -> bool:
-    return str(value or "false").lower() in ("1", "true", "yes", "on")
-
-
 async def _site_from_upload(request: Request, settings: WebSettings, *, crs: str | None, strict: bool) -> SiteInput:
     """A site file from a multipart form (field `file`; optional `crs`, `strict`), saved to a private folder."""
     limit = settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
-        raise HTTPException(413, f"the file is larger than the {limit:,}-byte limit")
-    async with request.form(max_files=1, max_fields=10) as form:
-        file = form.get("file")
-        if not isinstance(file, StarletteUploadFile):
-            raise InputError("send the site as multipart/form-data in a field named 'file'")
+    async with uploaded_file(request, limit, prefix="geoplan-site-") as (path, form):
         crs = str(form["crs"]) if form.get("crs") else crs
-        strict = _flag(form.get("strict")) or strict
-        name = safe_file_name(file.filename or "")
-        suffix = Path(name).suffix.lower()
-        if suffix not in FORMATS or FORMATS[suffix].reader is None:
-            readable = ", ".join(sorted(s for s, f in FORMATS.items() if f.reader is not None))
-            raise InputError(f"unsupported file type {suffix or '(none)'!r}; upload one of: {readable}")
-        with tempfile.TemporaryDirectory(prefix="geoplan-site-") as folder:
-            target = Path(folder) / name
-            await save_limited(file, target, limit)
-            return await run_in_threadpool(site_from_file, target, crs=crs, strict=strict, max_bytes=limit)
+        strict = is_truthy(form.get("strict")) or strict
+        return await run_in_threadpool(site_from_file, path, crs=crs, strict=strict, max_bytes=limit)
 
 
 @router.post(

@@ -5,24 +5,19 @@ audit log with who, when, and the features before and after.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from starlette.datastructures import UploadFile as StarletteUploadFile
+from fastapi.concurrency import run_in_threadpool
 
 from geoplan.access import Role
 from geoplan.catalog import LayerDef
 from geoplan.errors import InputError
 from geoplan.geojson import frame_from_geojson
 from geoplan.ingest import import_file, prepare_frame
-from geoplan.io import FORMATS
 from web.deps import Caller, CatalogDep, SettingsDep, StoreDep, get_caller, require_role
-from web.uploads import FORM_OVERHEAD as _FORM_OVERHEAD
+from web.uploads import is_truthy, uploaded_file
 from web.uploads import json_body as _json_body
-from web.uploads import safe_file_name
-from web.uploads import save_limited as _save_limited
 
 router = APIRouter(prefix="/api/layers", tags=["editing"])
 audit_router = APIRouter(prefix="/api", tags=["audit"])
@@ -120,39 +115,23 @@ _UPLOAD_FORM = {
 async def upload_layer(
     layer: EditableLayer, request: Request, caller: CallerOrPublic, store: StoreDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    # The form is parsed here, after the token check, and only once the declared size is acceptable.
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes + _FORM_OVERHEAD:
-        raise HTTPException(413, f"the file is larger than the {settings.max_upload_bytes:,}-byte limit")
-    async with request.form(max_files=1, max_fields=10) as form:
-        file = form.get("file")
-        if not isinstance(file, StarletteUploadFile):
-            raise InputError("send the file as multipart/form-data in a field named 'file'")
+    # The form is parsed here, after the token check. The client's file name is reduced to a plain base name
+    # (messages then name the user's file) in a private folder, so '../../etc/passwd.geojson' points nowhere.
+    async with uploaded_file(request, settings.max_upload_bytes, prefix="geoplan-upload-") as (path, form):
         mode = str(form.get("mode") or "replace")
-        crs = str(form["crs"]) if form.get("crs") else None
-        strict = str(form.get("strict") or "false").lower() in ("1", "true", "yes", "on")
         if mode not in ("replace", "append"):
             raise InputError(f"mode must be replace or append, not {mode!r}")
-        # The client's name is reduced to a plain base name (messages then name the user's file) and the file
-        # lands in a private folder, so names like '../../etc/passwd.geojson' cannot point anywhere.
-        name = safe_file_name(file.filename or "")
-        suffix = Path(name).suffix.lower()
-        if suffix not in FORMATS or FORMATS[suffix].reader is None:
-            readable = ", ".join(sorted(s for s, f in FORMATS.items() if f.reader is not None))
-            raise InputError(f"unsupported file type {suffix or '(none)'!r}; upload one of: {readable}")
-        with tempfile.TemporaryDirectory(prefix="geoplan-upload-") as folder:
-            target = Path(folder) / name
-            await _save_limited(file, target, settings.max_upload_bytes)
-            report = import_file(
-                store,
-                layer.name,
-                target,
-                crs=crs,
-                mode="append" if mode == "append" else "replace",
-                strict=strict,
-                actor=caller.actor,
-                max_bytes=settings.max_upload_bytes,
-            )
+        report = await run_in_threadpool(
+            import_file,
+            store,
+            layer.name,
+            path,
+            crs=str(form["crs"]) if form.get("crs") else None,
+            mode="append" if mode == "append" else "replace",
+            strict=is_truthy(form.get("strict")),
+            actor=caller.actor,
+            max_bytes=settings.max_upload_bytes,
+        )
     return {
         "written": report.written,
         "mode": report.mode,
