@@ -92,6 +92,12 @@ class MarkRegistry:
             rows = connection.execute(query).mappings().all()
         return [_mark(row) for row in rows]
 
+    def latest_id(self) -> int:
+        """The newest mark's row id (0 without marks). The history is append-only, so every mark raises it:
+        caches of marked patches key on it."""
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.max(_marks.c.id))).scalar() or 0)
+
     def close(self) -> None:
         self.engine.dispose()
 

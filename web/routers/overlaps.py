@@ -33,13 +33,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import column, func, select, table
 from starlette.background import BackgroundTask
 
 from geoplan.access import Role, visible_fields
 from geoplan.analysis.conflicts_service import ADMIN_LAYERS, LOOKUP_SETTINGS, mark_patch, mark_registry, rules_for
 from geoplan.analysis.conflicts_service import run_overlaps as compute_overlaps
-from geoplan.analysis.marks import MARKS_TABLE, MAX_NOTE, STATUS_TITLES, Mark, MarkRegistry, MarkStatus, attach_marks
+from geoplan.analysis.marks import MAX_NOTE, STATUS_TITLES, Mark, MarkRegistry, MarkStatus, attach_marks
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.rules import ConflictRule, default_rules_path, layers_of
 from geoplan.analysis.summary import NO_TOWN, summarise
@@ -67,7 +66,6 @@ DOWNLOADS = {
 DownloadFormat = Literal["gpkg", "csv", "geojson"]
 PlannerCaller = Annotated[Caller, Depends(require_role(Role.PLANNER))]
 
-_MARK_IDS = table(MARKS_TABLE, column("id"))
 _T = TypeVar("_T")
 
 
@@ -136,12 +134,8 @@ class OverlapCache:
         return self._registry
 
     def marks_stamp(self) -> int:
-        """The newest mark's row id. Marks are an append-only history, so every new mark raises it.
-
-        MarkRegistry has no method for this (it would be one line there); until it does, read the table here.
-        """
-        with self.registry().engine.connect() as connection:
-            return int(connection.execute(select(func.max(_MARK_IDS.c.id))).scalar() or 0)
+        """The newest mark's row id: every new mark changes it."""
+        return self.registry().latest_id()
 
     def _layer_versions(self, rules: tuple[ConflictRule, ...]) -> tuple[tuple[str, int], ...]:
         catalog = self._store.catalog
