@@ -19,6 +19,7 @@ from geoplan.store_setup import init_store
 from geoplan.tokens import TokenRegistry, registry_engine
 from web.errors import install_error_handlers
 from web.layer_cache import LayerCache
+from web.overlap_cache import OverlapCache
 from web.routers import compliance, edit, features, health, overlaps, pages
 from web.settings import WebSettings
 
@@ -38,7 +39,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         app.state.store = store
         app.state.tokens = tokens
         app.state.layer_cache = LayerCache(store)
-        app.state.overlaps = overlaps.OverlapCache(store, settings.layers_dir)
+        app.state.overlaps = OverlapCache(store, settings.layers_dir)
         try:
             yield
         finally:

@@ -28,7 +28,7 @@ from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.web.conftest import Tokens, bearer, demo_store_with_tokens
 from web.app import create_app
-from web.routers.overlaps import OverlapCache
+from web.overlap_cache import OverlapCache
 from web.settings import WebSettings
 
 STATIC = Path(__file__).resolve().parents[2] / "web" / "static"

@@ -18,15 +18,10 @@ import math
 import re
 import shutil
 import tempfile
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -36,25 +31,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 
 from geoplan.access import Role, visible_fields
-from geoplan.analysis.conflicts_service import ADMIN_LAYERS, LOOKUP_SETTINGS, mark_patch, mark_registry, rules_for
-from geoplan.analysis.conflicts_service import run_overlaps as compute_overlaps
-from geoplan.analysis.marks import MAX_NOTE, STATUS_TITLES, Mark, MarkRegistry, MarkStatus, attach_marks
+from geoplan.analysis.conflicts_service import mark_patch
+from geoplan.analysis.marks import MAX_NOTE, STATUS_TITLES, Mark, MarkStatus
 from geoplan.analysis.overlap import OverlapSettings
-from geoplan.analysis.rules import ConflictRule, default_rules_path, layers_of
 from geoplan.analysis.summary import NO_TOWN, summarise
-from geoplan.errors import InputError, NotFoundError
-from geoplan.geojson import feature_collection, feature_strings
+from geoplan.errors import InputError
+from geoplan.geojson import feature_collection
 from geoplan.io import write_file
 from geoplan.storage import LayerStore
 from web.deps import Caller, SettingsDep, StoreDep, require_role
 from web.layer_cache import LayerCache
 from web.maps.planner_map import planner_config
+from web.overlap_cache import DEFAULTS, OverlapCache, PatchTable
 from web.uploads import json_body
 
 router = APIRouter(prefix="/api", tags=["planning"])
 
 GEOJSON = "application/geo+json"
-DEFAULTS = OverlapSettings()
 PATCH_ID = re.compile(r"^[0-9a-f]{16}$")
 MARK_BODY_LIMIT = 16 * 1024
 """A mark is a status and a note of at most MAX_NOTE characters: 16 KB is ample even in UTF-8 Chinese."""
@@ -65,163 +58,6 @@ DOWNLOADS = {
 }
 DownloadFormat = Literal["gpkg", "csv", "geojson"]
 PlannerCaller = Annotated[Caller, Depends(require_role(Role.PLANNER))]
-
-_T = TypeVar("_T")
-
-
-# --------------------------------------------------------------------------------------------- the cache
-
-
-@dataclass(frozen=True)
-class PatchTable:
-    """One computed, marked and serialised patch table: requests are answered from it until its key changes."""
-
-    digest: str
-    """A short hash of the key: the ETag's base."""
-    rules: tuple[ConflictRule, ...]
-    settings: OverlapSettings
-    frame: gpd.GeoDataFrame
-    """The patches with their marks and rule titles, in the engine's order."""
-    features: list[str]
-    """One serialised GeoJSON Feature per row of `frame`."""
-    rows: dict[str, int]
-    """patch_id -> row."""
-
-
-class OverlapCache:
-    """Patch tables keyed by their inputs' state; each is computed once, however many requests ask at once.
-
-    Two levels: the overlay itself (seconds, keyed by rules, thresholds and layer versions) and the table with
-    the current marks attached and serialised (milliseconds, keyed additionally by the newest mark), so a mark
-    never re-runs the overlay. The state is read *before* the data, so a table is never older than its key.
-    Blocking: call from a worker thread (run_in_threadpool).
-    """
-
-    def __init__(self, store: LayerStore, layers_dir: Path, *, workers: int = 2, keep: int = 8) -> None:
-        self._store = store
-        self._layers_dir = Path(layers_dir)
-        self._workers = workers
-        self._keep = keep
-        self._guard = threading.Lock()
-        self._inflight: dict[Hashable, Future[Any]] = {}
-        self._overlays: OrderedDict[Hashable, gpd.GeoDataFrame] = OrderedDict()
-        self._tables: OrderedDict[Hashable, PatchTable] = OrderedDict()
-        self._rules: tuple[tuple[int, int], tuple[ConflictRule, ...]] | None = None
-        # Opened now, not on first use: it creates the marks table, and a CREATE TABLE while GDAL is reading the
-        # same GeoPackage makes those reads fail ("malformed database schema"). At start-up nothing is reading.
-        self._registry = mark_registry(store)
-        self.overlay_runs = 0
-        """How many times the overlay has run (for tests and logs)."""
-
-    # ----------------------------------------------------------------------------------------- inputs
-
-    def rules(self) -> tuple[ConflictRule, ...]:
-        """The rule table, re-read when its file changes (a rules edit needs no restart)."""
-        path = default_rules_path(self._layers_dir)
-        try:
-            stat = path.stat()
-        except OSError:
-            raise InputError(f"rules file {path} not found") from None
-        signature = (stat.st_mtime_ns, stat.st_size)
-        cached = self._rules
-        if cached is not None and cached[0] == signature:
-            return cached[1]
-        rules = tuple(rules_for(self._store.catalog, self._layers_dir))
-        self._rules = (signature, rules)
-        return rules
-
-    def registry(self) -> MarkRegistry:
-        return self._registry
-
-    def marks_stamp(self) -> int:
-        """The newest mark's row id: every new mark changes it."""
-        return self.registry().latest_id()
-
-    def _layer_versions(self, rules: tuple[ConflictRule, ...]) -> tuple[tuple[str, int], ...]:
-        catalog = self._store.catalog
-        names = [*layers_of(rules), *(n for n in ADMIN_LAYERS if n in catalog)]
-        return tuple((name, self._store.layer_version(name)) for name in names)
-
-    # ----------------------------------------------------------------------------------------- tables
-
-    def table(self, settings: OverlapSettings = DEFAULTS) -> PatchTable:
-        rules = self.rules()
-        overlay_key = (rules, settings, self._layer_versions(rules))
-        key = (overlay_key, self.marks_stamp())
-        return self._once(self._tables, key, lambda: self._build(key, rules, settings))
-
-    def find(self, patch_id: str, settings: OverlapSettings = DEFAULTS) -> tuple[PatchTable, int]:
-        """The patch in the table for `settings`, or else in the table of every patch with any area (a patch
-        the thresholds drop can still be opened and marked, as `mark_patch` allows)."""
-        for candidate in (settings, LOOKUP_SETTINGS):
-            found = self.table(candidate)
-            if patch_id in found.rows:
-                return found, found.rows[patch_id]
-        raise NotFoundError(f"no conflict patch {patch_id!r}")
-
-    def history(self, patch_id: str) -> list[Mark]:
-        return self.registry().history(patch_id)
-
-    def _build(
-        self, key: tuple[Hashable, int], rules: tuple[ConflictRule, ...], settings: OverlapSettings
-    ) -> PatchTable:
-        patches = self._once(self._overlays, key[0], lambda: self._overlay(rules, settings))
-        frame = _with_titles(attach_marks(patches, self.registry().current()), rules)
-        fields = [c for c in frame.columns if c != "geometry"]
-        return PatchTable(
-            digest=hashlib.sha256(repr(key).encode()).hexdigest()[:24],
-            rules=rules,
-            settings=settings,
-            frame=frame,
-            features=feature_strings(frame, fields=fields, id_field="patch_id"),
-            rows={str(pid): i for i, pid in enumerate(frame["patch_id"])},
-        )
-
-    def _overlay(self, rules: tuple[ConflictRule, ...], settings: OverlapSettings) -> gpd.GeoDataFrame:
-        with self._guard:  # two different keys may be built at once
-            self.overlay_runs += 1
-        return compute_overlaps(self._store, rules=rules, settings=settings, workers=self._workers, with_marks=False)
-
-    def _once(self, entries: OrderedDict[Hashable, _T], key: Hashable, build: Callable[[], _T]) -> _T:
-        """The entry for `key`, built by exactly one thread; others asking meanwhile wait for that result."""
-        with self._guard:
-            if key in entries:
-                entries.move_to_end(key)
-                return entries[key]
-            waiting = self._inflight.get(key)
-            if waiting is None:
-                future: Future[Any] = Future()
-                self._inflight[key] = future
-        if waiting is not None:
-            result: _T = waiting.result()
-            return result
-        try:
-            value = build()
-        except BaseException as exc:
-            with self._guard:
-                del self._inflight[key]
-            future.set_exception(exc)
-            raise
-        with self._guard:
-            entries[key] = value
-            while len(entries) > self._keep:  # old states (before an edit, other thresholds) go first
-                entries.popitem(last=False)
-            del self._inflight[key]
-        future.set_result(value)
-        return value
-
-    def close(self) -> None:
-        self._registry.close()
-
-
-def _with_titles(frame: gpd.GeoDataFrame, rules: tuple[ConflictRule, ...]) -> gpd.GeoDataFrame:
-    """The rule's Chinese and English title on every patch, after its severity: a patch reads on its own."""
-    titles = {r.code: (r.title_zh, r.title_en) for r in rules}
-    out = frame.copy()
-    at = list(out.columns).index("severity") + 1
-    out.insert(at, "rule_title", pd.Series([titles[c][0] for c in out["rule"]], index=out.index, dtype=object))
-    out.insert(at + 1, "rule_title_en", pd.Series([titles[c][1] for c in out["rule"]], index=out.index, dtype=object))
-    return out
 
 
 # --------------------------------------------------------------------------------------------- parameters
