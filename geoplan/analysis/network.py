@@ -1,0 +1,126 @@
+"""The walking network as a graph: road segment end points are nodes, segments are edges weighted in metres.
+
+Built from the `roads` layer (walkable segments only), in EPSG:4547. Each LineString part of a segment is one
+edge between its first and last point; end points are snapped by their exact coordinates rounded to 0.01 m, so
+segments that meet at a shared end point share a node (the catalogue promises that segments meet there).
+Parallel edges keep the shortest length; closed parts (first point = last point) add nothing to a shortest path
+and are dropped. The adjacency is a symmetric scipy.sparse CSR matrix; node coordinates come with a KD-tree for
+nearest-node lookup.
+
+`walk_graph_for` keeps a small in-process cache keyed by (store url, roads layer version), so a server builds
+the graph once per state of the roads layer.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from pyproj import CRS
+from scipy import sparse
+from scipy.spatial import cKDTree
+
+from geoplan.crs import METRIC_CRS
+from geoplan.errors import CRSError, InputError
+
+if TYPE_CHECKING:
+    from geoplan.storage.base import LayerStore
+
+__all__ = ["SNAP_DECIMALS", "WalkGraph", "build_walk_graph", "walk_graph_for"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+
+SNAP_DECIMALS = 2
+"""End points are snapped by their EPSG:4547 coordinates rounded to 0.01 m."""
+ROADS_LAYER = "roads"
+_CACHE_SIZE = 4
+
+
+@dataclass(frozen=True)
+class WalkGraph:
+    """An undirected walking network: `matrix[i, j]` = length in metres of the shortest segment i–j."""
+
+    matrix: sparse.csr_matrix
+    coords: FloatArray
+    """Node coordinates in EPSG:4547, shape (n, 2)."""
+    tree: cKDTree
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.coords.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.matrix.nnz // 2)
+
+    def nearest(self, xy: FloatArray) -> tuple[FloatArray, IntArray]:
+        """Distance in metres to, and index of, the nearest node of each point (inf, n when there is none)."""
+        points = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        if self.n_nodes == 0 or len(points) == 0:
+            return np.full(len(points), np.inf), np.full(len(points), self.n_nodes, dtype=np.intp)
+        dist, idx = self.tree.query(points)
+        return np.asarray(dist, dtype=np.float64), np.asarray(idx, dtype=np.intp)
+
+
+def build_walk_graph(*, roads: gpd.GeoDataFrame) -> WalkGraph:
+    """The walking graph of the walkable segments of `roads` (any CRS; measured in EPSG:4547)."""
+    if not isinstance(roads, gpd.GeoDataFrame):
+        raise InputError(f"roads must be a GeoDataFrame, not {type(roads).__name__}")
+    if roads.crs is None:
+        raise CRSError("layer 'roads' has no CRS; set it before building the walking graph")
+    if "walkable" not in roads.columns:
+        raise InputError("layer 'roads' has no 'walkable' field")
+    walkable = roads["walkable"].fillna(False).astype(bool).to_numpy()
+    geoms = roads.geometry.to_numpy()[walkable]
+    if not CRS.from_user_input(roads.crs).equals(CRS.from_user_input(METRIC_CRS)):
+        geoms = gpd.GeoSeries(geoms, crs=roads.crs).to_crs(METRIC_CRS).to_numpy()
+    parts = shapely.get_parts(geoms[~shapely.is_missing(geoms)])
+    parts = parts[(shapely.get_type_id(parts) == 1) & ~shapely.is_empty(parts)]  # LineStrings only
+    return _graph_of_lines(parts)
+
+
+def _graph_of_lines(lines: NDArray[np.object_]) -> WalkGraph:
+    if len(lines) == 0:
+        return WalkGraph(sparse.csr_matrix((0, 0)), np.empty((0, 2)), cKDTree(np.empty((0, 2))))
+    first = shapely.get_coordinates(shapely.get_point(lines, 0))
+    last = shapely.get_coordinates(shapely.get_point(lines, -1))
+    length = np.asarray(shapely.length(lines), dtype=np.float64)
+    ends = np.round(np.vstack([first, last]), SNAP_DECIMALS)
+    coords, inverse = np.unique(ends, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    a, b = inverse[: len(lines)], inverse[len(lines) :]
+    keep = a != b
+    i, j, w = np.minimum(a, b)[keep], np.maximum(a, b)[keep], length[keep]
+    order = np.lexsort((w, j, i))  # per (i, j) the shortest first
+    i, j, w = i[order], j[order], w[order]
+    first_of_pair = np.ones(len(i), dtype=bool)
+    first_of_pair[1:] = (i[1:] != i[:-1]) | (j[1:] != j[:-1])
+    i, j, w = i[first_of_pair], j[first_of_pair], w[first_of_pair]
+    n = len(coords)
+    matrix = sparse.csr_matrix((np.concatenate([w, w]), (np.concatenate([i, j]), np.concatenate([j, i]))), (n, n))
+    return WalkGraph(matrix=matrix, coords=np.asarray(coords, dtype=np.float64), tree=cKDTree(coords))
+
+
+_cache: dict[tuple[str, int], WalkGraph] = {}
+_cache_lock = threading.Lock()
+
+
+def walk_graph_for(store: LayerStore) -> WalkGraph:
+    """The walking graph of a store's roads layer, cached by (store url, roads layer version)."""
+    key = (str(store.url), store.layer_version(ROADS_LAYER))
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    graph = build_walk_graph(roads=store.read(ROADS_LAYER))
+    with _cache_lock:
+        _cache[key] = graph
+        while len(_cache) > _CACHE_SIZE:
+            _cache.pop(next(iter(_cache)))
+    return graph
