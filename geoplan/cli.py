@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -499,16 +498,211 @@ def mark(
     out.print(shown, markup=False, highlight=False)
 
 
+# --------------------------------------------------------------------------------------------- coverage
+# The ten-minute cultural circle (issue 5). Options given explicitly apply to urban and rural units alike.
+
+_TABLE_SUFFIXES = (".csv", ".xlsx", ".gpkg", ".geojson")
+
+
+def _coverage_rules(mode: str | None, minutes: float | None, speed_kmh: float | None, access_m: float | None):  # type: ignore[no-untyped-def]
+    from geoplan.analysis.coverage import CoverageRules, CoverageSettings
+
+    if mode is not None and mode not in ("network", "euclidean"):
+        raise InputError(f"--mode must be network or euclidean, not {mode!r}")
+    base = CoverageSettings()
+    limit = base.minutes if minutes is None else minutes
+    settings = CoverageSettings(
+        minutes=limit,
+        speed_kmh=base.speed_kmh if speed_kmh is None else speed_kmh,
+        access_m=base.access_m if access_m is None else access_m,
+        mode="euclidean" if mode == "euclidean" else "network",
+        horizon_minutes=max(base.horizon_minutes, limit),
+    )
+    return CoverageRules(urban=settings, rural=settings)
+
+
+def _check_output(output: Path | None, suffixes: tuple[str, ...]) -> None:
+    if output is None:
+        return
+    if output.suffix.lower() not in suffixes:
+        raise InputError(f"-o {output.name}: write {', '.join(suffixes)}, not {output.suffix!r}")
+    if not output.parent.is_dir():
+        raise InputError(f"-o {output}: folder {output.parent} does not exist")
+
+
+def _coverage_inputs(backend: LayerStore, *, network: bool):  # type: ignore[no-untyped-def]
+    """villages, culture_facilities, the population raster and (network mode) the walking graph."""
+    from geoplan.analysis.network import walk_graph_for
+
+    graph = walk_graph_for(backend) if network else None
+    return backend.read("villages"), backend.read("culture_facilities"), backend.read_raster("population"), graph
+
+
+def _number_option(name: str):  # type: ignore[no-untyped-def]
+    """A float parser that reports a malformed number as InputError (exit 2, one line)."""
+
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise InputError(f"{name} must be a number, not {text!r}") from None
+
+    return parse
+
+
+ModeOption = Annotated[str | None, typer.Option("--mode", help="network or euclidean [default: network]")]
+MinutesOption = Annotated[
+    float | None,
+    typer.Option("--minutes", parser=_number_option("--minutes"), help="Walking time limit [default: 10]"),
+]
+SpeedOption = Annotated[
+    float | None,
+    typer.Option("--speed-kmh", parser=_number_option("--speed-kmh"), help="Walking speed [default: 4.5]"),
+]
+AccessOption = Annotated[
+    float | None,
+    typer.Option(
+        "--access-m",
+        parser=_number_option("--access-m"),
+        help="Largest straight link to the network, m [default: 200]",
+    ),
+]
+
+
+@app.command()
+def coverage(
+    mode: ModeOption = None,
+    minutes: MinutesOption = None,
+    speed_kmh: SpeedOption = None,
+    access_m: AccessOption = None,
+    kinds: Annotated[
+        str | None, typer.Option("--kinds", help="Facility kinds, comma-separated, e.g. 自助图书馆 [default: all]")
+    ] = None,
+    below: Annotated[float, typer.Option("--below", help="Count the villages under this coverage %.")] = 50.0,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the village table: .csv, .xlsx, .gpkg or .geojson")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Ten-minute cultural-circle coverage: per town, the district total, the villages below --below %."""
+    import geopandas as gpd
+    from rich.text import Text
+
+    from geoplan.analysis.coverage import compute_coverage, district_total, town_rollup
+    from geoplan.io import write_file
+
+    rules = _coverage_rules(mode, minutes, speed_kmh, access_m)
+    kind_list = None if kinds is None else [k.strip() for k in kinds.split(",") if k.strip()]
+    _check_output(output, _TABLE_SUFFIXES)
+    _, backend = _open(store)
+    try:
+        villages, facilities, population, graph = _coverage_inputs(backend, network=rules.urban.mode == "network")
+    finally:
+        backend.close()
+    with err.status("computing coverage…"):
+        result = compute_coverage(
+            villages=villages, facilities=facilities, population=population, graph=graph, rules=rules, kinds=kind_list
+        )
+    s = rules.urban
+    title = f"coverage by town ({s.mode}, {s.minutes:g} min at {s.speed_kmh:g} km/h, access {s.access_m:g} m)"
+    town_table = Table(title=title)
+    for column in ("town", "villages", "population", "covered", "coverage %", "mean min", "off network"):
+        town_table.add_column(column, justify="left" if column == "town" else "right")
+
+    def row(name: str, r: dict[str, float]) -> list[Text | str]:
+        return [
+            Text(name),
+            f"{int(r['villages']):,}",
+            f"{r['population']:,.0f}",
+            f"{r['covered_population']:,.0f}",
+            f"{r['coverage_pct']:.1f}",
+            f"{r['mean_minutes']:.1f}",
+            f"{r['off_network_population']:,.0f}",
+        ]
+
+    for record in town_rollup(result.table).to_dict("records"):
+        town_table.add_row(*row(str(record["town"]), {str(key): v for key, v in record.items()}))
+    total = district_total(result.table)
+    town_table.add_row(*row("district", total), style="bold")
+    out.print(town_table)
+    pct = result.table["coverage_pct"]
+    low = int((pct < below).sum())
+    out.print(
+        Text(
+            f"district: {total['covered_population']:,.0f} of {total['population']:,.0f} people covered "
+            f"({total['coverage_pct']:.1f} %); {low} of {len(result.table)} villages below {below:g} %"
+        )
+    )
+    if result.facilities_off_network:
+        err.print(Text(f"facilities off the network: {', '.join(result.facilities_off_network)}"))
+    if output is not None:
+        frame = gpd.GeoDataFrame(result.table, geometry=villages.geometry.to_numpy(), crs=villages.crs)
+        write_file(frame, output, layer_name="village_coverage")
+        out.print(Text(f"{len(frame)} village(s) written to {output}"))
+
+
+@app.command("suggest-sites")
+def suggest_sites_command(
+    k: Annotated[int, typer.Option("--k", help="How many new sites.")],
+    mode: ModeOption = None,
+    minutes: MinutesOption = None,
+    speed_kmh: SpeedOption = None,
+    access_m: AccessOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the sites: .geojson, .gpkg or .csv")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Greedily the K new sites (network nodes) that newly cover the most uncovered people, with their gains."""
+    from rich.text import Text
+
+    from geoplan.analysis.coverage import compute_coverage
+    from geoplan.analysis.siting import suggest_sites
+    from geoplan.io import write_file
+
+    if k < 1:
+        raise InputError(f"--k must be at least 1, not {k}")
+    rules = _coverage_rules(mode, minutes, speed_kmh, access_m)
+    _check_output(output, (".geojson", ".gpkg", ".csv"))
+    _, backend = _open(store)
+    try:
+        villages, facilities, population, graph = _coverage_inputs(backend, network=rules.urban.mode == "network")
+    finally:
+        backend.close()
+    with err.status("choosing sites…"):
+        result = compute_coverage(
+            villages=villages, facilities=facilities, population=population, graph=graph, rules=rules
+        )
+        sites = suggest_sites(result=result, rules=rules, k=k, graph=graph)
+    table = Table(title=f"{len(sites)} suggested site(s), greedy by newly covered people")
+    for column in ("rank", "site", "lon", "lat", "gain", "covered", "coverage %"):
+        table.add_column(column, justify="left" if column == "site" else "right")
+    for record, point in zip(sites.to_dict("records"), sites.geometry, strict=True):
+        table.add_row(
+            str(record["rank"]),
+            Text(str(record["site_id"])),
+            f"{point.x:.5f}",
+            f"{point.y:.5f}",
+            f"{record['gain_population']:,.0f}",
+            f"{record['cumulative_covered_population']:,.0f}",
+            f"{record['cumulative_coverage_pct']:.1f}",
+        )
+    out.print(table)
+    if len(sites) < k:
+        out.print(Text(f"only {len(sites)} site(s) add coverage"))
+    if output is not None:
+        write_file(sites, output, layer_name="suggested_sites")
+        out.print(Text(f"{len(sites)} site(s) written to {output}"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: maps typed errors to exit codes and one-line messages (no traceback for the user)."""
     try:
-        result = app(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        return 1
-    except click.ClickException as exc:
-        exc.show()
-        return 2
+        # Standalone mode lets typer/click report usage errors (exit 2) and Ctrl-C (exit 1) themselves, whichever
+        # copy of click this typer version uses; only our own exceptions come through to the handlers below.
+        app(args=argv, standalone_mode=True, prog_name="geoplan")
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except InputError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         if hasattr(exc, "problems"):
@@ -519,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
         return 1
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 def run() -> None:

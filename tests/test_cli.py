@@ -250,3 +250,10 @@ def test_demo_into_postgis_matches_the_geopackage(
         assert pg.read("projects").equals(before)
     finally:
         pg.close()
+
+
+def test_malformed_options_exit_2_with_usage(demo_gpkg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["layers", "--store", str(demo_gpkg), "--no-such-option"]) == 2
+    assert main(["import", "projects", "--store", str(demo_gpkg)]) == 2  # the FILE argument is missing
+    assert "Usage" in capsys.readouterr().err
+    assert main(["version"]) == 0
