@@ -61,8 +61,8 @@ _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
 @dataclass(frozen=True)
-class RuleHit:
-    """One rule the site breaks: where (the overlap, or the part outside), how much, and which features."""
+class RuleRef:
+    """What the report says about a rule, hit or not: its code, titles, severity, control layer and basis."""
 
     rule: str
     title_zh: str
@@ -72,6 +72,25 @@ class RuleHit:
     layer: str
     layer_title_zh: str
     basis: str
+
+    @classmethod
+    def fields_of(cls, rule: ConflictRule, catalog: Catalog | None) -> dict[str, str]:
+        return {
+            "rule": rule.code,
+            "title_zh": rule.title_zh,
+            "title_en": rule.title_en,
+            "severity": rule.severity,
+            "relation": rule.relation,
+            "layer": rule.layer_b,
+            "layer_title_zh": _layer_title(rule.layer_b, catalog),
+            "basis": rule.basis,
+        }
+
+
+@dataclass(frozen=True)
+class RuleHit(RuleRef):
+    """One rule the site breaks: where (the overlap, or the part outside), how much, and which features."""
+
     overlap_m2: float
     overlap_ellipsoid_m2: float
     overlap_pct: float
@@ -101,17 +120,9 @@ class RuleHit:
 
 
 @dataclass(frozen=True)
-class CheckedRule:
+class CheckedRule(RuleRef):
     """A rule that was applied to the site, with or without a hit."""
 
-    rule: str
-    title_zh: str
-    title_en: str
-    severity: str
-    relation: str
-    layer: str
-    layer_title_zh: str
-    basis: str
     hit: bool
 
     def to_dict(self) -> dict[str, Any]:
@@ -408,14 +419,7 @@ def _apply_rule(
         return None
     lonlat = gpd.GeoSeries([area_geom], crs=METRIC_CRS).to_crs(STORE_CRS).to_numpy()
     return RuleHit(
-        rule=rule.code,
-        title_zh=rule.title_zh,
-        title_en=rule.title_en,
-        severity=rule.severity,
-        relation=rule.relation,
-        layer=rule.layer_b,
-        layer_title_zh=_layer_title(rule.layer_b, catalog),
-        basis=rule.basis,
+        **RuleRef.fields_of(rule, catalog),
         overlap_m2=area,
         overlap_ellipsoid_m2=float(ellipsoidal_area_m2(lonlat)[0]),
         overlap_pct=min(100.0, 100.0 * area / site_area),
@@ -437,17 +441,7 @@ def _layer_title(name: str, catalog: Catalog | None) -> str:
 
 
 def _checked(rule: ConflictRule, catalog: Catalog | None, hit: bool) -> CheckedRule:
-    return CheckedRule(
-        rule=rule.code,
-        title_zh=rule.title_zh,
-        title_en=rule.title_en,
-        severity=rule.severity,
-        relation=rule.relation,
-        layer=rule.layer_b,
-        layer_title_zh=_layer_title(rule.layer_b, catalog),
-        basis=rule.basis,
-        hit=hit,
-    )
+    return CheckedRule(**RuleRef.fields_of(rule, catalog), hit=hit)
 
 
 def _touched(
