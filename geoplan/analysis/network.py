@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -23,6 +24,7 @@ import shapely
 from numpy.typing import NDArray
 from pyproj import CRS
 from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from geoplan.crs import METRIC_CRS
@@ -58,6 +60,14 @@ class WalkGraph:
     @property
     def n_edges(self) -> int:
         return int(self.matrix.nnz // 2)
+
+    @cached_property
+    def components(self) -> int:
+        """Connected parts of the network: more than one means some people may have no route at all."""
+        if self.n_nodes == 0:
+            return 0
+        count, _ = connected_components(self.matrix, directed=False)
+        return int(count)
 
     def nearest(self, xy: FloatArray) -> tuple[FloatArray, IntArray]:
         """Distance in metres to, and index of, the nearest node of each point (inf, n when there is none)."""
