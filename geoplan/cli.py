@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,16 +23,15 @@ from rich.progress import (
 from rich.table import Table
 
 from geoplan import __version__
-from geoplan.catalog import Catalog, load_catalog
+from geoplan.commands.common import StoreOption, check_output, err, open_configured, out, settings_for
+from geoplan.commands.ledger import ledger_app
+from geoplan.commands.monitoring import register as register_monitoring
+from geoplan.commands.report import register as register_report
 from geoplan.errors import GeoplanError, InputError, Problem
-from geoplan.settings import Settings
-from geoplan.storage import LayerStore, WriteMode, open_store
+from geoplan.storage import LayerStore, WriteMode
 from geoplan.store_setup import init_store
 
 log = logging.getLogger("geoplan")
-# Tables stay readable when piped to a file or a CI log, where no terminal width is known.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
 
 app = typer.Typer(
     name="geoplan",
@@ -46,22 +44,9 @@ db_app = typer.Typer(help="Store administration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 token_app = typer.Typer(help="Bearer tokens for the staff, planner and admin roles.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
-
-StoreOption = Annotated[
-    str | None,
-    typer.Option("--store", help="GeoPackage path or postgresql:// URL [default: $GEOPLAN_STORE or data/gaoming.gpkg]"),
-]
-
-
-def _settings(store: str | None) -> Settings:
-    settings = Settings()
-    return settings.model_copy(update={"store": store}) if store else settings
-
-
-def _open(store: str | None) -> tuple[Settings, LayerStore]:
-    settings = _settings(store)
-    catalog: Catalog = load_catalog(settings.layers_dir)
-    return settings, open_store(settings.store, catalog)
+app.add_typer(ledger_app, name="ledger")
+register_monitoring(app)  # indicators, snapshot, history, warnings
+register_report(app)  # the quarterly report
 
 
 def _print_problems(title: str, problems: list[Problem], *, limit: int = 20) -> None:
@@ -90,7 +75,7 @@ def version() -> None:
 @db_app.command("init")
 def db_init(store: StoreOption = None) -> None:
     """Create every catalogue table in the store (idempotent; keeps existing data)."""
-    settings, backend = _open(store)
+    settings, backend = open_configured(store)
     try:
         init_store(backend)
     finally:
@@ -106,8 +91,9 @@ def demo(
     """Build the Gaoming demo data (real outline and names, synthetic the rest) into the store."""
     from geoplan.demo import build_demo
     from geoplan.ingest import load_layers
+    from geoplan.monitoring.ledger import load_records
 
-    settings, backend = _open(store)
+    settings, backend = open_configured(store)
     try:
         with Progress(
             SpinnerColumn(),
@@ -133,6 +119,7 @@ def demo(
 
             load_layers(backend, data.layers, actor="geoplan demo", on_layer=wrote)
             backend.write_raster("population", data.population, actor="geoplan demo")
+            load_records(backend, data.progress, actor="geoplan demo")  # the projects' quarterly records
             progress.update(writing, advance=1)
         _print_layer_table(backend)
     finally:
@@ -143,7 +130,7 @@ def demo(
 @app.command()
 def layers(store: StoreOption = None) -> None:
     """List every catalogue layer with its feature count, CRS and bounds."""
-    _, backend = _open(store)
+    _, backend = open_configured(store)
     try:
         _print_layer_table(backend)
     finally:
@@ -190,7 +177,7 @@ def import_(
     if mode not in ("replace", "append"):
         raise InputError(f"--mode must be replace or append, not {mode!r}")
     write_mode: WriteMode = "replace" if mode == "replace" else "append"
-    settings, backend = _open(store)
+    settings, backend = open_configured(store)
     try:
         with err.status(f"importing {file.name} into {layer}…"):
             report = import_file(
@@ -219,7 +206,7 @@ def export(
     """Export a layer to a file; the format follows the file's suffix."""
     from geoplan.ingest import export_layer
 
-    _, backend = _open(store)
+    _, backend = open_configured(store)
     try:
         count = export_layer(backend, layer, file)
     finally:
@@ -237,7 +224,7 @@ def serve(
     """Serve the web application (maps and the OGC API – Features) on the store."""
     import uvicorn
 
-    settings = _settings(store)
+    settings = settings_for(store)
     if not settings.store.startswith("postgres") and not Path(settings.store).exists():
         raise InputError(f"no store at {settings.store}; build it with `geoplan demo` or `geoplan db init`")
     os.environ["GEOPLAN_STORE"] = settings.store  # the factory reads settings from the environment per worker
@@ -247,7 +234,7 @@ def serve(
 def _registry(store: str | None):  # type: ignore[no-untyped-def]
     from geoplan.tokens import TokenRegistry, registry_engine
 
-    settings, backend = _open(store)
+    settings, backend = open_configured(store)
     try:
         if not backend.is_initialised():
             raise InputError(f"the store {settings.store} is not initialised; run `geoplan db init` first")
@@ -349,12 +336,12 @@ def check_site_command(
             raise InputError(f"-o {output.name}: the report is written as .html or .json, not {output.suffix!r}")
         if not output.parent.is_dir():
             raise InputError(f"-o {output}: folder {output.parent} does not exist")
-    settings = _settings(store)
+    settings = settings_for(store)
     if not is_postgis_url(settings.store) and not Path(settings.store).is_file():
         raise InputError(f"no store at {settings.store}; build it with `geoplan demo` or pass --store")
     rules_path = rules or default_rules_path(settings.layers_dir)
     site = site_from_file(file, crs=crs, strict=strict, max_bytes=settings.max_import_bytes)
-    _, backend = _open(store)
+    _, backend = open_configured(store)
     try:
         rule_list = load_rules(rules_path, backend.catalog)
         with err.status(f"checking {file.name}…"):
@@ -428,7 +415,7 @@ def overlaps(
 
     if output is not None and getattr(FORMATS.get(output.suffix.lower()), "writer", None) is None:
         raise InputError(f"{output.name}: cannot write '{output.suffix}' files; supported: {supported(writable=True)}")
-    settings, backend = _open(store)
+    settings, backend = open_configured(store)
     try:
         rule_list = rules_for(backend.catalog, settings.layers_dir, rules)
         overlap_settings = OverlapSettings(min_area_m2=min_area, min_width_m=min_width)
@@ -481,7 +468,7 @@ def mark(
     """Mark a conflict patch (accepted / to_adjust / resolved); marks keep their history and survive re-runs."""
     from geoplan.analysis.conflicts_service import mark_patch, rules_for
 
-    settings, backend = _open(store)
+    settings, backend = open_configured(store)
     try:
         rule_list = rules_for(backend.catalog, settings.layers_dir, rules)
         recorded = mark_patch(
@@ -504,30 +491,32 @@ def mark(
 _TABLE_SUFFIXES = (".csv", ".xlsx", ".gpkg", ".geojson")
 
 
-def _coverage_rules(mode: str | None, minutes: float | None, speed_kmh: float | None, access_m: float | None):  # type: ignore[no-untyped-def]
-    from geoplan.analysis.coverage import CoverageRules, CoverageSettings
+def _coverage_rules(  # type: ignore[no-untyped-def]
+    store: str | None,
+    rules_file: Path | None,
+    mode: str | None,
+    minutes: float | None,
+    speed_kmh: float | None,
+    access_m: float | None,
+):
+    """The rules file (default: rules/coverage.yaml in the layers folder) with the explicit options applied."""
+    from geoplan.analysis.coverage_config import default_coverage_rules_path, load_coverage_rules, rules_with_overrides
 
     if mode is not None and mode not in ("network", "euclidean"):
         raise InputError(f"--mode must be network or euclidean, not {mode!r}")
-    base = CoverageSettings()
-    limit = base.minutes if minutes is None else minutes
-    settings = CoverageSettings(
-        minutes=limit,
-        speed_kmh=base.speed_kmh if speed_kmh is None else speed_kmh,
-        access_m=base.access_m if access_m is None else access_m,
-        mode="euclidean" if mode == "euclidean" else "network",
-        horizon_minutes=max(base.horizon_minutes, limit),
-    )
-    return CoverageRules(urban=settings, rural=settings)
+    path = rules_file if rules_file is not None else default_coverage_rules_path(settings_for(store).layers_dir)
+    base = load_coverage_rules(path)
+    return rules_with_overrides(base, mode=mode, minutes=minutes, speed_kmh=speed_kmh, access_m=access_m)
 
 
-def _check_output(output: Path | None, suffixes: tuple[str, ...]) -> None:
-    if output is None:
-        return
-    if output.suffix.lower() not in suffixes:
-        raise InputError(f"-o {output.name}: write {', '.join(suffixes)}, not {output.suffix!r}")
-    if not output.parent.is_dir():
-        raise InputError(f"-o {output}: folder {output.parent} does not exist")
+def _rules_title(rules) -> str:  # type: ignore[no-untyped-def]
+    def one(s) -> str:  # type: ignore[no-untyped-def]
+        access = f", access {s.access_m:g} m" if s.mode == "network" else ""
+        return f"{s.mode}, {s.minutes:g} min at {s.speed_kmh:g} km/h{access}"
+
+    if rules.urban == rules.rural:
+        return one(rules.urban)
+    return f"urban: {one(rules.urban)}; rural: {one(rules.rural)}"
 
 
 def _coverage_inputs(backend: LayerStore, *, network: bool):  # type: ignore[no-untyped-def]
@@ -550,21 +539,35 @@ def _number_option(name: str):  # type: ignore[no-untyped-def]
     return parse
 
 
-ModeOption = Annotated[str | None, typer.Option("--mode", help="network or euclidean [default: network]")]
+ModeOption = Annotated[
+    str | None,
+    typer.Option("--mode", help="network or euclidean, for urban and rural units (default: the rules file's)"),
+]
 MinutesOption = Annotated[
     float | None,
-    typer.Option("--minutes", parser=_number_option("--minutes"), help="Walking time limit [default: 10]"),
+    typer.Option(
+        "--minutes", parser=_number_option("--minutes"), help="Time limit, minutes (default: the rules file's, 10)"
+    ),
 ]
 SpeedOption = Annotated[
     float | None,
-    typer.Option("--speed-kmh", parser=_number_option("--speed-kmh"), help="Walking speed [default: 4.5]"),
+    typer.Option(
+        "--speed-kmh", parser=_number_option("--speed-kmh"), help="Speed, km/h (default: the rules file's, 4.5)"
+    ),
 ]
 AccessOption = Annotated[
     float | None,
     typer.Option(
         "--access-m",
         parser=_number_option("--access-m"),
-        help="Largest straight link to the network, m [default: 200]",
+        help="Largest straight link to the network, m (default: the rules file's, 200)",
+    ),
+]
+CoverageRulesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        help="Urban and rural coverage rules, YAML (default: layers/rules/coverage.yaml)",
     ),
 ]
 
@@ -575,42 +578,78 @@ def coverage(
     minutes: MinutesOption = None,
     speed_kmh: SpeedOption = None,
     access_m: AccessOption = None,
+    rules_file: CoverageRulesOption = None,
     kinds: Annotated[
         str | None, typer.Option("--kinds", help="Facility kinds, comma-separated, e.g. 自助图书馆 [default: all]")
     ] = None,
     below: Annotated[float, typer.Option("--below", help="Count the villages under this coverage %.")] = 50.0,
+    capacity: Annotated[
+        bool,
+        typer.Option("--capacity", help="Add 2SFCA accessibility (facility capacity per 1,000 residents in reach)."),
+    ] = False,
+    norm: Annotated[
+        float | None,
+        typer.Option(
+            "--norm",
+            parser=_number_option("--norm"),
+            help="With --capacity: accessibility norm per 1,000 residents (default: the district's own supply)",
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the village table: .csv, .xlsx, .gpkg or .geojson")
     ] = None,
     store: StoreOption = None,
 ) -> None:
-    """Ten-minute cultural-circle coverage: per town, the district total, the villages below --below %."""
+    """Ten-minute cultural-circle coverage: per town, the district total, the villages below --below %.
+
+    With --capacity, also the two-step floating catchment accessibility (2SFCA) of the facilities' capacity.
+    """
     import geopandas as gpd
+    import pandas as pd
     from rich.text import Text
 
+    from geoplan.analysis.capacity import capacity_accessibility, town_accessibility
     from geoplan.analysis.coverage import compute_coverage, district_total, town_rollup
     from geoplan.io import write_file
 
-    rules = _coverage_rules(mode, minutes, speed_kmh, access_m)
+    if norm is not None and not capacity:
+        raise InputError("--norm needs --capacity")
+    rules = _coverage_rules(store, rules_file, mode, minutes, speed_kmh, access_m)
     kind_list = None if kinds is None else [k.strip() for k in kinds.split(",") if k.strip()]
-    _check_output(output, _TABLE_SUFFIXES)
-    _, backend = _open(store)
+    check_output(output, _TABLE_SUFFIXES)
+    _, backend = open_configured(store)
     try:
-        villages, facilities, population, graph = _coverage_inputs(backend, network=rules.urban.mode == "network")
+        network = "network" in (rules.urban.mode, rules.rural.mode)
+        villages, facilities, population, graph = _coverage_inputs(backend, network=network)
     finally:
         backend.close()
     with err.status("computing coverage…"):
         result = compute_coverage(
             villages=villages, facilities=facilities, population=population, graph=graph, rules=rules, kinds=kind_list
         )
-    s = rules.urban
-    title = f"coverage by town ({s.mode}, {s.minutes:g} min at {s.speed_kmh:g} km/h, access {s.access_m:g} m)"
-    town_table = Table(title=title)
-    for column in ("town", "villages", "population", "covered", "coverage %", "mean min", "off network"):
+        access = None
+        if capacity:
+            access = capacity_accessibility(
+                villages=villages,
+                facilities=facilities,
+                population=population,
+                graph=graph,
+                rules=rules,
+                kinds=kind_list,
+                norm=norm,
+            )
+    table = result.table
+    if access is not None:
+        table = pd.concat([table, access.table.drop(columns="village_code")], axis=1)
+    town_table = Table(title=f"coverage by town ({_rules_title(rules)})")
+    columns = ["town", "villages", "population", "covered", "coverage %", "mean min", "off network"]
+    if access is not None:
+        columns += ["access /1000", "below norm %"]
+    for column in columns:
         town_table.add_column(column, justify="left" if column == "town" else "right")
 
     def row(name: str, r: dict[str, float]) -> list[Text | str]:
-        return [
+        cells: list[Text | str] = [
             Text(name),
             f"{int(r['villages']):,}",
             f"{r['population']:,.0f}",
@@ -619,10 +658,22 @@ def coverage(
             f"{r['mean_minutes']:.1f}",
             f"{r['off_network_population']:,.0f}",
         ]
+        if access is not None:
+            cells += [f"{r['accessibility']:.1f}", f"{r['below_norm_pct']:.1f}"]
+        return cells
 
-    for record in town_rollup(result.table).to_dict("records"):
+    towns = town_rollup(table)
+    total = district_total(table)
+    if access is not None:
+        towns = towns.merge(town_accessibility(table), on="town", how="left")
+        whole = town_accessibility(table.assign(town="district")).iloc[0]
+        total = {
+            **total,
+            "accessibility": float(whole["accessibility"]),
+            "below_norm_pct": float(whole["below_norm_pct"]),
+        }
+    for record in towns.to_dict("records"):
         town_table.add_row(*row(str(record["town"]), {str(key): v for key, v in record.items()}))
-    total = district_total(result.table)
     town_table.add_row(*row("district", total), style="bold")
     out.print(town_table)
     pct = result.table["coverage_pct"]
@@ -633,10 +684,21 @@ def coverage(
             f"({total['coverage_pct']:.1f} %); {low} of {len(result.table)} villages below {below:g} %"
         )
     )
+    if access is not None:
+        out.print(
+            Text(
+                f"capacity (2SFCA): {total['accessibility']:.1f} visits/day per 1,000 residents in reach on average; "
+                f"{total['below_norm_pct']:.1f} % of people below the norm of {access.norm:.1f}"
+                f"{'' if norm is not None else ' (the district supply)'}"
+            )
+        )
+        if access.facilities_without_capacity:
+            left_out = ", ".join(access.facilities_without_capacity)
+            err.print(Text(f"facilities without a capacity, left out of the capacity check: {left_out}"))
     if result.facilities_off_network:
         err.print(Text(f"facilities off the network: {', '.join(result.facilities_off_network)}"))
     if output is not None:
-        frame = gpd.GeoDataFrame(result.table, geometry=villages.geometry.to_numpy(), crs=villages.crs)
+        frame = gpd.GeoDataFrame(table, geometry=villages.geometry.to_numpy(), crs=villages.crs)
         write_file(frame, output, layer_name="village_coverage")
         out.print(Text(f"{len(frame)} village(s) written to {output}"))
 
@@ -648,6 +710,7 @@ def suggest_sites_command(
     minutes: MinutesOption = None,
     speed_kmh: SpeedOption = None,
     access_m: AccessOption = None,
+    rules_file: CoverageRulesOption = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the sites: .geojson, .gpkg or .csv")
     ] = None,
@@ -662,11 +725,12 @@ def suggest_sites_command(
 
     if k < 1:
         raise InputError(f"--k must be at least 1, not {k}")
-    rules = _coverage_rules(mode, minutes, speed_kmh, access_m)
-    _check_output(output, (".geojson", ".gpkg", ".csv"))
-    _, backend = _open(store)
+    rules = _coverage_rules(store, rules_file, mode, minutes, speed_kmh, access_m)
+    check_output(output, (".geojson", ".gpkg", ".csv"))
+    _, backend = open_configured(store)
     try:
-        villages, facilities, population, graph = _coverage_inputs(backend, network=rules.urban.mode == "network")
+        # the candidate sites are the network's nodes, so even a Euclidean study needs the graph
+        villages, facilities, population, graph = _coverage_inputs(backend, network=True)
     finally:
         backend.close()
     with err.status("choosing sites…"):

@@ -1,4 +1,4 @@
-"""Create every table geoplan keeps in a store: the catalogue layers, tokens and conflict marks.
+"""Create every table geoplan keeps in a store: the catalogue layers, tokens, conflict marks and progress records.
 
 All are made up front (by `geoplan db init`, `geoplan demo` and the web app's start-up), never lazily on a
 first use: creating a table in a GeoPackage while another process reads it can make that reader fail.
@@ -7,6 +7,8 @@ first use: creating a table in a GeoPackage while another process reads it can m
 from __future__ import annotations
 
 from geoplan.analysis.marks import MarkRegistry
+from geoplan.monitoring.ledger_store import create_progress_table
+from geoplan.monitoring.snapshots import create_snapshot_tables
 from geoplan.storage import LayerStore
 from geoplan.tokens import TokenRegistry, registry_engine
 
@@ -18,5 +20,7 @@ def init_store(store: LayerStore) -> None:
     try:
         TokenRegistry(engine)
         MarkRegistry(engine)
+        create_progress_table(engine)
+        create_snapshot_tables(engine)
     finally:
         engine.dispose()

@@ -1,4 +1,8 @@
-"""Shared fixtures: the catalogue, a real throwaway PostGIS, and a store of each backend.
+"""Shared fixtures: the catalogue, a real throwaway PostGIS, a store of each backend, and the Gaoming demo store.
+
+The demo store (`geoplan demo`, several seconds) is built once per session and shared read-only
+(`demo_store_path`); a test that writes to it (imports, marks, tokens, a web app's edits) takes its own
+`demo_store_copy`. A write to the shared file fails the test that made it and, by its sha256, the session.
 
 PostGIS tests use GEOPLAN_TEST_POSTGIS_URL when it is set, else start a throwaway cluster themselves. With
 GEOPLAN_FAIL_ON_SKIP=1 (set by the README's test command and CI) any skipped test fails the run, so a missing
@@ -7,7 +11,9 @@ PostGIS or browser can never pass silently.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,3 +104,48 @@ def store(request: pytest.FixtureRequest, catalog: Catalog, tmp_path: Path) -> I
         yield backend
     finally:
         backend.close()
+
+
+# --------------------------------------------------------------------------------------------- the demo store
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """Size and modification time: a cheap per-test sign of a write (SQLite touches both)."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+@pytest.fixture(scope="session")
+def demo_store_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The Gaoming demo GeoPackage, built by the real `geoplan demo` once per session. Read-only: copy to write."""
+    from geoplan.cli import main
+
+    path = tmp_path_factory.mktemp("demo-store") / "gaoming.gpkg"
+    assert main(["demo", "--store", str(path)]) == 0
+    digest = _sha256(path)
+    yield path
+    assert _sha256(path) == digest, f"a test changed the shared demo store {path}; tests that write use demo_store_copy"
+
+
+@pytest.fixture(autouse=True)
+def _demo_store_stays_read_only(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Name the test that wrote to the shared demo store (the session's sha256 check only says that one did)."""
+    if "demo_store_path" not in request.fixturenames:
+        yield
+        return
+    path: Path = request.getfixturevalue("demo_store_path")
+    before = _stamp(path)
+    yield
+    assert _stamp(path) == before, f"{request.node.nodeid} wrote to the shared demo store; use demo_store_copy"
+
+
+@pytest.fixture
+def demo_store_copy(demo_store_path: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the demo store for one test."""
+    copy = tmp_path / "demo.gpkg"
+    shutil.copy(demo_store_path, copy)
+    return copy

@@ -255,7 +255,7 @@ def test_values_not_coercible_are_quoted_and_truncated() -> None:
 def test_values_outside_allowed_list_name_the_choices() -> None:
     problems = problems_of(projects(2, status=["在建", "完成"]))
     assert where(problems) == [("P-00001", "status")]
-    assert problems[0].message == "'完成' is not allowed; allowed: 前期, 在建, 已完工, 暂缓"
+    assert problems[0].message == "'完成' is not allowed; allowed: 前期, 已开工, 在建, 已完工, 暂缓"
 
 
 def test_minimum_and_maximum() -> None:

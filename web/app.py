@@ -1,6 +1,7 @@
 """The FastAPI application. `create_app(settings)` builds it; nothing is built at import time.
 
-The store, the token registry, the layer cache and the overlap cache open in the lifespan and close with it.
+The store, the token registry, the layer cache, the overlap cache and the coverage cache open in the lifespan and
+close with it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,24 @@ from geoplan.catalog import load_catalog
 from geoplan.storage import open_store
 from geoplan.store_setup import init_store
 from geoplan.tokens import TokenRegistry, registry_engine
+from web.coverage_cache import CoverageCache
 from web.errors import install_error_handlers
 from web.layer_cache import LayerCache
 from web.overlap_cache import OverlapCache
-from web.routers import compliance, edit, features, health, overlaps, pages
+from web.routers import (
+    audit,
+    compliance,
+    coverage,
+    dashboard,
+    edit,
+    features,
+    health,
+    ledger,
+    monitoring,
+    overlaps,
+    pages,
+    report,
+)
 from web.settings import WebSettings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -40,6 +55,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         app.state.tokens = tokens
         app.state.layer_cache = LayerCache(store)
         app.state.overlaps = OverlapCache(store, settings.layers_dir)
+        app.state.coverage = CoverageCache(store, settings.layers_dir)
         try:
             yield
         finally:
@@ -57,9 +73,14 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(features.router)
     app.include_router(edit.router)
-    app.include_router(edit.audit_router)
+    app.include_router(audit.router)
+    app.include_router(ledger.router)
     app.include_router(compliance.router)
     app.include_router(overlaps.router)
+    app.include_router(monitoring.router)
+    app.include_router(dashboard.router)
+    app.include_router(report.router)
+    app.include_router(coverage.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

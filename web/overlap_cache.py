@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from concurrent.futures import Future
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 import geopandas as gpd
 import pandas as pd
@@ -28,11 +25,10 @@ from geoplan.analysis.rules import ConflictRule, default_rules_path, layers_of
 from geoplan.errors import InputError, NotFoundError
 from geoplan.geojson import feature_strings
 from geoplan.storage import LayerStore
+from web.computed_once import ComputedOnce, FileBacked
 
 GEOJSON = "application/geo+json"
 DEFAULTS = OverlapSettings()
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -64,12 +60,12 @@ class OverlapCache:
         self._store = store
         self._layers_dir = Path(layers_dir)
         self._workers = workers
-        self._keep = keep
         self._guard = threading.Lock()
-        self._inflight: dict[Hashable, Future[Any]] = {}
-        self._overlays: OrderedDict[Hashable, gpd.GeoDataFrame] = OrderedDict()
-        self._tables: OrderedDict[Hashable, PatchTable] = OrderedDict()
-        self._rules: tuple[tuple[int, int], tuple[ConflictRule, ...]] | None = None
+        self._overlays: ComputedOnce[gpd.GeoDataFrame] = ComputedOnce(keep=keep)
+        self._tables: ComputedOnce[PatchTable] = ComputedOnce(keep=keep)
+        self._rules: FileBacked[tuple[ConflictRule, ...]] = FileBacked(
+            lambda _: tuple(rules_for(self._store.catalog, self._layers_dir))
+        )
         # Opened now, not on first use: it creates the marks table, and a CREATE TABLE while GDAL is reading the
         # same GeoPackage makes those reads fail ("malformed database schema"). At start-up nothing is reading.
         self._registry = mark_registry(store)
@@ -80,18 +76,9 @@ class OverlapCache:
 
     def rules(self) -> tuple[ConflictRule, ...]:
         """The rule table, re-read when its file changes (a rules edit needs no restart)."""
-        path = default_rules_path(self._layers_dir)
-        try:
-            stat = path.stat()
-        except OSError:
-            raise InputError(f"rules file {path} not found") from None
-        signature = (stat.st_mtime_ns, stat.st_size)
-        cached = self._rules
-        if cached is not None and cached[0] == signature:
-            return cached[1]
-        rules = tuple(rules_for(self._store.catalog, self._layers_dir))
-        self._rules = (signature, rules)
-        return rules
+        return self._rules.get(
+            default_rules_path(self._layers_dir), missing=lambda path: InputError(f"rules file {path} not found")
+        )
 
     def registry(self) -> MarkRegistry:
         return self._registry
@@ -111,7 +98,7 @@ class OverlapCache:
         rules = self.rules()
         overlay_key = (rules, settings, self._layer_versions(rules))
         key = (overlay_key, self.marks_stamp())
-        return self._once(self._tables, key, lambda: self._build(key, rules, settings))
+        return self._tables.get(key, lambda: self._build(key, rules, settings))
 
     def find(self, patch_id: str, settings: OverlapSettings = DEFAULTS) -> tuple[PatchTable, int]:
         """The patch in the table for `settings`, or else in the table of every patch with any area (a patch
@@ -128,7 +115,7 @@ class OverlapCache:
     def _build(
         self, key: tuple[Hashable, int], rules: tuple[ConflictRule, ...], settings: OverlapSettings
     ) -> PatchTable:
-        patches = self._once(self._overlays, key[0], lambda: self._overlay(rules, settings))
+        patches = self._overlays.get(key[0], lambda: self._overlay(rules, settings))
         frame = _with_titles(attach_marks(patches, self.registry().current()), rules)
         fields = [c for c in frame.columns if c != "geometry"]
         return PatchTable(
@@ -144,34 +131,6 @@ class OverlapCache:
         with self._guard:  # two different keys may be built at once
             self.overlay_runs += 1
         return compute_overlaps(self._store, rules=rules, settings=settings, workers=self._workers, with_marks=False)
-
-    def _once(self, entries: OrderedDict[Hashable, _T], key: Hashable, build: Callable[[], _T]) -> _T:
-        """The entry for `key`, built by exactly one thread; others asking meanwhile wait for that result."""
-        with self._guard:
-            if key in entries:
-                entries.move_to_end(key)
-                return entries[key]
-            waiting = self._inflight.get(key)
-            if waiting is None:
-                future: Future[Any] = Future()
-                self._inflight[key] = future
-        if waiting is not None:
-            result: _T = waiting.result()
-            return result
-        try:
-            value = build()
-        except BaseException as exc:
-            with self._guard:
-                del self._inflight[key]
-            future.set_exception(exc)
-            raise
-        with self._guard:
-            entries[key] = value
-            while len(entries) > self._keep:  # old states (before an edit, other thresholds) go first
-                entries.popitem(last=False)
-            del self._inflight[key]
-        future.set_result(value)
-        return value
 
     def close(self) -> None:
         self._registry.close()

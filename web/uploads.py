@@ -13,9 +13,10 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -25,6 +26,7 @@ from geoplan.io import FORMATS
 UPLOAD_CHUNK = 1024 * 1024
 FORM_OVERHEAD = 64 * 1024
 """Room for multipart boundaries and the small form fields on top of the file's own limit."""
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 async def json_body(request: Request, limit: int) -> Any:
@@ -41,6 +43,22 @@ async def json_body(request: Request, limit: int) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise InputError("the request body is not valid JSON") from None
+
+
+def json_body_openapi(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` for a route that reads its JSON body itself (so only after the token check): the body's
+    schema, which FastAPI cannot see then."""
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def model_body(request: Request, model: type[ModelT], limit: int) -> ModelT:
+    """The JSON body (`json_body`) validated as `model`; 422 with pydantic's errors when it does not fit."""
+    document = await json_body(request, limit)
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
 
 
 def safe_file_name(client_name: str) -> str:

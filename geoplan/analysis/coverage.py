@@ -222,17 +222,8 @@ def compute_coverage(
     if graph is None and "network" in (rules.urban.mode, rules.rural.mode):
         raise InputError("network coverage needs the walking graph (build_walk_graph); pass graph=")
     village_geoms = _metric(villages)
-    if kinds is not None:
-        wanted = list(kinds)
-        if not wanted:
-            raise InputError("kinds is empty: name at least one facility kind, or pass None for all")
-        facilities = facilities[facilities["kind"].isin(wanted).to_numpy()]
-    fac_geoms = _metric(facilities)
-    if len(fac_geoms) and not np.all(shapely.get_type_id(fac_geoms) == 0):
-        raise InputError("every facility must be a non-empty Point")
-    fac_xy = shapely.get_coordinates(fac_geoms).reshape(-1, 2)
-    if len(fac_xy) != len(fac_geoms):
-        raise InputError("every facility must be a non-empty Point")
+    facilities = facilities_of_kinds(facilities, kinds)
+    fac_xy = facility_xy(facilities)
     facility_ids = [str(v) for v in facilities["facility_id"].to_numpy()]
 
     cells = cell_shares(population, village_geoms)
@@ -283,6 +274,27 @@ def _check_inputs(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame) -> N
     for column in ("facility_id", "kind"):
         if column not in facilities.columns:
             raise InputError(f"layer 'culture_facilities' has no '{column}' field")
+
+
+def facilities_of_kinds(facilities: gpd.GeoDataFrame, kinds: Sequence[str] | None) -> gpd.GeoDataFrame:
+    """The facilities of the given kinds (all for None); an empty list is a mistake, not "no facility"."""
+    if kinds is None:
+        return facilities
+    wanted = list(kinds)
+    if not wanted:
+        raise InputError("kinds is empty: name at least one facility kind, or pass None for all")
+    return facilities[facilities["kind"].isin(wanted).to_numpy()]
+
+
+def facility_xy(facilities: gpd.GeoDataFrame) -> NDArray[np.float64]:
+    """Each facility's x/y in the metric CRS; every facility must be a non-empty Point."""
+    geoms = _metric(facilities)
+    if len(geoms) and not np.all(shapely.get_type_id(geoms) == 0):
+        raise InputError("every facility must be a non-empty Point")
+    xy = shapely.get_coordinates(geoms).reshape(-1, 2)
+    if len(xy) != len(geoms):
+        raise InputError("every facility must be a non-empty Point")
+    return xy
 
 
 def _metric(frame: gpd.GeoDataFrame) -> NDArray[np.object_]:

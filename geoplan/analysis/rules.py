@@ -17,11 +17,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from numpy.typing import NDArray
 
 from geoplan.catalog import Catalog, FieldDef
 from geoplan.errors import InputError, Problem, ValidationFailed
+from geoplan.user_yaml import read_user_yaml
 
 Severity = Literal["high", "medium", "low"]
 Relation = Literal["intersection", "difference"]
@@ -68,17 +68,7 @@ def default_rules_path(layers_dir: Path) -> Path:
 def load_rules(path: Path, catalog: Catalog) -> list[ConflictRule]:
     """Read and check a rules file; every problem in it is reported at once (`ValidationFailed`)."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise InputError(f"rules file {path} not found") from None
-    if size > MAX_RULES_BYTES:
-        raise InputError(f"{path.name}: a rules file may hold at most {MAX_RULES_BYTES} bytes, not {size}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = " ".join(str(exc).split())[:200]
-        raise InputError(f"{path.name}: not a readable YAML file: {first}") from None
+    raw, _ = read_user_yaml(path, what="rules file", max_bytes=MAX_RULES_BYTES)
     return parse_rules(raw, catalog, source=path.name)
 
 

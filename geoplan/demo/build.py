@@ -14,10 +14,11 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from geoplan.demo.facilities import build_facilities
-from geoplan.demo.frames import make_frame
+from geoplan.demo.frames import column, make_frame
 from geoplan.demo.geometry import GEO_CRS, METRIC_CRS, rep_point, reproject_xy, step_rng, to_multipolygon
 from geoplan.demo.hills import build_hills, hill_union
 from geoplan.demo.layout import TOWN_LAYOUT
@@ -34,6 +35,7 @@ from geoplan.demo.plan_layers import (
     finish_farmland,
 )
 from geoplan.demo.population import build_population
+from geoplan.demo.progress import PROGRESS_SPEC
 from geoplan.demo.projects import FARMLAND, Context, build_project_footprints, ledger
 from geoplan.demo.projects import SPEC as PROJECT_SPEC
 from geoplan.demo.roads import build_roads
@@ -74,6 +76,8 @@ class DemoData:
 
     layers: dict[str, gpd.GeoDataFrame]
     population: RasterData
+    progress: pd.DataFrame
+    """The projects' quarterly progress records, 2018Q1–2020Q4 (SYNTHETIC; `geoplan.monitoring.ledger`)."""
 
 
 def build_demo(
@@ -126,7 +130,9 @@ def build_demo(
         placed=[],
     )
     projects = build_project_footprints(ctx)
-    project_rows = ledger(projects, part, step_rng(seed, "project_ledger"))
+    project_rows, progress_rows = ledger(
+        projects, part, step_rng(seed, "project_ledger"), step_rng(seed, "project_progress")
+    )
     step("basic farmland")
     avoid = shapely.union_all([p.geometry for p in projects if p.definition.conflict != FARMLAND]).buffer(30.0)
     farmland, grades = finish_farmland(farmland_draft, avoid)
@@ -250,7 +256,8 @@ def build_demo(
     for name, frame in layers.items():
         layers[name] = _valid_polygons(name, frame)
     log.info("demo: built %d layers in %.1f s", len(layers), time.perf_counter() - started)
-    return DemoData(layers=layers, population=pop.raster)
+    records = pd.DataFrame({name: column([r[name] for r in progress_rows], ftype) for name, ftype in PROGRESS_SPEC})
+    return DemoData(layers=layers, population=pop.raster, progress=records)
 
 
 def _valid_polygons(name: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

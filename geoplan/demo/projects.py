@@ -19,6 +19,7 @@ from geoplan.demo.geometry import FloatArray, to_multipolygon, wiggly_path
 from geoplan.demo.layout import GENGHE, HECHENG, HILLS, MINGCHENG, YANGHE
 from geoplan.demo.partition import Partition
 from geoplan.demo.plan_layers import FarmlandDraft
+from geoplan.demo.progress import simulate
 from geoplan.demo.roads import RoadNetwork
 from geoplan.demo.sources import Sources
 from geoplan.demo.zones import SPONGE_PILOT, Zone, river_frame
@@ -563,66 +564,65 @@ def build_project_footprints(ctx: Context) -> list[Project]:
     return out
 
 
-def ledger(projects: list[Project], part: Partition, rng: np.random.Generator) -> dict[str, list[object]]:
-    """Synthetic ledger entries as of the end of 2024, with status and progress that agree."""
+def ledger(
+    projects: list[Project], part: Partition, rng: np.random.Generator, progress_rng: np.random.Generator
+) -> tuple[dict[str, list[object]], list[dict[str, object]]]:
+    """Synthetic ledger entries as of the end of the plan (2020Q4) and the quarterly records leading there.
+
+    Status, progress and years come from each project's simulated quarters (`progress.simulate`), so the
+    layer and the records agree; projects held up by a planning conflict stay in planning or are suspended.
+    """
     rows: dict[str, list[object]] = {name: [] for name, _ in SPEC}
+    records: list[dict[str, object]] = []
     town_names = dict(zip(part.town_codes, _town_names(part), strict=True))
     for i, p in enumerate(projects):
         d = p.definition
-        if d.conflict is not None:  # held up by the conflict itself
-            status = str(rng.choice(["前期", "暂缓"]))
-        else:
-            status = str(rng.choice(["已完工", "在建", "前期", "暂缓"], p=[0.3, 0.45, 0.17, 0.08]))
-        # years agree with the status as of the end of 2024
-        if status == "已完工":
-            start = int(rng.integers(2023, 2025))
-            end = int(rng.integers(start, 2025))
-        elif status == "前期":
-            start = int(rng.integers(2025, 2027))
-            end = int(rng.integers(start, 2027))
-        else:
-            start = int(rng.integers(2023, 2025))
-            end = int(rng.integers(2025, 2027))
-        progress = {
-            "前期": round(float(rng.uniform(0, 8)), 1),
-            "在建": round(float(rng.uniform(12, 92)), 1),
-            "已完工": 100.0,
-            "暂缓": round(float(rng.uniform(3, 40)), 1),
-        }[status]
-        chance = {"已完工": 1.0, "在建": 0.85, "前期": 0.6, "暂缓": 0.35}[status]
+        project_id = f"GM-2024-{i + 1:03d}"
+        invest = round(float(rng.uniform(*d.invest)), 1)
+        blocker = ""
+        if d.conflict == REDLINE:
+            blocker = "线位涉及生态保护红线，需开展不可避让论证或调整线位"
+        elif d.conflict == FARMLAND:
+            blocker = "涉及永久基本农田，需优化线位或依法办理占用补划"
+        path = simulate(
+            project_id=project_id,
+            unit=d.unit,
+            invest=invest,
+            held_up=d.conflict is not None,
+            held_up_note=blocker,
+            rng=progress_rng,
+        )
+        records += path.records
+        status = path.status
+        chance = {"已完工": 1.0, "在建": 0.85, "已开工": 0.8, "前期": 0.6, "暂缓": 0.35}[status]
         flags = {k: bool(rng.random() < chance) for k in ("planning", "land", "funds", "schedule")}
         if status == "暂缓":
             flags["schedule"] = False
         if d.conflict is not None:
             flags["planning"] = flags["land"] = False
-        invest = round(float(rng.uniform(*d.invest)), 1)
-        notes = []
-        if d.conflict == REDLINE:
-            notes.append("线位涉及生态保护红线，需开展不可避让论证或调整线位")
-        if d.conflict == FARMLAND:
-            notes.append("涉及永久基本农田，需优化线位或依法办理占用补划")
+        notes = [blocker] if blocker else []
         if not flags["land"] and d.conflict is None:
             notes.append("用地指标尚未落实")
         if not flags["funds"]:
             notes.append(f"资金缺口约{round(invest * float(rng.uniform(0.1, 0.4)))}万元，待区财政统筹")
         if not flags["schedule"]:
             notes.append("进度滞后于年度计划")
-        rows["project_id"].append(f"GM-2024-{i + 1:03d}")
+        rows["project_id"].append(project_id)
         rows["name"].append(d.name)
         rows["task_area"].append(d.task_area)
         rows["category"].append(d.category)
         rows["town"].append(_towns_of(p.geometry, part, town_names))
         rows["responsible_unit"].append(d.unit)
         rows["investment_wan"].append(invest)
-        rows["start_year"].append(start)
-        rows["end_year"].append(end)
+        rows["start_year"].append(path.start_year)
+        rows["end_year"].append(path.end_year)
         rows["status"].append(status)
-        rows["progress_pct"].append(progress)
+        rows["progress_pct"].append(path.progress)
         for k in ("planning", "land", "funds", "schedule"):
             rows[f"assured_{k}"].append(flags[k])
         rows["assured_unit"].append(True)
         rows["internal_note"].append("；".join(notes) if notes else "按计划推进")
-    return rows
+    return rows, records
 
 
 def _town_names(part: Partition) -> list[str]:

@@ -8,7 +8,7 @@ every write. A write is all or nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -52,10 +52,84 @@ class AuditEntry:
     action: str
     feature_count: int
     detail: dict[str, Any]
+    id: int = 0
+    """The entry's number: it grows with every write, so it orders entries and pages through them."""
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> AuditEntry:
+        """An entry from a row of (at, actor, layer, action, feature_count, detail, id), as both backends read it."""
+        return cls(row[0], row[1], row[2], row[3], row[4], json.loads(row[5] or "{}"), int(row[6]))
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which audit entries to return, newest first. Every filter is optional; all given must hold.
+
+    `feature_id` matches the ids a write lists in its detail (writes of more than AUDIT_FEATURES_MAX features
+    list only the first ones). `since` and `until` are ISO dates or times; a date-only `until` takes in that
+    whole day, and times without an offset are UTC (the log's own time zone).
+    """
+
+    limit: int = 100
+    offset: int = 0
+    layer: str | None = None
+    actor: str | None = None
+    feature_id: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.limit < 0 or self.offset < 0:
+            raise InputError("limit and offset must not be negative")
+
+    def window(self) -> tuple[str | None, str | None]:
+        """`since`/`until` as text comparable with the stored `at` (UTC, to the second)."""
+        return _audit_time(self.since, end_of_day=False), _audit_time(self.until, end_of_day=True)
+
+
+def _audit_time(text: str | None, *, end_of_day: bool) -> str | None:
+    if text is None or not text.strip():
+        return None
+    value = text.strip()
+    try:
+        if len(value) == 10:  # a date: YYYY-MM-DD
+            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+            moment = day.replace(hour=23, minute=59, second=59) if end_of_day else day
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except ValueError:
+        raise InputError(
+            f"invalid time {text!r}: use an ISO date or time, e.g. 2024-05-01 or 2024-05-01T08:00+08:00"
+        ) from None
+    return moment.isoformat(timespec="seconds")
+
+
+class AuditReader(Protocol):
+    """The audit-log half of a store. Both backends inherit `audit_log`, so the keyword filters become one
+    validated `AuditQuery` in one place and each backend only runs it."""
+
+    def audit_log(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        layer: str | None = None,
+        actor: str | None = None,
+        feature_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first, filtered as `AuditQuery` describes."""
+        return self._audit_entries(AuditQuery(limit, offset, layer, actor, feature_id, since, until))
+
+    def _audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
+        """The backend's own query for `audit_log`."""
+        ...
 
 
 @runtime_checkable
-class LayerStore(Protocol):
+class LayerStore(AuditReader, Protocol):
     """Read and write catalogue layers. Implementations must be all-or-nothing on every write."""
 
     catalog: Catalog
@@ -85,8 +159,6 @@ class LayerStore(Protocol):
     def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None: ...
 
     def has_raster(self, layer: str) -> bool: ...
-
-    def audit_log(self, *, limit: int = 100, layer: str | None = None) -> list[AuditEntry]: ...
 
     def update_features(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str = "system") -> int:
         """Replace existing features, matched by id; all must exist. The audit keeps before and after."""

@@ -29,6 +29,8 @@ from geoplan.storage.base import (
     AUDIT_TABLE,
     RASTER_TABLE,
     AuditEntry,
+    AuditQuery,
+    AuditReader,
     Bounds,
     WriteMode,
     audit_detail,
@@ -54,7 +56,7 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-class GeoPackageStore:
+class GeoPackageStore(AuditReader):
     """LayerStore on a GeoPackage file."""
 
     def __init__(self, path: Path | str, catalog: Catalog) -> None:
@@ -341,16 +343,28 @@ class GeoPackageStore:
             (now_utc(), actor, layer, action, count, detail),
         )
 
-    def audit_log(self, *, limit: int = 100, layer: str | None = None) -> list[AuditEntry]:
-        query = f"SELECT at, actor, layer, action, feature_count, detail FROM {AUDIT_TABLE}"
-        params: tuple[Any, ...] = ()
-        if layer is not None:
-            query += " WHERE layer = ?"
-            params = (layer,)
-        query += " ORDER BY id DESC LIMIT ?"
+    def _audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
+        start, end = query.window()
+        clauses: list[str] = []
+        params: list[Any] = []
+        for clause, value in (
+            ("layer = ?", query.layer),
+            ("actor = ?", query.actor),
+            ("at >= ?", start),
+            ("at <= ?", end),
+            # the ids a write lists in its detail; json_each keeps the match exact (no LIKE wildcards)
+            ("EXISTS (SELECT 1 FROM json_each(detail, '$.ids') WHERE json_each.value = ?)", query.feature_id),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        sql = f"SELECT at, actor, layer, action, feature_count, detail, id FROM {AUDIT_TABLE}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
         with self._connect() as connection:
-            rows = connection.execute(query, (*params, limit)).fetchall()
-        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
+            rows = connection.execute(sql, (*params, query.limit, query.offset)).fetchall()
+        return [AuditEntry.from_row(row) for row in rows]
 
     def layer_version(self, layer: str) -> int:
         row = self._reader().execute(f"SELECT max(id) FROM {AUDIT_TABLE} WHERE layer = ?", (layer,)).fetchone()

@@ -30,11 +30,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    cast,
     create_engine,
     func,
     inspect,
     select,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
@@ -45,6 +47,8 @@ from geoplan.storage.base import (
     AUDIT_TABLE,
     RASTER_TABLE,
     AuditEntry,
+    AuditQuery,
+    AuditReader,
     Bounds,
     WriteMode,
     audit_detail,
@@ -82,7 +86,7 @@ def engine_url(url: str) -> str:
     return url
 
 
-class PostGISStore:
+class PostGISStore(AuditReader):
     """LayerStore on a PostGIS database."""
 
     def __init__(self, url: str, catalog: Catalog, *, schema: str | None = None) -> None:
@@ -304,15 +308,28 @@ class PostGISStore:
 
     # -- audit --------------------------------------------------------------------------------------------
 
-    def audit_log(self, *, limit: int = 100, layer: str | None = None) -> list[AuditEntry]:
+    def _audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
+        start, end = query.window()
         table = self.audit
-        query = select(table.c.at, table.c.actor, table.c.layer, table.c.action, table.c.feature_count, table.c.detail)
-        if layer is not None:
-            query = query.where(table.c.layer == layer)
-        query = query.order_by(table.c.id.desc()).limit(limit)
+        select_rows = select(
+            table.c.at, table.c.actor, table.c.layer, table.c.action, table.c.feature_count, table.c.detail, table.c.id
+        )
+        if query.layer is not None:
+            select_rows = select_rows.where(table.c.layer == query.layer)
+        if query.actor is not None:
+            select_rows = select_rows.where(table.c.actor == query.actor)
+        if start is not None:
+            select_rows = select_rows.where(table.c.at >= start)
+        if end is not None:
+            select_rows = select_rows.where(table.c.at <= end)
+        if query.feature_id is not None:
+            # the ids a write lists in its detail; jsonb containment keeps the match exact
+            ids = func.jsonb_extract_path(cast(table.c.detail, JSONB), "ids")
+            select_rows = select_rows.where(ids.op("@>")(func.jsonb_build_array(cast(query.feature_id, Text))))
+        select_rows = select_rows.order_by(table.c.id.desc()).limit(query.limit).offset(query.offset)
         with self._connection() as connection:
-            rows = connection.execute(query).all()
-        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
+            rows = connection.execute(select_rows).all()
+        return [AuditEntry.from_row(row) for row in rows]
 
     def layer_version(self, layer: str) -> int:
         query = select(func.max(self.audit.c.id)).where(self.audit.c.layer == layer)

@@ -27,7 +27,6 @@ from geoplan.analysis.compliance_service import check_site_in_store
 from geoplan.analysis.compliance_site import load_site, site_from_geojson
 from geoplan.analysis.rules import ConflictRule, default_rules_path, load_rules, parse_rules
 from geoplan.catalog import Catalog
-from geoplan.cli import main
 from geoplan.crs import METRIC_CRS, STORE_CRS, wgs84_to_gcj02
 from geoplan.errors import CRSError, InputError, UnreadableFileError
 from geoplan.storage.gpkg import GeoPackageStore
@@ -251,15 +250,8 @@ def test_site_size_limits(rules: dict[str, ConflictRule]) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("compliance-demo") / "gaoming.gpkg"
-    assert main(["demo", "--store", str(path)]) == 0
-    return path
-
-
-@pytest.fixture(scope="module")
-def demo_store(demo_path: Path, catalog: Catalog) -> GeoPackageStore:
-    return GeoPackageStore(demo_path, catalog)
+def demo_store(demo_store_path: Path, catalog: Catalog) -> GeoPackageStore:
+    return GeoPackageStore(demo_store_path, catalog)
 
 
 @pytest.fixture(scope="module")
@@ -276,20 +268,20 @@ def _read(path: Path, layer: str) -> gpd.GeoDataFrame:
     return gpd.read_file(path, layer=layer, engine="pyogrio").to_crs(METRIC_CRS)
 
 
-def _expected(site_m: shapely.Geometry, demo_path: Path) -> dict[str, tuple[float, set[str]]]:
+def _expected(site_m: shapely.Geometry, demo_store_path: Path) -> dict[str, tuple[float, set[str]]]:
     """The three site rules of conflicts.yaml computed by hand: rule -> (area m², touched ids)."""
     expected: dict[str, tuple[float, set[str]]] = {}
     for code, layer, id_field in (
         ("ECO_PROJECT", "eco_redlines", "redline_id"),
         ("FARMLAND_PROJECT", "basic_farmland", "farmland_id"),
     ):
-        frame = _read(demo_path, layer)
+        frame = _read(demo_store_path, layer)
         each = shapely.area(shapely.intersection(site_m, frame.geometry.to_numpy()))
         touched = each >= 1.0
         if touched.any():
             area = shapely.intersection(site_m, shapely.union_all(frame.geometry.to_numpy()[touched])).area
             expected[code] = (area, set(frame[id_field].to_numpy()[touched]))
-    boundary = shapely.union_all(_read(demo_path, "dev_boundary").geometry.to_numpy())
+    boundary = shapely.union_all(_read(demo_store_path, "dev_boundary").geometry.to_numpy())
     outside = shapely.difference(site_m, boundary).area
     if outside >= 1.0:
         expected["PROJECT_OUTSIDE_BOUNDARY"] = (outside, set())
@@ -297,10 +289,10 @@ def _expected(site_m: shapely.Geometry, demo_path: Path) -> dict[str, tuple[floa
 
 
 @pytest.fixture(scope="module")
-def conflicting_project(demo_path: Path) -> gpd.GeoDataFrame:
+def conflicting_project(demo_store_path: Path) -> gpd.GeoDataFrame:
     """The project with the largest overlap with the red lines, found by an overlay of our own (EPSG:4490)."""
-    projects = gpd.read_file(demo_path, layer="projects", engine="pyogrio")
-    redlines = shapely.union_all(_read(demo_path, "eco_redlines").geometry.to_numpy())
+    projects = gpd.read_file(demo_store_path, layer="projects", engine="pyogrio")
+    redlines = shapely.union_all(_read(demo_store_path, "eco_redlines").geometry.to_numpy())
     overlap = shapely.area(shapely.intersection(projects.to_crs(METRIC_CRS).geometry.to_numpy(), redlines))
     best = int(np.argmax(overlap))
     assert overlap[best] > 10_000, "the demo data should hold a project on a red line"
@@ -320,15 +312,15 @@ def _run(store: GeoPackageStore, rules: list[ConflictRule], source: Any, **kwarg
 def test_a_project_on_a_red_line_fails_with_the_independent_overlap(
     demo_store: GeoPackageStore,
     demo_rules: list[ConflictRule],
-    demo_path: Path,
+    demo_store_path: Path,
     conflicting_project: gpd.GeoDataFrame,
     tmp_path: Path,
 ) -> None:
-    digest = _digest(demo_path)
+    digest = _digest(demo_store_path)
     path = _write(conflicting_project, tmp_path / "site.geojson")
     report = _run(demo_store, demo_rules, path)
     site_m = gpd.read_file(path).to_crs(METRIC_CRS).geometry.iloc[0]
-    expected = _expected(site_m, demo_path)
+    expected = _expected(site_m, demo_store_path)
     assert "ECO_PROJECT" in expected
     assert {h.rule: h.overlap_m2 for h in report.hits} == pytest.approx(
         {k: v[0] for k, v in expected.items()}, rel=1e-9
@@ -342,15 +334,18 @@ def test_a_project_on_a_red_line_fails_with_the_independent_overlap(
     assert report.site_name == conflicting_project["name"].iloc[0]
     assert report.synthetic and "eco_redlines" in report.synthetic_layers
     assert report.data["layer_versions"]["eco_redlines"] == demo_store.layer_version("eco_redlines")
-    assert _digest(demo_path) == digest
+    assert _digest(demo_store_path) == digest
 
 
 def test_a_site_in_the_clear_passes_and_lists_every_rule_checked(
-    demo_store: GeoPackageStore, demo_rules: list[ConflictRule], demo_path: Path
+    demo_store: GeoPackageStore, demo_rules: list[ConflictRule], demo_store_path: Path
 ) -> None:
-    boundary = shapely.union_all(_read(demo_path, "dev_boundary").geometry.to_numpy())
+    boundary = shapely.union_all(_read(demo_store_path, "dev_boundary").geometry.to_numpy())
     blocked = shapely.union_all(
-        [shapely.union_all(_read(demo_path, layer).geometry.to_numpy()) for layer in ("eco_redlines", "basic_farmland")]
+        [
+            shapely.union_all(_read(demo_store_path, layer).geometry.to_numpy())
+            for layer in ("eco_redlines", "basic_farmland")
+        ]
     )
     free = shapely.difference(boundary, blocked).buffer(-60)
     centre = free.representative_point()
@@ -399,9 +394,9 @@ def test_a_site_drawn_on_the_map_as_a_bare_geometry(
 
 
 def test_a_site_partly_outside_the_district_is_checked_with_a_note(
-    demo_store: GeoPackageStore, demo_rules: list[ConflictRule], demo_path: Path
+    demo_store: GeoPackageStore, demo_rules: list[ConflictRule], demo_store_path: Path
 ) -> None:
-    district = _read(demo_path, "district").geometry.iloc[0]
+    district = _read(demo_store_path, "district").geometry.iloc[0]
     edge = shapely.get_coordinates(district.boundary)[0]
     site_m = shapely.box(edge[0] - 300, edge[1] - 300, edge[0] + 300, edge[1] + 300)
     share = 100 * shapely.difference(site_m, district).area / site_m.area
@@ -452,13 +447,13 @@ BAD_DOCUMENTS: dict[str, tuple[Any, type[Exception], str]] = {
 
 @pytest.mark.parametrize("case", sorted(BAD_DOCUMENTS))
 def test_bad_documents_are_refused_clearly_and_change_nothing(
-    case: str, demo_store: GeoPackageStore, demo_rules: list[ConflictRule], demo_path: Path
+    case: str, demo_store: GeoPackageStore, demo_rules: list[ConflictRule], demo_store_path: Path
 ) -> None:
     document, error, message = BAD_DOCUMENTS[case]
-    digest, versions = _digest(demo_path), _versions(demo_store)
+    digest, versions = _digest(demo_store_path), _versions(demo_store)
     with pytest.raises(error, match=message):
         _run(demo_store, demo_rules, document)
-    assert _digest(demo_path) == digest and _versions(demo_store) == versions
+    assert _digest(demo_store_path) == digest and _versions(demo_store) == versions
 
 
 def _versions(store: GeoPackageStore) -> dict[str, int]:
@@ -466,9 +461,9 @@ def _versions(store: GeoPackageStore) -> dict[str, int]:
 
 
 def test_an_invalid_bowtie_is_repaired_with_a_note_or_refused_when_strict(
-    demo_store: GeoPackageStore, demo_rules: list[ConflictRule], demo_path: Path
+    demo_store: GeoPackageStore, demo_rules: list[ConflictRule], demo_store_path: Path
 ) -> None:
-    digest = _digest(demo_path)
+    digest = _digest(demo_store_path)
     report = _run(demo_store, demo_rules, BOWTIE)
     triangles = shapely.make_valid(shapely.geometry.shape(BOWTIE))
     expected = gpd.GeoSeries([triangles], crs=STORE_CRS).to_crs(METRIC_CRS).area.iloc[0]
@@ -476,13 +471,13 @@ def test_an_invalid_bowtie_is_repaired_with_a_note_or_refused_when_strict(
     assert any("Self-intersection" in n and "make_valid" in n for n in report.notes)
     with pytest.raises(InputError, match="invalid"):
         _run(demo_store, demo_rules, BOWTIE, strict=True)
-    assert _digest(demo_path) == digest
+    assert _digest(demo_store_path) == digest
 
 
 def test_bad_files_are_refused_clearly(
-    demo_store: GeoPackageStore, demo_rules: list[ConflictRule], demo_path: Path, tmp_path: Path
+    demo_store: GeoPackageStore, demo_rules: list[ConflictRule], demo_store_path: Path, tmp_path: Path
 ) -> None:
-    digest = _digest(demo_path)
+    digest = _digest(demo_store_path)
     garbage = tmp_path / "site.geojson"
     garbage.write_bytes(b"{\x00\x01 this is not geojson \xff")
     with pytest.raises(UnreadableFileError, match=re.escape("site.geojson")):
@@ -494,4 +489,4 @@ def test_bad_files_are_refused_clearly(
     assert _run(demo_store, demo_rules, csv, crs="EPSG:4490").site_area_m2 > 0
     with pytest.raises(InputError, match="no such file"):
         _run(demo_store, demo_rules, tmp_path / "missing.geojson")
-    assert _digest(demo_path) == digest
+    assert _digest(demo_store_path) == digest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,6 @@ from fastapi.testclient import TestClient
 
 from geoplan.access import Role
 from geoplan.catalog import Catalog
-from geoplan.cli import main
 from geoplan.crs import METRIC_CRS, wgs84_to_gcj02
 from geoplan.storage.gpkg import GeoPackageStore
 from geoplan.tokens import TokenRegistry, registry_engine
@@ -41,9 +41,10 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+def demo(demo_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """A module copy of the demo store (tokens are writes) with a staff, a planner and a revoked token."""
     path = tmp_path_factory.mktemp("compliance-api") / "gaoming.gpkg"
-    assert main(["demo", "--store", str(path)]) == 0
+    shutil.copy(demo_store_path, path)
     registry = TokenRegistry(registry_engine(str(path)))
     try:
         made = Demo(

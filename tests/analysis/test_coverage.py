@@ -6,9 +6,7 @@ shapely box intersections for the cell shares, and brute-force shapely distances
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx
@@ -27,13 +25,11 @@ from geoplan.analysis.coverage import (
     town_rollup,
     village_coverage,
 )
-from geoplan.analysis.network import WalkGraph, build_walk_graph
-from geoplan.catalog import Catalog
-from geoplan.cli import main
+from geoplan.analysis.network import build_walk_graph
 from geoplan.crs import METRIC_CRS, STORE_CRS
 from geoplan.errors import CRSError, InputError
 from geoplan.rasterdata import RasterData
-from geoplan.storage.gpkg import GeoPackageStore
+from tests.analysis.demo_layers import DemoLayers
 
 WALK = CoverageSettings()  # 4.5 km/h, 10 min = 750 m, access 200 m
 MPM = 4500.0 / 60.0  # metres per minute
@@ -236,33 +232,6 @@ def test_bad_inputs_are_refused() -> None:
 
 
 @dataclass(frozen=True)
-class Demo:
-    villages: gpd.GeoDataFrame
-    facilities: gpd.GeoDataFrame
-    roads: gpd.GeoDataFrame
-    raster: RasterData
-    graph: WalkGraph
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Iterator[Demo]:
-    path = tmp_path_factory.mktemp("coverage") / "gaoming.gpkg"
-    assert main(["demo", "--store", str(path)]) == 0
-    store = GeoPackageStore(Path(path), catalog)
-    try:
-        roads = store.read("roads")
-        yield Demo(
-            villages=store.read("villages"),
-            facilities=store.read("culture_facilities"),
-            roads=roads,
-            raster=store.read_raster("population"),
-            graph=build_walk_graph(roads=roads),
-        )
-    finally:
-        store.close()
-
-
-@dataclass(frozen=True)
 class Reference:
     """Independent per-cell data: centres, values, and per village {cell: share of the cell's people}."""
 
@@ -272,7 +241,7 @@ class Reference:
 
 
 @pytest.fixture(scope="module")
-def reference(demo: Demo) -> Reference:
+def reference(demo: DemoLayers) -> Reference:
     array = demo.raster.array.astype(np.float64)
     rows, cols = np.nonzero((array != demo.raster.nodata) & (array > 0))
     t = demo.raster.transform
@@ -294,7 +263,7 @@ def reference(demo: Demo) -> Reference:
     return Reference(centres=centres, values=array[rows, cols], shares=shares)
 
 
-def _nx_distances(demo: Demo, settings: CoverageSettings, centres: np.ndarray) -> np.ndarray:
+def _nx_distances(demo: DemoLayers, settings: CoverageSettings, centres: np.ndarray) -> np.ndarray:
     """Metres from each cell centre to its nearest facility, with networkx and brute-force nearest nodes."""
     g = nx.Graph()
     roads = demo.roads[demo.roads["walkable"].astype(bool)].to_crs(METRIC_CRS)
@@ -333,7 +302,7 @@ def _nx_distances(demo: Demo, settings: CoverageSettings, centres: np.ndarray) -
 
 
 def _reference_coverage(
-    demo: Demo, ref: Reference, covered_urban: np.ndarray, covered_rural: np.ndarray
+    demo: DemoLayers, ref: Reference, covered_urban: np.ndarray, covered_rural: np.ndarray
 ) -> pd.DataFrame:
     rows = []
     for k, shares in enumerate(ref.shares):
@@ -344,7 +313,7 @@ def _reference_coverage(
     return pd.DataFrame(rows, columns=["village_code", "population", "coverage_pct"]).set_index("village_code")
 
 
-def test_demo_network_coverage_equals_networkx(demo: Demo, reference: Reference) -> None:
+def test_demo_network_coverage_equals_networkx(demo: DemoLayers, reference: Reference) -> None:
     urban = CoverageSettings()
     rural = CoverageSettings(minutes=15.0, speed_kmh=4.0, access_m=300.0)
     table = village_coverage(
@@ -367,7 +336,7 @@ def test_demo_network_coverage_equals_networkx(demo: Demo, reference: Reference)
     assert table["coverage_pct"].min() < 50.0 < table["coverage_pct"].max()
 
 
-def test_demo_euclidean_coverage_equals_shapely_distances(demo: Demo, reference: Reference) -> None:
+def test_demo_euclidean_coverage_equals_shapely_distances(demo: DemoLayers, reference: Reference) -> None:
     flat = CoverageSettings(mode="euclidean")
     table = village_coverage(
         villages=demo.villages,
@@ -384,7 +353,7 @@ def test_demo_euclidean_coverage_equals_shapely_distances(demo: Demo, reference:
     assert diff.max() < 1e-6
 
 
-def test_demo_population_totals_and_inputs_untouched(demo: Demo) -> None:
+def test_demo_population_totals_and_inputs_untouched(demo: DemoLayers) -> None:
     before = (demo.villages.copy(), demo.facilities.copy(), demo.raster.array.copy())
     result = compute_coverage(
         villages=demo.villages,

@@ -6,7 +6,9 @@ Each expectation is computed here by brute force (shapely polygons, plain loops)
 
 from __future__ import annotations
 
+import itertools
 import math
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -17,9 +19,11 @@ from affine import Affine
 
 from geoplan.analysis.coverage import CoverageRules, CoverageSettings, compute_coverage, district_total
 from geoplan.analysis.network import build_walk_graph
+from geoplan.catalog import Catalog
 from geoplan.crs import METRIC_CRS, STORE_CRS
 from geoplan.errors import CRSError
 from geoplan.rasterdata import RasterData
+from geoplan.storage.gpkg import GeoPackageStore
 
 X0, Y0 = 330_000.0, 2_510_000.0  # EPSG:4547 metres, inside Gaoming
 WALK = CoverageRules()
@@ -57,7 +61,7 @@ def _facilities(points: list[tuple[float, float]]) -> gpd.GeoDataFrame:
 def _street(x_from: float, x_to: float, y: float) -> list[list[tuple[float, float]]]:
     """An east-west street cut every 100 m: links go to nodes, so the network needs a node beside each cell."""
     xs = np.arange(x_from, x_to + 1.0, 100.0)
-    return [[(float(a), y), (float(b), y)] for a, b in zip(xs[:-1], xs[1:], strict=True)]
+    return [[(float(a), y), (float(b), y)] for a, b in itertools.pairwise(xs.tolist())]
 
 
 def _roads(lines: list[list[tuple[float, float]]]) -> gpd.GeoDataFrame:
@@ -190,3 +194,24 @@ def test_a_raster_in_an_unplaceable_crs_is_refused_clearly() -> None:
             graph=None,
             rules=EUCLID,
         )
+
+
+def test_euclidean_coverage_is_never_below_network_coverage_on_the_demo(
+    demo_store_path: Path, catalog: Catalog
+) -> None:
+    """Every network route is at least as long as the straight line (links and segments are straight or longer),
+    so with radius = speed x time no village may lose people by switching to the Euclidean mode."""
+    store = GeoPackageStore(demo_store_path, catalog)
+    try:
+        inputs = {
+            "villages": store.read("villages"),
+            "facilities": store.read("culture_facilities"),
+            "population": store.read_raster("population"),
+        }
+        graph = build_walk_graph(roads=store.read("roads"))
+    finally:
+        store.close()
+    network = compute_coverage(**inputs, graph=graph, rules=WALK).table.set_index("village_code")
+    flat = compute_coverage(**inputs, graph=None, rules=EUCLID).table.set_index("village_code")
+    assert (flat["covered_population"] >= network["covered_population"] - 1e-6).all()
+    assert flat["covered_population"].sum() > network["covered_population"].sum()  # and the walk really costs

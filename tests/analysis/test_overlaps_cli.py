@@ -1,8 +1,7 @@
-"""`geoplan overlaps` and `geoplan mark` end to end on the Gaoming demo store (built once for this module)."""
+"""`geoplan overlaps` and `geoplan mark` end to end on the Gaoming demo store (the session's; marks go to a copy)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,26 +18,12 @@ from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 
 
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("overlaps") / "gaoming.gpkg"
-    assert main(["demo", "--store", str(path)]) == 0
-    return path
-
-
-@pytest.fixture
-def store_copy(demo_store: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "copy.gpkg"
-    shutil.copy(demo_store, path)
-    return path
-
-
 def test_overlaps_prints_every_rule_and_writes_the_patches(
-    demo_store: Path, catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo_store_path: Path, catalog: Catalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "patches.gpkg"
     capsys.readouterr()
-    assert main(["overlaps", "--store", str(demo_store), "-o", str(out)]) == 0
+    assert main(["overlaps", "--store", str(demo_store_path), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     rules = rules_for(catalog, LAYERS_DIR)
     for rule in rules:
@@ -56,7 +41,7 @@ def test_overlaps_prints_every_rule_and_writes_the_patches(
         "geometry",
     ]
     assert set(written["rule"]) == {r.code for r in rules}
-    store = GeoPackageStore(demo_store, catalog)
+    store = GeoPackageStore(demo_store_path, catalog)
     try:
         direct = run_overlaps(store, rules=rules)
     finally:
@@ -68,10 +53,11 @@ def test_overlaps_prints_every_rule_and_writes_the_patches(
         assert f"{total:,.1f}" in printed, code
 
 
-def test_thresholds_change_the_patches(demo_store: Path, tmp_path: Path) -> None:
+def test_thresholds_change_the_patches(demo_store_path: Path, tmp_path: Path) -> None:
     loose, strict = tmp_path / "loose.csv", tmp_path / "strict.geojson"
-    assert main(["overlaps", "--store", str(demo_store), "--min-area", "0", "--min-width", "0", "-o", str(loose)]) == 0
-    assert main(["overlaps", "--store", str(demo_store), "--min-area", "5000", "-o", str(strict)]) == 0
+    store = ["--store", str(demo_store_path)]
+    assert main(["overlaps", *store, "--min-area", "0", "--min-width", "0", "-o", str(loose)]) == 0
+    assert main(["overlaps", *store, "--min-area", "5000", "-o", str(strict)]) == 0
     many = pd.read_csv(loose, encoding="utf-8-sig")
     few = gpd.read_file(strict)
     assert len(many) > len(few) > 0
@@ -79,15 +65,17 @@ def test_thresholds_change_the_patches(demo_store: Path, tmp_path: Path) -> None
     assert set(few["patch_id"]) <= set(many["patch_id"])  # same pairs, same ids, whatever the thresholds
 
 
-def test_mark_then_rerun_keeps_the_mark(store_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    first = tmp_path / "first.gpkg"
-    assert main(["overlaps", "--store", str(store_copy), "-o", str(first)]) == 0
+def test_mark_then_rerun_keeps_the_mark(
+    demo_store_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, store = tmp_path / "first.gpkg", ["--store", str(demo_store_copy)]
+    assert main(["overlaps", *store, "-o", str(first)]) == 0
     patches = gpd.read_file(first)
     target = patches.loc[patches["rule"] == "FARMLAND_PROJECT", "patch_id"].iloc[0]
-    assert main(["mark", target, "--status", "to_adjust", "--note", "核减占用农田", "--store", str(store_copy)]) == 0
+    assert main(["mark", target, "--status", "to_adjust", "--note", "核减占用农田", *store]) == 0
     assert f"patch {target} (FARMLAND_PROJECT) marked to_adjust" in capsys.readouterr().out
     again = tmp_path / "again.gpkg"
-    assert main(["overlaps", "--store", str(store_copy), "-o", str(again)]) == 0
+    assert main(["overlaps", *store, "-o", str(again)]) == 0
     marked = gpd.read_file(again).set_index("patch_id")
     assert marked.loc[target, "mark_status"] == "to_adjust"
     assert marked.loc[target, "mark_note"] == "核减占用农田"
@@ -105,30 +93,30 @@ def test_mark_then_rerun_keeps_the_mark(store_copy: Path, tmp_path: Path, capsys
     ],
 )
 def test_bad_input_exits_2_with_one_line(
-    store_copy: Path, arguments: list[str], capsys: pytest.CaptureFixture[str]
+    demo_store_copy: Path, arguments: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([*arguments, "--store", str(store_copy)]) == 2
+    assert main([*arguments, "--store", str(demo_store_copy)]) == 2
     message = capsys.readouterr().err.strip()
     assert message.startswith("error:") and "Traceback" not in message
 
 
-def test_a_bad_status_is_refused(store_copy: Path, demo_store: Path, catalog: Catalog) -> None:
-    store = GeoPackageStore(demo_store, catalog)
+def test_a_bad_status_is_refused(demo_store_copy: Path, demo_store_path: Path, catalog: Catalog) -> None:
+    store = GeoPackageStore(demo_store_path, catalog)
     try:
         target = run_overlaps(store, rules=rules_for(catalog, LAYERS_DIR), with_marks=False)["patch_id"].iloc[0]
     finally:
         store.close()
-    assert main(["mark", target, "--status", "done", "--store", str(store_copy)]) == 2
+    assert main(["mark", target, "--status", "done", "--store", str(demo_store_copy)]) == 2
 
 
 def test_a_user_rules_file_with_a_mistake_exits_2(
-    store_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo_store_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     raw = yaml.safe_load((LAYERS_DIR / DEFAULT_RULES_FILE).read_text(encoding="utf-8"))
     raw["rules"][3]["filter_b"] = {"construction": "否"}
     rules = tmp_path / "mine.yaml"
     rules.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    assert main(["overlaps", "--rules", str(rules), "--store", str(store_copy)]) == 2
+    assert main(["overlaps", "--rules", str(rules), "--store", str(demo_store_copy)]) == 2
     err = capsys.readouterr().err
     assert "mine.yaml" in err and "URBAN_ON_NONCONSTRUCTION" in err and "boolean field" in err
 

@@ -4,9 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
@@ -18,11 +16,9 @@ from geoplan.analysis.coverage import (
     CoverageResult,
     CoverageRules,
     CoverageSettings,
-    compute_coverage,
     district_total,
     town_rollup,
 )
-from geoplan.analysis.network import WalkGraph, build_walk_graph
 from geoplan.analysis.siting import (
     SITE_COLUMNS,
     UNCOVERED_COLUMNS,
@@ -30,55 +26,25 @@ from geoplan.analysis.siting import (
     suggest_sites,
     uncovered_areas,
 )
-from geoplan.catalog import Catalog
-from geoplan.cli import main
 from geoplan.crs import METRIC_CRS
 from geoplan.errors import InputError
-from geoplan.rasterdata import RasterData
-from geoplan.storage.gpkg import GeoPackageStore
-
-
-@dataclass(frozen=True)
-class Demo:
-    villages: gpd.GeoDataFrame  # in EPSG:4547, so that sites placed on nodes stay exactly on them
-    facilities: gpd.GeoDataFrame
-    raster: RasterData
-    graph: WalkGraph
+from tests.analysis.demo_layers import DemoLayers
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Iterator[Demo]:
-    path = tmp_path_factory.mktemp("siting") / "gaoming.gpkg"
-    assert main(["demo", "--store", str(path)]) == 0
-    store = GeoPackageStore(Path(path), catalog)
-    try:
-        yield Demo(
-            villages=store.read("villages").to_crs(METRIC_CRS),
-            facilities=store.read("culture_facilities").to_crs(METRIC_CRS),
-            raster=store.read_raster("population"),
-            graph=build_walk_graph(roads=store.read("roads")),
-        )
-    finally:
-        store.close()
+def demo(demo: DemoLayers) -> DemoLayers:
+    """The shared demo layers with villages and facilities in EPSG:4547, so that sites placed on nodes stay
+    exactly on them."""
+    return replace(demo, villages=demo.villages.to_crs(METRIC_CRS), facilities=demo.facilities.to_crs(METRIC_CRS))
 
 
 @pytest.fixture(scope="module")
-def network(demo: Demo) -> CoverageResult:
+def network(demo: DemoLayers) -> CoverageResult:
     """The demo's coverage under the default rules (network, 10 minutes at 4.5 km/h)."""
-    return _coverage(demo, CoverageRules())
+    return demo.coverage(CoverageRules())
 
 
-def _coverage(demo: Demo, rules: CoverageRules, facilities: gpd.GeoDataFrame | None = None) -> CoverageResult:
-    return compute_coverage(
-        villages=demo.villages,
-        facilities=demo.facilities if facilities is None else facilities,
-        population=demo.raster,
-        graph=demo.graph,
-        rules=rules,
-    )
-
-
-def _with_sites(demo: Demo, points: list[shapely.Point]) -> gpd.GeoDataFrame:
+def _with_sites(demo: DemoLayers, points: list[shapely.Point]) -> gpd.GeoDataFrame:
     extra = gpd.GeoDataFrame(
         {"facility_id": [f"NEW-{i}" for i in range(len(points))], "kind": "新址"}, geometry=points, crs=METRIC_CRS
     )
@@ -86,7 +52,7 @@ def _with_sites(demo: Demo, points: list[shapely.Point]) -> gpd.GeoDataFrame:
 
 
 def _check_against_brute_force(
-    demo: Demo, rules: CoverageRules, result: CoverageResult, sites: gpd.GeoDataFrame, points: list[shapely.Point]
+    demo: DemoLayers, rules: CoverageRules, result: CoverageResult, sites: gpd.GeoDataFrame, points: list[shapely.Point]
 ) -> None:
     gains = sites["gain_population"].to_numpy()
     assert len(sites) > 0
@@ -94,13 +60,14 @@ def _check_against_brute_force(
     assert np.all(np.diff(gains) <= 1e-9 * gains[0])  # greedy: the marginal gains never grow
     before = district_total(result.table)["covered_population"]
     for j in range(len(sites)):
-        after = district_total(_coverage(demo, rules, _with_sites(demo, points[: j + 1])).table)["covered_population"]
+        with_sites = demo.coverage(rules, facilities=_with_sites(demo, points[: j + 1]))
+        after = district_total(with_sites.table)["covered_population"]
         assert after - before == pytest.approx(gains[j], rel=1e-6), j
         assert sites["cumulative_covered_population"].iloc[j] == pytest.approx(after, rel=1e-9)
         before = after
 
 
-def test_greedy_network_sites_match_a_brute_force_recomputation(demo: Demo, network: CoverageResult) -> None:
+def test_greedy_network_sites_match_a_brute_force_recomputation(demo: DemoLayers, network: CoverageResult) -> None:
     rules, result = CoverageRules(), network
     sites = suggest_sites(result=result, rules=rules, k=3, graph=demo.graph)
     assert list(sites.columns) == [*SITE_COLUMNS, "geometry"]
@@ -115,10 +82,10 @@ def test_greedy_network_sites_match_a_brute_force_recomputation(demo: Demo, netw
     )
 
 
-def test_mixed_rules_and_given_candidates(demo: Demo) -> None:
+def test_mixed_rules_and_given_candidates(demo: DemoLayers) -> None:
     """Urban units by the network, rural ones in a straight line at 15 minutes; candidates = chosen points."""
     rules = CoverageRules(urban=CoverageSettings(), rural=CoverageSettings(mode="euclidean", minutes=15.0))
-    result = _coverage(demo, rules)
+    result = demo.coverage(rules)
     rng = np.random.default_rng(5)
     coords = demo.graph.coords[rng.choice(demo.graph.n_nodes, size=300, replace=False)]
     coords = coords + rng.uniform(-80, 80, size=coords.shape)  # off the nodes: links count
@@ -131,9 +98,9 @@ def test_mixed_rules_and_given_candidates(demo: Demo) -> None:
     _check_against_brute_force(demo, rules, result, sites, points)
 
 
-def test_euclidean_sites_and_k_larger_than_useful(demo: Demo) -> None:
+def test_euclidean_sites_and_k_larger_than_useful(demo: DemoLayers) -> None:
     rules = CoverageRules(urban=CoverageSettings(mode="euclidean"), rural=CoverageSettings(mode="euclidean"))
-    result = _coverage(demo, rules)
+    result = demo.coverage(rules)
     coords = demo.graph.coords[:: max(1, demo.graph.n_nodes // 40)]
     candidates = gpd.GeoDataFrame(geometry=shapely.points(coords), crs=METRIC_CRS)
     sites = suggest_sites(result=result, rules=rules, k=len(coords) + 5, graph=None, candidates=candidates)
@@ -142,11 +109,11 @@ def test_euclidean_sites_and_k_larger_than_useful(demo: Demo) -> None:
     assert np.all(gains > 0) and np.all(np.diff(gains) <= 1e-9 * gains[0])
     points = [shapely.Point(coords[int(s)]) for s in sites["site_id"]]
     # every useful candidate is taken, so the last cumulative value is what all candidates together reach
-    everything = district_total(_coverage(demo, rules, _with_sites(demo, points)).table)["covered_population"]
+    everything = district_total(demo.coverage(rules, facilities=_with_sites(demo, points)).table)["covered_population"]
     assert sites["cumulative_covered_population"].iloc[-1] == pytest.approx(everything, rel=1e-6)
 
 
-def test_bad_arguments(demo: Demo, network: CoverageResult) -> None:
+def test_bad_arguments(demo: DemoLayers, network: CoverageResult) -> None:
     rules, result = CoverageRules(), network
     with pytest.raises(InputError):
         suggest_sites(result=result, rules=rules, k=0, graph=demo.graph)
@@ -157,7 +124,7 @@ def test_bad_arguments(demo: Demo, network: CoverageResult) -> None:
         suggest_sites(result=result, rules=rules, k=2, graph=demo.graph, candidates=lines)
 
 
-def test_uncovered_areas_hold_the_uncovered_population(demo: Demo, network: CoverageResult) -> None:
+def test_uncovered_areas_hold_the_uncovered_population(demo: DemoLayers, network: CoverageResult) -> None:
     result = network
     areas = uncovered_areas(result, demo.raster, demo.villages)
     assert list(areas.columns) == [*UNCOVERED_COLUMNS, "geometry"]
@@ -177,7 +144,7 @@ def test_uncovered_areas_hold_the_uncovered_population(demo: Demo, network: Cove
     assert shapely.within(metric.geometry.to_numpy(), inside).all()
 
 
-def test_self_service_library_coverage(demo: Demo, network: CoverageResult) -> None:
+def test_self_service_library_coverage(demo: DemoLayers, network: CoverageResult) -> None:
     rules = CoverageRules()
     libraries = self_service_library_coverage(
         villages=demo.villages, facilities=demo.facilities, population=demo.raster, graph=demo.graph, rules=rules
@@ -189,5 +156,5 @@ def test_self_service_library_coverage(demo: Demo, network: CoverageResult) -> N
     assert (libraries["covered_population"] <= everything["covered_population"] + 1e-6).all()
     assert libraries["covered_population"].sum() > 0
     only = demo.facilities[demo.facilities["kind"] == "自助图书馆"]
-    direct = town_rollup(_coverage(demo, rules, only).table).set_index("town")
+    direct = town_rollup(demo.coverage(rules, facilities=only).table).set_index("town")
     assert np.allclose(libraries["covered_population"], direct["covered_population"])

@@ -213,3 +213,80 @@ def test_delete_features_by_id(store: LayerStore, catalog: Catalog) -> None:
     assert sorted(store.read("culture_facilities")["facility_id"]) == ["faci-000000", "faci-000002"]
     entry = store.audit_log(layer="culture_facilities", limit=1)[0]
     assert entry.action == "delete" and {f["id"] for f in entry.detail["before"]} == {"faci-000001", "faci-000003"}
+
+
+# ------------------------------------------------------------------------------ audit filters (the audit viewer)
+
+
+def _audited_history(store: LayerStore, catalog: Catalog) -> None:
+    """Five writes by three actors on two layers; ids chosen so that a substring match would be wrong."""
+    projects = sample_frame(catalog.get("projects"), 3)
+    projects["project_id"] = ["P-1", "P-10", 'P-"%_1']
+    store.write("projects", projects, actor="staff:wang")
+    changed = store.read("projects", where={"project_id": "P-10"})
+    changed.loc[0, "name"] = "荷杨大道（调整）"
+    store.update_features("projects", changed, actor="planner:li")
+    store.write("roads", sample_frame(catalog.get("roads"), 2), actor="staff:wang")
+    store.delete_features("projects", ['P-"%_1'], actor="admin:zhao")
+    store.delete_features("projects", ["P-1"], actor="planner:li")
+
+
+def test_audit_filters_by_layer_actor_and_feature_id(store: LayerStore, catalog: Catalog) -> None:
+    _audited_history(store, catalog)
+    everything = store.audit_log(limit=1000)
+    assert [(e.layer, e.action, e.actor) for e in everything] == [
+        ("projects", "delete", "planner:li"),
+        ("projects", "delete", "admin:zhao"),
+        ("roads", "write:replace", "staff:wang"),
+        ("projects", "update", "planner:li"),
+        ("projects", "write:replace", "staff:wang"),
+    ]
+    ids = [e.id for e in everything]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 5
+    by_actor = store.audit_log(actor="planner:li")
+    assert [e.action for e in by_actor] == ["delete", "update"]
+    assert store.audit_log(actor="planner") == []  # exact, not a prefix
+    assert [e.action for e in store.audit_log(layer="projects", actor="staff:wang")] == ["write:replace"]
+    # P-1 is in the first write and its own delete, not in P-10's update (no substring match)
+    assert [e.action for e in store.audit_log(feature_id="P-1")] == ["delete", "write:replace"]
+    assert [e.action for e in store.audit_log(feature_id="P-10")] == ["update", "write:replace"]
+    # quotes, % and _ in an id are data, not JSON or LIKE syntax
+    assert [e.action for e in store.audit_log(feature_id='P-"%_1')] == ["delete", "write:replace"]
+    assert store.audit_log(feature_id="P-%") == []
+    assert store.audit_log(layer="roads", feature_id="P-1") == []
+
+
+def test_audit_pages_with_limit_and_offset(store: LayerStore, catalog: Catalog) -> None:
+    _audited_history(store, catalog)
+    everything = store.audit_log(limit=1000)
+    pages = [store.audit_log(limit=2, offset=start) for start in (0, 2, 4, 6)]
+    assert [[e.id for e in page] for page in pages] == [
+        [e.id for e in everything[0:2]],
+        [e.id for e in everything[2:4]],
+        [e.id for e in everything[4:5]],
+        [],
+    ]
+    with pytest.raises(InputError):
+        store.audit_log(limit=-1)
+
+
+def test_audit_filters_by_time_window_in_any_time_zone(store: LayerStore, catalog: Catalog) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    before = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    _audited_history(store, catalog)
+    after = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    beijing = timezone(timedelta(hours=8))
+    assert all(before.isoformat() <= e.at <= after.isoformat() for e in store.audit_log())
+    assert len(store.audit_log(since=before.isoformat(), until=after.isoformat())) == 5
+    # the same instants written in Beijing time select the same entries
+    assert len(store.audit_log(since=before.astimezone(beijing).isoformat())) == 5
+    assert store.audit_log(since=after.astimezone(beijing).isoformat()) == []
+    assert store.audit_log(until=before.astimezone(beijing).isoformat()) == []
+    # a date-only `until` takes in the whole day; a time without an offset is UTC
+    assert len(store.audit_log(until=after.date().isoformat(), since=before.date().isoformat())) == 5
+    assert store.audit_log(until=(before.date() - timedelta(days=1)).isoformat()) == []
+    assert store.audit_log(since=after.replace(tzinfo=None).isoformat()) == []
+    for bad in ("yesterday", "2024-13-01", "2024-05-01T25:00"):
+        with pytest.raises(InputError, match="invalid time"):
+            store.audit_log(since=bad)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,14 +40,7 @@ def web_store(catalog: Catalog, tmp_path: Path) -> GeoPackageStore:
 
 @pytest.fixture
 def tokens(web_store: GeoPackageStore) -> Tokens:
-    registry = TokenRegistry(registry_engine(web_store.url))
-    made = Tokens(
-        staff=registry.create(name="staff-1", role=Role.STAFF),
-        planner=registry.create(name="planner-1", role=Role.PLANNER),
-        admin=registry.create(name="admin-1", role=Role.ADMIN),
-    )
-    registry.close()
-    return made
+    return tokens_in(web_store.url)
 
 
 @pytest.fixture
@@ -60,12 +54,24 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def demo_store_with_tokens(path: Path) -> Tokens:
-    """Build the demo store at `path` and make a token of each role in it."""
-    from geoplan.cli import main
+def demo_store_with_tokens(path: Path, *, source: Path | None = None) -> Tokens:
+    """Copy the demo store `source` (the session's `demo_store_path`) to `path` and make a token of each role in it.
 
-    assert main(["demo", "--store", str(path)]) == 0
-    registry = TokenRegistry(registry_engine(str(path)))
+    Tokens are writes, so they never go into the shared store itself. Without `source` the demo is built at
+    `path` (several seconds more).
+    """
+    if source is not None:
+        shutil.copy(source, path)
+    else:
+        from geoplan.cli import main
+
+        assert main(["demo", "--store", str(path)]) == 0
+    return tokens_in(str(path))
+
+
+def tokens_in(store_url: str) -> Tokens:
+    """A token of each role, made in the store at `store_url`."""
+    registry = TokenRegistry(registry_engine(store_url))
     try:
         return Tokens(
             staff=registry.create(name="staff-1", role=Role.STAFF),
@@ -74,3 +80,17 @@ def demo_store_with_tokens(path: Path) -> Tokens:
         )
     finally:
         registry.close()
+
+
+@pytest.fixture
+def demo_copy(demo_store_path: Path, tmp_path: Path) -> tuple[Path, Tokens]:
+    """A private copy of the demo store with a token of each role, for one test (which may write to it)."""
+    path = tmp_path / "demo.gpkg"
+    return path, demo_store_with_tokens(path, source=demo_store_path)
+
+
+@pytest.fixture
+def demo_client(demo_copy: tuple[Path, Tokens]) -> Iterator[TestClient]:
+    """The web application on `demo_copy`."""
+    with TestClient(create_app(WebSettings(store=str(demo_copy[0]), layers_dir=LAYERS_DIR))) as test_client:
+        yield test_client

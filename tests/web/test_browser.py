@@ -1,17 +1,13 @@
-"""The pages in a real browser: Debian's headless Chromium driven by Playwright.
+"""The public pages in a real browser: Debian's headless Chromium driven by Playwright (see tests/web/browser.py).
 
-The app runs under uvicorn in a subprocess (a server thread in the test process deadlocks against Playwright's
-blocking client) on a GeoPackage store with sample projects, one project whose text fields are XSS payloads,
-the real district outline and sample cultural facilities. Every page load goes through a route that aborts and
-records any request to a host other than the app itself, so "loads nothing from another host" is checked on
-every test, not only in the one that says so. Screenshots go to test-artifacts/.
+The app runs on a GeoPackage store with sample projects, one project whose text fields are XSS payloads, the real
+district outline and sample cultural facilities. Every tab fails its test on a dialog, a CSP violation, a console
+error or a request to another host. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,26 +20,14 @@ import pytest
 from geoplan.catalog import Catalog
 from geoplan.crs import wgs84_to_gcj02
 from geoplan.storage.gpkg import GeoPackageStore
-from tests.conftest import ROOT, SOURCES_DIR
+from tests.conftest import SOURCES_DIR
 from tests.factories import sample_frame
-from tests.web.live_server import live_server
+from tests.web.browser import Server, Session, browser, serve, session, tab
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is a dev dependency: pip install -e .[dev]")
+__all__ = ["browser", "tab"]  # the shared fixtures
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = ROOT / "test-artifacts"
 SAMPLE_PROJECTS = 45
 TOWNS = ("荷城街道", "杨和镇", "明城镇", "更合镇")
 XSS_ID = "GM-2024-XSS"
@@ -116,127 +100,10 @@ def projects_frame(browser_store: Path, catalog: Catalog) -> gpd.GeoDataFrame:
 # --------------------------------------------------------------------------------------------- the server
 
 
-@dataclass(frozen=True)
-class Server:
-    base: str
-
-    @property
-    def netloc(self) -> str:
-        return urlsplit(self.base).netloc
-
-
-@contextmanager
-def serve(store: Path, log_path: Path, **env: str) -> Iterator[Server]:
-    with live_server(store, log_path, **env) as base:
-        yield Server(base)
-
-
 @pytest.fixture(scope="module")
 def server(browser_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with serve(browser_store, tmp_path_factory.mktemp("logs") / "uvicorn.log", GEOPLAN_BASEMAP="none") as running:
         yield running
-
-
-# --------------------------------------------------------------------------------------------- the browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"no browser: {CHROMIUM} is missing (Debian: apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@dataclass
-class Session:
-    """One browser tab plus what it tried to do that it should not."""
-
-    page: Any
-    server: Server
-    foreign: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def open(self, path: str) -> None:
-        self.page.goto(self.server.base + path)
-        self.page.wait_for_selector("body[data-ready='true']")
-
-    def csp_violations(self) -> list[str]:
-        return list(self.page.evaluate("window.__cspViolations || []"))
-
-    def shot(self, name: str) -> Path:
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / f"{name}.png"
-        self.page.wait_for_timeout(300)  # let Leaflet's fade and zoom animations finish
-        self.page.screenshot(path=str(path))
-        return path
-
-
-# Records Content-Security-Policy violations; Playwright's init scripts are exempt from the page's CSP.
-_CSP_RECORDER = """
-window.__cspViolations = [];
-document.addEventListener('securitypolicyviolation', (e) => {
-  window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI);
-});
-"""
-
-
-@contextmanager
-def session(
-    browser: Any,
-    server: Server,
-    *,
-    expected_errors: str | tuple[str, ...] | None = None,
-    expected_csp_violations: tuple[str, ...] = (),
-) -> Iterator[Session]:
-    """A tab that fails the test on a dialog, a CSP violation or a console error, except those expected (console
-    errors containing one of `expected_errors`; violations equal to one of `expected_csp_violations`).
-    """
-    expected = (expected_errors,) if isinstance(expected_errors, str) else expected_errors or ()
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    context.set_default_timeout(15_000)
-    context.add_init_script(_CSP_RECORDER)
-    page = context.new_page()
-    tab = Session(page, server)
-
-    def route(route: Any) -> None:
-        if urlsplit(route.request.url).netloc == server.netloc:
-            route.continue_()
-        else:
-            tab.foreign.append(route.request.url)
-            route.abort()
-
-    def on_dialog(dialog: Any) -> None:
-        tab.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def on_console(message: Any) -> None:
-        if message.type == "error" and not any(text in message.text for text in expected):
-            tab.errors.append(message.text)
-
-    context.route("**/*", route)
-    page.on("dialog", on_dialog)
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: tab.errors.append(f"page error: {error}"))
-    try:
-        yield tab
-        assert tab.dialogs == [], f"a dialog fired: {tab.dialogs}"
-        assert [v for v in tab.csp_violations() if v not in expected_csp_violations] == []
-        assert tab.errors == []
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def tab(browser: Any, server: Server) -> Iterator[Session]:
-    with session(browser, server) as opened:
-        yield opened
-        assert opened.foreign == [], f"requests to other hosts: {opened.foreign}"
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -423,7 +290,7 @@ def test_amap_basemap_shifts_display_only(
     """
     with (
         serve(browser_store, tmp_path / "uvicorn.log", GEOPLAN_BASEMAP="amap") as amap,
-        session(browser, amap, expected_errors="net::ERR_FAILED") as tab,
+        session(browser, amap, expected_errors="net::ERR_FAILED", other_hosts=True) as tab,
     ):
         tab.open("/")
         assert len(list_ids(tab)) == SAMPLE_PROJECTS + 1

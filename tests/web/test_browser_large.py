@@ -1,4 +1,4 @@
-"""Large layers load by the map's view, never whole: in Chromium (as test_browser.py) and in the page config.
+"""Large layers load by the map's view, never whole: in Chromium (see tests/web/browser.py) and in the page config.
 
 The store holds 30,000 roads spread over the whole district (tests.factories.spread_frame), far above the
 whole-layer threshold (5,000), and 30 cultural facilities, below it. Every request the page makes for roads is
@@ -26,19 +26,13 @@ from geoplan.crs import gcj02_to_wgs84
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.factories import sample_frame, spread_frame
-from tests.web.test_browser import (  # the browser fixture is shared, not copied
-    Server,
-    Session,
-    _district,
-    browser,  # noqa: F401
-    drawn_ids,
-    popup_fields,
-    serve,
-    session,
-)
+from tests.web.browser import Server, Session, browser, serve, session, tab
+from tests.web.test_browser import _district, drawn_ids, popup_fields
 from tests.web.test_pages import map_config
 from web.app import create_app
 from web.settings import WebSettings
+
+__all__ = ["browser", "tab"]  # the shared fixtures
 
 ROADS = 30_000
 FACILITIES = 30
@@ -79,17 +73,10 @@ def roads_frame(large_store: Path, catalog: Catalog) -> gpd.GeoDataFrame:
 
 
 @pytest.fixture(scope="module")
-def large_server(large_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(large_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("large-logs") / "uvicorn.log"
     with serve(large_store, log, GEOPLAN_BASEMAP="none") as running:
         yield running
-
-
-@pytest.fixture
-def tab(browser: Any, large_server: Server) -> Iterator[Session]:  # noqa: F811  (the imported fixture)
-    with session(browser, large_server) as opened:
-        yield opened
-        assert opened.foreign == [], f"requests to other hosts: {opened.foreign}"
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -264,8 +251,8 @@ def test_a_crowded_view_is_capped_and_says_so(tab: Session, roads_frame: gpd.Geo
 
 @pytest.mark.browser
 def test_a_revisited_view_is_revalidated_with_its_etag(
-    browser: Any,  # noqa: F811  (the imported fixture)
-    large_server: Server,
+    browser: Any,
+    server: Server,
 ) -> None:
     """The browser's own HTTP cache revalidates a view it has seen (If-None-Match -> 304). Playwright turns that
     cache off in a context that routes requests, so this tab has no route: every URL it asked for is checked
@@ -274,7 +261,7 @@ def test_a_revisited_view_is_revalidated_with_its_etag(
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     try:
         page = context.new_page()
-        tab = Session(page, large_server)
+        tab = Session(page, server)
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
         roads = record_items(tab, "roads")
@@ -295,7 +282,7 @@ def test_a_revisited_view_is_revalidated_with_its_etag(
         )
         assert transfers[2][0] < 1_000 < transfers[2][1]  # a few hundred bytes of headers for a ~70 kB body
         assert sorted(drawn_ids(tab, "roads")) == drawn
-        assert all(urlsplit(url).netloc == large_server.netloc for url in requested)
+        assert all(urlsplit(url).netloc == server.netloc for url in requested)
     finally:
         context.close()
 
@@ -342,7 +329,7 @@ def test_a_small_layer_still_loads_whole(tab: Session) -> None:
 
 @pytest.mark.browser
 def test_bbox_undoes_the_amap_display_shift(
-    browser: Any,  # noqa: F811  (the imported fixture)
+    browser: Any,
     large_store: Path,
     roads_frame: gpd.GeoDataFrame,
     tmp_path: Path,
@@ -352,11 +339,7 @@ def test_bbox_undoes_the_amap_display_shift(
     """
     with (
         serve(large_store, tmp_path / "uvicorn.log", GEOPLAN_BASEMAP="amap") as amap,
-        session(
-            browser,
-            amap,
-            expected_errors=("net::ERR_FAILED",),
-        ) as tab,
+        session(browser, amap, expected_errors="net::ERR_FAILED", other_hosts=True) as tab,
     ):
         roads = record_items(tab, "roads")
         tab.open("/layers/roads")

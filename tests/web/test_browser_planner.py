@@ -1,6 +1,6 @@
 """The planner map (/planner) in a real browser: Debian's Chromium driven by Playwright, on the Gaoming demo store.
 
-The browser, the live server and the tab recorder come from test_browser.py: every tab fails its test on a
+The browser, the live server and the guarded tab come from tests/web/browser.py: every tab fails its test on a
 dialog, a CSP violation, a console error or a request to another host. What the page shows is compared with
 what the API answers for the same token (patches, legend, totals) and with the store itself (marks, the red
 line a drawn site overlaps). Screenshots go to test-artifacts/planner-*.png.
@@ -9,8 +9,6 @@ line a drawn site overlaps). Screenshots go to test-artifacts/planner-*.png.
 from __future__ import annotations
 
 import json
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,15 +22,24 @@ from geoplan.analysis.conflicts_service import mark_registry
 from geoplan.catalog import Catalog
 from geoplan.crs import wgs84_to_gcj02
 from geoplan.storage.gpkg import GeoPackageStore
-from tests.web.conftest import Tokens, demo_store_with_tokens
-from tests.web.test_browser import (  # the browser fixture and the recording tab are shared, not copied
+from tests.web.browser import (
     ARTIFACTS,
     Server,
     Session,
-    browser,  # noqa: F401
+    api,
+    browser,
+    open_without_token,
+    refused,
     serve,
+    server,
     session,
+    sign_in,
+    tab,
 )
+from tests.web.conftest import Tokens
+from tests.web.module_demo import demo, tokens
+
+__all__ = ["browser", "demo", "server", "tab", "tokens"]  # the shared fixtures (the marks go to the demo copy)
 
 pytestmark = pytest.mark.browser
 
@@ -40,50 +47,11 @@ HOSTILE_NOTE = "<img src=x onerror=alert(1)>"
 ECO_PROJECT = "ECO_PROJECT"
 
 
-# --------------------------------------------------------------------------------------------- store, server
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Tokens]:
-    path = tmp_path_factory.mktemp("planner") / "demo.gpkg"
-    tokens = demo_store_with_tokens(path)
-    return path, tokens
-
-
-@pytest.fixture(scope="module")
-def tokens(demo: tuple[Path, Tokens]) -> Tokens:
-    return demo[1]
-
-
-@pytest.fixture(scope="module")
-def planner_server(demo: tuple[Path, Tokens], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    log = tmp_path_factory.mktemp("planner-logs") / "uvicorn.log"
-    with serve(demo[0], log, GEOPLAN_BASEMAP="none") as running:
-        yield running
-
-
-@pytest.fixture
-def tab(browser: Any, planner_server: Server) -> Iterator[Session]:  # noqa: F811  (the imported fixture)
-    with session(browser, planner_server) as opened:
-        yield opened
-        assert opened.foreign == [], f"requests to other hosts: {opened.foreign}"
-
-
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def api(server: Server, token: str, path: str) -> Any:
-    """What the API answers this token, fetched outside the browser."""
-    request = urllib.request.Request(server.base + path, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
-
-
 def login(tab: Session, token: str) -> None:
-    tab.open("/planner")
-    tab.page.fill("#gp-token", token)
-    tab.page.click("#gp-login button[type=submit]")
-    tab.page.wait_for_selector("body[data-planner='ready']")
+    sign_in(tab, "/planner", token)
 
 
 def drawn_patch_ids(tab: Session) -> list[str]:
@@ -121,41 +89,26 @@ def pick(features: list[dict[str, Any]], rule: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- tests
 
 
-def test_without_a_token_the_page_asks_for_one_and_loads_nothing(
-    browser: Any,  # noqa: F811
-    planner_server: Server,
-    tokens: Tokens,
-) -> None:
+def test_without_a_token_the_page_asks_for_one_and_loads_nothing(browser: Any, server: Server, tokens: Tokens) -> None:
     # A staff token is refused (403) and a wrong one (401): the browser logs both failed loads as errors.
-    with session(browser, planner_server, expected_errors=("status of 403", "status of 401")) as tab:
-        responses: list[tuple[str, int]] = []
-        tab.page.on("response", lambda r: responses.append((urlsplit(r.url).path, r.status)))
-        tab.open("/planner")
-        assert tab.page.locator("body[data-planner='login']").count() == 1
-        assert tab.page.locator("#gp-login").is_visible() and tab.page.locator("#gp-app").is_hidden()
+    with session(browser, server, expected_errors=("status of 403", "status of 401")) as tab:
+        # Not even the public outline: nothing is fetched without a token.
+        responses = open_without_token(tab, "/planner", fetched=("/api/", "/ogc/"))
         assert tab.page.locator("label[for='gp-token']").inner_text() == "令牌"
-        data = [(p, s) for p, s in responses if p.startswith(("/api/", "/ogc/"))]
-        assert data == []  # not even the public outline: nothing is fetched without a token
         assert tab.page.locator(".leaflet-pane path").count() == 0
         tab.shot("planner-login")
 
-        tab.page.fill("#gp-token", tokens.staff)
-        tab.page.click("#gp-login button[type=submit]")
-        tab.page.wait_for_function("() => document.getElementById('gp-login-error').textContent.includes('角色不足')")
-        tab.page.fill("#gp-token", "gp_not-a-token")
-        tab.page.click("#gp-login button[type=submit]")
-        tab.page.wait_for_function("() => document.getElementById('gp-login-error').textContent.includes('令牌无效')")
-        assert tab.page.evaluate("sessionStorage.length") == 0  # a refused token is never kept
+        refused(tab, tokens.staff, "角色不足")
+        refused(tab, "gp_not-a-token", "令牌无效")
         assert all(s in (401, 403) for p, s in responses if p.startswith(("/api/", "/ogc/")))
         assert tab.page.locator("#gp-app").is_hidden() and tab.page.locator(".leaflet-pane path").count() == 0
-        assert tab.foreign == []
 
 
-def test_patches_legend_and_totals_match_the_api(tab: Session, planner_server: Server, tokens: Tokens) -> None:
+def test_patches_legend_and_totals_match_the_api(tab: Session, server: Server, tokens: Tokens) -> None:
     login(tab, tokens.planner)
-    patches = api(planner_server, tokens.planner, "/api/overlaps")
-    summary = api(planner_server, tokens.planner, "/api/overlaps/summary")
-    config = api(planner_server, tokens.planner, "/api/overlaps/config")
+    patches = api(server, tokens.planner, "/api/overlaps")
+    summary = api(server, tokens.planner, "/api/overlaps/summary")
+    config = api(server, tokens.planner, "/api/overlaps/config")
     titles = {r["code"]: r["title"] for r in config["rules"]}
 
     assert sorted(drawn_patch_ids(tab)) == sorted(f["id"] for f in patches["features"])
@@ -211,10 +164,10 @@ def test_patches_legend_and_totals_match_the_api(tab: Session, planner_server: S
 
 
 def test_a_patch_opens_with_its_sources_and_a_mark_persists(
-    tab: Session, planner_server: Server, tokens: Tokens, demo: tuple[Path, Tokens], catalog: Catalog
+    tab: Session, server: Server, tokens: Tokens, demo: tuple[Path, Tokens], catalog: Catalog
 ) -> None:
     login(tab, tokens.planner)
-    features = api(planner_server, tokens.planner, "/api/overlaps")["features"]
+    features = api(server, tokens.planner, "/api/overlaps")["features"]
     patch = pick(features, "FARMLAND_PROJECT")
     props = patch["properties"]
     click_patch(tab, patch)
@@ -268,9 +221,9 @@ def test_a_patch_opens_with_its_sources_and_a_mark_persists(
     assert tab.page.locator("path.gp-patch").count() == 0
 
 
-def test_a_private_plan_layer_loads_with_the_token(tab: Session, planner_server: Server, tokens: Tokens) -> None:
+def test_a_private_plan_layer_loads_with_the_token(tab: Session, server: Server, tokens: Tokens) -> None:
     login(tab, tokens.planner)
-    config = api(planner_server, tokens.planner, "/api/overlaps/config")
+    config = api(server, tokens.planner, "/api/overlaps/config")
     landuse = config["layers"]["landuse_plan"]
     assert not landuse["shown"] and tab.page.locator("path.gp-layer-landuse_plan").count() == 0
     shown = [name for name in config["order"] if config["layers"][name]["shown"]]
@@ -362,7 +315,7 @@ def test_a_site_drawn_over_a_red_line_fails_the_check(
 
 
 def test_amap_shifts_the_display_and_drawn_sites_back(
-    browser: Any,  # noqa: F811
+    browser: Any,
     demo: tuple[Path, Tokens],
     tokens: Tokens,
     tmp_path: Path,
@@ -371,7 +324,7 @@ def test_amap_shifts_the_display_and_drawn_sites_back(
     check in CGCS2000 (the shift undone). The tile requests are caught and aborted by the tab's recorder."""
     with (
         serve(demo[0], tmp_path / "uvicorn.log", GEOPLAN_BASEMAP="amap") as amap,
-        session(browser, amap, expected_errors="net::ERR_FAILED") as tab,
+        session(browser, amap, expected_errors="net::ERR_FAILED", other_hosts=True) as tab,
     ):
         login(tab, tokens.planner)
         assert "GCJ-02" in tab.page.locator(".gp-planner-legend").inner_text()

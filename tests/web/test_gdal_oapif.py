@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,15 +10,15 @@ import pyogrio
 import pytest
 
 from geoplan.catalog import Catalog
-from geoplan.cli import main
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.web.live_server import live_server
 
 
 @pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def demo_server(demo_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A live server on a module copy of the demo store (a running app may write to its store)."""
     path = tmp_path_factory.mktemp("oapif") / "gaoming.gpkg"
-    assert main(["demo", "--store", str(path)]) == 0
+    shutil.copy(demo_store_path, path)
     with live_server(path, path.with_suffix(".log")) as base:
         yield base, path
 

@@ -1,8 +1,9 @@
 """The planners' overlap API (/api/overlaps…) and the /planner page skeleton, on the Gaoming demo store.
 
-The demo store is built once per module (`geoplan demo`, ~6 s) and never changed by a test: read-only tests share
-one app on it; a test that marks or edits works on its own copy of the file. Every answer is compared with
-what geoplan.analysis computes directly on the same store, so the API cannot drift from the engine.
+The session's demo store is copied once for this module (with a token of each role) and that copy is never
+changed by a test: read-only tests share one app on it; a test that marks or edits works on its own copy. Every
+answer is compared with what geoplan.analysis computes directly on the same store, so the API cannot drift from
+the engine.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from geoplan.catalog import Catalog
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.web.conftest import Tokens, bearer, demo_store_with_tokens
+from tests.web.script_checks import assert_builds_no_html_from_strings
 from web.app import create_app
 from web.overlap_cache import OverlapCache
 from web.settings import WebSettings
 
-STATIC = Path(__file__).resolve().parents[2] / "web" / "static"
 ECO_PROJECT = "ECO_PROJECT"
 PROJECT_OUTSIDE = "PROJECT_OUTSIDE_BOUNDARY"
 
@@ -40,10 +41,10 @@ PROJECT_OUTSIDE = "PROJECT_OUTSIDE_BOUNDARY"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Tokens]:
+def demo(demo_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Tokens]:
     """The pristine demo store with a token of each role. Tests that write copy it first (`fresh`)."""
     path = tmp_path_factory.mktemp("overlaps") / "demo.gpkg"
-    tokens = demo_store_with_tokens(path)
+    tokens = demo_store_with_tokens(path, source=demo_store_path)
     return path, tokens
 
 
@@ -493,12 +494,4 @@ def test_report_viewer_runs_only_its_own_script(client: TestClient) -> None:
 
 
 def test_planner_script_builds_no_html_from_strings() -> None:
-    source = (STATIC / "geoplan-planner.js").read_text(encoding="utf-8")
-    code = re.sub(r"/\*.*?\*/|//[^\n]*", "", source, flags=re.DOTALL)
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
-        assert sink not in code, sink
-    assert "textContent" in code
-    # Leaflet's own layer control and string tooltips/popups write HTML: the page must not use them.
-    assert "control.layers" not in code
-    for call in re.findall(r"bind(?:Tooltip|Popup)\(([^,)]*)", code):
-        assert not call.strip().startswith(("'", '"', "`")), call
+    assert_builds_no_html_from_strings("geoplan-planner.js", leaflet=True)

@@ -1,6 +1,6 @@
 """Writes: create, edit and delete features, and upload whole layer files. All need a token of the layer's
 `edit_role` (401 without a token, 403 below the role); all go through catalogue validation and land in the
-audit log with who, when, and the features before and after.
+audit log with who, when, and the features before and after (read it through web/routers/audit.py).
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from geoplan.catalog import LayerDef
 from geoplan.errors import InputError
 from geoplan.geojson import frame_from_geojson
 from geoplan.ingest import import_file, prepare_frame
-from web.deps import Caller, CatalogDep, SettingsDep, StoreDep, get_caller, require_role
+from web.deps import Caller, CatalogDep, SettingsDep, StoreDep, get_caller
 from web.uploads import is_truthy, uploaded_file
 from web.uploads import json_body as _json_body
 
 router = APIRouter(prefix="/api/layers", tags=["editing"])
-audit_router = APIRouter(prefix="/api", tags=["audit"])
 
 CallerOrPublic = Annotated[Caller, Depends(get_caller)]
 
@@ -138,14 +137,3 @@ async def upload_layer(
         "repairs": [str(p) for p in report.repairs],
         "warnings": [str(p) for p in report.warnings],
     }
-
-
-@audit_router.get("/audit", summary="The audit log (全过程留痕), newest first")
-def audit_log(
-    store: StoreDep,
-    caller: Annotated[Caller, Depends(require_role(Role.PLANNER))],
-    layer: str | None = None,
-    limit: int = 100,
-) -> list[dict[str, Any]]:
-    entries = store.audit_log(limit=max(1, min(limit, 1000)), layer=layer)
-    return [entry.__dict__ for entry in entries]

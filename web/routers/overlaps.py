@@ -12,23 +12,18 @@ key, so the next request sees it; repeated requests are served from memory, and 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.background import BackgroundTask
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from geoplan.access import Role, visible_fields
 from geoplan.analysis.conflicts_service import mark_patch
@@ -37,13 +32,14 @@ from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.summary import NO_TOWN, summarise
 from geoplan.errors import InputError
 from geoplan.geojson import feature_collection
-from geoplan.io import write_file
 from geoplan.storage import LayerStore
 from web.deps import Caller, SettingsDep, StoreDep, require_role
+from web.downloads import table_download
+from web.etags import etag_headers, not_modified
 from web.layer_cache import LayerCache
 from web.maps.planner_map import planner_config
 from web.overlap_cache import DEFAULTS, OverlapCache, PatchTable
-from web.uploads import json_body
+from web.uploads import json_body_openapi, model_body
 
 router = APIRouter(prefix="/api", tags=["planning"])
 
@@ -51,11 +47,6 @@ GEOJSON = "application/geo+json"
 PATCH_ID = re.compile(r"^[0-9a-f]{16}$")
 MARK_BODY_LIMIT = 16 * 1024
 """A mark is a status and a note of at most MAX_NOTE characters: 16 KB is ample even in UTF-8 Chinese."""
-DOWNLOADS = {
-    "gpkg": "application/geopackage+sqlite3",
-    "csv": "text/csv; charset=utf-8",
-    "geojson": GEOJSON,
-}
 DownloadFormat = Literal["gpkg", "csv", "geojson"]
 PlannerCaller = Annotated[Caller, Depends(require_role(Role.PLANNER))]
 
@@ -119,16 +110,6 @@ def _selected(found: PatchTable, query: PatchQuery) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def _etag(request: Request, *parts: str) -> tuple[str, dict[str, str]]:
-    text = "|".join([*parts, request.url.path, request.url.query])
-    etag = '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
-    return etag, {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Authorization"}
-
-
-def _not_modified(request: Request, etag: str, headers: dict[str, str]) -> Response | None:
-    return Response(status_code=304, headers=headers) if request.headers.get("if-none-match") == etag else None
-
-
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """DataFrame rows as plain JSON values (numpy scalars unwrapped)."""
     return [
@@ -153,8 +134,8 @@ async def overlaps_config(_: PlannerCaller, store: StoreDep, settings: SettingsD
 @router.get("/overlaps/summary", summary="Patch counts and areas by rule and by town")
 async def overlaps_summary(request: Request, _: PlannerCaller, query: Patches, cache: OverlapsDep) -> Response:
     found = await run_in_threadpool(cache.table, query.settings)
-    etag, headers = _etag(request, found.digest)
-    if (cached := _not_modified(request, etag, headers)) is not None:
+    etag, headers = etag_headers(request, found.digest)
+    if (cached := not_modified(request, etag, headers)) is not None:
         return cached
     rows = _selected(found, query)
     summary = summarise(found.frame.iloc[rows], rules=found.rules)
@@ -183,8 +164,8 @@ async def overlaps(
     found = await run_in_threadpool(cache.table, query.settings)
     if f != "json":
         return await _download(found, query, f)
-    etag, headers = _etag(request, found.digest)
-    if (cached := _not_modified(request, etag, headers)) is not None:
+    etag, headers = etag_headers(request, found.digest)
+    if (cached := not_modified(request, etag, headers)) is not None:
         return cached
     rows = _selected(found, query)
     body = feature_collection(
@@ -203,17 +184,7 @@ async def overlaps_file(fmt: DownloadFormat, _: PlannerCaller, query: Patches, c
 
 
 async def _download(found: PatchTable, query: PatchQuery, fmt: DownloadFormat) -> Response:
-    """Written into a private temporary folder, removed once the response has been sent."""
-    frame = found.frame.iloc[_selected(found, query)]
-    folder = Path(tempfile.mkdtemp(prefix="geoplan-patches-"))
-    name = f"conflict_patches.{fmt}"
-    try:
-        path = await run_in_threadpool(write_file, frame, folder / name, layer_name="conflict_patches")
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
-    return FileResponse(path, media_type=DOWNLOADS[fmt], filename=name, background=cleanup)
+    return await table_download(found.frame.iloc[_selected(found, query)], name="conflict_patches", fmt=fmt)
 
 
 @router.get("/overlaps/{patch_id}", summary="One patch, its source features (all fields) and its mark history")
@@ -223,8 +194,8 @@ async def overlap_detail(
     if not PATCH_ID.fullmatch(patch_id):
         raise HTTPException(404, f"no conflict patch {patch_id!r}")
     found, row = await run_in_threadpool(cache.find, patch_id, settings)
-    etag, headers = _etag(request, found.digest, patch_id)
-    if (cached := _not_modified(request, etag, headers)) is not None:
+    etag, headers = etag_headers(request, found.digest, patch_id)
+    if (cached := not_modified(request, etag, headers)) is not None:
         return cached
     layers: LayerCache = request.app.state.layer_cache
     patch = found.frame.iloc[row]
@@ -297,29 +268,17 @@ class MarkRequest(BaseModel):
     note: str = Field("", max_length=MAX_NOTE, description="why; kept in the mark history")
 
 
-_MARK_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": MarkRequest.model_json_schema()}},
-    }
-}
-
-
 @router.post(
     "/overlaps/{patch_id}/mark",
     status_code=201,
     summary="Mark a patch accepted / to adjust / resolved (kept as history)",
-    openapi_extra=_MARK_BODY,
+    openapi_extra=json_body_openapi(MarkRequest),
 )
 async def mark_overlap(
     patch_id: str, request: Request, caller: PlannerCaller, store: StoreDep, cache: OverlapsDep
 ) -> dict[str, Any]:
     """The body is read only after the token check, and size-limited; the answer is the mark as stored."""
-    document = await json_body(request, MARK_BODY_LIMIT)
-    try:
-        body = MarkRequest.model_validate(document)
-    except ValidationError as exc:
-        raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
+    body = await model_body(request, MarkRequest, MARK_BODY_LIMIT)
     if not PATCH_ID.fullmatch(patch_id):
         raise HTTPException(404, f"no conflict patch {patch_id!r}")
     rules = await run_in_threadpool(cache.rules)

@@ -1,10 +1,10 @@
-"""The HTML pages (Chinese interface): the public project map, the layer browser, one layer on a map, and the
-planners' 多规合一 map.
+"""The HTML pages (Chinese interface): the public project map, the layer browser, one layer on a map, the
+planners' 多规合一 map and the staff's cultural-circle coverage map.
 
 Pages are always public: browsers send no bearer token on a page load, so these routes never look at one and
 show only the layers and fields the catalogue marks public. The maps' data is fetched by the browser from the
-OGC API (also anonymously), so it is not embedded here. The planner map is an empty skeleton: its script asks
-for a token and fetches everything with it (see web/maps/planner_map.py).
+OGC API (also anonymously), so it is not embedded here. The planner and coverage maps are empty skeletons: their
+scripts ask for a token and fetch everything with it (see web/maps/planner_map.py, web/maps/coverage_map.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from geoplan.access import Role, can_see_layer, visible_layers
 from geoplan.catalog import Catalog, LayerDef
 from web.deps import CatalogDep, SettingsDep, StoreDep
 from web.maps.basemap import Basemap, basemap_for
+from web.maps.coverage_map import build_coverage_map
 from web.maps.csp import new_nonce, page_headers
 from web.maps.layer_map import LargeLayerPolicy, build_layer_map
 from web.maps.legend import REAL_LABEL, SYNTHETIC_LABEL
@@ -38,6 +39,8 @@ LEAFLET_FILE = Path(__file__).resolve().parents[1] / "static" / "vendor" / "leaf
 SITE_TITLE = "高明区城市治理三年行动计划"
 PROJECT_MAP_TITLE = f"{SITE_TITLE} 项目地图"
 PLANNER_TITLE = "多规合一冲突图斑"
+AUDIT_TITLE = "审计日志（全过程留痕）"
+COVERAGE_TITLE = "十分钟文化圈覆盖"
 
 
 @cache
@@ -136,6 +139,25 @@ def planner_map(request: Request, settings: SettingsDep) -> HTMLResponse:
     m = build_planner_map(basemap=basemap, policy=LargeLayerPolicy.from_settings(settings))
     context = {"title": f"{PLANNER_TITLE} · {SITE_TITLE}", "heading": PLANNER_TITLE, "map": render_map(m, nonce=nonce)}
     return _page(request, basemap, "planner.html", nonce, context)
+
+
+@router.get("/coverage", response_class=HTMLResponse)
+def coverage_map(request: Request, catalog: CatalogDep, settings: SettingsDep) -> HTMLResponse:
+    nonce, basemap = new_nonce(), basemap_for(settings)
+    m = build_coverage_map(basemap=basemap, catalog=catalog, page_size=settings.max_page_size)
+    context = {
+        "title": f"{COVERAGE_TITLE} · {SITE_TITLE}",
+        "heading": COVERAGE_TITLE,
+        "map": render_map(m, nonce=nonce),
+    }
+    return _page(request, basemap, "coverage.html", nonce, context)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_viewer(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The audit viewer: an empty page whose script asks for a staff token (see web/static/geoplan-audit.js)."""
+    context = {"title": f"{AUDIT_TITLE} · {SITE_TITLE}", "heading": AUDIT_TITLE}
+    return _page(request, basemap_for(settings), "audit.html", new_nonce(), context)
 
 
 def report_viewer_csp(nonce: str) -> str:

@@ -176,17 +176,51 @@
     node.classList.toggle('gp-error', Boolean(isError));
   }
 
-  // ------------------------------------------------------------------ legend
-  // folium renders the legend <div>; this moves it into a Leaflet control so it sits on the map.
-  function addLegend(map, node) {
-    if (!node) return;
-    var control = L.control({ position: 'bottomright' });
+  // ------------------------------------------------------------------ controls: legend, layer switcher
+  // `node` as a Leaflet control at `position`; clicks and scrolls on it stay off the map.
+  function addControl(map, node, position) {
+    var control = L.control({ position: position });
     control.onAdd = function () {
       L.DomEvent.disableClickPropagation(node);
       L.DomEvent.disableScrollPropagation(node);
       return node;
     };
     control.addTo(map);
+    return control;
+  }
+
+  // folium renders the legend <div>; this moves it into a Leaflet control so it sits on the map.
+  function addLegend(map, node) {
+    if (node) addControl(map, node, 'bottomright');
+  }
+
+  // The layer switcher (top right). Leaflet's own L.control.layers writes layer names as HTML; this one writes
+  // text. Returns toggle(label, group, options): a checkbox line that adds the group to the map or removes it.
+  // options: layer (its data-layer), checked (default true), before/after (nodes around the label), onShow.
+  function layerSwitcher(map) {
+    var box = el('div', 'leaflet-control-layers leaflet-control-layers-expanded gp-layers');
+    box.setAttribute('role', 'group');
+    box.setAttribute('aria-label', '图层');
+    box.appendChild(el('h2', 'gp-legend-title', '图层'));
+    addControl(map, box, 'topright');
+    return function toggle(label, group, options) {
+      var line = el('label', 'gp-layer-toggle');
+      var input = document.createElement('input');
+      input.type = 'checkbox';
+      input.checked = options.checked !== false;
+      input.dataset.layer = options.layer;
+      input.addEventListener('change', function () {
+        if (!input.checked) { map.removeLayer(group); return; }
+        group.addTo(map);
+        if (options.onShow) options.onShow();
+      });
+      line.appendChild(input);
+      (options.before || []).forEach(function (node) { line.appendChild(node); });
+      line.appendChild(el('span', 'gp-layer-name', label));
+      (options.after || []).forEach(function (node) { line.appendChild(node); });
+      box.appendChild(line);
+      return input;
+    };
   }
 
   // ------------------------------------------------------------------ the public project map
@@ -548,6 +582,8 @@
     // Building blocks for other page scripts (geoplan-planner.js): same text-only DOM rules as here.
     lib: {
       el: el,
+      addControl: addControl,
+      layerSwitcher: layerSwitcher,
       formatValue: formatValue,
       colorFor: colorFor,
       swatch: swatch,

@@ -7,7 +7,8 @@
  *   GET  /ogc/collections/X/items  the plan layers (private ones need the token)
  *   GET  /api/overlaps[/summary]   the patches and their totals;   GET /api/overlaps/{id}  one patch in detail
  *   POST /api/overlaps/{id}/mark   a planner's decision;           POST /api/compliance    the site check
- * It needs geoplan-map.js (GeoplanMap.lib: DOM, GeoJSON and GCJ-02 helpers, the by-view loader).
+ * It needs geoplan-session.js (the token form, the API wrapper, downloads, DOM helpers) and geoplan-map.js
+ * (GeoplanMap.lib: GeoJSON and GCJ-02 helpers, the by-view loader, map controls).
  *
  * SECURITY: as in geoplan-map.js, every string from the server reaches the DOM as text (textContent, Option,
  * DOM nodes for popups and tooltips), never as markup: no innerHTML, insertAdjacentHTML or HTML built from
@@ -17,101 +18,8 @@
 (function () {
   'use strict';
 
-  var TOKEN_KEY = 'geoplan.planner.token';
-  var NOTICE_KEY = 'geoplan.planner.notice';
   var PATCH_PARAM = 'patch';
   var SOURCE_STYLES = { a: { color: '#0b3d91', dashArray: '6 4' }, b: { color: '#111111', dashArray: '2 4' } };
-
-  function byId(id) { return document.getElementById(id); }
-
-  // ------------------------------------------------------------------ token and API
-  function AuthError(message) { this.message = message; }
-
-  // sessionStorage can be refused (privacy settings): the page then works for this load only.
-  var storage = {
-    get: function (key) { try { return window.sessionStorage.getItem(key); } catch (e) { return null; } },
-    set: function (key, value) { try { window.sessionStorage.setItem(key, value); } catch (e) { /* this load only */ } },
-    drop: function (key) { try { window.sessionStorage.removeItem(key); } catch (e) { /* nothing stored */ } },
-  };
-
-  // The server's reason, as text: {"detail": "..."} or FastAPI's [{"msg": ...}] list.
-  async function reason(response) {
-    try {
-      var body = await response.json();
-      if (typeof body.detail === 'string') return body.detail;
-      if (Array.isArray(body.detail)) return body.detail.map(function (d) { return d.msg; }).join('; ');
-    } catch (e) { /* not JSON */ }
-    return 'HTTP ' + response.status;
-  }
-
-  function makeApi(token) {
-    function headers(extra) { return Object.assign({ Authorization: 'Bearer ' + token }, extra || {}); }
-    // fetch with the token; 401/403 become AuthError (the token is gone or too weak), other failures Error.
-    async function request(url, init) {
-      init = init || {};
-      var response = await fetch(url, Object.assign({}, init, {
-        headers: headers(Object.assign({ Accept: 'application/json' }, init.headers || {})), credentials: 'omit',
-      }));
-      if (response.status === 401) throw new AuthError('令牌无效或已被撤销，请重新输入。');
-      if (response.status === 403) throw new AuthError('此令牌的角色不足：本页需要规划（planner）或管理员角色。');
-      if (!response.ok) throw new Error(await reason(response));
-      return response;
-    }
-    return {
-      headers: headers,
-      request: request,
-      json: function (url, init) { return request(url, init).then(function (r) { return r.json(); }); },
-    };
-  }
-
-  // ------------------------------------------------------------------ small DOM helpers (text only)
-  function fmtNumber(value, digits) {
-    if (typeof value !== 'number' || !isFinite(value)) return '—';
-    return value.toLocaleString('zh-CN', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-  }
-  function hectares(m2) { return fmtNumber(m2 / 10000, 2); }
-
-  function row(cells) {
-    var tr = document.createElement('tr');
-    cells.forEach(function (cell) {
-      var td = cell instanceof Node ? cell : null;
-      if (!td) {
-        td = document.createElement('td');
-        if (cell && typeof cell === 'object') {
-          td.textContent = cell.text;
-          if (cell.num) td.className = 'gp-num';
-        } else {
-          td.textContent = cell === null || cell === undefined ? '—' : String(cell);
-        }
-      }
-      tr.appendChild(td);
-    });
-    return tr;
-  }
-
-  function button(text, className, onClick) {
-    var node = document.createElement('button');
-    node.type = 'button';
-    node.className = className || 'gp-button';
-    node.textContent = text;
-    if (onClick) node.addEventListener('click', onClick);
-    return node;
-  }
-
-  function definitionList(lib, pairs) {
-    var list = lib.el('dl', 'gp-facts');
-    pairs.forEach(function (pair) {
-      list.appendChild(lib.el('dt', null, pair[0]));
-      list.appendChild(lib.el('dd', null, pair[1] === null || pair[1] === undefined ? '—' : pair[1]));
-    });
-    return list;
-  }
-
-  function syntheticTag(lib, label) {
-    var tag = lib.el('span', 'gp-tag gp-tag-synthetic', label);
-    tag.title = '合成的演示数据，非官方数据';
-    return tag;
-  }
 
   // ------------------------------------------------------------------ GCJ-02 back to CGCS2000 (drawn sites)
   // The display may be shifted to GCJ-02 (AMap); a drawn vertex is a display position. Undo the shift by
@@ -204,9 +112,11 @@
   // ------------------------------------------------------------------ the planner map
   function plannerMap(map, _groups, config) {
     var lib = window.GeoplanMap.lib;
-    var el = lib.el;
-    var login = byId('gp-login');
-    var app = byId('gp-app');
+    var S = window.GeoplanSession;
+    var el = S.el, byId = S.byId, row = S.row, button = S.button, fmtNumber = S.fmt;
+    var AuthError = S.AuthError;
+    function hectares(m2) { return fmtNumber(m2 / 10000, 2); }
+
     var count = byId('gp-count');
     var api = null;
     var rules = {};          // code -> rule config
@@ -226,68 +136,24 @@
     var planLayers = {};     // name -> {config, group, loading, refresh}
     var legendList = el('ul', 'gp-legend-items gp-rule-legend');
 
-    // data-ready as on the other pages; data-planner says which: 'login' (the form) or 'ready' (all loaded).
-    function ready(state) {
-      document.body.setAttribute('data-planner', state);
-      document.body.setAttribute('data-ready', 'true');
-    }
-
     function queryString(extra) {
       var params = new URLSearchParams(thresholds || {});
       Object.keys(extra || {}).forEach(function (key) { params.set(key, extra[key]); });
       return params.toString();
     }
 
-    // An expired or revoked token mid-session: forget it and start over with the form and a notice.
-    function expire(message) {
-      storage.drop(TOKEN_KEY);
-      storage.set(NOTICE_KEY, message);
-      window.location.replace(window.location.pathname);
-    }
-
-    function failed(node) {
-      return function (error) {
-        if (error instanceof AuthError) { expire(error.message); return; }
-        lib.setStatus(node, '出错了：' + error.message, true);
-        console.warn(error);
-      };
-    }
-
-    // ---------------------------------------------------------------- login / logout
-    function showLogin(message) {
-      app.hidden = true;
-      login.hidden = false;
-      lib.setStatus(byId('gp-login-error'), message || '', Boolean(message));
-      byId('gp-token').focus();
-      ready('login');
-    }
-
-    login.addEventListener('submit', function (event) {
-      event.preventDefault();
-      var token = byId('gp-token').value.trim();
-      if (token) start(token);
+    // data-planner (with data-ready, as on the other pages): 'login' (the form) or 'ready' (all loaded).
+    var session = S.tokenPage({
+      page: 'planner', forbidden: '本页需要规划（planner）或管理员角色。', reload: true,
+      verify: function (accepted) { return accepted.json(config.api.config); },
+      open: start,
     });
-    byId('gp-logout').addEventListener('click', function () {
-      storage.drop(TOKEN_KEY);
-      window.location.replace(window.location.pathname); // a fresh page: no data is left behind
-    });
+    var failed = session.failed, expire = session.expire;
 
-    async function start(token) {
-      api = makeApi(token);
-      lib.setStatus(byId('gp-login-error'), '正在验证令牌…');
-      try {
-        cfg = await api.json(config.api.config);
-      } catch (error) {
-        api = null;
-        storage.drop(TOKEN_KEY);
-        showLogin(error instanceof AuthError ? error.message : '无法连接服务器：' + error.message);
-        return;
-      }
-      storage.set(TOKEN_KEY, token); // kept only once the server has accepted it
-      byId('gp-token').value = '';
-      lib.setStatus(byId('gp-login-error'), '');
-      login.hidden = true;
-      app.hidden = false;
+    // The token is accepted: `first` is the rules and layers config.
+    async function start(accepted, first) {
+      api = accepted;
+      cfg = first;
       setUp();
       var outline = drawDistrict();
       var layersLoaded = cfg.order.filter(function (name) { return cfg.layers[name].shown; })
@@ -306,7 +172,7 @@
         planLayer: function (name) { return planLayers[name] && planLayers[name].group; },
         drawing: drawing,
       };
-      ready('ready');
+      session.state('ready');
     }
 
     // ---------------------------------------------------------------- layers, legend, controls
@@ -355,46 +221,21 @@
       return entry.loading;
     }
 
-    // The layer switcher. Leaflet's own L.control.layers writes layer names as HTML; this one writes text.
     function addLayerControl() {
-      var box = el('div', 'leaflet-control-layers leaflet-control-layers-expanded gp-layers');
-      box.setAttribute('role', 'group');
-      box.setAttribute('aria-label', '图层');
-      box.appendChild(el('h2', 'gp-legend-title', '图层'));
-      function toggle(label, group, on, onShow, extras) {
-        var line = el('label', 'gp-layer-toggle');
-        var input = document.createElement('input');
-        input.type = 'checkbox';
-        input.checked = on;
-        input.addEventListener('change', function () {
-          if (input.checked) { group.addTo(map); if (onShow) onShow(); } else { map.removeLayer(group); }
-        });
-        line.appendChild(input);
-        (extras.before || []).forEach(function (node) { line.appendChild(node); });
-        line.appendChild(el('span', 'gp-layer-name', label));
-        (extras.after || []).forEach(function (node) { line.appendChild(node); });
-        box.appendChild(line);
-        return input;
-      }
-      toggle('冲突图斑', patchGroup, true, null, { before: [lib.swatch('#d7191c')] }).dataset.layer = 'patches';
+      var toggle = lib.layerSwitcher(map);
+      toggle('冲突图斑', patchGroup, { layer: 'patches', before: [lib.swatch('#d7191c')] });
       cfg.order.slice().reverse().forEach(function (name) { // top of the map first, as in the legend
         var entry = planLayers[name];
         var layerConfig = entry.config;
         entry.status = el('span', 'gp-layer-count');
         var after = [entry.status];
-        if (layerConfig.synthetic) after.unshift(syntheticTag(lib, '示意'));
-        var input = toggle(layerConfig.title, entry.group, layerConfig.shown,
-          function () { ensureLoaded(entry); }, { before: [lib.swatch(layerConfig.style.color)], after: after });
-        input.dataset.layer = name;
+        if (layerConfig.synthetic) after.unshift(S.syntheticTag('示意'));
+        toggle(layerConfig.title, entry.group, {
+          layer: name, checked: layerConfig.shown, before: [lib.swatch(layerConfig.style.color)], after: after,
+          onShow: function () { ensureLoaded(entry); },
+        });
         if (layerConfig.shown) entry.group.addTo(map);
       });
-      var control = L.control({ position: 'topright' });
-      control.onAdd = function () {
-        L.DomEvent.disableClickPropagation(box);
-        L.DomEvent.disableScrollPropagation(box);
-        return box;
-      };
-      control.addTo(map);
     }
 
     // The legend: each rule with patches (colour, title, severity, count) and the synthetic-data flag.
@@ -404,7 +245,7 @@
       box.setAttribute('aria-label', '图例');
       var heading = el('h2', 'gp-legend-title', '冲突图斑（按规则）');
       box.appendChild(heading);
-      if (synthetic) box.appendChild(syntheticTag(lib, config.syntheticLabel));
+      if (synthetic) box.appendChild(S.syntheticTag(config.syntheticLabel));
       box.appendChild(legendList);
       box.appendChild(el('p', 'gp-legend-note', '虚线边框：已标记的图斑；程度：高／中／低'));
       if (config.basemapNote) box.appendChild(el('p', 'gp-legend-note', config.basemapNote));
@@ -549,26 +390,12 @@
       Promise.all([loadPatches(), loadSummary()]).catch(failed(count));
     });
 
-    // Downloads carry the token, so they are fetched here and saved from a blob (a download renders nothing).
-    document.querySelectorAll('[data-download]').forEach(function (node) {
-      node.addEventListener('click', function () {
-        var fmt = node.getAttribute('data-download');
-        var status = byId('gp-download-status');
-        lib.setStatus(status, '正在生成…');
-        api.request('/api/overlaps.' + fmt + '?' + queryString(ruleFilter ? { rule: ruleFilter } : {}))
-          .then(function (response) { return response.blob(); })
-          .then(function (blob) {
-            var link = el('a', null);
-            link.href = URL.createObjectURL(blob);
-            link.download = 'conflict_patches.' + fmt;
-            document.body.appendChild(link);
-            link.click();
-            link.remove();
-            setTimeout(function () { URL.revokeObjectURL(link.href); }, 10000);
-            lib.setStatus(status, '');
-          })
-          .catch(failed(status));
-      });
+    session.downloads('data-download', byId('gp-download-status'), function (format) {
+      return {
+        url: '/api/overlaps.' + format + '?' + queryString(ruleFilter ? { rule: ruleFilter } : {}),
+        filename: 'conflict_patches.' + format,
+        busy: '正在生成…',
+      };
     });
 
     // ---------------------------------------------------------------- one patch
@@ -650,11 +477,11 @@
       var meta = el('p', 'gp-patch-meta');
       meta.appendChild(el('span', 'gp-sev gp-sev-' + rule.severity, '严重程度：' + (config.severities[rule.severity] || rule.severity)));
       meta.appendChild(el('code', null, rule.code));
-      if ((rules[rule.code] || {}).synthetic) meta.appendChild(syntheticTag(lib, config.syntheticLabel));
+      if ((rules[rule.code] || {}).synthetic) meta.appendChild(S.syntheticTag(config.syntheticLabel));
       root.appendChild(meta);
       var village = detail.village_name
         ? detail.village_name + '（' + props.village_code + '）' : props.village_code;
-      root.appendChild(definitionList(lib, [
+      root.appendChild(S.definitionList('gp-facts', [
         ['图斑编号', props.patch_id],
         ['面积（平面）', fmtNumber(props.area_m2, 1) + ' m²'],
         ['面积（椭球）', fmtNumber(props.area_ellipsoid_m2, 1) + ' m²'],
@@ -685,7 +512,7 @@
       head.appendChild(lib.swatch(SOURCE_STYLES[source.side].color));
       head.appendChild(el('span', null, (source.side === 'a' ? '甲 · ' : '乙 · ') + source.title + ' '));
       head.appendChild(el('strong', 'gp-source-id', source.id));
-      if (source.synthetic) head.appendChild(syntheticTag(lib, '示意'));
+      if (source.synthetic) head.appendChild(S.syntheticTag('示意'));
       item.appendChild(head);
       if (!source.feature) {
         item.appendChild(el('p', 'gp-hint', '该要素已不在图层中（图层已修改）。'));
@@ -697,7 +524,7 @@
         .filter(function (field) { return field.name !== source.id_field; })
         .slice(0, 5)
         .map(function (field) { return [field.label, lib.formatValue(props[field.name])]; });
-      item.appendChild(definitionList(lib, pairs));
+      item.appendChild(S.definitionList('gp-facts', pairs));
       item.appendChild(button('定位', 'gp-button gp-small', function () {
         var bounds = L.geoJSON(source.feature, { coordsToLatLng: lib.coordsToLatLng(config.displayCrs) }).getBounds();
         if (bounds.isValid()) map.fitBounds(bounds, { maxZoom: 16, padding: [40, 40] });
@@ -848,7 +675,7 @@
       box.appendChild(el('span', 'gp-verdict-label', '审查结论：'));
       box.appendChild(el('strong', 'gp-verdict-word', config.verdicts[report.verdict] || report.verdict));
       root.appendChild(box);
-      root.appendChild(definitionList(lib, [
+      root.appendChild(S.definitionList('gp-facts', [
         ['地块面积', fmtNumber(report.site_area_m2, 1) + ' m²（椭球 ' + fmtNumber(report.site_area_ellipsoid_m2, 1) + ' m²）'],
         ['审查规则', report.checked_rules.map(function (r) { return r.rule; }).join('、')],
       ]));
@@ -918,17 +745,14 @@
     }
 
     // ---------------------------------------------------------------- go
-    var notice = storage.get(NOTICE_KEY);
-    storage.drop(NOTICE_KEY);
-    var saved = storage.get(TOKEN_KEY);
-    if (saved) start(saved); else showLogin(notice);
+    session.resume();
   }
 
   // ------------------------------------------------------------------ /planner/report
   // Receives the report's HTML from the planner page that opened this tab (same origin only) and shows it as a
   // blob: document, which inherits this page's policy: the report's inline styles apply, no script runs.
   function reportViewer() {
-    var status = byId('gp-viewer-status');
+    var status = document.getElementById('gp-viewer-status'); // (this page has no session script)
     if (!window.opener) {
       status.textContent = '请在“多规合一冲突图斑”页面的选址审查中打开报告。';
       return;

@@ -1,0 +1,67 @@
+"""What every sub-command shares: the --store option, opening the store, the two consoles.
+
+Kept apart from geoplan/cli.py so sub-command modules never import the main command (cli.py imports them).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from geoplan.catalog import load_catalog
+from geoplan.errors import InputError
+from geoplan.settings import Settings
+from geoplan.storage import LayerStore, is_postgis_url, open_store
+
+# Tables stay readable when piped to a file or a CI log, where no terminal width is known.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option("--store", help="GeoPackage path or postgresql:// URL [default: $GEOPLAN_STORE or data/gaoming.gpkg]"),
+]
+
+
+def settings_for(store: str | None) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={"store": store}) if store else settings
+
+
+def open_configured(store: str | None) -> tuple[Settings, LayerStore]:
+    """The settings and the store they name, which need not exist yet (`db init` and `demo` create it)."""
+    settings = settings_for(store)
+    return settings, open_store(settings.store, load_catalog(settings.layers_dir))
+
+
+def open_existing(store: str | None) -> tuple[Settings, LayerStore]:
+    """The settings and the opened store; a missing GeoPackage is the user's mistake (exit 2), not ours."""
+    settings = settings_for(store)
+    if not is_postgis_url(settings.store) and not Path(settings.store).is_file():
+        raise InputError(f"no store at {settings.store}; build it with `geoplan demo` or pass --store")
+    return open_configured(store)
+
+
+@contextmanager
+def existing_store(store: str | None) -> Iterator[tuple[Settings, LayerStore]]:
+    """`open_existing` for a `with` block: the store is closed when the block ends, however it ends."""
+    settings, backend = open_existing(store)
+    try:
+        yield settings, backend
+    finally:
+        backend.close()
+
+
+def check_output(output: Path | None, suffixes: tuple[str, ...]) -> None:
+    if output is None:
+        return
+    if output.suffix.lower() not in suffixes:
+        raise InputError(f"-o {output.name}: write {', '.join(suffixes)}, not {output.suffix!r}")
+    if not output.parent.is_dir():
+        raise InputError(f"-o {output}: folder {output.parent} does not exist")

@@ -1,0 +1,775 @@
+"""The computation kinds behind the indicators: each a keyword-only pure function of the layers.
+
+An indicator (layers/indicators.yaml) names a kind and its parameters; the kind computes raw values for the
+indicator's scopes (district, per town, per rule, per status, …) from an `Inputs` bundle of GeoDataFrames, the
+population raster, the walking graph, the conflict rules and marks and the project ledger, all as of one
+moment. Kinds never read the store or settings and never modify their inputs; `indicators_table.evaluate`
+turns their rows into the tidy indicator table with units and targets.
+
+Every kind returns `KIND_COLUMNS`: scope, scope_key ("" for the district), value (in the kind's base unit: %
+for shares, m² for areas, a number for counts), value_ellipsoid (the same area on the CGCS2000 ellipsoid, NaN
+where the value is no area) and note (why a value is missing, "" otherwise). Areas are measured planar in
+EPSG:4547 and on the ellipsoid. A layer that holds no data gives one district row with value NaN and the note
+`NO_DATA`, never a made-up zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal, Protocol, TypedDict, TypeVar
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geoplan.analysis.coverage import CoverageResult, CoverageRules, compute_coverage, district_total, town_rollup
+from geoplan.analysis.network import WalkGraph
+from geoplan.analysis.overlap import OverlapSettings, filter_mask, find_conflicts
+from geoplan.analysis.rules import ConflictRule, layers_of
+from geoplan.analysis.siting import SELF_SERVICE_LIBRARY, self_service_library_coverage
+from geoplan.analysis.summary import NO_TOWN
+from geoplan.catalog import Catalog, FieldDef
+from geoplan.crs import METRIC_CRS, STORE_CRS, ellipsoidal_area_m2
+from geoplan.errors import InputError
+from geoplan.monitoring.asof import AsOf
+from geoplan.monitoring.ledger_quarters import Quarter
+from geoplan.rasterdata import RasterData
+
+__all__ = [
+    "KINDS",
+    "KIND_COLUMNS",
+    "MARK_NONE",
+    "NO_DATA",
+    "TOWN_SEPARATOR",
+    "Inputs",
+    "Kind",
+    "Needs",
+]
+
+Quantity = Literal["percent", "area", "count"]
+KIND_COLUMNS = ["scope", "scope_key", "value", "value_ellipsoid", "note"]
+NO_DATA = "no data"
+MARK_NONE = "none"
+"""The status of a conflict patch nobody has marked yet."""
+MARK_STATUSES = (MARK_NONE, "accepted", "to_adjust", "resolved")
+TOWN_SEPARATOR = "、"
+"""Projects that span towns list them in one field, separated by this (荷城街道、杨和镇)."""
+KEY_SEPARATOR = "|"
+"""Two-level scope keys join their parts with this: "规划建设科学化|在建"."""
+PROJECT_SCOPES = ("district", "status", "task_area", "town", "task_area_status", "town_status")
+COMPLETED_STATUS = "已完工"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the kinds read, as of one moment. `memo` shares expensive results between indicators of
+    one evaluation (two indicators on the same coverage run compute it once)."""
+
+    layers: Mapping[str, gpd.GeoDataFrame]
+    as_of: AsOf
+    catalog: Catalog
+    population: RasterData | None = None
+    graph: WalkGraph | None = None
+    coverage_rules: CoverageRules = field(default_factory=CoverageRules)
+    conflict_rules: tuple[ConflictRule, ...] = ()
+    marks: Mapping[str, str] = field(default_factory=dict)
+    """Conflict patch id -> its mark status at `as_of` (unmarked patches are absent)."""
+    ledger: pd.DataFrame | None = None
+    """`ledger.ledger_table` as of the quarter of `as_of`; None: status and progress from the projects layer."""
+    memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        crss = {name: frame.crs for name, frame in self.layers.items()}
+        if any(crs is None for crs in crss.values()):
+            raise InputError(f"layer(s) without a CRS: {', '.join(n for n, c in crss.items() if c is None)}")
+        distinct = {crs.to_string() for crs in crss.values() if crs is not None}
+        if len(distinct) > 1:
+            raise InputError(f"the layers must share one CRS, not {', '.join(sorted(distinct))}")
+
+    def layer(self, name: str) -> gpd.GeoDataFrame:
+        try:
+            return self.layers[name]
+        except KeyError:
+            raise InputError(f"the indicator needs layer '{name}', which was not given") from None
+
+    def memoised(self, key: Hashable, compute: Callable[[], T]) -> T:
+        if key not in self.memo:
+            self.memo[key] = compute()
+        value: T = self.memo[key]
+        return value
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a kind reads, so the caller loads (and replays) only that."""
+
+    layers: frozenset[str] = frozenset()
+    population: bool = False
+    walk_graph: bool = False
+    conflicts: bool = False
+    """The conflict rules, the layers they compare and the marks."""
+    ledger: bool = False
+
+
+class KindFunction(Protocol):
+    def __call__(self, *, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One computation kind: its function, what it measures, the scopes it offers and what it reads."""
+
+    name: str
+    function: KindFunction
+    quantity: Quantity
+    scopes: Callable[[Mapping[str, Any]], tuple[str, ...]]
+    needs: Callable[[Mapping[str, Any]], Needs]
+    check: Callable[[Mapping[str, Any], Catalog], list[str]]
+    """Problems with the parameters (empty when they are fine)."""
+    summary: str
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def _frame(rows: list[tuple[str, str, float, float, str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=KIND_COLUMNS)
+    frame["value"] = frame["value"].astype("float64")
+    frame["value_ellipsoid"] = frame["value_ellipsoid"].astype("float64")
+    return frame
+
+
+def _no_data(layer: str) -> pd.DataFrame:
+    return _frame([("district", "", math.nan, math.nan, f"{NO_DATA}: layer {layer} holds no features")])
+
+
+def _pct(part: float, whole: float) -> float:
+    return 100.0 * part / whole if whole > 0 else math.nan
+
+
+def _metric(frame: gpd.GeoDataFrame) -> np.ndarray:
+    if frame.crs is None:
+        raise InputError("a layer without a CRS cannot be measured")
+    return np.asarray(frame.to_crs(METRIC_CRS).geometry.values, dtype=object)
+
+
+def _union(geoms: np.ndarray) -> shapely.Geometry:
+    if len(geoms) == 0:
+        return shapely.Polygon()
+    return shapely.union_all(shapely.make_valid(geoms))
+
+
+def _text(value: Any) -> str | None:
+    """A field's text, None when missing (None, NaN, pandas' NA or blank)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _first_containing(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Per point, the position of the first polygon that covers it (-1 for none): a point on a shared border
+    goes to the polygon listed first, so it is counted once."""
+    out = np.full(len(points), -1, dtype=np.intp)
+    if len(points) == 0 or len(polygons) == 0:
+        return out
+    tree = shapely.STRtree(polygons)
+    hit_point, hit_polygon = tree.query(points, predicate="covered_by")
+    order = np.lexsort((hit_polygon, hit_point))
+    hit_point, hit_polygon = hit_point[order], hit_polygon[order]
+    first = np.r_[True, hit_point[1:] != hit_point[:-1]] if len(hit_point) else np.zeros(0, dtype=bool)
+    out[hit_point[first]] = hit_polygon[first]
+    return out
+
+
+def _town_names(inputs: Inputs) -> list[str]:
+    towns = inputs.layers.get("towns")
+    return [] if towns is None else [str(t) for t in towns["town_name"]]
+
+
+def _keys(known: Sequence[Any] | None, present: Sequence[Any]) -> list[str]:
+    """Every key worth a row: the known values (allowed values, the towns layer) first, then any others
+    present in the data. Zero rows stay, so a history has the same keys in every snapshot."""
+    out = [str(k) for k in (known or ())]
+    for value in present:
+        if value is not None and str(value) not in out:
+            out.append(str(value))
+    return out
+
+
+def _allowed(catalog: Catalog, layer: str, field_name: str) -> tuple[Any, ...]:
+    if layer not in catalog:
+        return ()
+    return catalog.get(layer).field(field_name).allowed or ()
+
+
+def _list_of_strings(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
+
+
+def _check_keys(params: Mapping[str, Any], allowed: Sequence[str], required: Sequence[str] = ()) -> list[str]:
+    problems = [
+        f"unknown parameter {key!r} (known: {', '.join(allowed) or 'none'})" for key in params if key not in allowed
+    ]
+    problems += [f"parameter {key!r} is missing" for key in required if key not in params]
+    return problems
+
+
+def _check_allowed_values(values: Any, field_def: FieldDef, what: str) -> list[str]:
+    if not _list_of_strings(values):
+        return [f"{what} must be a non-empty list of names"]
+    if field_def.allowed is None:
+        return []
+    return [
+        f"{what}: {v!r} is not one of {', '.join(map(str, field_def.allowed))}"
+        for v in values
+        if v not in field_def.allowed
+    ]
+
+
+# --------------------------------------------------------------------------------------------- coverage
+
+COVERAGE_LAYERS = frozenset({"villages", "culture_facilities", "roads"})
+
+
+def _coverage_needs(_: Mapping[str, Any]) -> Needs:
+    return Needs(layers=COVERAGE_LAYERS, population=True, walk_graph=True)
+
+
+class _CoverageArgs(TypedDict):
+    villages: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    population: RasterData
+    graph: WalkGraph | None
+    rules: CoverageRules
+
+
+def _coverage_args(inputs: Inputs) -> _CoverageArgs:
+    """What the coverage engine's entry points take, from the inputs (the rules are the store's)."""
+    return _CoverageArgs(
+        villages=inputs.layer("villages"),
+        facilities=inputs.layer("culture_facilities"),
+        population=_population(inputs),
+        graph=inputs.graph,
+        rules=inputs.coverage_rules,
+    )
+
+
+def _coverage_result(inputs: Inputs, kinds: Sequence[str] | None) -> CoverageResult:
+    key = ("coverage", None if kinds is None else tuple(kinds))
+    return inputs.memoised(key, lambda: compute_coverage(**_coverage_args(inputs), kinds=kinds))
+
+
+def _population(inputs: Inputs) -> RasterData:
+    if inputs.population is None:
+        raise InputError("the coverage indicators need the population raster")
+    return inputs.population
+
+
+def _coverage_rows(district: tuple[float, float] | None, towns: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows from (covered, population) of the district and a town rollup (town, covered_population, population)."""
+    rows: list[tuple[str, str, float, float, str]] = []
+    if district is not None:
+        covered, population = district
+        rows.append(("district", "", _pct(covered, population), math.nan, "" if population > 0 else "no population"))
+    if towns is not None:
+        for town, covered, population in zip(
+            towns["town"], towns["covered_population"], towns["population"], strict=True
+        ):
+            note = "" if population > 0 else "no population"
+            rows.append(("town", str(town), _pct(float(covered), float(population)), math.nan, note))
+    return _frame(rows)
+
+
+def cultural_coverage(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
+    """Ten-minute cultural-circle population coverage (%): the share of the people within reach of a cultural
+    facility (of `kinds`, default every kind) under the coverage rules, for the district and per town."""
+    if not len(inputs.layer("villages")):
+        return _no_data("villages")
+    kinds = params.get("kinds")
+    table = _coverage_result(inputs, None if kinds is None else list(kinds)).table
+    total = district_total(table)
+    district = (total["covered_population"], total["population"]) if "district" in scopes else None
+    return _coverage_rows(district, town_rollup(table) if "town" in scopes else None)
+
+
+def library_coverage(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
+    """Self-service library (自助图书馆) population coverage (%) per town (`siting.self_service_library_coverage`);
+    the district value adds the towns up."""
+    if not len(inputs.layer("villages")):
+        return _no_data("villages")
+    towns = inputs.memoised(
+        ("library_coverage",),
+        lambda: self_service_library_coverage(**_coverage_args(inputs)),
+    )
+    district = (float(towns["covered_population"].sum()), float(towns["population"].sum()))
+    return _coverage_rows(district if "district" in scopes else None, towns if "town" in scopes else None)
+
+
+def _check_coverage(params: Mapping[str, Any], catalog: Catalog) -> list[str]:
+    problems = _check_keys(params, ["kinds"])
+    if "kinds" in params and "culture_facilities" in catalog:
+        problems += _check_allowed_values(params["kinds"], catalog.get("culture_facilities").field("kind"), "kinds")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------- facility counts
+
+
+def facility_count(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
+    """The number of cultural facilities of `kinds` in the district and per town (the town whose polygon
+    covers the point; `town_kinds` limits which towns get a row, e.g. the four towns without the farms)."""
+    facilities = inputs.layer("culture_facilities")
+    towns = inputs.layer("towns")
+    chosen = facilities[facilities["kind"].isin(list(params["kinds"])).to_numpy()]
+    rows: list[tuple[str, str, float, float, str]] = []
+    if "district" in scopes:
+        rows.append(("district", "", float(len(chosen)), math.nan, ""))
+    if "town" in scopes:
+        where = _first_containing(np.asarray(chosen.geometry.values, dtype=object), np.asarray(towns.geometry.values))
+        counts = np.bincount(where[where >= 0], minlength=len(towns))
+        town_kinds = params.get("town_kinds")
+        for position, (name, kind) in enumerate(zip(towns["town_name"], towns["kind"], strict=True)):
+            if town_kinds is None or kind in town_kinds:
+                rows.append(("town", str(name), float(counts[position]), math.nan, ""))
+    return _frame(rows)
+
+
+def _check_facility_count(params: Mapping[str, Any], catalog: Catalog) -> list[str]:
+    problems = _check_keys(params, ["kinds", "town_kinds"], required=["kinds"])
+    if "kinds" in params and "culture_facilities" in catalog:
+        problems += _check_allowed_values(params["kinds"], catalog.get("culture_facilities").field("kind"), "kinds")
+    if "town_kinds" in params and "towns" in catalog:
+        problems += _check_allowed_values(params["town_kinds"], catalog.get("towns").field("kind"), "town_kinds")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------- conflicts
+
+
+def conflict_area(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
+    """The area (planar and ellipsoidal m²) of the 多规合一 conflict patches whose mark status at the moment is
+    one of `marks` ("none" for unmarked), per rule (every rule of the table gets a row) and in total."""
+    rules = inputs.conflict_rules
+    settings = OverlapSettings(
+        min_area_m2=float(params.get("min_area_m2", OverlapSettings().min_area_m2)),
+        min_width_m=float(params.get("min_width_m", OverlapSettings().min_width_m)),
+    )
+    patches = inputs.memoised(
+        ("patches", settings, tuple(r.code for r in rules)),
+        lambda: find_conflicts(
+            layers={name: inputs.layer(name) for name in layers_of(rules)},
+            catalog=inputs.catalog,
+            rules=rules,
+            settings=settings,
+        ),
+    )
+    status = np.array([inputs.marks.get(str(pid), MARK_NONE) for pid in patches["patch_id"]], dtype=object)
+    chosen = patches[np.isin(status, list(params["marks"]))]
+    planar = chosen.groupby("rule")["area_m2"].sum()
+    ellipsoid = chosen.groupby("rule")["area_ellipsoid_m2"].sum()
+    rows: list[tuple[str, str, float, float, str]] = []
+    if "district" in scopes:
+        rows.append(("district", "", float(planar.sum()), float(ellipsoid.sum()), ""))
+    if "rule" in scopes:
+        for code in _keys([r.code for r in rules], list(planar.index)):
+            rows.append(("rule", code, float(planar.get(code, 0.0)), float(ellipsoid.get(code, 0.0)), ""))
+    return _frame(rows)
+
+
+def _check_conflict_area(params: Mapping[str, Any], _: Catalog) -> list[str]:
+    problems = _check_keys(params, ["marks", "min_area_m2", "min_width_m"], required=["marks"])
+    marks = params.get("marks")
+    if "marks" in params:
+        if not isinstance(marks, list) or not _list_of_strings(marks):
+            problems.append("marks must be a non-empty list of mark statuses")
+        else:
+            problems += [
+                f"marks: {m!r} is not one of {', '.join(MARK_STATUSES)}" for m in marks if m not in MARK_STATUSES
+            ]
+    for key in ("min_area_m2", "min_width_m"):
+        value = params.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            problems.append(f"{key} must be a number >= 0, not {value!r}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------- sponge city
+
+
+def _selection(params: Mapping[str, Any], key: str) -> tuple[str, tuple[tuple[str, tuple[Any, ...]], ...]]:
+    spec = params[key]
+    where = spec.get("where") or {}
+    return str(spec["layer"]), tuple(
+        (name, tuple(v if isinstance(v, list | tuple) else [v])) for name, v in where.items()
+    )
+
+
+def sponge_share(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
+    """The sponge-city compliant share (%) of the built-up area: area(compliant ∩ built-up) / area(built-up),
+    both dissolved (overlaps count once), measured in EPSG:4547, for the district and within each town polygon.
+    Built-up area and compliance are selections of layers (`built_up`, `compliant`: layer and `where`)."""
+    built_layer, built_where = _selection(params, "built_up")
+    good_layer, good_where = _selection(params, "compliant")
+    built_frame, good_frame = inputs.layer(built_layer), inputs.layer(good_layer)
+    if not len(built_frame):
+        return _no_data(built_layer)
+    built = _union(_metric(built_frame[filter_mask(built_frame, built_where)]))
+    good = _union(_metric(good_frame[filter_mask(good_frame, good_where)])).intersection(built)
+    rows: list[tuple[str, str, float, float, str]] = []
+
+    def add(scope: str, key: str, whole: float, part: float) -> None:
+        rows.append((scope, key, _pct(part, whole), math.nan, "" if whole > 0 else "no built-up area"))
+
+    if "district" in scopes:
+        add("district", "", built.area, good.area)
+    if "town" in scopes:
+        towns = inputs.layer("towns")
+        for name, town in zip(towns["town_name"], _metric(towns), strict=True):
+            add("town", str(name), built.intersection(town).area, good.intersection(town).area)
+    return _frame(rows)
+
+
+def _sponge_needs(params: Mapping[str, Any]) -> Needs:
+    layers = {"towns"}
+    for key in ("built_up", "compliant"):
+        spec = params.get(key)
+        if isinstance(spec, Mapping) and isinstance(spec.get("layer"), str):
+            layers.add(spec["layer"])
+    return Needs(layers=frozenset(layers))
+
+
+def _check_selection(spec: Any, key: str, catalog: Catalog) -> list[str]:
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("layer"), str):
+        return [f"{key} must be a mapping with a polygon 'layer' and an optional 'where' {{field: value(s)}}"]
+    problems = [f"{key}: unknown key {k!r} (known: layer, where)" for k in spec if k not in ("layer", "where")]
+    name = spec["layer"]
+    if name not in catalog or catalog.get(name).geometry != "MultiPolygon":
+        return [*problems, f"{key}: {name!r} is not a polygon layer of the catalogue"]
+    layer = catalog.get(name)
+    where = spec.get("where") or {}
+    if not isinstance(where, Mapping):
+        return [*problems, f"{key}.where must be a mapping {{field: value(s)}}"]
+    for field_name, value in where.items():
+        if field_name not in layer.field_names:
+            problems.append(f"{key}.where: layer {name} has no field {field_name!r}")
+            continue
+        field_def = layer.field(field_name)
+        for v in value if isinstance(value, list) else [value]:
+            if field_def.type == "boolean" and not isinstance(v, bool):
+                problems.append(f"{key}.where.{field_name}: use true or false, not {v!r}")
+            elif field_def.allowed is not None and v not in field_def.allowed:
+                problems.append(f"{key}.where.{field_name}: {v!r} is not an allowed value")
+    return problems
+
+
+def _check_sponge(params: Mapping[str, Any], catalog: Catalog) -> list[str]:
+    problems = _check_keys(params, ["built_up", "compliant"], required=["built_up", "compliant"])
+    for key in ("built_up", "compliant"):
+        if key in params:
+            problems += _check_selection(params[key], key, catalog)
+    return problems
+
+
+# --------------------------------------------------------------------------------------------- area by field
+
+
+def area_by_field(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
+    """The area (planar and ellipsoidal m²) of a polygon layer's features per value of one field (e.g. renewal
+    zones by status), each group dissolved in EPSG:4547 so overlaps count once; every allowed value gets a row."""
+    layer_name, field_name = str(params["layer"]), str(params["field"])
+    frame = inputs.layer(layer_name)
+    geoms = _metric(frame)
+    rows: list[tuple[str, str, float, float, str]] = []
+
+    def add(scope: str, key: str, chosen: np.ndarray) -> None:
+        merged = _union(chosen)
+        back = gpd.GeoSeries([merged], crs=METRIC_CRS).to_crs(STORE_CRS).to_numpy()
+        rows.append((scope, key, float(merged.area), float(ellipsoidal_area_m2(back)[0]), ""))
+
+    if "district" in scopes:
+        add("district", "", geoms)
+    if field_name in scopes:
+        values = frame[field_name].astype(object)
+        present = values.notna().to_numpy()
+        for key in _keys(_allowed(inputs.catalog, layer_name, field_name), sorted(set(values.dropna().astype(str)))):
+            add(field_name, key, geoms[(values.astype(str) == key).to_numpy() & present])
+    return _frame(rows)
+
+
+def _check_area_by_field(params: Mapping[str, Any], catalog: Catalog) -> list[str]:
+    problems = _check_keys(params, ["layer", "field"], required=["layer", "field"])
+    name, field_name = params.get("layer"), params.get("field")
+    if isinstance(name, str) and name in catalog and catalog.get(name).geometry == "MultiPolygon":
+        if field_name not in catalog.get(name).field_names:
+            problems.append(f"layer {name} has no field {field_name!r}")
+    elif "layer" in params:
+        problems.append(f"layer {name!r} is not a polygon layer of the catalogue")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------- projects
+
+
+def _projects_table(inputs: Inputs) -> pd.DataFrame:
+    """project_id, task_area, town, status, progress_pct, end_year, overdue: from the ledger when given."""
+    if inputs.ledger is not None:
+        table = inputs.ledger
+        return pd.DataFrame(
+            {
+                "task_area": table["task_area"].astype(object),
+                "town": table["town"].astype(object),
+                "status": table["status"].astype(object),
+                "overdue": table["overdue"].astype(bool),
+            }
+        )
+    projects = inputs.layer("projects")
+    as_of = inputs.as_of.quarter
+    overdue = [
+        as_of >= Quarter.last_of(int(end)) and float(progress) < 100.0 and status != COMPLETED_STATUS
+        for end, progress, status in zip(
+            projects["end_year"], projects["progress_pct"], projects["status"], strict=True
+        )
+    ]
+    return pd.DataFrame(
+        {
+            "task_area": projects["task_area"].astype(object),
+            "town": projects["town"].astype(object),
+            "status": projects["status"].astype(object),
+            "overdue": np.asarray(overdue, dtype=bool),
+        }
+    )
+
+
+def _split_towns(value: Any) -> list[str]:
+    text = _text(value)
+    return [] if text is None else [part.strip() for part in text.split(TOWN_SEPARATOR) if part.strip()]
+
+
+def _count_rows(table: pd.DataFrame, scopes: Sequence[str], inputs: Inputs) -> pd.DataFrame:
+    """Counts of the table's projects for every scope key (zeros included); a project spanning towns counts
+    in each of them."""
+    task_areas = _keys(_allowed(inputs.catalog, "projects", "task_area"), list(table["task_area"]))
+    statuses = _keys(_allowed(inputs.catalog, "projects", "status"), list(table["status"]))
+    exploded = [(town, row.status, row.task_area) for row in table.itertuples() for town in _split_towns(row.town)]
+    towns = _keys(_town_names(inputs), [t for t, _, _ in exploded])
+    rows: list[tuple[str, str, float, float, str]] = []
+
+    def add(scope: str, key: str, count: int) -> None:
+        rows.append((scope, key, float(count), math.nan, ""))
+
+    if "district" in scopes:
+        add("district", "", len(table))
+    if "status" in scopes:
+        for s in statuses:
+            add("status", s, int((table["status"] == s).sum()))
+    if "task_area" in scopes:
+        for a in task_areas:
+            add("task_area", a, int((table["task_area"] == a).sum()))
+    if "town" in scopes:
+        for t in towns:
+            add("town", t, sum(1 for town, _, _ in exploded if town == t))
+    if "task_area_status" in scopes:
+        for a in task_areas:
+            for s in statuses:
+                count = int(((table["task_area"] == a) & (table["status"] == s)).sum())
+                add("task_area_status", f"{a}{KEY_SEPARATOR}{s}", count)
+    if "town_status" in scopes:
+        for t in towns:
+            for s in statuses:
+                add(
+                    "town_status", f"{t}{KEY_SEPARATOR}{s}", sum(1 for town, st, _ in exploded if town == t and st == s)
+                )
+    return _frame(rows)
+
+
+def project_count(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
+    """The number of projects (of `statuses`, default all) in the district, per status, task area and town,
+    and per task area and status or town and status (scope keys "A|B")."""
+    table = _projects_table(inputs)
+    if "statuses" in params:
+        table = table[table["status"].isin(list(params["statuses"])).to_numpy()]
+    return _count_rows(table, scopes, inputs)
+
+
+def project_overdue(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
+    """The number of overdue projects: the end year is over (its fourth quarter reached) and progress is below
+    100 % and the project is not completed (the ledger's rule)."""
+    table = _projects_table(inputs)
+    return _count_rows(table[table["overdue"].to_numpy()], scopes, inputs)
+
+
+def _project_needs(_: Mapping[str, Any]) -> Needs:
+    return Needs(layers=frozenset({"projects", "towns"}), ledger=True)
+
+
+def _check_project_count(params: Mapping[str, Any], catalog: Catalog) -> list[str]:
+    problems = _check_keys(params, ["statuses"])
+    if "statuses" in params and "projects" in catalog:
+        problems += _check_allowed_values(params["statuses"], catalog.get("projects").field("status"), "statuses")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------- cases
+
+CASES = "illegal_construction"
+CASE_EVENTS = ("opened", "cleared", "open")
+
+
+def _case_date(value: Any, case: str, what: str) -> date | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{CASES} case {case}: {what} {value!r} is not a date YYYY-MM-DD") from None
+
+
+def case_count(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
+    """Illegal-construction cases (违法建设) by their own dates, as of the moment's local date: `opened` (opened
+    by then), `cleared` (cleared by then) or `open` (opened and not yet cleared), in the district and per town
+    (the case's town field, or else the town polygon holding the point)."""
+    cases = inputs.layer(CASES)
+    if not len(cases):
+        return _no_data(CASES)
+    day = inputs.as_of.local_date
+    event = str(params["event"])
+    towns = inputs.layers.get("towns")
+    located: list[str | None] = [None] * len(cases)
+    if towns is not None and len(towns):
+        where = _first_containing(np.asarray(cases.geometry.values, dtype=object), np.asarray(towns.geometry.values))
+        names = [str(t) for t in towns["town_name"]]
+        located = [names[i] if i >= 0 else None for i in where]
+    counted: list[str] = []
+    for record, place in zip(cases.to_dict("records"), located, strict=True):
+        case = str(record["case_id"])
+        opened = _case_date(record["opened"], case, "opened")
+        cleared = _case_date(record.get("cleared"), case, "cleared")
+        if opened is None:
+            raise InputError(f"{CASES} case {case}: the opened date is missing")
+        if cleared is not None and cleared < opened:
+            raise InputError(f"{CASES} case {case}: cleared {cleared} is before opened {opened}")
+        is_cleared = cleared is not None and cleared <= day
+        hit = {"opened": opened <= day, "cleared": is_cleared, "open": opened <= day and not is_cleared}[event]
+        if hit:
+            counted.append(_text(record.get("town")) or place or NO_TOWN)
+    rows: list[tuple[str, str, float, float, str]] = []
+    if "district" in scopes:
+        rows.append(("district", "", float(len(counted)), math.nan, ""))
+    if "town" in scopes:
+        for town in _keys(_town_names(inputs), counted):
+            rows.append(("town", town, float(counted.count(town)), math.nan, ""))
+    return _frame(rows)
+
+
+def _check_case_count(params: Mapping[str, Any], _: Catalog) -> list[str]:
+    problems = _check_keys(params, ["event"], required=["event"])
+    if "event" in params and params["event"] not in CASE_EVENTS:
+        problems.append(f"event must be one of {', '.join(CASE_EVENTS)}, not {params['event']!r}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------- the registry
+
+
+def _fixed(*scopes: str) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:
+    return lambda _: scopes
+
+
+def _layers(*names: str) -> Callable[[Mapping[str, Any]], Needs]:
+    return lambda _: Needs(layers=frozenset(names))
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind(
+            "cultural_coverage",
+            cultural_coverage,
+            "percent",
+            _fixed("district", "town"),
+            _coverage_needs,
+            _check_coverage,
+            "population share within reach of a cultural facility (coverage rules of layers/rules/coverage.yaml)",
+        ),
+        Kind(
+            "library_coverage",
+            library_coverage,
+            "percent",
+            _fixed("district", "town"),
+            _coverage_needs,
+            lambda params, _: _check_keys(params, []),
+            f"population share within reach of a {SELF_SERVICE_LIBRARY}",
+        ),
+        Kind(
+            "facility_count",
+            facility_count,
+            "count",
+            _fixed("district", "town"),
+            _layers("culture_facilities", "towns"),
+            _check_facility_count,
+            "number of cultural facilities of some kinds",
+        ),
+        Kind(
+            "conflict_area",
+            conflict_area,
+            "area",
+            _fixed("district", "rule"),
+            lambda _: Needs(conflicts=True),
+            _check_conflict_area,
+            "area of conflict patches by their mark status",
+        ),
+        Kind(
+            "sponge_share",
+            sponge_share,
+            "percent",
+            _fixed("district", "town"),
+            _sponge_needs,
+            _check_sponge,
+            "compliant share of the built-up area",
+        ),
+        Kind(
+            "area_by_field",
+            area_by_field,
+            "area",
+            lambda params: ("district", str(params.get("field", ""))),
+            lambda params: Needs(layers=frozenset({str(params.get("layer", ""))})),
+            _check_area_by_field,
+            "area of a polygon layer per value of a field",
+        ),
+        Kind(
+            "project_count",
+            project_count,
+            "count",
+            _fixed(*PROJECT_SCOPES),
+            _project_needs,
+            _check_project_count,
+            "number of projects",
+        ),
+        Kind(
+            "project_overdue",
+            project_overdue,
+            "count",
+            _fixed(*PROJECT_SCOPES),
+            _project_needs,
+            lambda params, _: _check_keys(params, []),
+            "number of overdue projects",
+        ),
+        Kind(
+            "case_count",
+            case_count,
+            "count",
+            _fixed("district", "town"),
+            _layers(CASES, "towns"),
+            _check_case_count,
+            "illegal-construction cases by their dates",
+        ),
+    )
+}

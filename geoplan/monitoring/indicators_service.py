@@ -1,0 +1,160 @@
+"""Indicators of a store in one call: load the definitions, gather each kind's inputs as of a moment (replaying
+the audit log for an earlier moment), and evaluate. The CLI, the web API and snapshots call this, so all three
+report the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from geoplan.analysis.conflicts_service import mark_registry, rules_for
+from geoplan.analysis.coverage import CoverageRules
+from geoplan.analysis.coverage_config import default_coverage_rules_path, load_coverage_rules
+from geoplan.analysis.network import ROADS_LAYER, WalkGraph, build_walk_graph, walk_graph_for
+from geoplan.analysis.rules import ConflictRule, default_rules_path, layers_of
+from geoplan.errors import InputError
+from geoplan.monitoring.asof import AsOf, as_of_now, layer_as_of, marks_as_of, raster_as_of
+from geoplan.monitoring.indicator_defs import IndicatorDef, IndicatorSet, default_indicators_path, load_indicator_defs
+from geoplan.monitoring.indicators import KINDS, Inputs, Needs
+from geoplan.monitoring.indicators_table import evaluate
+from geoplan.monitoring.ledger import ledger_table, progress_records
+from geoplan.monitoring.ledger_status import default_status_flow_path, load_status_flow
+from geoplan.monitoring.ledger_store import PROGRESS_LAYER
+from geoplan.storage import LayerStore
+
+__all__ = ["IndicatorRun", "compute_indicators", "definitions_for", "state_key", "synthetic_layers"]
+
+POPULATION = "population"
+
+
+@dataclass(frozen=True)
+class IndicatorRun:
+    """The tidy table (`indicators_table.RESULT_COLUMNS`), the moment it describes and the definitions used."""
+
+    table: pd.DataFrame
+    as_of: AsOf
+    definitions: tuple[IndicatorDef, ...]
+    definitions_sha256: str = ""
+    inputs_note: list[str] = field(default_factory=list)
+
+
+def definitions_for(store: LayerStore, layers_dir: Path, path: Path | None = None) -> IndicatorSet:
+    """The user's definitions file, or layers/indicators.yaml, checked against the store's catalogue."""
+    return load_indicator_defs(path or default_indicators_path(layers_dir), catalog=store.catalog)
+
+
+def compute_indicators(
+    store: LayerStore,
+    *,
+    layers_dir: Path,
+    as_of: AsOf | None = None,
+    definitions: IndicatorSet | None = None,
+    only: list[str] | None = None,
+) -> IndicatorRun:
+    """Every (or the `only`) indicator of the store as of `as_of` (default: now)."""
+    if not store.is_initialised():
+        raise InputError(f"the store {store.url} is not initialised; run `geoplan db init` or `geoplan demo`")
+    moment = as_of or as_of_now()
+    indicator_set = definitions or definitions_for(store, layers_dir)
+    chosen = indicator_set.select(only)
+    needs = _needs(chosen)
+    rules: tuple[ConflictRule, ...] = ()
+    names = set(needs.layers)
+    if needs.conflicts:
+        rules = tuple(rules_for(store.catalog, layers_dir))
+        names |= set(layers_of(rules))
+    layers = {name: layer_as_of(store, name, moment) for name in sorted(names) if name in store.catalog}
+    coverage_rules = CoverageRules()
+    graph: WalkGraph | None = None
+    if needs.population:
+        coverage_rules = load_coverage_rules(default_coverage_rules_path(layers_dir))
+    if needs.walk_graph and "network" in (coverage_rules.urban.mode, coverage_rules.rural.mode):
+        graph = walk_graph_for(store) if moment.current else build_walk_graph(roads=layers[ROADS_LAYER])
+    inputs = Inputs(
+        layers=layers,
+        as_of=moment,
+        catalog=store.catalog,
+        population=raster_as_of(store, POPULATION, moment) if needs.population else None,
+        graph=graph,
+        coverage_rules=coverage_rules,
+        conflict_rules=rules,
+        marks=marks_as_of(store, moment) if needs.conflicts else {},
+        ledger=_ledger(store, layers_dir, layers, moment) if needs.ledger else None,
+    )
+    table = evaluate(definitions=chosen, inputs=inputs)
+    return IndicatorRun(table=table, as_of=moment, definitions=chosen, definitions_sha256=indicator_set.sha256)
+
+
+def _needs(definitions: tuple[IndicatorDef, ...]) -> Needs:
+    layers: set[str] = set()
+    population = walk_graph = conflicts = ledger = False
+    for definition in definitions:
+        need = KINDS[definition.kind].needs(definition.params)
+        layers |= need.layers
+        population |= need.population
+        walk_graph |= need.walk_graph
+        conflicts |= need.conflicts
+        ledger |= need.ledger
+    return Needs(
+        layers=frozenset(layers), population=population, walk_graph=walk_graph, conflicts=conflicts, ledger=ledger
+    )
+
+
+def _ledger(store: LayerStore, layers_dir: Path, layers: dict[str, gpd.GeoDataFrame], moment: AsOf) -> pd.DataFrame:
+    """The project ledger as of the moment: the progress records known then (recorded by then, for quarters up
+    to the moment's), applied to the projects layer as it was then."""
+    records = progress_records(store)
+    if not moment.current and len(records):
+        recorded = pd.to_datetime(records["recorded_at"], utc=True)
+        records = records[(recorded <= pd.Timestamp(moment.at)).to_numpy()]
+    records = records[(records["quarter"].astype(str) <= str(moment.quarter)).to_numpy()]
+    # A correction recorded after the moment must not hide the record it corrected: recompute which record of a
+    # quarter is the latest from what is left (the ledger takes the highest record id per quarter then).
+    records = records.drop(columns=["superseded"], errors="ignore").reset_index(drop=True)
+    flow_path = default_status_flow_path(layers_dir)
+    flow = load_status_flow(flow_path, store.catalog) if flow_path.is_file() else None
+    return ledger_table(
+        projects=layers["projects"],
+        records=records,
+        as_of_quarter=str(moment.quarter),
+        flow=flow,
+    )
+
+
+def state_key(store: LayerStore, *, layers_dir: Path, definitions: IndicatorSet) -> str:
+    """A digest of everything the indicators depend on: every layer's store version (the audit id, which also
+    moves with the population raster and the ledger's progress records), the newest conflict mark, the
+    definitions and the rule files. Equal keys mean equal indicators (for a given moment)."""
+    parts = [f"{name}={store.layer_version(name)}" for name in store.catalog.names]
+    parts.append(f"{PROGRESS_LAYER}={store.layer_version(PROGRESS_LAYER)}")
+    registry = mark_registry(store)
+    try:
+        parts.append(f"marks={registry.latest_id()}")
+    finally:
+        registry.close()
+    parts.append(f"definitions={definitions.sha256}")
+    for path in (
+        default_rules_path(layers_dir),
+        default_coverage_rules_path(layers_dir),
+        default_status_flow_path(layers_dir),
+    ):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "-"
+        parts.append(f"{path.name}={digest}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def synthetic_layers(store: LayerStore) -> list[str]:
+    """The catalogue layers marked synthetic that hold data: whoever shows the indicators must say so."""
+    names = []
+    for layer in store.catalog:
+        if not layer.synthetic:
+            continue
+        held = store.has_raster(layer.name) if layer.kind == "raster" else store.count(layer.name) > 0
+        if held:
+            names.append(layer.name)
+    return names

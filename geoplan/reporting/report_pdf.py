@@ -1,0 +1,301 @@
+"""The quarterly report as a PDF (A4 portrait), drawn with matplotlib's PdfPages.
+
+The pages, in order (`page_plan` lists them; the page count is a function of the data, see `page_count`):
+
+1. the cover and the indicator summary (every indicator: value, target, state, change since the previous
+   snapshot, warnings), SUMMARY_ROWS_PER_PAGE indicators per page;
+2. the overview charts (projects per task area by status, coverage and the sponge-city share per town against
+   their targets);
+3. the trends over the snapshots, TRENDS_PER_PAGE indicators per page (one page saying there are no snapshots
+   yet, when there are none);
+4. the two small maps (coverage per village, projects by status);
+5. the per-town comparison;
+6. the early warnings, WARNINGS_PER_PAGE per page (one page saying there are none, when there are none);
+7. every indicator row with its change, DETAIL_ROWS_PER_PAGE per page.
+
+Every page has a footer with the page number and, when synthetic layers feed the figures, a note saying so.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+
+from geoplan.reporting.formatting import change_text, met_label, target_text, value_text
+from geoplan.reporting.report_data import ReportData
+from geoplan.reporting.report_mpl import draw_chart, draw_coverage_map, draw_projects_map, rendering
+
+__all__ = [
+    "DETAIL_ROWS_PER_PAGE",
+    "SUMMARY_ROWS_PER_PAGE",
+    "TRENDS_PER_PAGE",
+    "WARNINGS_PER_PAGE",
+    "page_count",
+    "page_plan",
+    "render_pdf",
+]
+
+A4 = (8.27, 11.69)
+SUMMARY_ROWS_PER_PAGE = 16
+TRENDS_PER_PAGE = 8
+WARNINGS_PER_PAGE = 36
+DETAIL_ROWS_PER_PAGE = 44
+HEADER_BG = "#e4ebf2"
+SYNTHETIC_NOTE = "示意数据（synthetic）：除区界外，图层为合成的演示数据，数值非官方统计。"
+
+
+@dataclass(frozen=True)
+class Page:
+    title: str
+    draw: Callable[[Figure], None]
+
+
+def _chunks(count: int, size: int) -> list[range]:
+    return [range(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def page_count(*, indicators: int, trends: int, snapshots: int, warnings: int, rows: int) -> int:
+    """How many pages a report of this size has (see the module docstring)."""
+    return (
+        math.ceil(indicators / SUMMARY_ROWS_PER_PAGE)
+        + 1
+        + (math.ceil(trends / TRENDS_PER_PAGE) if snapshots else 1)
+        + 1
+        + 1
+        + max(1, math.ceil(warnings / WARNINGS_PER_PAGE))
+        + math.ceil(rows / DETAIL_ROWS_PER_PAGE)
+    )
+
+
+def page_plan(data: ReportData) -> list[Page]:
+    pages: list[Page] = []
+    for number, rows in enumerate(_chunks(len(data.summaries), SUMMARY_ROWS_PER_PAGE)):
+        pages.append(Page("指标总表", partial(_summary_page, data=data, rows=rows, first=number == 0)))
+    pages.append(Page("概览图表", partial(_charts_page, data=data)))
+    if data.snapshots:
+        for rows in _chunks(len(data.trends), TRENDS_PER_PAGE):
+            pages.append(Page("指标趋势", partial(_trends_page, data=data, rows=rows)))
+    else:  # one page saying so, not pages of empty charts
+        pages.append(Page("指标趋势", _no_trends_page))
+    pages.append(Page("专题地图", partial(_maps_page, data=data)))
+    pages.append(Page("镇街对比", partial(_towns_page, data=data)))
+    warning_chunks = _chunks(len(data.warnings), WARNINGS_PER_PAGE) or [range(0)]
+    for rows in warning_chunks:
+        pages.append(Page("预警", partial(_warnings_page, data=data, rows=rows)))
+    for rows in _chunks(len(data.table), DETAIL_ROWS_PER_PAGE):
+        pages.append(Page("指标明细", partial(_detail_page, data=data, rows=rows)))
+    return pages
+
+
+def render_pdf(data: ReportData) -> bytes:
+    """The report as PDF bytes."""
+    buffer = io.BytesIO()
+    plan = page_plan(data)
+    with rendering(), PdfPages(buffer, metadata={"Title": data.title, "Creator": "geoplan"}) as pdf:
+        for number, page in enumerate(plan, start=1):
+            figure = Figure(figsize=A4)
+            page.draw(figure)
+            _footer(figure, data, number, len(plan), page.title)
+            pdf.savefig(figure)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------- parts
+
+
+def _footer(figure: Figure, data: ReportData, number: int, total: int, title: str) -> None:
+    text = f"{data.title} · {title} · 第 {number} / {total} 页 · 数据截至 {data.as_of_local}（北京时间）"
+    figure.text(0.5, 0.018, text, ha="center", fontsize=6.5, color="#52606d")
+    if data.synthetic:
+        figure.text(0.5, 0.006, SYNTHETIC_NOTE, ha="center", fontsize=6.5, color="#c2410c")
+
+
+def _heading(figure: Figure, text: str, *, y: float = 0.965, size: float = 13) -> None:
+    figure.text(0.06, y, text, fontsize=size, color="#1f2933")
+
+
+def _table(
+    ax: Axes,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    widths: Sequence[float],
+    *,
+    font: float = 7.0,
+    colours: Sequence[Sequence[str]] | None = None,
+) -> None:
+    ax.set_axis_off()
+    if not rows:
+        ax.text(0.0, 0.95, "（无）", fontsize=9, va="top")
+        return
+    table = ax.table(
+        cellText=[list(r) for r in rows],
+        colLabels=list(header),
+        colWidths=list(widths),
+        loc="upper left",
+        cellLoc="left",
+        cellColours=[list(c) for c in colours] if colours else None,
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(font)
+    scale = min(1.6, max(1.0, 40 / max(len(rows), 1)))
+    table.scale(1.0, scale)
+    for (row, _), cell in table.get_celld().items():
+        cell.set_edgecolor("#cbd2d9")
+        cell.set_linewidth(0.4)
+        if row == 0:
+            cell.set_facecolor(HEADER_BG)  # no bold: CJK fonts such as WenQuanYi come in one weight
+
+
+def _state_colour(state: str) -> str:
+    return {"met": "#e3f4e6", "missed": "#fde2e1", "partial": "#fff4d6"}.get(state, "#ffffff")
+
+
+def _summary_page(figure: Figure, data: ReportData, rows: range, first: bool) -> None:
+    top = 0.90
+    if first:
+        _heading(figure, data.title)
+        previous = "尚无更早的快照：变化一栏为空"
+        if data.previous is not None:
+            taken = data.previous.as_of[:16].replace("T", " ")
+            previous = f"较第 {data.previous.id} 次快照（{data.previous.quarter}，截至 {taken} UTC）"
+        generated = data.generated_at[:16].replace("T", " ")
+        lines = [
+            f"季度：{data.quarter}　数据截至：{data.as_of_local}（北京时间）　生成：{generated} UTC",
+            f"变化：{previous}；快照共 {len(data.snapshots)} 次；预警 {len(data.warnings)} 条。",
+        ]
+        if data.synthetic:
+            lines.append(SYNTHETIC_NOTE)
+        lines += list(data.notes)
+        for i, line in enumerate(lines):
+            colour = "#c2410c" if "synthetic" in line else "#1f2933"
+            figure.text(0.06, 0.935 - 0.018 * i, line, fontsize=8, color=colour)
+        top = 0.935 - 0.018 * len(lines) - 0.02
+    else:
+        _heading(figure, "指标总表（续）")
+    ax = figure.add_axes((0.05, 0.06, 0.9, top - 0.06))
+    chosen = [data.summaries[i] for i in rows]
+    body = []
+    colours = []
+    for s in chosen:
+        title = "\n".join([*textwrap.wrap(s.definition.title_zh, 24), s.definition.id])
+        body.append(
+            [
+                title,
+                s.value_label,
+                target_text(s.target_op, s.target, s.target_year, s.definition.unit),
+                s.state_label,
+                change_text(s.change, s.definition.unit),
+                str(s.warnings),
+            ]
+        )
+        colours.append(["#ffffff", "#ffffff", "#ffffff", _state_colour(s.state), "#ffffff", "#ffffff"])
+    _table(
+        ax,
+        ["指标", "数值", "目标", "状态", "较上次快照", "预警"],
+        body,
+        [0.40, 0.14, 0.17, 0.13, 0.11, 0.05],
+        font=7.5,
+        colours=colours,
+    )
+
+
+def _charts_page(figure: Figure, data: ReportData) -> None:
+    _heading(figure, "概览图表")
+    charts = data.charts
+    if not charts:
+        figure.text(0.5, 0.5, "无可绘制的指标", ha="center")
+        return
+    heights = [max(2.0, len(c.categories) * 0.35 + 1.0) for c in charts]
+    grid = figure.add_gridspec(
+        len(charts), 1, height_ratios=heights, left=0.22, right=0.95, top=0.93, bottom=0.07, hspace=0.45
+    )
+    for i, chart in enumerate(charts):
+        draw_chart(figure.add_subplot(grid[i, 0]), chart)
+
+
+def _trends_page(figure: Figure, data: ReportData, rows: range) -> None:
+    _heading(figure, "指标趋势（历次快照）")
+    grid = figure.add_gridspec(4, 2, left=0.08, right=0.97, top=0.92, bottom=0.07, hspace=0.6, wspace=0.3)
+    for slot, index in enumerate(rows):
+        draw_chart(figure.add_subplot(grid[slot // 2, slot % 2]), data.trends[index])
+
+
+def _no_trends_page(figure: Figure) -> None:
+    _heading(figure, "指标趋势（历次快照）")
+    text = "尚无指标快照。用 geoplan snapshot 或看板上的“记录快照”按季度记录指标后，这里显示各指标的变化趋势。"
+    figure.text(0.06, 0.9, text, fontsize=9, color="#52606d")
+
+
+def _maps_page(figure: Figure, data: ReportData) -> None:
+    _heading(figure, "专题地图")
+    grid = figure.add_gridspec(2, 1, left=0.05, right=0.95, top=0.93, bottom=0.06, hspace=0.12)
+    draw_coverage_map(figure.add_subplot(grid[0, 0]), data.layers)
+    draw_projects_map(figure.add_subplot(grid[1, 0]), data.layers)
+
+
+def _towns_page(figure: Figure, data: ReportData) -> None:
+    _heading(figure, "镇街对比")
+    town = data.town_table
+    ax = figure.add_axes((0.04, 0.08, 0.92, 0.84))
+    header = ["镇街", *("\n".join(textwrap.wrap(f"{d.title_zh}（{d.unit}）", 9)) for d in town.indicators)]
+    body = []
+    colours = []
+    for name in town.towns:
+        cells = [name]
+        shades = ["#ffffff"]
+        for d in town.indicators:
+            value, met, note = town.cell(name, d.id)
+            cells.append(value_text(value, d.unit, with_unit=False) if value is not None else (note or "—"))
+            shades.append({True: "#e3f4e6", False: "#fde2e1"}.get(met, "#ffffff") if met is not None else "#ffffff")
+        body.append(cells)
+        colours.append(shades)
+    count = max(1, len(town.indicators))
+    widths = [0.16, *([0.84 / count] * count)]
+    _table(ax, header, body, widths, font=7.0, colours=colours)
+    figure.text(0.06, 0.05, "绿色：达到当年适用的目标；红色：未达到；数值单位见表头。", fontsize=7, color="#52606d")
+
+
+def _warnings_page(figure: Figure, data: ReportData, rows: range) -> None:
+    _heading(figure, "预警（未达目标或变化方向不利）")
+    ax = figure.add_axes((0.04, 0.06, 0.92, 0.87))
+    kinds = {"target_missed": "未达目标", "wrong_direction": "方向不利"}
+    records = data.warnings.iloc[list(rows)].to_dict("records") if len(rows) else []
+    body = [
+        [
+            kinds.get(str(r["warning"]), str(r["warning"])),
+            str(r["indicator"]),
+            str(r["scope_key"]) or "全区",
+            value_text(r["value"], str(r["unit"])),
+            value_text(r["previous_value"], str(r["unit"])),
+            target_text(r["target_op"], r["target"], r["target_year"], str(r["unit"])),
+        ]
+        for r in records
+    ]
+    _table(ax, ["预警", "指标", "范围", "数值", "上次快照", "目标"], body, [0.12, 0.24, 0.2, 0.14, 0.14, 0.16])
+
+
+def _detail_page(figure: Figure, data: ReportData, rows: range) -> None:
+    _heading(figure, "指标明细（全部分项）")
+    ax = figure.add_axes((0.04, 0.06, 0.92, 0.87))
+    records = data.table.iloc[list(rows)].to_dict("records")
+    body = [
+        [
+            str(r["indicator"]),
+            str(r["scope"]),
+            textwrap.shorten(str(r["scope_key"]) or "—", 22, placeholder="…"),
+            value_text(r["value"], str(r["unit"])),
+            target_text(r["target_op"], r["target"], r["target_year"], str(r["unit"])),
+            met_label(r["target_met"]),
+            change_text(r["change"], str(r["unit"])),
+        ]
+        for r in records
+    ]
+    _table(ax, ["指标", "范围", "分项", "数值", "目标", "状态", "变化"], body, [0.2, 0.12, 0.2, 0.14, 0.14, 0.08, 0.12])

@@ -1,0 +1,296 @@
+"""The quarterly report as an Excel workbook (openpyxl), one sheet per section:
+
+概要        what the report describes (quarter, moment, comparison snapshot, synthetic layers)
+指标        every indicator: headline value, target, state, change, warnings
+明细        every indicator row, machine-readable (ids, raw numbers: value, target, met, previous, change)
+镇街对比    towns × the indicators reported per town
+历史        every indicator over the snapshots
+预警        the early warnings
+图表        the overview charts and the district trends as native Excel charts, on their data
+地图        the two small maps as images
+
+Numbers stay numbers (not text), so the sheets can be filtered and recomputed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.drawing.image import Image
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from geoplan.reporting.charts import Chart
+from geoplan.reporting.formatting import target_text
+from geoplan.reporting.report_data import ReportData
+from geoplan.reporting.report_mpl import figure_png, map_figure, rendering
+
+__all__ = ["DETAIL_COLUMNS", "SHEETS", "render_xlsx"]
+
+SHEETS = ("概要", "指标", "明细", "镇街对比", "历史", "预警", "图表", "地图")
+DETAIL_COLUMNS = [
+    "indicator",
+    "title_zh",
+    "scope",
+    "scope_key",
+    "value",
+    "value_ellipsoid",
+    "unit",
+    "target",
+    "target_op",
+    "target_year",
+    "target_met",
+    "previous_value",
+    "change",
+    "note",
+    "as_of",
+]
+HEADER_FILL = PatternFill("solid", fgColor="E4EBF2")
+MET_FILL = PatternFill("solid", fgColor="E3F4E6")
+MISSED_FILL = PatternFill("solid", fgColor="FDE2E1")
+BOLD = Font(bold=True)
+
+
+def _plain(value: Any) -> Any:
+    """A cell value: NaN and pandas' missing values as empty cells, numpy scalars unwrapped."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
+def _header(sheet: Worksheet, names: list[str], widths: list[float] | None = None, row: int = 1) -> None:
+    for column, name in enumerate(names, start=1):
+        cell = sheet.cell(row=row, column=column, value=name)
+        cell.font = BOLD
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        if widths:
+            sheet.column_dimensions[get_column_letter(column)].width = widths[column - 1]
+    sheet.freeze_panes = sheet.cell(row=row + 1, column=1)
+
+
+def render_xlsx(data: ReportData) -> bytes:
+    book = Workbook()
+    book.remove(book.active)
+    sheets = {name: book.create_sheet(name) for name in SHEETS}
+    _overview(sheets["概要"], data)
+    _indicators(sheets["指标"], data)
+    _detail(sheets["明细"], data)
+    _towns(sheets["镇街对比"], data)
+    _history(sheets["历史"], data)
+    _warnings(sheets["预警"], data)
+    _charts(sheets["图表"], data)
+    _maps(sheets["地图"], data)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _overview(sheet: Worksheet, data: ReportData) -> None:
+    sheet["A1"] = data.title
+    sheet["A1"].font = Font(bold=True, size=14)
+    previous = (
+        f"第 {data.previous.id} 次快照（{data.previous.quarter}，截至 {data.previous.as_of}）"
+        if data.previous is not None
+        else "尚无更早的快照"
+    )
+    rows = [
+        ("报告季度", str(data.quarter)),
+        ("数据截至（北京时间）", data.as_of_local),
+        ("数据截至（UTC）", data.as_of.iso),
+        ("本季度未结束、数据为现状", "是" if data.as_of.current else "否"),
+        ("比较基准", previous),
+        ("快照次数", len(data.snapshots)),
+        ("指标数", len(data.definitions)),
+        ("分项数", len(data.table)),
+        ("预警数", len(data.warnings)),
+        ("指标定义 SHA-256", data.definitions_sha256),
+        ("生成时间（UTC）", data.generated_at),
+        ("合成（示意）数据图层", "、".join(data.synthetic) or "无"),
+    ]
+    for offset, (name, value) in enumerate(rows, start=3):
+        sheet.cell(row=offset, column=1, value=name).font = BOLD
+        sheet.cell(row=offset, column=2, value=value)
+    if data.synthetic:
+        note = sheet.cell(row=len(rows) + 4, column=1, value="示意数据：图层为合成的演示数据，数值不是官方统计。")
+        note.font = Font(bold=True, color="C2410C")
+    for offset, text in enumerate(data.notes, start=len(rows) + 5):
+        sheet.cell(row=offset, column=1, value=text)
+    sheet.column_dimensions["A"].width = 26
+    sheet.column_dimensions["B"].width = 70
+
+
+def _indicators(sheet: Worksheet, data: ReportData) -> None:
+    _header(
+        sheet,
+        ["指标 id", "指标", "Indicator", "单位", "全区数值", "目标", "状态", "上次快照", "变化", "预警数", "说明"],
+        [22, 30, 36, 6, 12, 18, 16, 12, 12, 8, 60],
+    )
+    for row, s in enumerate(data.summaries, start=2):
+        values = [
+            s.definition.id,
+            s.definition.title_zh,
+            s.definition.title_en,
+            s.definition.unit,
+            s.value,
+            target_text(s.target_op, s.target, s.target_year, s.definition.unit),
+            s.state_label,
+            s.previous_value,
+            s.change,
+            s.warnings,
+            s.definition.description,
+        ]
+        for column, value in enumerate(values, start=1):
+            sheet.cell(row=row, column=column, value=_plain(value))
+        fill = {"met": MET_FILL, "missed": MISSED_FILL}.get(s.state)
+        if fill is not None:
+            sheet.cell(row=row, column=7).fill = fill
+
+
+def _detail(sheet: Worksheet, data: ReportData) -> None:
+    _header(sheet, DETAIL_COLUMNS, [22, 28, 16, 30, 14, 14, 6, 10, 6, 8, 8, 14, 12, 30, 26])
+    titles = {d.id: d.title_zh for d in data.definitions}
+    for row, record in enumerate(data.table.to_dict("records"), start=2):
+        record = {**record, "title_zh": titles.get(str(record["indicator"]), "")}
+        for column, name in enumerate(DETAIL_COLUMNS, start=1):
+            value = _plain(record.get(name))
+            if name == "target_year" and value is not None:
+                value = int(value)
+            sheet.cell(row=row, column=column, value=value)
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(DETAIL_COLUMNS))}{len(data.table) + 1}"
+
+
+def _towns(sheet: Worksheet, data: ReportData) -> None:
+    towns = data.town_table
+    names = ["镇街", *(f"{d.title_zh}（{d.unit}）" for d in towns.indicators)]
+    _header(sheet, names, [14, *([18] * len(towns.indicators))])
+    for row, name in enumerate(towns.towns, start=2):
+        sheet.cell(row=row, column=1, value=name)
+        for column, d in enumerate(towns.indicators, start=2):
+            value, met, note = towns.cell(name, d.id)
+            cell = sheet.cell(row=row, column=column, value=value if value is not None else (note or None))
+            if met is not None:
+                cell.fill = MET_FILL if met else MISSED_FILL
+    ids_row = len(towns.towns) + 3
+    sheet.cell(row=ids_row, column=1, value="指标 id")
+    for column, d in enumerate(towns.indicators, start=2):
+        sheet.cell(row=ids_row, column=column, value=d.id)
+
+
+def _history(sheet: Worksheet, data: ReportData) -> None:
+    _header(
+        sheet,
+        ["指标 id", "指标", "范围", "单位", *(f"{s.quarter} #{s.id}" for s in data.snapshots)],
+        [22, 30, 14, 6, *([14] * len(data.snapshots))],
+    )
+    for row, item in enumerate(data.history_rows, start=2):
+        sheet.cell(row=row, column=1, value=item.definition.id)
+        sheet.cell(row=row, column=2, value=item.definition.title_zh)
+        sheet.cell(row=row, column=3, value=item.scope_key or "全区")
+        sheet.cell(row=row, column=4, value=item.definition.unit)
+        for column, value in enumerate(item.values, start=5):
+            sheet.cell(row=row, column=column, value=value)
+    if not data.snapshots:
+        sheet.cell(row=len(data.history_rows) + 3, column=1, value="尚无快照：用 geoplan snapshot 记录后显示历史。")
+
+
+def _warnings(sheet: Worksheet, data: ReportData) -> None:
+    names = [
+        "warning",
+        "indicator",
+        "scope",
+        "scope_key",
+        "value",
+        "previous_value",
+        "unit",
+        "target",
+        "target_op",
+        "target_year",
+        "good_direction",
+        "message",
+    ]
+    _header(sheet, names, [16, 22, 12, 24, 12, 12, 6, 10, 6, 8, 10, 80])
+    for row, record in enumerate(data.warnings.to_dict("records"), start=2):
+        for column, name in enumerate(names, start=1):
+            sheet.cell(row=row, column=column, value=_plain(record.get(name)))
+
+
+def _chart_block(sheet: Worksheet, chart: Chart, top: int) -> int:
+    """Write the chart's data at row `top` (categories down column A, a column per series and per target) and
+    anchor an Excel chart beside it; returns the next free row."""
+    sheet.cell(row=top, column=1, value=chart.title).font = BOLD
+    head = top + 1
+    sheet.cell(row=head, column=1, value="分类")
+    for column, series in enumerate(chart.series, start=2):
+        sheet.cell(row=head, column=column, value=series.name)
+    target_columns = []
+    for offset, target in enumerate(chart.targets):
+        column = 2 + len(chart.series) + offset
+        sheet.cell(row=head, column=column, value=target.label)
+        target_columns.append((column, target.value))
+    for index, category in enumerate(chart.categories):
+        row = head + 1 + index
+        sheet.cell(row=row, column=1, value=category)
+        for column, series in enumerate(chart.series, start=2):
+            sheet.cell(row=row, column=column, value=series.values[index])
+        for column, value in target_columns:
+            sheet.cell(row=row, column=column, value=value)
+    last = head + len(chart.categories)
+    if chart.categories:
+        labels = Reference(sheet, min_col=1, min_row=head + 1, max_row=last)
+        if chart.kind == "lines":
+            excel: BarChart | LineChart = LineChart()
+            excel.add_data(
+                Reference(sheet, min_col=2, max_col=1 + len(chart.series), min_row=head, max_row=last),
+                titles_from_data=True,
+            )
+        else:
+            excel = BarChart()
+            excel.type = "col"
+            excel.add_data(
+                Reference(sheet, min_col=2, max_col=1 + len(chart.series), min_row=head, max_row=last),
+                titles_from_data=True,
+            )
+            if chart.kind == "stacked":
+                excel.grouping = "stacked"
+                excel.overlap = 100
+        excel.set_categories(labels)
+        if target_columns and chart.kind != "lines":
+            lines = LineChart()  # the targets as flat lines over the bars
+            lines.add_data(
+                Reference(
+                    sheet, min_col=target_columns[0][0], max_col=target_columns[-1][0], min_row=head, max_row=last
+                ),
+                titles_from_data=True,
+            )
+            excel += lines
+        excel.title = chart.title
+        excel.y_axis.title = chart.unit
+        excel.height, excel.width = 8.0, 18.0
+        sheet.add_chart(excel, f"{get_column_letter(4 + len(chart.series) + len(chart.targets))}{top}")
+    return max(last + 3, top + 18)
+
+
+def _charts(sheet: Worksheet, data: ReportData) -> None:
+    row = 1
+    for chart in data.charts:
+        row = _chart_block(sheet, chart, row)
+    if data.snapshots:
+        for chart in data.trends:
+            if chart.unit == "%":  # the shares, one chart each; the other trends are in 历史
+                row = _chart_block(sheet, chart, row)
+    sheet.column_dimensions["A"].width = 18
+
+
+def _maps(sheet: Worksheet, data: ReportData) -> None:
+    with rendering():
+        for anchor, kind in (("A1", "coverage"), ("A32", "projects")):
+            png = figure_png(map_figure(kind, data.layers, size=(7.0, 5.2)), dpi=110)
+            sheet.add_image(Image(io.BytesIO(png)), anchor)

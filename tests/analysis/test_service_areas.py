@@ -1,0 +1,245 @@
+"""Service areas: exact answers on hand-built networks, and on the demo store the two promises of the module
+docstring checked independently: every cell the coverage engine counts as covered by F lies in F's polygon, and
+every polygon lies in the circle the triangle inequality allows; the reached nodes against networkx.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import replace
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+
+from geoplan.analysis.coverage import CoverageRules, CoverageSettings
+from geoplan.analysis.network import build_walk_graph
+from geoplan.analysis.reach import facility_node_reach
+from geoplan.analysis.service_areas import SERVICE_AREA_COLUMNS, STREET_BUFFER_M, service_areas
+from geoplan.crs import METRIC_CRS
+from geoplan.errors import CRSError, InputError
+from tests.analysis.demo_layers import DemoLayers
+
+# 6 km/h = 100 m per minute: minutes x 100 = metres
+QUARTER_KM = CoverageSettings(minutes=2.5, speed_kmh=6.0, access_m=30.0)  # 250 m
+
+
+def _roads(*lines: list[tuple[float, float]]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"road_id": [f"R{i}" for i in range(len(lines))], "walkable": [True] * len(lines)},
+        geometry=[shapely.LineString(line) for line in lines],
+        crs=METRIC_CRS,
+    )
+
+
+def _facilities(*points: tuple[float, float], crs: str = METRIC_CRS) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "facility_id": [f"F{i}" for i in range(len(points))],
+            "name": [f"设施{i}" for i in range(len(points))],
+            "kind": ["文化站"] * len(points),
+        },
+        geometry=[shapely.Point(p) for p in points],
+        crs=crs,
+    )
+
+
+def _circumscribed_64gon_area(r: float) -> float:
+    return 64 * r * r * math.tan(math.pi / 64)
+
+
+# ------------------------------------------------------------------------------------------ hand-built networks
+
+
+def test_a_straight_street_discs_and_a_partial_edge() -> None:
+    """Nodes every 100 m along y = 0; the facility on node 0; 250 m reach: nodes 0, 100, 200 and half an edge."""
+    graph = build_walk_graph(roads=_roads(*[[(x, 0.0), (x + 100.0, 0.0)] for x in range(0, 500, 100)]))
+    facilities = _facilities((0.0, 0.0))
+    # without street strips: the three nodes' discs of min(access 30 m, budget) = 30 m, far apart
+    areas = service_areas(graph=graph, facilities=facilities, settings=QUARTER_KM, street_buffer_m=0.0)
+    assert list(areas.columns) == [*SERVICE_AREA_COLUMNS, "geometry"]
+    assert areas.crs == METRIC_CRS
+    row = areas.iloc[0]
+    assert (row["facility_id"], row["name"], row["kind"]) == ("F0", "设施0", "文化站")
+    assert row["reach_m"] == pytest.approx(250.0)
+    assert not row["off_network"]
+    assert row["area_m2"] == pytest.approx(3 * _circumscribed_64gon_area(30.0), rel=1e-9)
+    assert row["area_m2"] == pytest.approx(row.geometry.area)
+    for x in (0.0, 100.0, 200.0):
+        assert row.geometry.contains(shapely.Point(x + 29.9, 0.0))
+    assert not row.geometry.intersects(shapely.Point(300.0, 0.0))
+
+    # without discs (access 0): the street walked, 250 m of it, buffered by 10 m
+    streets = service_areas(
+        graph=graph,
+        facilities=facilities,
+        settings=CoverageSettings(minutes=2.5, speed_kmh=6.0, access_m=0.0),
+        street_buffer_m=10.0,
+    ).geometry.iloc[0]
+    assert streets.bounds == pytest.approx((-10.0, -10.0, 260.0, 10.0))
+    assert streets.area == pytest.approx(250.0 * 20.0 + shapely.Point(0, 0).buffer(10.0, quad_segs=4).area)
+
+
+def test_a_place_nearer_an_unreached_node_is_not_served() -> None:
+    """(100, 60) is a node reached only by a 260 m detour from (300, 0): not within 250 m. A point 20 m from it
+    and 40 m from the reached node (100, 0) links to (100, 60) in the coverage model, so it is not served."""
+    graph = build_walk_graph(
+        roads=_roads(
+            [(0.0, 0.0), (100.0, 0.0)],
+            [(100.0, 0.0), (200.0, 0.0)],
+            [(200.0, 0.0), (300.0, 0.0)],
+            [(300.0, 0.0), (300.0, 60.0), (100.0, 60.0)],
+        )
+    )
+    settings = CoverageSettings(minutes=2.5, speed_kmh=6.0, access_m=80.0)
+    geom = service_areas(
+        graph=graph, facilities=_facilities((0.0, 0.0)), settings=settings, street_buffer_m=0.0
+    ).geometry.iloc[0]
+    assert geom.contains(shapely.Point(100.0, -70.0))  # nearest to (100, 0): within its 80 m disc
+    assert geom.contains(shapely.Point(100.0, 25.0))
+    assert not geom.intersects(shapely.Point(100.0, 40.0))
+    assert not geom.intersects(shapely.Point(100.0, 60.0))
+
+
+def test_a_partial_edge_follows_the_walked_length_not_the_chord() -> None:
+    """The edge 200 -> 300 is a detour of 2 x 70.71 m; 50 m of budget walk 35.36 % of it, drawn on the chord."""
+    graph = build_walk_graph(
+        roads=_roads(
+            [(0.0, 0.0), (100.0, 0.0)], [(100.0, 0.0), (200.0, 0.0)], [(200.0, 0.0), (250.0, 50.0), (300.0, 0.0)]
+        )
+    )
+    settings = CoverageSettings(minutes=2.5, speed_kmh=6.0, access_m=0.0)
+    area = service_areas(graph=graph, facilities=_facilities((0.0, 0.0)), settings=settings, street_buffer_m=5.0)
+    share = 50.0 / (2 * math.hypot(50.0, 50.0))
+    assert area.geometry.iloc[0].bounds[2] == pytest.approx(200.0 + 100.0 * share + 5.0)
+
+
+def test_an_edge_reached_from_both_ends_and_a_linked_facility() -> None:
+    """A 100 m square, the facility 20 m south of the corner (0, 0): reach 170 m, so (100, 0) and (0, 100) keep
+    50 m each and walk half of the two far edges; the far corner (100, 100) is not reached."""
+    square = [(0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0), (0.0, 0.0)]
+    graph = build_walk_graph(roads=_roads(*[[a, b] for a, b in itertools.pairwise(square)]))
+    settings = CoverageSettings(minutes=1.7, speed_kmh=6.0, access_m=25.0)
+    geom = service_areas(
+        graph=graph, facilities=_facilities((0.0, -20.0)), settings=settings, street_buffer_m=2.0
+    ).geometry.iloc[0]
+    assert geom.contains(shapely.Point(0.0, -19.0))  # the link to the network is walked
+    assert geom.contains(shapely.Point(100.0, 49.0)) and geom.contains(shapely.Point(49.0, 100.0))
+    assert not geom.intersects(shapely.Point(100.0, 53.0)) and not geom.intersects(shapely.Point(53.0, 100.0))
+    assert not geom.intersects(shapely.Point(100.0, 100.0))
+
+
+def test_off_network_facilities_and_the_euclidean_mode() -> None:
+    graph = build_walk_graph(roads=_roads([(0.0, 0.0), (100.0, 0.0)]))
+    facilities = _facilities((0.0, 10.0), (0.0, 500.0))
+    areas = service_areas(graph=graph, facilities=facilities, settings=QUARTER_KM)
+    assert list(areas["off_network"]) == [False, True]
+    assert areas.geometry.iloc[1].is_empty and areas["area_m2"].iloc[1] == 0.0
+    assert areas["area_m2"].iloc[0] > 0
+
+    circles = service_areas(graph=None, facilities=facilities, settings=replace(QUARTER_KM, mode="euclidean"))
+    assert not circles["off_network"].any()
+    for point, geom in zip(facilities.geometry, circles.geometry, strict=True):
+        assert geom.area == pytest.approx(_circumscribed_64gon_area(250.0), rel=1e-9)
+        assert geom.area == pytest.approx(math.pi * 250.0**2, rel=1e-3)
+        ring = shapely.get_coordinates(shapely.Point(point.x, point.y).buffer(249.999, quad_segs=64).exterior)
+        assert shapely.contains_xy(geom, ring[:, 0], ring[:, 1]).all()  # the whole circle is inside
+
+
+def test_inputs_are_checked() -> None:
+    graph = build_walk_graph(roads=_roads([(0.0, 0.0), (100.0, 0.0)]))
+    with pytest.raises(InputError, match="walking graph"):
+        service_areas(graph=None, facilities=_facilities((0.0, 0.0)), settings=QUARTER_KM)
+    with pytest.raises(CRSError):
+        service_areas(
+            graph=graph, facilities=_facilities((0.0, 0.0)).set_crs(None, allow_override=True), settings=QUARTER_KM
+        )
+    lines = _facilities((0.0, 0.0)).set_geometry([shapely.LineString([(0, 0), (1, 1)])], crs=METRIC_CRS)
+    with pytest.raises(InputError, match="Point"):
+        service_areas(graph=graph, facilities=lines, settings=QUARTER_KM)
+    with pytest.raises(InputError, match="kind"):
+        service_areas(graph=graph, facilities=_facilities((0.0, 0.0)).drop(columns="kind"), settings=QUARTER_KM)
+    original = _facilities((0.0, 0.0), crs=METRIC_CRS).to_crs("EPSG:4490")
+    before = original.copy()
+    areas = service_areas(graph=graph, facilities=original, settings=QUARTER_KM)
+    assert areas.crs == METRIC_CRS
+    assert original.equals(before)  # inputs are not mutated
+
+
+# ------------------------------------------------------------------------------------------ the demo store
+
+
+@pytest.mark.parametrize("settings", [CoverageSettings(), CoverageSettings(minutes=6, access_m=120)])
+def test_every_covered_cell_lies_in_its_facilitys_area(demo: DemoLayers, settings: CoverageSettings) -> None:
+    """Covered by F (F the nearest) => inside F's polygon. Tolerance 1 mm: a cell centre exactly on the
+    bisector of two nodes may be linked to either, and its Voronoi cell is then decided by floating point."""
+    areas = service_areas(graph=demo.graph, facilities=demo.facilities, settings=settings)
+    result = demo.coverage(CoverageRules(urban=settings, rural=settings))
+    covered = np.flatnonzero(result.urban.covered)
+    assert len(covered) > 1000  # not vacuous
+    owner = result.urban.facility[covered]
+    geoms = areas.geometry.to_numpy()[owner]
+    points = shapely.points(result.cells.centres[covered])
+    inside = shapely.dwithin(geoms, points, 1e-3)
+    assert inside.all(), f"{(~inside).sum()} covered cells outside their facility's area"
+    # and the facilities that serve nobody are exactly the off-network ones
+    assert set(areas.loc[areas["off_network"], "facility_id"]) == set(result.facilities_off_network)
+
+
+@pytest.mark.parametrize("settings", [CoverageSettings(), CoverageSettings(minutes=6, access_m=120)])
+def test_every_area_lies_in_the_circle_the_triangle_inequality_allows(
+    demo: DemoLayers, settings: CoverageSettings
+) -> None:
+    areas = service_areas(graph=demo.graph, facilities=demo.facilities, settings=settings)
+    r = settings.threshold_m
+    # the discs' 64-gons reach 1/cos(pi/64) of a disc radius (at most access_m) outwards
+    outward = settings.access_m * (1 / math.cos(math.pi / 64) - 1)
+    bound = math.pi * (r + STREET_BUFFER_M) ** 2
+    assert (areas["area_m2"] <= bound).all()
+    assert (areas["area_m2"] > 0).sum() >= len(areas) - areas["off_network"].sum()
+    geoms = areas.geometry.to_numpy()
+    centres = shapely.get_coordinates(demo.facilities.to_crs(METRIC_CRS).geometry.to_numpy())
+    # a polygon's farthest point from the facility is one of its vertices
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    farthest = np.hypot(*(xy - centres[owner]).T)
+    assert len(farthest) > 0
+    assert (farthest <= r + STREET_BUFFER_M + outward + 1e-6).all()
+    assert np.allclose(areas["area_m2"], shapely.area(geoms))
+
+
+def test_reached_nodes_match_networkx(demo: DemoLayers) -> None:
+    settings = CoverageSettings()
+    r = settings.threshold_m
+    fac_xy = shapely.get_coordinates(demo.facilities.to_crs(METRIC_CRS).geometry.to_numpy())
+    reach = facility_node_reach(demo.graph, fac_xy, access_m=settings.access_m, limit_m=r)
+    fac, node, dist = reach.pairs()
+    coo = demo.graph.matrix.tocoo()
+    g = nx.Graph()
+    g.add_nodes_from(range(demo.graph.n_nodes))
+    g.add_weighted_edges_from(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True))
+    # brute-force nearest node and link, independent of the KD-tree
+    checked = 0
+    for f, (x, y) in enumerate(fac_xy):
+        d2 = (demo.graph.coords[:, 0] - x) ** 2 + (demo.graph.coords[:, 1] - y) ** 2
+        start = int(np.argmin(d2))
+        link = math.sqrt(float(d2[start]))
+        mine = dict(zip(node[fac == f].tolist(), dist[fac == f].tolist(), strict=True))
+        if link > settings.access_m:
+            assert not mine
+            continue
+        theirs = nx.single_source_dijkstra_path_length(g, start, cutoff=r - link)
+        assert set(mine) == set(theirs)
+        assert np.allclose([mine[k] for k in theirs], [link + v for v in theirs.values()])
+        checked += 1
+    assert checked > 100
+
+
+def test_service_areas_of_the_demo_in_the_store_crs(demo: DemoLayers) -> None:
+    """Same areas whatever CRS the facilities come in (the store's EPSG:4490 or the metric one)."""
+    a = service_areas(graph=demo.graph, facilities=demo.facilities, settings=CoverageSettings())
+    b = service_areas(graph=demo.graph, facilities=demo.facilities.to_crs(METRIC_CRS), settings=CoverageSettings())
+    assert list(a["facility_id"]) == list(demo.facilities["facility_id"].astype(str))
+    assert np.allclose(a["area_m2"], b["area_m2"], rtol=1e-6)

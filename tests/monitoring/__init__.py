@@ -1,0 +1,1 @@
+"""Tests of geoplan.monitoring: the project ledger, indicators, snapshots."""

@@ -1,0 +1,61 @@
+"""The token pages' shared session script (web/static/geoplan-session.js) and form (templates/_session.html).
+
+The browser tests (tests/web/test_browser_*.py) run the form on each page; these check the pieces they rely on:
+each page has the form once and loads the session script before its own, which keeps no token handling of its
+own, and the shared script builds no HTML from strings.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+STATIC = Path(__file__).resolve().parents[2] / "web" / "static"
+PAGES = ("planner", "coverage", "audit", "dashboard")
+CONTENT = {
+    "planner": "gp-thresholds",
+    "coverage": "gp-settings",
+    "audit": "gp-audit-filters",
+    "dashboard": "gp-quarter",
+}
+"""An element of each page's own content, which the token form's app must hold."""
+
+
+def _code(name: str) -> str:
+    """A script without its comments (they may name what the code must not use)."""
+    source = (STATIC / name).read_text(encoding="utf-8")
+    return re.sub(r"/\*.*?\*/|//[^\n]*", "", source, flags=re.DOTALL)
+
+
+def test_the_session_script_builds_no_html_from_strings() -> None:
+    code = _code("geoplan-session.js")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in code, sink
+    assert "textContent" in code
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_token_page_has_the_form_once_and_loads_the_session_script_first(client: TestClient, page: str) -> None:
+    html = client.get(f"/{page}").text
+    for ident in ("gp-login", "gp-token", "gp-login-error", "gp-app", "gp-logout"):
+        assert html.count(f'id="{ident}"') == 1, ident
+    assert 'type="password"' in html
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    assert "/static/geoplan-session.js" in scripts and f"/static/geoplan-{page}.js" in scripts
+    assert scripts.index("/static/geoplan-session.js") < scripts.index(f"/static/geoplan-{page}.js")
+    # The form comes first, then the app it opens (hidden until then) holding the page's own content.
+    start = html.index('id="gp-app"')
+    end = min(i for i in (html.find("</aside>", start), html.find("</main>", start)) if i >= 0)
+    assert html.index('id="gp-login"') < start and "hidden" in html[start : html.index(">", start)]
+    assert f'id="{CONTENT[page]}"' in html[start:end]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_page_scripts_leave_the_token_to_the_session_script(page: str) -> None:
+    code = _code(f"geoplan-{page}.js")
+    for own in ("sessionStorage", "Authorization", "Bearer", ".download =", "function AuthError"):
+        assert own not in code, (page, own)
+    assert ".tokenPage(" in code

@@ -1,0 +1,300 @@
+"""The monitoring dashboard (监测看板): `GET /dashboard`, the page, and `GET /api/dashboard`, everything it shows.
+
+Who may see it: staff and above. The dashboard is the indicators (`/api/indicators`) seen at once, and they
+aggregate private layers and fields (the population raster, the plan layers behind the conflict areas, the
+project ledger), so the data needs a staff token like the indicator API it is built on. The page itself is
+public and empty, like the planner, coverage and audit pages: a browser sends no bearer token on a page load,
+so geoplan-dashboard.js asks for one (kept in the tab's sessionStorage) and fetches the data with it. The page
+holds only what anyone may read anyway: headings and links to the public map pages.
+
+The charts are drawn here, on the server, by the same code as the quarterly report (geoplan.reporting:
+`charts` -> `svg_charts`), and travel as a JSON tree of SVG elements (`svg.Node.to_json`); the page script
+rebuilds each with createElementNS/setAttribute/textContent from fixed lists of elements and attributes, so
+no markup is ever parsed in the browser and nothing needs a CDN or a chart library. Numbers come from the
+indicator service through the app's indicator cache (the same answers as `/api/indicators`); the history and
+the early warnings from the snapshots.
+
+GET /api/dashboard[?quarter=2026Q2]  (default: now)
+    {as_of, as_of_local, current, quarter, synthetic_layers, previous_snapshot, indicators: [{id, titles, unit,
+     description, good_direction, targets, target_text, value, value_text, state, state_label, change,
+     change_text, warnings, links, rows: [{scope, scope_key, value, value_text, target_text, target_met,
+     met_label, note}]}], warnings: {snapshot, previous_snapshot_id, items}, snapshots, history: {snapshots,
+     rows}, towns: {indicators, rows}, charts: [{id, title, note, indicator, svg}], trends: [...], reports}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from geoplan.access import Role, can_see_layer
+from geoplan.catalog import Catalog
+from geoplan.monitoring.asof import AsOf, as_of_now, as_of_quarter
+from geoplan.monitoring.indicator_defs import IndicatorDef
+from geoplan.monitoring.snapshots import Snapshot
+from geoplan.monitoring.snapshots import warnings as snapshot_warnings
+from geoplan.reporting.charts import Chart, snapshot_label
+from geoplan.reporting.formatting import change_text, met_label, note_text, target_text, value_text
+from geoplan.reporting.render import FORMATS
+from geoplan.reporting.report_data import ReportData, gather_report
+from geoplan.reporting.svg_charts import chart_svg
+from geoplan.storage import LayerStore
+from web.deps import Caller, CatalogDep, SettingsDep, StoreDep, require_role
+from web.maps.basemap import NO_BASEMAP
+from web.maps.csp import new_nonce, page_headers
+from web.routers.monitoring import IndicatorCacheDep
+
+router = APIRouter(tags=["dashboard"])
+StaffCaller = Annotated[Caller, Depends(require_role(Role.STAFF))]
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+SITE_TITLE = "高明区城市治理三年行动计划"
+DASHBOARD_TITLE = "监测看板"
+WARNING_KINDS = {"target_missed": "未达目标", "wrong_direction": "变化方向不利"}
+
+
+@cache
+def _templates() -> Jinja2Templates:
+    return Jinja2Templates(directory=TEMPLATES_DIR)  # autoescapes .html templates
+
+
+@dataclass(frozen=True)
+class Link:
+    href: str
+    title: str
+
+
+def map_links(catalog: Catalog) -> list[Link]:
+    """The map pages the dashboard leads to; layer pages only for public layers (the others answer 404)."""
+    links = [
+        Link("/", "项目地图"),
+        Link("/coverage", "十分钟文化圈覆盖"),
+        Link("/planner", "多规合一冲突图斑"),
+    ]
+    for name in ("projects", "sponge_areas", "renewal_zones", "culture_facilities"):
+        if name in catalog and can_see_layer(catalog.get(name), Role.PUBLIC):
+            links.append(Link(f"/layers/{name}", f"图层：{catalog.get(name).title_zh}"))
+    links.append(Link("/audit", "审计日志（全过程留痕）"))
+    return links
+
+
+def indicator_links(definition: IndicatorDef, catalog: Catalog) -> list[Link]:
+    """Where an indicator's figures can be seen on a map, by its kind (indicators are data, so not by id)."""
+
+    def layer(name: Any) -> list[Link]:
+        if isinstance(name, str) and name in catalog and can_see_layer(catalog.get(name), Role.PUBLIC):
+            return [Link(f"/layers/{name}", f"{catalog.get(name).title_zh}图层")]
+        return []
+
+    kind, params = definition.kind, definition.params
+    if kind in ("cultural_coverage", "library_coverage", "facility_count"):
+        return [Link("/coverage", "文化圈覆盖地图"), *layer("culture_facilities")]
+    if kind == "conflict_area":
+        return [Link("/planner", "多规合一冲突图斑")]
+    if kind == "sponge_share":
+        compliant = params.get("compliant") or {}
+        return layer(compliant.get("layer"))
+    if kind == "area_by_field":
+        return layer(params.get("layer"))
+    if kind in ("project_count", "project_overdue"):
+        return [Link("/", "项目地图"), *layer("projects")]
+    if kind == "case_count":
+        return [Link("/audit?layer=illegal_construction", "案件变更记录")]
+    return []
+
+
+# --------------------------------------------------------------------------------------------- the page
+
+
+@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+def dashboard_page(request: Request, catalog: CatalogDep) -> HTMLResponse:
+    nonce = new_nonce()
+    context = {
+        "site_title": SITE_TITLE,
+        "nonce": nonce,
+        "title": f"{DASHBOARD_TITLE} · {SITE_TITLE}",
+        "heading": DASHBOARD_TITLE,
+        "links": map_links(catalog),
+        "formats": list(FORMATS),
+    }
+    headers = page_headers(nonce=nonce, basemap=NO_BASEMAP)  # no map here: no tile host to allow
+    return _templates().TemplateResponse(request, "dashboard.html", context, headers=headers)
+
+
+# --------------------------------------------------------------------------------------------- the data
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
+def _moment(quarter: str | None) -> AsOf:
+    return as_of_now() if quarter is None else as_of_quarter(quarter)
+
+
+def _chart_json(chart: Chart) -> dict[str, Any]:
+    return {
+        "id": chart.id,
+        "title": chart.title,
+        "note": chart.note,
+        "indicator": chart.indicator,
+        "unit": chart.unit,
+        "svg": chart_svg(chart).to_json(),
+    }
+
+
+def _snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
+    return {**snapshot.to_dict(), "label": snapshot_label(snapshot.id, snapshot.quarter)}
+
+
+def _indicators_json(data: ReportData, catalog: Catalog) -> list[dict[str, Any]]:
+    out = []
+    for summary in data.summaries:
+        definition = summary.definition
+        unit = definition.unit
+        rows = data.table[data.table["indicator"] == definition.id]
+        out.append(
+            {
+                **{k: v for k, v in definition.to_dict().items() if k not in ("params", "kind")},
+                "target_text": target_text(summary.target_op, summary.target, summary.target_year, unit),
+                "targets_text": [target_text(t.comparison, t.value, t.year, unit) for t in definition.targets],
+                "value": summary.value,
+                "value_text": summary.value_label,
+                "state": summary.state,
+                "state_label": summary.state_label,
+                "previous_value": summary.previous_value,
+                "change": summary.change,
+                "change_text": change_text(summary.change, unit),
+                "warnings": summary.warnings,
+                "links": [{"href": link.href, "title": link.title} for link in indicator_links(definition, catalog)],
+                "rows": [
+                    {
+                        "scope": str(r["scope"]),
+                        "scope_key": str(r["scope_key"]),
+                        "value": _plain(r["value"]),
+                        "value_text": value_text(r["value"], unit),
+                        "target_text": target_text(r["target_op"], r["target"], r["target_year"], unit),
+                        "target_met": _plain(r["target_met"]),
+                        "met_label": met_label(r["target_met"]),
+                        "change_text": change_text(r["change"], unit),
+                        "note": note_text(r["note"]),
+                    }
+                    for r in rows.to_dict("records")
+                ],
+            }
+        )
+    return out
+
+
+def _warnings_json(store: LayerStore, data: ReportData) -> dict[str, Any]:
+    """The early warnings of the latest snapshot (against the one before it), as `geoplan warnings` lists them."""
+    found = snapshot_warnings(store)
+    titles = {d.id: d.title_zh for d in data.definitions}
+    items = [
+        {
+            "warning": str(r["warning"]),
+            "kind": WARNING_KINDS.get(str(r["warning"]), str(r["warning"])),
+            "indicator": str(r["indicator"]),
+            "title_zh": titles.get(str(r["indicator"]), str(r["indicator"])),
+            "scope": str(r["scope"]),
+            "scope_key": str(r["scope_key"]),
+            "value_text": value_text(r["value"], str(r["unit"])),
+            "previous_text": value_text(r["previous_value"], str(r["unit"])),
+            "target_text": target_text(r["target_op"], r["target"], r["target_year"], str(r["unit"])),
+            "message": str(r["message"]),
+        }
+        for r in found.to_dict("records")
+    ]
+    latest = data.snapshots[-1] if data.snapshots else None
+    ids = [s.id for s in data.snapshots]
+    return {
+        "snapshot": None if latest is None else _snapshot_json(latest),
+        "previous_snapshot_id": ids[-2] if len(ids) > 1 else None,
+        "items": items,
+    }
+
+
+def dashboard_json(store: LayerStore, data: ReportData) -> dict[str, Any]:
+    catalog = store.catalog
+    towns = data.town_table
+    return {
+        "as_of": data.as_of.iso,
+        "as_of_local": data.as_of_local,
+        "current": data.as_of.current,
+        "quarter": str(data.quarter),
+        "synthetic_layers": list(data.synthetic),
+        "previous_snapshot": None if data.previous is None else _snapshot_json(data.previous),
+        "indicators": _indicators_json(data, catalog),
+        "warnings": _warnings_json(store, data),
+        "snapshots": [_snapshot_json(s) for s in data.snapshots],
+        "history": {
+            "snapshots": [s.id for s in data.snapshots],
+            "rows": [
+                {
+                    "indicator": row.definition.id,
+                    "title_zh": row.definition.title_zh,
+                    "scope_key": row.scope_key,
+                    "unit": row.definition.unit,
+                    "values": list(row.values),
+                    "texts": [value_text(v, row.definition.unit) for v in row.values],
+                }
+                for row in data.history_rows
+            ],
+        },
+        "towns": {
+            "indicators": [{"id": d.id, "title_zh": d.title_zh, "unit": d.unit} for d in towns.indicators],
+            "rows": [
+                {
+                    "town": name,
+                    "cells": [
+                        {
+                            "indicator": d.id,
+                            "value": value,
+                            "text": value_text(value, d.unit, with_unit=False) if value is not None else (note or "—"),
+                            "met": met,
+                        }
+                        for d in towns.indicators
+                        for value, met, note in [towns.cell(name, d.id)]
+                    ],
+                }
+                for name in towns.towns
+            ],
+        },
+        "charts": [_chart_json(c) for c in data.charts],
+        "trends": [_chart_json(c) for c in data.trends],
+        "reports": {"url": "/api/report", "formats": list(FORMATS)},
+    }
+
+
+@router.get("/api/dashboard", summary="Everything the monitoring dashboard shows (staff)")
+async def dashboard_data(
+    _: StaffCaller,
+    store: StoreDep,
+    settings: SettingsDep,
+    cache: IndicatorCacheDep,
+    quarter: Annotated[str | None, Query(max_length=10, description="e.g. 2026Q2: the end of that quarter")] = None,
+) -> dict[str, Any]:
+    moment = _moment(quarter)
+
+    def build() -> dict[str, Any]:
+        run = cache.run(moment)
+        data = gather_report(
+            store, layers_dir=settings.layers_dir, quarter=moment.quarter, run=run, definitions=None, maps=False
+        )
+        return dashboard_json(store, data)
+
+    return await run_in_threadpool(build)
