@@ -3,20 +3,19 @@
 Computing every indicator takes several seconds on the demo store (two coverage runs and the conflict overlay),
 so each table is computed once per state: the key is `indicators_service.state_key` (every layer's store
 version, the newest mark, the progress records, the definitions and rule files) and the moment ("now" or an
-earlier instant). An edit changes the key, so the next request sees it. Computations run one at a time: the
-machine has few cores, and a second request for the same key waits for the first and reuses its answer.
+earlier instant). An edit changes the key, so the next request sees it. A second request for the same key waits for
+the first and reuses its answer (web/computed_once.py).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 from geoplan.monitoring.asof import AsOf
 from geoplan.monitoring.indicator_defs import IndicatorSet
 from geoplan.monitoring.indicators_service import IndicatorRun, compute_indicators, definitions_for, state_key
 from geoplan.storage import LayerStore
+from web.computed_once import ComputedOnce
 
 
 class IndicatorCache:
@@ -25,12 +24,12 @@ class IndicatorCache:
     def __init__(self, store: LayerStore, layers_dir: Path, *, keep: int = 8) -> None:
         self.store = store
         self._layers_dir = Path(layers_dir)
-        self._keep = keep
-        self._guard = threading.Lock()
-        self._compute = threading.Lock()
-        self._runs: OrderedDict[tuple[str, str], IndicatorRun] = OrderedDict()
-        self.computations = 0
+        self._runs: ComputedOnce[IndicatorRun] = ComputedOnce(keep=keep)
+
+    @property
+    def computations(self) -> int:
         """How many times the indicators were computed (for tests and logs)."""
+        return self._runs.builds
 
     def definitions(self) -> IndicatorSet:
         return definitions_for(self.store, self._layers_dir)
@@ -43,24 +42,7 @@ class IndicatorCache:
             state_key(self.store, layers_dir=self._layers_dir, definitions=definitions),
             "now" if as_of.current else as_of.iso,
         )
-        found = self._cached(key)
-        if found is not None:
-            return found
-        with self._compute:
-            found = self._cached(key)
-            if found is not None:
-                return found
-            run = compute_indicators(self.store, layers_dir=self._layers_dir, as_of=as_of, definitions=definitions)
-            self.computations += 1
-        with self._guard:
-            self._runs[key] = run
-            while len(self._runs) > self._keep:
-                self._runs.popitem(last=False)
-        return run
-
-    def _cached(self, key: tuple[str, str]) -> IndicatorRun | None:
-        with self._guard:
-            run = self._runs.get(key)
-            if run is not None:
-                self._runs.move_to_end(key)
-            return run
+        return self._runs.get(
+            key,
+            lambda: compute_indicators(self.store, layers_dir=self._layers_dir, as_of=as_of, definitions=definitions),
+        )

@@ -1,6 +1,7 @@
-"""What every sub-command shares: the --store option, opening the store, the two consoles.
+"""What every command shares: the --store option, opening the store, the two consoles, the -o check.
 
-Kept apart from geoplan/cli.py so sub-command modules never import the main command (cli.py imports them).
+geoplan/cli.py and the sub-command modules import them from here, so sub-command modules never import the main
+command (cli.py imports them).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def settings_for(store: str | None) -> Settings:
 def open_configured(store: str | None) -> tuple[Settings, LayerStore]:
     """The settings and the store they name, which need not exist yet (`db init` and `demo` create it)."""
     settings = settings_for(store)
-    return settings, open_store(settings.store, load_catalog(settings.layers_dir))
+    return settings, _open(settings)
 
 
 def open_existing(store: str | None) -> tuple[Settings, LayerStore]:
@@ -45,7 +46,11 @@ def open_existing(store: str | None) -> tuple[Settings, LayerStore]:
     settings = settings_for(store)
     if not is_postgis_url(settings.store) and not Path(settings.store).is_file():
         raise InputError(f"no store at {settings.store}; build it with `geoplan demo` or pass --store")
-    return open_configured(store)
+    return settings, _open(settings)
+
+
+def _open(settings: Settings) -> LayerStore:
+    return open_store(settings.store, load_catalog(settings.layers_dir))
 
 
 @contextmanager

@@ -194,6 +194,25 @@ def test_suggest_sites_takes_the_rules_file(demo_store_path: Path, demo: DemoLay
     assert np.allclose(written["gain_population"], direct["gain_population"])
 
 
+def test_suggest_sites_in_euclidean_mode_still_picks_network_nodes(
+    demo_store_path: Path, demo: DemoLayers, tmp_path: Path
+) -> None:
+    """The candidates are the network's nodes in either mode, so a Euclidean study loads the graph too."""
+    from geoplan.analysis.siting import suggest_sites
+
+    out = tmp_path / "sites.csv"
+    assert (
+        main(["suggest-sites", "--k", "2", "--mode", "euclidean", "--store", str(demo_store_path), "-o", str(out)]) == 0
+    )
+    flat = CoverageSettings(mode="euclidean")
+    rules = CoverageRules(urban=flat, rural=flat)
+    direct = suggest_sites(result=demo.coverage(rules), rules=rules, k=2, graph=demo.graph)
+    written = pd.read_csv(out, encoding="utf-8-sig")
+    assert list(written["site_id"]) == list(direct["site_id"])
+    assert np.allclose(written["gain_population"], direct["gain_population"])
+    assert (written["gain_population"] > 0).all()
+
+
 def test_coverage_with_capacity_adds_the_accessibility_columns(
     demo_store_path: Path, demo: DemoLayers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
