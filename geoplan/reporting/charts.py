@@ -12,7 +12,6 @@ all projects with a `task_area_status` scope; coverage and the sponge-city share
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -20,6 +19,7 @@ from typing import Literal
 import pandas as pd
 
 from geoplan.monitoring.indicator_defs import IndicatorDef
+from geoplan.reporting.formatting import met_or_none, number_or_none
 
 __all__ = [
     "Chart",
@@ -77,17 +77,6 @@ class Chart:
         return not self.categories or all(v is None for s in self.series for v in s.values)
 
 
-def _value(raw: object) -> float | None:
-    if raw is None or raw is pd.NA:
-        return None
-    number = float(raw)  # type: ignore[arg-type]
-    return None if math.isnan(number) else number
-
-
-def _met(raw: object) -> bool | None:
-    return None if raw is None or raw is pd.NA or (isinstance(raw, float) and math.isnan(raw)) else bool(raw)
-
-
 def target_lines(definition: IndicatorDef, year: int) -> tuple[TargetLine, ...]:
     """Every target of the definition; the one that applies in `year` is marked."""
     applying = definition.target_for(year)
@@ -137,7 +126,7 @@ def progress_chart(table: pd.DataFrame, definitions: Sequence[IndicatorDef]) -> 
             areas.append(area)
         if status not in statuses:
             statuses.append(status)
-        counts[(area, status)] = _value(value)
+        counts[(area, status)] = number_or_none(value)
     series = tuple(
         Series(
             name=status,
@@ -164,7 +153,7 @@ def town_chart(
     """One indicator's town rows as bars, coloured by whether each meets the target, with every target drawn."""
     rows = _rows(table, definition.id, "town")
     by_key = {
-        str(k): (_value(v), _met(m))
+        str(k): (number_or_none(v), met_or_none(m))
         for k, v, m in zip(rows["scope_key"], rows["value"], rows["target_met"], strict=True)
     }
     keys = _ordered(list(by_key), towns)
@@ -227,7 +216,7 @@ def trend_chart(
             keys.append(key)
     keys = keys[:MAX_TREND_SERIES]
     values = {
-        (int(s), str(k)): _value(v)
+        (int(s), str(k)): number_or_none(v)
         for s, k, v in zip(chosen["snapshot_id"], chosen["scope_key"], chosen["value"], strict=True)
     }
     series = tuple(

@@ -28,7 +28,7 @@ NO_VALUE = "无数据"
 
 def is_missing(value: Any) -> bool:
     """None, pandas' NA or NaN: a table cell with no value."""
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    return value is None or value is pd.NA or (isinstance(value, float | np.floating) and math.isnan(value))
 
 
 def number_or_none(value: Any) -> float | None:

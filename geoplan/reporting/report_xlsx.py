@@ -15,8 +15,6 @@ Numbers stay numbers (not text), so the sheets can be filtered and recomputed.
 from __future__ import annotations
 
 import io
-import math
-from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, LineChart, Reference
@@ -25,44 +23,27 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from geoplan.monitoring.indicator_columns import MEASURE_COLUMNS
+from geoplan.monitoring.snapshots import WARNING_COLUMNS
 from geoplan.reporting.charts import Chart
-from geoplan.reporting.formatting import target_text
+from geoplan.reporting.formatting import plain, target_text
 from geoplan.reporting.report_data import ReportData
 from geoplan.reporting.report_mpl import figure_png, map_figure, rendering
 
 __all__ = ["DETAIL_COLUMNS", "SHEETS", "render_xlsx"]
 
 SHEETS = ("概要", "指标", "明细", "镇街对比", "历史", "预警", "图表", "地图")
-DETAIL_COLUMNS = [
-    "indicator",
-    "title_zh",
-    "scope",
-    "scope_key",
-    "value",
-    "value_ellipsoid",
-    "unit",
-    "target",
-    "target_op",
-    "target_year",
-    "target_met",
-    "previous_value",
-    "change",
-    "note",
-    "as_of",
+DETAIL_COLUMNS = [MEASURE_COLUMNS[0], "title_zh", *MEASURE_COLUMNS[1:], "previous_value", "change", "note", "as_of"]
+"""An indicator row as the service computes it (its title after its id) with the change since the last snapshot."""
+WARNING_SHEET_COLUMNS = [
+    "warning",
+    *(c for c in WARNING_COLUMNS if c not in ("warning", "snapshot_id", "quarter", "previous_snapshot_id")),
 ]
+"""The 预警 sheet: a warning's kind first, then the snapshot warning's columns without the snapshot ids and quarter."""
 HEADER_FILL = PatternFill("solid", fgColor="E4EBF2")
 MET_FILL = PatternFill("solid", fgColor="E3F4E6")
 MISSED_FILL = PatternFill("solid", fgColor="FDE2E1")
 BOLD = Font(bold=True)
-
-
-def _plain(value: Any) -> Any:
-    """A cell value: NaN and pandas' missing values as empty cells, numpy scalars unwrapped."""
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value
 
 
 def _header(sheet: Worksheet, names: list[str], widths: list[float] | None = None, row: int = 1) -> None:
@@ -148,7 +129,7 @@ def _indicators(sheet: Worksheet, data: ReportData) -> None:
             s.definition.description,
         ]
         for column, value in enumerate(values, start=1):
-            sheet.cell(row=row, column=column, value=_plain(value))
+            sheet.cell(row=row, column=column, value=plain(value))
         fill = {"met": MET_FILL, "missed": MISSED_FILL}.get(s.state)
         if fill is not None:
             sheet.cell(row=row, column=7).fill = fill
@@ -160,7 +141,7 @@ def _detail(sheet: Worksheet, data: ReportData) -> None:
     for row, record in enumerate(data.table.to_dict("records"), start=2):
         record = {**record, "title_zh": titles.get(str(record["indicator"]), "")}
         for column, name in enumerate(DETAIL_COLUMNS, start=1):
-            value = _plain(record.get(name))
+            value = plain(record.get(name))
             if name == "target_year" and value is not None:
                 value = int(value)
             sheet.cell(row=row, column=column, value=value)
@@ -202,24 +183,10 @@ def _history(sheet: Worksheet, data: ReportData) -> None:
 
 
 def _warnings(sheet: Worksheet, data: ReportData) -> None:
-    names = [
-        "warning",
-        "indicator",
-        "scope",
-        "scope_key",
-        "value",
-        "previous_value",
-        "unit",
-        "target",
-        "target_op",
-        "target_year",
-        "good_direction",
-        "message",
-    ]
-    _header(sheet, names, [16, 22, 12, 24, 12, 12, 6, 10, 6, 8, 10, 80])
+    _header(sheet, WARNING_SHEET_COLUMNS, [16, 22, 12, 24, 12, 12, 6, 10, 6, 8, 10, 80])
     for row, record in enumerate(data.warnings.to_dict("records"), start=2):
-        for column, name in enumerate(names, start=1):
-            sheet.cell(row=row, column=column, value=_plain(record.get(name)))
+        for column, name in enumerate(WARNING_SHEET_COLUMNS, start=1):
+            sheet.cell(row=row, column=column, value=plain(record.get(name)))
 
 
 def _chart_block(sheet: Worksheet, chart: Chart, top: int) -> int:

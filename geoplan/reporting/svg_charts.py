@@ -65,6 +65,20 @@ def _target_colour(target: TargetLine) -> str:
     return "#b91c1c" if target.applies else "#7b8794"
 
 
+def _target_line(target: TargetLine, x1: float, y1: float, x2: float, y2: float, *, width: float | None = None) -> Node:
+    """A target as a dashed line in its colour, its number in data-value, its label as the tooltip."""
+    attrs: dict[str, object] = {"x1": x1, "x2": x2, "y1": y1, "y2": y2, "stroke": _target_colour(target)}
+    if width is not None:
+        attrs["stroke-width"] = width
+    attrs.update({"stroke-dasharray": "5 3", "class": "gp-target", "data-value": repr(float(target.value))})
+    return el("line", attrs, el("title", text=target.label))
+
+
+def _svg(chart: Chart, width: float, height: float, *nodes: Node) -> Node:
+    attrs = {"viewBox": f"0 0 {width:g} {height:g}", "role": "img", "aria-label": chart.title, "class": "gp-chart"}
+    return el("svg", {**attrs, "data-chart": chart.id}, *nodes)
+
+
 def _text(x: float, y: float, text: str, attrs: dict[str, object] | None = None) -> Node:
     base: dict[str, object] = {"x": float(x), "y": float(y), "font-size": FONT, "fill": INK}
     base.update(attrs or {})
@@ -191,38 +205,13 @@ def _bars(chart: Chart) -> Node:
     for number, target in enumerate(chart.targets):
         x = x_of(target.value)
         colour = _target_colour(target)
-        marks.append(
-            el(
-                "line",
-                {
-                    "x1": x,
-                    "x2": x,
-                    "y1": y0 - 4,
-                    "y2": y0 + ROW * len(chart.categories),
-                    "stroke": colour,
-                    "stroke-width": 2 if target.applies else 1.5,
-                    "stroke-dasharray": "5 3",
-                    "class": "gp-target",
-                    "data-value": repr(float(target.value)),
-                },
-                el("title", text=target.label),
-            )
-        )
+        width = 2 if target.applies else 1.5
+        marks.append(_target_line(target, x, y0 - 4, x, y0 + ROW * len(chart.categories), width=width))
         anchor = "end" if x > BAR_WIDTH - 90 else ("start" if x < BAR_LABELS + 60 else "middle")
         label_y = y0 - 7 - 14 * ((len(chart.targets) - 1 - number) % 2 if len(chart.targets) > 1 else 0)
         marks.append(_text(x, label_y, target.label, {"text-anchor": anchor, "fill": colour, "font-size": 11}))
     nodes.append(el("g", {"class": "gp-chart-targets"}, *marks))
-    return el(
-        "svg",
-        {
-            "viewBox": f"0 0 {BAR_WIDTH:g} {height:g}",
-            "role": "img",
-            "aria-label": chart.title,
-            "class": "gp-chart",
-            "data-chart": chart.id,
-        },
-        *nodes,
-    )
+    return _svg(chart, BAR_WIDTH, height, *nodes)
 
 
 # --------------------------------------------------------------------------------------------- lines
@@ -283,23 +272,7 @@ def _lines(chart: Chart) -> Node:
     for target in chart.targets:
         if bottom <= target.value <= top:
             y = y_of(target.value)
-            colour = _target_colour(target)
-            nodes.append(
-                el(
-                    "line",
-                    {
-                        "x1": LINE_LEFT,
-                        "x2": LINE_WIDTH - LINE_RIGHT,
-                        "y1": y,
-                        "y2": y,
-                        "stroke": colour,
-                        "stroke-dasharray": "5 3",
-                        "class": "gp-target",
-                        "data-value": repr(float(target.value)),
-                    },
-                    el("title", text=target.label),
-                )
-            )
+            nodes.append(_target_line(target, LINE_LEFT, y, LINE_WIDTH - LINE_RIGHT, y))
     for series in chart.series:
         parts: list[Node] = []
         path: list[str] = []
@@ -333,14 +306,4 @@ def _lines(chart: Chart) -> Node:
         nodes.append(el("g", {"class": "gp-series", "data-series": series.name}, *parts))
     if not values:
         nodes.append(_text(LINE_WIDTH / 2, LINE_TOP + plot_h / 2, "无数据", {"text-anchor": "middle", "fill": MUTED}))
-    return el(
-        "svg",
-        {
-            "viewBox": f"0 0 {LINE_WIDTH:g} {LINE_HEIGHT:g}",
-            "role": "img",
-            "aria-label": chart.title,
-            "class": "gp-chart",
-            "data-chart": chart.id,
-        },
-        *nodes,
-    )
+    return _svg(chart, LINE_WIDTH, LINE_HEIGHT, *nodes)

@@ -8,14 +8,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import pandas as pd
 
 from geoplan.monitoring.indicator_defs import IndicatorDef
-from geoplan.reporting.formatting import met_or_none as _met
-from geoplan.reporting.formatting import note_text, value_text
-from geoplan.reporting.formatting import number_or_none as _number
+from geoplan.reporting.formatting import met_or_none, note_text, number_or_none, value_text
 
 __all__ = [
     "HistoryRow",
@@ -46,7 +44,7 @@ def with_change(table: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFr
         out["previous_value"] = math.nan
     else:
         before = {
-            (str(i), str(s), str(k)): _number(v)
+            (str(i), str(s), str(k)): number_or_none(v)
             for i, s, k, v in zip(
                 previous["indicator"], previous["scope"], previous["scope_key"], previous["value"], strict=True
             )
@@ -108,10 +106,10 @@ def summaries(
         rows = table[table["indicator"] == definition.id]
         district = rows[rows["scope"] == "district"]
         head = district.iloc[0] if len(district) else None
-        states = [_met(m) for m in rows["target_met"]]
+        states = [met_or_none(m) for m in rows["target_met"]]
         met, missed = states.count(True), states.count(False)
-        value = _number(head["value"]) if head is not None else None
-        head_met = _met(head["target_met"]) if head is not None else None
+        value = number_or_none(head["value"]) if head is not None else None
+        head_met = met_or_none(head["target_met"]) if head is not None else None
         state: State
         if head is not None and value is None:
             state = "no_data"
@@ -140,8 +138,8 @@ def summaries(
                 rows=len(rows),
                 met=met,
                 missed=missed,
-                previous_value=_number(head["previous_value"]) if head is not None else None,
-                change=_number(head["change"]) if head is not None else None,
+                previous_value=number_or_none(head["previous_value"]) if head is not None else None,
+                change=number_or_none(head["change"]) if head is not None else None,
                 warnings=count,
                 state=state,
             )
@@ -178,8 +176,8 @@ def town_table(table: pd.DataFrame, definitions: Sequence[IndicatorDef], *, orde
         if town not in towns:
             towns.append(town)
         cells[(town, str(record["indicator"]))] = (
-            _number(record["value"]),
-            _met(record["target_met"]),
+            number_or_none(record["value"]),
+            met_or_none(record["target_met"]),
             note_text(record["note"]),
         )
     rank = {name: i for i, name in enumerate(order)}
@@ -208,7 +206,7 @@ def history_rows(
         district = rows[rows["scope"] == "district"]
         chosen = district if len(district) else rows
         values = {
-            (int(s), str(k)): _number(v)
+            (int(s), str(k)): number_or_none(v)
             for s, k, v in zip(chosen["snapshot_id"], chosen["scope_key"], chosen["value"], strict=True)
         }
         keys = list(dict.fromkeys(str(k) for k in chosen["scope_key"])) or [""]

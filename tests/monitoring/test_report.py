@@ -38,6 +38,7 @@ from geoplan.monitoring.indicator_defs import load_indicator_defs, parse_indicat
 from geoplan.monitoring.indicators_service import IndicatorRun, compute_indicators
 from geoplan.monitoring.snapshots import Snapshot, record_snapshot
 from geoplan.reporting.charts import overview_charts, progress_chart, trend_chart
+from geoplan.reporting.formatting import met_label, met_or_none, number_or_none, plain, value_text
 from geoplan.reporting.report_data import ReportData, gather_report
 from geoplan.reporting.report_html import render_html
 from geoplan.reporting.report_pdf import TRENDS_PER_PAGE, page_count, render_pdf
@@ -335,6 +336,20 @@ def test_nice_ceiling() -> None:
         200.0,
         1000.0,
     ]
+
+
+def test_a_missing_cell_reads_the_same_everywhere() -> None:
+    """None, pandas' NA and NaN (of any float width) are one "no value" in the JSON, the workbook and the text."""
+    missing = [None, pd.NA, math.nan, np.float64("nan"), np.float32("nan")]
+    assert [plain(v) for v in missing] == [None] * 5
+    assert [number_or_none(v) for v in missing] == [None] * 5
+    assert [met_or_none(v) for v in missing] == [None] * 5
+    assert {value_text(v, "%") for v in missing} == {"无数据"} and {met_label(v) for v in missing} == {"—"}
+    # numpy scalars come out as the Python value they hold (JSON and openpyxl take no numpy types)
+    for value, expected in ((np.int64(3), 3), (np.float32(0.5), 0.5), (np.bool_(False), False), ("x", "x")):
+        out = plain(value)
+        assert out == expected and type(out) is type(expected)
+    assert number_or_none(np.int64(7)) == 7.0 and met_or_none(np.bool_(True)) is True and met_or_none(0.0) is False
 
 
 def _hand_table() -> pd.DataFrame:

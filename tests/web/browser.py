@@ -1,5 +1,5 @@
-"""What the browser tests share: Debian's headless Chromium driven by Playwright, the app in a live server, a tab
-that fails its test on what no page may do, and the token form of the staff pages.
+"""What the browser tests share: Debian's headless Chromium driven by Playwright, the app in a live server and a
+tab that fails its test on what no page may do (the staff pages' token form: tests/web/token_pages.py).
 
 The app runs under uvicorn in a subprocess (a server thread in the test process deadlocks against Playwright's
 blocking client). Every tab goes through a route that aborts and records any request to a host other than the
@@ -67,12 +67,16 @@ def serve(store: Path, log_path: Path, **env: str) -> Iterator[Server]:
         yield Server(base)
 
 
+def serve_without_basemap(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """For a module's `server` fixture: the app on `store` with no basemap (no tile host to reach)."""
+    with serve(store, tmp_path_factory.mktemp("logs") / "uvicorn.log", GEOPLAN_BASEMAP="none") as running:
+        yield running
+
+
 @pytest.fixture(scope="module")
 def server(demo: tuple[Path, Tokens], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The app on the module's copy of the demo store, without a basemap (no tile host to reach)."""
-    log = tmp_path_factory.mktemp("logs") / "uvicorn.log"
-    with serve(demo[0], log, GEOPLAN_BASEMAP="none") as running:
-        yield running
+    """The app on the module's copy of the demo store."""
+    yield from serve_without_basemap(demo[0], tmp_path_factory)
 
 
 def api(server: Server, token: str, path: str, *, method: str | None = None, body: Any = None, **params: Any) -> Any:
@@ -193,41 +197,3 @@ def tab(browser: Any, server: Server) -> Iterator[Session]:
     """A guarded tab (see `session`) on the module's `server`."""
     with session(browser, server) as opened:
         yield opened
-
-
-# --------------------------------------------------------------------------------------------- the token form
-
-
-def _page_name(path: str) -> str:
-    """The page's name, as in its body attribute data-<name> (geoplan-session.js): /audit?id=x -> audit."""
-    return urlsplit(path).path.strip("/")
-
-
-def sign_in(tab: Session, path: str, token: str, *, state: str = "ready", timeout_ms: float | None = None) -> None:
-    """Open a staff page, give it the token and wait until the page says `state` (data-<page>)."""
-    tab.open(path)
-    tab.page.fill("#gp-token", token)
-    tab.page.click("#gp-login button[type=submit]")
-    tab.page.wait_for_selector(f"body[data-{_page_name(path)}='{state}']", timeout=timeout_ms)
-
-
-def open_without_token(tab: Session, path: str, *, fetched: tuple[str, ...] = ("/api/",)) -> list[tuple[str, int]]:
-    """Open a staff page without a token: it shows the token form, not the page, and fetches nothing under
-    `fetched`. Returns the (path, status) of every response from then on, for the test's own checks."""
-    responses: list[tuple[str, int]] = []
-    tab.page.on("response", lambda r: responses.append((urlsplit(r.url).path, r.status)))
-    tab.open(path)
-    assert tab.page.locator(f"body[data-{_page_name(path)}='login']").count() == 1
-    assert tab.page.locator("#gp-login").is_visible() and tab.page.locator("#gp-app").is_hidden()
-    assert [p for p, _ in responses if p.startswith(fetched)] == []
-    return responses
-
-
-def refused(tab: Session, token: str, reason: str) -> None:
-    """Give the form a token the server refuses: the form says why (`reason` in its message) and keeps nothing."""
-    tab.page.fill("#gp-token", token)
-    tab.page.click("#gp-login button[type=submit]")
-    tab.page.wait_for_function(
-        "reason => document.getElementById('gp-login-error').textContent.includes(reason)", arg=reason
-    )
-    assert tab.page.evaluate("sessionStorage.length") == 0  # a refused token is never kept

@@ -22,7 +22,7 @@ from geoplan.crs import wgs84_to_gcj02
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import SOURCES_DIR
 from tests.factories import sample_frame
-from tests.web.browser import Server, Session, browser, serve, session, tab
+from tests.web.browser import Server, Session, browser, serve, serve_without_basemap, session, tab
 
 __all__ = ["browser", "tab"]  # the shared fixtures
 
@@ -88,13 +88,18 @@ def browser_store(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) ->
     return path
 
 
-@pytest.fixture(scope="module")
-def projects_frame(browser_store: Path, catalog: Catalog) -> gpd.GeoDataFrame:
-    store = GeoPackageStore(browser_store, catalog)
+def read_layer(path: Path, catalog: Catalog, layer: str) -> gpd.GeoDataFrame:
+    """A layer as the server reads it (same store, same order)."""
+    store = GeoPackageStore(path, catalog)
     try:
-        return store.read("projects")
+        return store.read(layer)
     finally:
         store.close()
+
+
+@pytest.fixture(scope="module")
+def projects_frame(browser_store: Path, catalog: Catalog) -> gpd.GeoDataFrame:
+    return read_layer(browser_store, catalog, "projects")
 
 
 # --------------------------------------------------------------------------------------------- the server
@@ -102,8 +107,7 @@ def projects_frame(browser_store: Path, catalog: Catalog) -> gpd.GeoDataFrame:
 
 @pytest.fixture(scope="module")
 def server(browser_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serve(browser_store, tmp_path_factory.mktemp("logs") / "uvicorn.log", GEOPLAN_BASEMAP="none") as running:
-        yield running
+    yield from serve_without_basemap(browser_store, tmp_path_factory)
 
 
 # --------------------------------------------------------------------------------------------- helpers

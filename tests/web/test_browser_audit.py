@@ -13,20 +13,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.web.browser import (
-    Server,
-    Session,
-    api,
-    browser,
-    open_without_token,
-    refused,
-    server,
-    session,
-    sign_in,
-    tab,
-)
+from tests.web.browser import Server, Session, api, browser, server, session, tab
 from tests.web.conftest import Tokens
 from tests.web.module_demo import demo, tokens
+from tests.web.token_pages import open_without_token, refused, sign_in
 
 __all__ = ["browser", "demo", "server", "tab", "tokens"]  # the shared fixtures (the edits go to the demo copy)
 

@@ -16,20 +16,10 @@ from typing import Any
 import openpyxl
 import pytest
 
-from tests.web.browser import (
-    Server,
-    Session,
-    api,
-    browser,
-    open_without_token,
-    refused,
-    server,
-    session,
-    sign_in,
-    tab,
-)
+from tests.web.browser import Server, Session, api, browser, server, session, tab
 from tests.web.conftest import Tokens
 from tests.web.module_demo import demo
+from tests.web.token_pages import open_without_token, refused, sign_in
 
 __all__ = ["browser", "demo", "server", "tab"]  # the shared fixtures (a facility is added to the demo copy)
 

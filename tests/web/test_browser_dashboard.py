@@ -23,19 +23,10 @@ from geoplan.catalog import Catalog
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.monitoring.uncovered import facility_feature, uncovered_site
-from tests.web.browser import (
-    Server,
-    Session,
-    api,
-    browser,
-    open_without_token,
-    refused,
-    server,
-    session,
-    sign_in,
-)
+from tests.web.browser import Server, Session, api, browser, server, session
 from tests.web.conftest import Tokens
 from tests.web.module_demo import demo, tokens
+from tests.web.token_pages import open_without_token, refused, sign_in
 
 __all__ = ["browser", "demo", "server", "tokens"]  # the shared fixtures (snapshots and an edit go to the copy)
 

@@ -26,8 +26,8 @@ from geoplan.crs import gcj02_to_wgs84
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.factories import sample_frame, spread_frame
-from tests.web.browser import Server, Session, browser, serve, session, tab
-from tests.web.test_browser import _district, drawn_ids, popup_fields
+from tests.web.browser import Server, Session, browser, serve, serve_without_basemap, session, tab
+from tests.web.test_browser import _district, drawn_ids, popup_fields, read_layer
 from tests.web.test_pages import map_config
 from web.app import create_app
 from web.settings import WebSettings
@@ -64,19 +64,12 @@ def large_store(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.fixture(scope="module")
 def roads_frame(large_store: Path, catalog: Catalog) -> gpd.GeoDataFrame:
-    """The roads as the server reads them (same store, same order)."""
-    store = GeoPackageStore(large_store, catalog)
-    try:
-        return store.read("roads")
-    finally:
-        store.close()
+    return read_layer(large_store, catalog, "roads")
 
 
 @pytest.fixture(scope="module")
 def server(large_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    log = tmp_path_factory.mktemp("large-logs") / "uvicorn.log"
-    with serve(large_store, log, GEOPLAN_BASEMAP="none") as running:
-        yield running
+    yield from serve_without_basemap(large_store, tmp_path_factory)
 
 
 # --------------------------------------------------------------------------------------------- helpers

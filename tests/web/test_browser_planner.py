@@ -22,22 +22,10 @@ from geoplan.analysis.conflicts_service import mark_registry
 from geoplan.catalog import Catalog
 from geoplan.crs import wgs84_to_gcj02
 from geoplan.storage.gpkg import GeoPackageStore
-from tests.web.browser import (
-    ARTIFACTS,
-    Server,
-    Session,
-    api,
-    browser,
-    open_without_token,
-    refused,
-    serve,
-    server,
-    session,
-    sign_in,
-    tab,
-)
+from tests.web.browser import ARTIFACTS, Server, Session, api, browser, serve, server, session, tab
 from tests.web.conftest import Tokens
 from tests.web.module_demo import demo, tokens
+from tests.web.token_pages import open_without_token, refused, sign_in
 
 __all__ = ["browser", "demo", "server", "tab", "tokens"]  # the shared fixtures (the marks go to the demo copy)
 

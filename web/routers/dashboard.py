@@ -24,48 +24,35 @@ GET /api/dashboard[?quarter=2026Q2]  (default: now)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
-import pandas as pd
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from geoplan.access import Role, can_see_layer
 from geoplan.catalog import Catalog
-from geoplan.monitoring.asof import AsOf, as_of_now, as_of_quarter
+from geoplan.monitoring.asof import as_of_either
 from geoplan.monitoring.indicator_defs import IndicatorDef
 from geoplan.monitoring.snapshots import Snapshot
 from geoplan.monitoring.snapshots import warnings as snapshot_warnings
 from geoplan.reporting.charts import Chart, snapshot_label
-from geoplan.reporting.formatting import change_text, met_label, note_text, target_text, value_text
+from geoplan.reporting.formatting import change_text, met_label, note_text, plain, target_text, value_text
 from geoplan.reporting.render import FORMATS
 from geoplan.reporting.report_data import ReportData, gather_report
 from geoplan.reporting.svg_charts import chart_svg
 from geoplan.storage import LayerStore
-from web.deps import Caller, CatalogDep, SettingsDep, StoreDep, require_role
+from web.deps import CatalogDep, SettingsDep, StoreDep
 from web.maps.basemap import NO_BASEMAP
-from web.maps.csp import new_nonce, page_headers
-from web.routers.monitoring import IndicatorCacheDep
+from web.maps.csp import new_nonce
+from web.routers.monitoring import IndicatorCacheDep, StaffCaller
+from web.routers.pages import SITE_TITLE, render_page
 
 router = APIRouter(tags=["dashboard"])
-StaffCaller = Annotated[Caller, Depends(require_role(Role.STAFF))]
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
-SITE_TITLE = "高明区城市治理三年行动计划"
 DASHBOARD_TITLE = "监测看板"
 WARNING_KINDS = {"target_missed": "未达目标", "wrong_direction": "变化方向不利"}
-
-
-@cache
-def _templates() -> Jinja2Templates:
-    return Jinja2Templates(directory=TEMPLATES_DIR)  # autoescapes .html templates
 
 
 @dataclass(frozen=True)
@@ -118,32 +105,17 @@ def indicator_links(definition: IndicatorDef, catalog: Catalog) -> list[Link]:
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 def dashboard_page(request: Request, catalog: CatalogDep) -> HTMLResponse:
-    nonce = new_nonce()
+    """Rendered like the other pages (web/routers/pages.py); no map here: no tile host to allow."""
     context = {
-        "site_title": SITE_TITLE,
-        "nonce": nonce,
         "title": f"{DASHBOARD_TITLE} · {SITE_TITLE}",
         "heading": DASHBOARD_TITLE,
         "links": map_links(catalog),
         "formats": list(FORMATS),
     }
-    headers = page_headers(nonce=nonce, basemap=NO_BASEMAP)  # no map here: no tile host to allow
-    return _templates().TemplateResponse(request, "dashboard.html", context, headers=headers)
+    return render_page(request, NO_BASEMAP, "dashboard.html", new_nonce(), context)
 
 
 # --------------------------------------------------------------------------------------------- the data
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value
-
-
-def _moment(quarter: str | None) -> AsOf:
-    return as_of_now() if quarter is None else as_of_quarter(quarter)
 
 
 def _chart_json(chart: Chart) -> dict[str, Any]:
@@ -185,10 +157,10 @@ def _indicators_json(data: ReportData, catalog: Catalog) -> list[dict[str, Any]]
                     {
                         "scope": str(r["scope"]),
                         "scope_key": str(r["scope_key"]),
-                        "value": _plain(r["value"]),
+                        "value": plain(r["value"]),
                         "value_text": value_text(r["value"], unit),
                         "target_text": target_text(r["target_op"], r["target"], r["target_year"], unit),
-                        "target_met": _plain(r["target_met"]),
+                        "target_met": plain(r["target_met"]),
                         "met_label": met_label(r["target_met"]),
                         "change_text": change_text(r["change"], unit),
                         "note": note_text(r["note"]),
@@ -288,7 +260,7 @@ async def dashboard_data(
     cache: IndicatorCacheDep,
     quarter: Annotated[str | None, Query(max_length=10, description="e.g. 2026Q2: the end of that quarter")] = None,
 ) -> dict[str, Any]:
-    moment = _moment(quarter)
+    moment = as_of_either(None, quarter)
 
     def build() -> dict[str, Any]:
         run = cache.run(moment)

@@ -60,7 +60,7 @@ def _public_vector_layer(catalog: Catalog, name: str) -> LayerDef:
     return layer
 
 
-def _page(request: Request, basemap: Basemap, template: str, nonce: str, context: dict[str, Any]) -> HTMLResponse:
+def render_page(request: Request, basemap: Basemap, template: str, nonce: str, context: dict[str, Any]) -> HTMLResponse:
     headers = page_headers(nonce=nonce, basemap=basemap)
     context = {"site_title": SITE_TITLE, "nonce": nonce, **context}
     return _templates().TemplateResponse(request, template, context, headers=headers)
@@ -72,7 +72,7 @@ def project_map(request: Request, catalog: CatalogDep, settings: SettingsDep) ->
     district = _public_vector_layer(catalog, "district")
     nonce, basemap = new_nonce(), basemap_for(settings)
     m = build_project_map(projects=projects, district=district, basemap=basemap, page_size=settings.max_page_size)
-    return _page(
+    return render_page(
         request,
         basemap,
         "project_map.html",
@@ -102,7 +102,7 @@ def layer_browser(request: Request, catalog: CatalogDep, store: StoreDep, settin
         if layer.kind == "vector"
     ]
     context = {"title": f"图层目录 · {SITE_TITLE}", "rows": rows}
-    return _page(request, basemap_for(settings), "layers.html", new_nonce(), context)
+    return render_page(request, basemap_for(settings), "layers.html", new_nonce(), context)
 
 
 @router.get("/layers/{name}", response_class=HTMLResponse)
@@ -119,7 +119,7 @@ def layer_map(name: str, request: Request, catalog: CatalogDep, store: StoreDep,
         extent=store.bounds(layer.name),
         policy=LargeLayerPolicy.from_settings(settings),
     )
-    return _page(
+    return render_page(
         request,
         basemap,
         "layer_map.html",
@@ -138,7 +138,7 @@ def planner_map(request: Request, settings: SettingsDep) -> HTMLResponse:
     nonce, basemap = new_nonce(), basemap_for(settings)
     m = build_planner_map(basemap=basemap, policy=LargeLayerPolicy.from_settings(settings))
     context = {"title": f"{PLANNER_TITLE} · {SITE_TITLE}", "heading": PLANNER_TITLE, "map": render_map(m, nonce=nonce)}
-    return _page(request, basemap, "planner.html", nonce, context)
+    return render_page(request, basemap, "planner.html", nonce, context)
 
 
 @router.get("/coverage", response_class=HTMLResponse)
@@ -150,14 +150,14 @@ def coverage_map(request: Request, catalog: CatalogDep, settings: SettingsDep) -
         "heading": COVERAGE_TITLE,
         "map": render_map(m, nonce=nonce),
     }
-    return _page(request, basemap, "coverage.html", nonce, context)
+    return render_page(request, basemap, "coverage.html", nonce, context)
 
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_viewer(request: Request, settings: SettingsDep) -> HTMLResponse:
     """The audit viewer: an empty page whose script asks for a staff token (see web/static/geoplan-audit.js)."""
     context = {"title": f"{AUDIT_TITLE} · {SITE_TITLE}", "heading": AUDIT_TITLE}
-    return _page(request, basemap_for(settings), "audit.html", new_nonce(), context)
+    return render_page(request, basemap_for(settings), "audit.html", new_nonce(), context)
 
 
 def report_viewer_csp(nonce: str) -> str:

@@ -13,18 +13,16 @@ from __future__ import annotations
 import threading
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from geoplan.access import Role
-from geoplan.monitoring.asof import as_of_now, as_of_quarter
+from geoplan.monitoring.asof import as_of_either
 from geoplan.reporting.render import FORMATS
 from geoplan.reporting.report_data import gather_report
-from web.deps import Caller, SettingsDep, StoreDep, require_role
-from web.routers.monitoring import IndicatorCacheDep
+from web.deps import SettingsDep, StoreDep
+from web.routers.monitoring import IndicatorCacheDep, StaffCaller
 
 router = APIRouter(prefix="/api", tags=["report"])
-StaffCaller = Annotated[Caller, Depends(require_role(Role.STAFF))]
 ReportFormatName = Literal["xlsx", "html", "pdf"]
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 _one_at_a_time = threading.Lock()
@@ -44,7 +42,7 @@ async def report(
     format: Annotated[ReportFormatName, Query(description="xlsx, html or pdf")] = "pdf",
     quarter: Annotated[str | None, Query(max_length=10, description="e.g. 2026Q2; default the current quarter")] = None,
 ) -> Response:
-    moment = as_of_now() if quarter is None else as_of_quarter(quarter)
+    moment = as_of_either(None, quarter)
     chosen = FORMATS[format]
 
     def build() -> bytes:

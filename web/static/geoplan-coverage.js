@@ -463,12 +463,7 @@
     function selectVillage(code, options) {
       var previous = selected;
       selected = code;
-      [previous, code].forEach(function (c) {
-        var entry = c && villages[c];
-        if (entry) entry.layer.setStyle(villageStyle(entry.feature));
-      });
-      var entry = villages[code];
-      if (entry && groups.villages.hasLayer(entry.layer)) entry.layer.bringToFront();
+      var entry = lib.reselect(villages, groups.villages, previous, code, villageStyle);
       document.querySelectorAll('#gp-village-table tbody tr').forEach(function (tr) {
         var match = tr.getAttribute('data-code') === code;
         tr.classList.toggle('gp-selected', match);

@@ -176,6 +176,19 @@
     node.classList.toggle('gp-error', Boolean(isError));
   }
 
+  // One feature of `entries` (key -> {feature, layer}) is selected: the one selected before and the new one are
+  // restyled (`style(feature)` knows which is selected now), and the new one comes to the top of `group`.
+  // Returns the new one's entry (undefined without one).
+  function reselect(entries, group, previous, chosen, style) {
+    [previous, chosen].forEach(function (key) {
+      var entry = key && entries[key];
+      if (entry) entry.layer.setStyle(style(entry.feature));
+    });
+    var entry = entries[chosen];
+    if (entry && group.hasLayer(entry.layer)) entry.layer.bringToFront();
+    return entry;
+  }
+
   // ------------------------------------------------------------------ controls: legend, layer switcher
   // `node` as a Leaflet control at `position`; clicks and scrolls on it stay off the map.
   function addControl(map, node, position) {
@@ -579,11 +592,12 @@
     layerMap: layerMap,
     addLegend: addLegend,
     wgs84ToGcj02: wgs84ToGcj02,
-    // Building blocks for other page scripts (geoplan-planner.js): same text-only DOM rules as here.
+    // Building blocks for the other map pages (geoplan-planner.js, geoplan-coverage.js): the same text-only DOM rules.
     lib: {
       el: el,
       addControl: addControl,
       layerSwitcher: layerSwitcher,
+      reselect: reselect,
       formatValue: formatValue,
       colorFor: colorFor,
       swatch: swatch,

@@ -411,12 +411,7 @@
     function select(id) {
       var previous = selectedId;
       selectedId = id;
-      [previous, id].forEach(function (pid) {
-        var entry = pid && patchEntries[pid];
-        if (entry) entry.layer.setStyle(patchStyle(entry.feature));
-      });
-      var entry = patchEntries[id];
-      if (entry && patchGroup.hasLayer(entry.layer)) entry.layer.bringToFront();
+      lib.reselect(patchEntries, patchGroup, previous, id, patchStyle);
     }
 
     async function openPatch(id, options) {

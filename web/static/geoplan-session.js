@@ -80,7 +80,9 @@
   // sessionStorage can be refused (privacy settings): the page then works for this load only.
   var storage = {
     get: function (key) { try { return window.sessionStorage.getItem(key); } catch (e) { return null; } },
-    set: function (key, value) { try { window.sessionStorage.setItem(key, value); } catch (e) { /* this load only */ } },
+    set: function (key, value) {
+      try { window.sessionStorage.setItem(key, value); } catch (e) { /* this load only */ }
+    },
     drop: function (key) { try { window.sessionStorage.removeItem(key); } catch (e) { /* nothing stored */ } },
   };
 
