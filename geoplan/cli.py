@@ -402,7 +402,19 @@ def overlaps(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the patches: .gpkg, .geojson, .csv, .zip or .xlsx")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Threads for the overlay.")] = 2,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Threads for the overlay [default: 2]; with --partitioned, dask workers [GEOPLAN_DASK_WORKERS]."
+        ),
+    ] = None,
+    partitioned: Annotated[
+        bool, typer.Option("--partitioned", help="Partition in space and run on a dask cluster (local by default).")
+    ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="With --partitioned: a dask scheduler address [GEOPLAN_DASK_SCHEDULER]."),
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """多规合一: find conflict patches (差异图斑) by the rule table; print totals by rule and by town."""
@@ -420,7 +432,19 @@ def overlaps(
         rule_list = rules_for(backend.catalog, settings.layers_dir, rules)
         overlap_settings = OverlapSettings(min_area_m2=min_area, min_width_m=min_width)
         with err.status("finding conflict patches…"):
-            patches = run_overlaps(backend, rules=rule_list, settings=overlap_settings, workers=workers)
+            if partitioned:
+                from geoplan.analysis.overlap_partitioned import local_client, run_overlaps_partitioned
+
+                with local_client(
+                    scheduler=scheduler or settings.dask_scheduler,
+                    workers=workers or settings.dask_workers,
+                    memory_limit=settings.dask_memory_limit,
+                ) as client:
+                    patches = run_overlaps_partitioned(
+                        backend, rules=rule_list, settings=overlap_settings, client=client
+                    )
+            else:
+                patches = run_overlaps(backend, rules=rule_list, settings=overlap_settings, workers=workers or 2)
     finally:
         backend.close()
     summary = summarise(patches, rules=rule_list)

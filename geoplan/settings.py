@@ -24,3 +24,12 @@ class Settings(BaseSettings):
 
     max_import_bytes: int = 200 * 1024 * 1024
     """Largest file (or unpacked archive) an import accepts."""
+
+    dask_scheduler: str | None = None
+    """Address of a running dask scheduler (tcp://host:8786) for partitioned analyses; unset: a LocalCluster."""
+
+    dask_workers: int = 2
+    """Workers of the LocalCluster started when no scheduler is given (one thread each)."""
+
+    dask_memory_limit: str = "auto"
+    """Memory limit per LocalCluster worker ('2GB', bytes, or 'auto': the machine's memory shared out)."""
