@@ -415,6 +415,9 @@ def overlaps(
         str | None,
         typer.Option("--scheduler", help="With --partitioned: a dask scheduler address [GEOPLAN_DASK_SCHEDULER]."),
     ] = None,
+    pushdown: Annotated[
+        bool, typer.Option("--pushdown", help="Overlay in the PostGIS database, streamed back in batches.")
+    ] = False,
     store: StoreOption = None,
 ) -> None:
     """多规合一: find conflict patches (差异图斑) by the rule table; print totals by rule and by town."""
@@ -425,6 +428,8 @@ def overlaps(
     from geoplan.analysis.summary import summarise
     from geoplan.io import FORMATS, supported, write_file
 
+    if partitioned and pushdown:
+        raise InputError("--partitioned and --pushdown are two ways to run the overlap; choose one")
     if output is not None and getattr(FORMATS.get(output.suffix.lower()), "writer", None) is None:
         raise InputError(f"{output.name}: cannot write '{output.suffix}' files; supported: {supported(writable=True)}")
     settings, backend = open_configured(store)
@@ -443,6 +448,10 @@ def overlaps(
                     patches = run_overlaps_partitioned(
                         backend, rules=rule_list, settings=overlap_settings, client=client
                     )
+            elif pushdown:
+                from geoplan.analysis.overlap_pushdown import run_overlaps_in_database
+
+                patches = run_overlaps_in_database(backend, rules=rule_list, settings=overlap_settings)
             else:
                 patches = run_overlaps(backend, rules=rule_list, settings=overlap_settings, workers=workers or 2)
     finally:
