@@ -7,6 +7,7 @@ marks. The engine itself stays a pure function of frames (`overlap.find_conflict
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,7 +33,7 @@ def mark_registry(store: LayerStore) -> MarkRegistry:
     """The marks table in the store's own database (created on first use)."""
     from geoplan.tokens import registry_engine
 
-    _require_initialised(store)
+    require_initialised(store)
     return MarkRegistry(registry_engine(store.url))
 
 
@@ -45,26 +46,46 @@ def run_overlaps(
     with_marks: bool = True,
 ) -> gpd.GeoDataFrame:
     """Every rule's conflict patches in the store (EPSG:4490), with their current marks when `with_marks`."""
-    _require_initialised(store)
-    layers = {name: store.read(name) for name in layers_of(rules)}
-    admin = {name: store.read(name) if name in store.catalog else None for name in ADMIN_LAYERS}
+    inputs = overlap_inputs(store, rules)
     patches = find_conflicts(
-        layers=layers,
+        layers=inputs.layers,
         catalog=store.catalog,
         rules=rules,
         settings=settings,
-        towns=admin["towns"],
-        villages=admin["villages"],
+        towns=inputs.towns,
+        villages=inputs.villages,
         workers=workers,
     )
-    if not with_marks:
-        return patches
+    return with_current_marks(store, patches) if with_marks else patches
+
+
+@dataclass(frozen=True)
+class OverlapInputs:
+    """What a run reads from a store: the layers the rules compare, and the units patches are placed in."""
+
+    layers: dict[str, gpd.GeoDataFrame]
+    towns: gpd.GeoDataFrame | None
+    villages: gpd.GeoDataFrame | None
+
+
+def overlap_inputs(store: LayerStore, rules: Sequence[ConflictRule]) -> OverlapInputs:
+    """The frames every way of running the overlap (in memory, partitioned) starts from."""
+    require_initialised(store)
+    admin = {name: store.read(name) if name in store.catalog else None for name in ADMIN_LAYERS}
+    return OverlapInputs(
+        layers={name: store.read(name) for name in layers_of(rules)},
+        towns=admin["towns"],
+        villages=admin["villages"],
+    )
+
+
+def with_current_marks(store: LayerStore, patches: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The patches with the planners' current mark on each (marks survive re-runs: they follow the patch id)."""
     registry = mark_registry(store)
     try:
-        marks = registry.current()
+        return attach_marks(patches, registry.current())
     finally:
         registry.close()
-    return attach_marks(patches, marks)
 
 
 def mark_patch(
@@ -82,6 +103,6 @@ def mark_patch(
         registry.close()
 
 
-def _require_initialised(store: LayerStore) -> None:
+def require_initialised(store: LayerStore) -> None:
     if not store.is_initialised():
         raise InputError(f"the store {store.url} is not initialised; run `geoplan db init` or `geoplan demo`")

@@ -29,8 +29,7 @@ from numpy.typing import NDArray
 from pyproj import CRS
 
 from geoplan.analysis.areas import transform
-from geoplan.analysis.conflicts_service import ADMIN_LAYERS, mark_registry
-from geoplan.analysis.marks import attach_marks
+from geoplan.analysis.conflicts_service import overlap_inputs, with_current_marks
 from geoplan.analysis.overlap import PATCH_COLUMNS, OverlapSettings, find_conflicts
 from geoplan.analysis.rules import ConflictRule, layers_of
 from geoplan.catalog import Catalog
@@ -297,20 +296,15 @@ def run_overlaps_partitioned(
     with_marks: bool = True,
 ) -> gpd.GeoDataFrame:
     """`conflicts_service.run_overlaps`, partitioned on the `client`'s cluster: same patches, same marks."""
-    registry = mark_registry(store)  # also refuses an uninitialised store, as run_overlaps does
-    try:
-        layers = {name: store.read(name) for name in layers_of(rules)}
-        admin = {name: store.read(name) if name in store.catalog else None for name in ADMIN_LAYERS}
-        patches = find_conflicts_partitioned(
-            layers=layers,
-            catalog=store.catalog,
-            rules=rules,
-            client=client,
-            settings=settings,
-            towns=admin["towns"],
-            villages=admin["villages"],
-            partitions=partitions,
-        )
-        return attach_marks(patches, registry.current()) if with_marks else patches
-    finally:
-        registry.close()
+    inputs = overlap_inputs(store, rules)
+    patches = find_conflicts_partitioned(
+        layers=inputs.layers,
+        catalog=store.catalog,
+        rules=rules,
+        client=client,
+        settings=settings,
+        towns=inputs.towns,
+        villages=inputs.villages,
+        partitions=partitions,
+    )
+    return with_current_marks(store, patches) if with_marks else patches

@@ -30,8 +30,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import OperationalError
 
 from geoplan.analysis.areas import to_store_with_areas
-from geoplan.analysis.conflicts_service import mark_registry
-from geoplan.analysis.marks import attach_marks
+from geoplan.analysis.conflicts_service import require_initialised, with_current_marks
 from geoplan.analysis.overlap import (
     PATCH_COLUMNS,
     TOWN_NAME_FIELD,
@@ -268,12 +267,6 @@ def run_overlaps_in_database(
     """`conflicts_service.run_overlaps` by push-down: every patch with its current mark, for the CLI."""
     if not isinstance(store, PostGISStore):
         raise InputError(f"--pushdown needs a PostGIS store (a postgresql:// URL), not {store.url}")
-    if not store.is_initialised():
-        raise InputError(f"the store {store.url} is not initialised; run `geoplan db init` or `geoplan demo`")
+    require_initialised(store)
     patches = find_all_conflicts_in_database(store=store, rules=rules, settings=settings, batch_size=batch_size)
-    registry = mark_registry(store)
-    try:
-        marks = registry.current()
-    finally:
-        registry.close()
-    return attach_marks(patches, marks)
+    return with_current_marks(store, patches)
