@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -26,6 +26,7 @@ from geoplan import __version__
 from geoplan.commands.common import StoreOption, check_output, err, open_configured, out, settings_for
 from geoplan.commands.ledger import ledger_app
 from geoplan.commands.monitoring import register as register_monitoring
+from geoplan.commands.overlaps import overlaps_out_of_core, print_overlap_summary
 from geoplan.commands.report import register as register_report
 from geoplan.errors import GeoplanError, InputError, Problem
 from geoplan.storage import LayerStore, WriteMode
@@ -418,10 +419,21 @@ def overlaps(
     pushdown: Annotated[
         bool, typer.Option("--pushdown", help="Overlay in the PostGIS database, streamed back in batches.")
     ] = False,
+    out_of_core: Annotated[
+        bool,
+        typer.Option(
+            "--out-of-core",
+            help="With --partitioned: stage the layers to disk and write patches as found, so no process holds a "
+            "whole layer (-o must be .gpkg).",
+        ),
+    ] = False,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option("--work-dir", help="With --out-of-core: where staged layers and patches go [default: temp dir]."),
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """多规合一: find conflict patches (差异图斑) by the rule table; print totals by rule and by town."""
-    from rich.text import Text
 
     from geoplan.analysis.conflicts_service import rules_for, run_overlaps
     from geoplan.analysis.overlap import OverlapSettings
@@ -430,21 +442,33 @@ def overlaps(
 
     if partitioned and pushdown:
         raise InputError("--partitioned and --pushdown are two ways to run the overlap; choose one")
+    if (out_of_core or work_dir is not None) and not partitioned:
+        raise InputError("--out-of-core and --work-dir go with --partitioned")
+    if work_dir is not None and not out_of_core:
+        raise InputError("--work-dir goes with --out-of-core")
+    if out_of_core and output is not None and output.suffix.lower() != ".gpkg":
+        raise InputError(f"{output.name}: an out-of-core run streams its patches to a .gpkg file only")
     if output is not None and getattr(FORMATS.get(output.suffix.lower()), "writer", None) is None:
         raise InputError(f"{output.name}: cannot write '{output.suffix}' files; supported: {supported(writable=True)}")
     settings, backend = open_configured(store)
     try:
         rule_list = rules_for(backend.catalog, settings.layers_dir, rules)
         overlap_settings = OverlapSettings(min_area_m2=min_area, min_width_m=min_width)
+        cluster: dict[str, Any] = {
+            "scheduler": scheduler or settings.dask_scheduler,
+            "workers": workers or settings.dask_workers,
+            "memory_limit": settings.dask_memory_limit,
+        }
         with err.status("finding conflict patches…"):
+            if out_of_core:
+                overlaps_out_of_core(
+                    backend, rule_list, overlap_settings, cluster=cluster, work_dir=work_dir, output=output
+                )
+                return
             if partitioned:
                 from geoplan.analysis.overlap_partitioned import local_client, run_overlaps_partitioned
 
-                with local_client(
-                    scheduler=scheduler or settings.dask_scheduler,
-                    workers=workers or settings.dask_workers,
-                    memory_limit=settings.dask_memory_limit,
-                ) as client:
+                with local_client(**cluster) as client:
                     patches = run_overlaps_partitioned(
                         backend, rules=rule_list, settings=overlap_settings, client=client
                     )
@@ -456,35 +480,7 @@ def overlaps(
                 patches = run_overlaps(backend, rules=rule_list, settings=overlap_settings, workers=workers or 2)
     finally:
         backend.close()
-    summary = summarise(patches, rules=rule_list)
-    limits = f"parts under {min_area:g} m² or narrower than {min_width:g} m dropped"
-    rule_table = Table(title=f"conflict patches by rule ({limits})")
-    for column in ("rule", "title", "severity", "patches", "area m²", "ellipsoidal m²"):
-        rule_table.add_column(column, justify="right" if column in ("patches", "area m²", "ellipsoidal m²") else "left")
-    for row in summary.by_rule.itertuples(index=False):
-        rule_table.add_row(  # rule files are user input: Text, never markup
-            Text(str(row.rule)),
-            Text(str(row.title)),
-            Text(str(row.severity)),
-            f"{row.patches:,}",
-            f"{row.area_m2:,.1f}",
-            f"{row.area_ellipsoid_m2:,.1f}",
-        )
-    out.print(rule_table)
-    town_table = Table(title="conflict patches by town (demo towns are SYNTHETIC polygons)")
-    for column in ("town", "patches", "high", "medium", "low", "area m²", "ellipsoidal m²"):
-        town_table.add_column(column, justify="left" if column == "town" else "right")
-    for row in summary.by_town.itertuples(index=False):
-        town_table.add_row(
-            Text(str(row.town)),
-            f"{row.patches:,}",
-            str(row.high),
-            str(row.medium),
-            str(row.low),
-            f"{row.area_m2:,.1f}",
-            f"{row.area_ellipsoid_m2:,.1f}",
-        )
-    out.print(town_table)
+    print_overlap_summary(summarise(patches, rules=rule_list), min_area=min_area, min_width=min_width)
     if output is not None:
         write_file(patches, output, layer_name="conflict_patches")
         out.print(f"{len(patches)} patch(es) written to {output}", markup=False, highlight=False)
@@ -631,6 +627,16 @@ def coverage(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the village table: .csv, .xlsx, .gpkg or .geojson")
     ] = None,
+    partitioned: Annotated[
+        bool, typer.Option("--partitioned", help="Villages in spatial partitions on a dask cluster (local by default).")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="With --partitioned: local dask workers [GEOPLAN_DASK_WORKERS].")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="With --partitioned: a dask scheduler address [GEOPLAN_DASK_SCHEDULER]."),
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """Ten-minute cultural-circle coverage: per town, the district total, the villages below --below %.
@@ -642,7 +648,7 @@ def coverage(
     from rich.text import Text
 
     from geoplan.analysis.capacity import capacity_accessibility, town_accessibility
-    from geoplan.analysis.coverage import compute_coverage, district_total, town_rollup
+    from geoplan.analysis.coverage import CoverageResult, compute_coverage, district_total, town_rollup
     from geoplan.io import write_file
 
     if norm is not None and not capacity:
@@ -650,16 +656,42 @@ def coverage(
     rules = _coverage_rules(store, rules_file, mode, minutes, speed_kmh, access_m)
     kind_list = None if kinds is None else [k.strip() for k in kinds.split(",") if k.strip()]
     check_output(output, _TABLE_SUFFIXES)
-    _, backend = open_configured(store)
+    if (workers is not None or scheduler is not None) and not partitioned:
+        raise InputError("--workers and --scheduler go with --partitioned")
+    settings, backend = open_configured(store)
     try:
         network = "network" in (rules.urban.mode, rules.rural.mode)
         villages, facilities, population, graph = _coverage_inputs(backend, network=network)
     finally:
         backend.close()
     with err.status("computing coverage…"):
-        result = compute_coverage(
-            villages=villages, facilities=facilities, population=population, graph=graph, rules=rules, kinds=kind_list
-        )
+        if partitioned:
+            from geoplan.analysis.coverage_partitioned import PartitionedCoverage, coverage_partitioned
+            from geoplan.analysis.overlap_partitioned import local_client
+
+            with local_client(
+                scheduler=scheduler or settings.dask_scheduler,
+                workers=workers or settings.dask_workers,
+                memory_limit=settings.dask_memory_limit,
+            ) as client:
+                result: CoverageResult | PartitionedCoverage = coverage_partitioned(
+                    villages=villages,
+                    facilities=facilities,
+                    population=population,
+                    graph=graph,
+                    rules=rules,
+                    kinds=kind_list,
+                    client=client,
+                )
+        else:
+            result = compute_coverage(
+                villages=villages,
+                facilities=facilities,
+                population=population,
+                graph=graph,
+                rules=rules,
+                kinds=kind_list,
+            )
         access = None
         if capacity:
             access = capacity_accessibility(

@@ -40,9 +40,14 @@ from geoplan.storage import LayerStore
 __all__ = [
     "BOX_MARGIN_M",
     "DEFAULT_PARTITION_ROWS",
+    "PartitionTask",
+    "cluster_threads",
     "find_conflicts_partitioned",
     "local_client",
     "partition_a",
+    "partition_patches",
+    "partition_tasks",
+    "rule_groups",
     "run_overlaps_partitioned",
 ]
 
@@ -60,7 +65,7 @@ _HILBERT_LEVEL = 16
 
 
 @dataclass(frozen=True)
-class _Task:
+class PartitionTask:
     """One partition's input to `find_conflicts`: a slice of A and the B features near it, per rule group."""
 
     layers: dict[str, gpd.GeoDataFrame]
@@ -104,12 +109,12 @@ def find_conflicts_partitioned(
         workers=1,
     )
     positions = {name: _id_positions(layers[name], name, catalog) for name in layers_of(rules)}
-    threads = _cluster_threads(client)
+    threads = cluster_threads(client)
     in_flight = max_in_flight or 2 * threads
     admin = [client.scatter(frame, broadcast=True) if frame is not None else None for frame in (towns, villages)]
     results: list[gpd.GeoDataFrame] = []
-    for group in _groups(rules):
-        tasks = _tasks(group, layers, partitions, threads)
+    for group in rule_groups(rules):
+        tasks = partition_tasks(group, layers, partitions, threads)
         results.extend(_run(client, tasks, settings, admin, catalog, in_flight))
     if not results:
         return empty
@@ -135,6 +140,8 @@ def local_client(
         return
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a positive integer, not {workers!r}")
+    # The p2p shuffle logs every shuffle's start and end as a warning: routine here, not a problem.
+    logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
     cluster = LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
@@ -165,7 +172,7 @@ def partition_a(bounds: FloatArray, partitions: int) -> list[IntArray]:
     return [np.sort(run) for run in np.array_split(order, min(partitions, len(order))) if len(run)]
 
 
-def _groups(rules: Sequence[ConflictRule]) -> list[list[ConflictRule]]:
+def rule_groups(rules: Sequence[ConflictRule]) -> list[list[ConflictRule]]:
     """Rules by their A layer (first-use order): one partitioning of A serves every rule on it."""
     groups: dict[str, list[ConflictRule]] = {}
     for rule in rules:
@@ -173,9 +180,9 @@ def _groups(rules: Sequence[ConflictRule]) -> list[list[ConflictRule]]:
     return list(groups.values())
 
 
-def _tasks(
+def partition_tasks(
     group: list[ConflictRule], layers: Mapping[str, gpd.GeoDataFrame], partitions: int | None, threads: int
-) -> Iterator[_Task]:
+) -> Iterator[PartitionTask]:
     """One task per partition of the group's A layer, with the B features whose boxes meet its A boxes."""
     name_a = group[0].layer_a
     frame_a = layers[name_a]
@@ -196,7 +203,7 @@ def _tasks(
             near[:, 0] - BOX_MARGIN_M, near[:, 1] - BOX_MARGIN_M, near[:, 2] + BOX_MARGIN_M, near[:, 3] + BOX_MARGIN_M
         )
         subsets = {name: layers[name].iloc[np.unique(trees[name].query(probes)[1])] for name in names_b}
-        yield _Task(layers={name_a: frame_a.iloc[rows], **subsets}, rules=group)
+        yield PartitionTask(layers={name_a: frame_a.iloc[rows], **subsets}, rules=group)
 
 
 def _metric_bounds(frame: gpd.GeoDataFrame, source: str) -> FloatArray:
@@ -208,8 +215,8 @@ def _metric_bounds(frame: gpd.GeoDataFrame, source: str) -> FloatArray:
 # --------------------------------------------------------------------------------------------- the cluster
 
 
-def _partition_patches(
-    task: _Task, settings: OverlapSettings, towns: Any, villages: Any, catalog: Catalog
+def partition_patches(
+    task: PartitionTask, settings: OverlapSettings, towns: Any, villages: Any, catalog: Catalog
 ) -> gpd.GeoDataFrame:
     """On a worker: the engine on one partition (one thread; the cluster's workers are the parallelism)."""
     return find_conflicts(
@@ -225,7 +232,7 @@ def _partition_patches(
 
 def _run(
     client: Any,
-    tasks: Iterator[_Task],
+    tasks: Iterator[PartitionTask],
     settings: OverlapSettings,
     admin: list[Any],
     catalog: Catalog,
@@ -241,13 +248,13 @@ def _run(
         if pending.count() >= in_flight:
             results.append(next(pending).result())
         data = client.scatter(task)
-        pending.add(client.submit(_partition_patches, data, settings, admin[0], admin[1], catalog, pure=False))
+        pending.add(client.submit(partition_patches, data, settings, admin[0], admin[1], catalog, pure=False))
     for future in pending:
         results.append(future.result())
     return results
 
 
-def _cluster_threads(client: Any) -> int:
+def cluster_threads(client: Any) -> int:
     threads = client.nthreads()
     return max(1, sum(threads.values())) if threads else 1
 

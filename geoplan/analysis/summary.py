@@ -56,3 +56,23 @@ def summarise(patches: pd.DataFrame, *, rules: Sequence[ConflictRule] = ()) -> O
     by_town = by_town.sort_values("area_m2", ascending=False).reset_index()
     by_town[["patches", "high", "medium", "low"]] = by_town[["patches", "high", "medium", "low"]].astype(int)
     return OverlapSummary(by_rule=by_rule, by_town=by_town)
+
+
+def combine(parts: Sequence[OverlapSummary], *, rules: Sequence[ConflictRule] = ()) -> OverlapSummary:
+    """The summary of several patch tables from their summaries (counts and areas add up), as `summarise` of
+    their concatenation would give it: what a run that never holds all its patches reports."""
+    columns = ["patches", "area_m2", "area_ellipsoid_m2"]
+    if not parts:
+        return summarise(pd.DataFrame(columns=list(_NEEDED)), rules=rules)
+    by_rule = pd.concat([part.by_rule for part in parts], ignore_index=True)
+    by_rule = by_rule.groupby(["rule", "title", "severity"], sort=False, dropna=False)[columns].sum().reset_index()
+    titles = {rule.code: rule.title_zh for rule in rules}
+    order = list(titles) + [code for code in by_rule["rule"] if code not in titles]
+    by_rule = by_rule.set_index("rule").loc[[code for code in order if code in set(by_rule["rule"])]].reset_index()
+    by_town = pd.concat([part.by_town for part in parts], ignore_index=True)
+    by_town = by_town.groupby("town")[[*columns, "high", "medium", "low"]].sum()
+    by_town = by_town.sort_values("area_m2", ascending=False).reset_index()
+    counts = ["patches", "high", "medium", "low"]
+    by_town[counts] = by_town[counts].astype(int)
+    by_rule["patches"] = by_rule["patches"].astype(int)
+    return OverlapSummary(by_rule=by_rule, by_town=by_town[["town", *columns, "high", "medium", "low"]])

@@ -8,7 +8,7 @@ every write. A write is all or nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -146,6 +146,11 @@ class LayerStore(AuditReader, Protocol):
         """Features of a vector layer in EPSG:4490, catalogue columns in order plus `geometry`."""
         ...
 
+    def read_batches(self, layer: str, *, rows: int) -> Iterator[gpd.GeoDataFrame]:
+        """The whole layer as `read` gives it, in store order, `rows` features at a time: for layers too big to
+        hold, only one batch is in memory at once."""
+        ...
+
     def write(self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system") -> int:
         """Replace or append features; returns how many were written. Either all land or none."""
         ...
@@ -194,6 +199,11 @@ def raster_layer(catalog: Catalog, name: str) -> LayerDef:
     if layer.kind != "raster":
         raise InputError(f"layer '{name}' is a {layer.kind} layer, not a raster layer")
     return layer
+
+
+def check_batch_rows(rows: int) -> None:
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise InputError(f"batch rows must be a positive integer, not {rows!r}")
 
 
 def check_where(layer: LayerDef, where: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -246,6 +256,11 @@ def frame_from_records(layer: LayerDef, records: pd.DataFrame, geometry: np.ndar
         column = records[field.name] if field.name in records.columns else pd.Series([None] * len(records))
         data[field.name] = _typed(column.reset_index(drop=True), field.type)
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs=STORE_CRS), crs=STORE_CRS)
+
+
+def empty_frame(layer: LayerDef) -> gpd.GeoDataFrame:
+    """A layer's frame with no features: its columns and types, as `read` gives them."""
+    return frame_from_records(layer, pd.DataFrame(), np.empty(0, dtype=object))
 
 
 def _typed(column: pd.Series, ftype: str) -> pd.Series:

@@ -35,6 +35,7 @@ from geoplan.storage.base import (
     WriteMode,
     audit_detail,
     check_all_found,
+    check_batch_rows,
     check_where,
     frame_from_records,
     now_utc,
@@ -195,6 +196,28 @@ class GeoPackageStore(AuditReader):
             use_arrow=True,
         )
         return frame_from_records(definition, frame, frame.geometry.values)
+
+    def read_batches(self, layer: str, *, rows: int) -> Iterator[gpd.GeoDataFrame]:
+        definition = vector_layer(self.catalog, layer)
+        check_batch_rows(rows)
+        self._require_table(layer)
+        last = -1
+        while True:  # keyset paging on the integer primary key: each batch is one index range scan
+            frame = pyogrio.read_dataframe(
+                self.path,
+                layer=layer,
+                where=f"fid > {last}",
+                max_features=rows,
+                columns=definition.field_names,
+                fid_as_index=True,
+                use_arrow=True,
+            )
+            if frame.empty:
+                return
+            last = int(frame.index.max())
+            yield frame_from_records(definition, frame.reset_index(drop=True), frame.geometry.values)
+            if len(frame) < rows:
+                return
 
     def write(self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system") -> int:
         definition = vector_layer(self.catalog, layer)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import geopandas as gpd
@@ -53,6 +53,7 @@ from geoplan.storage.base import (
     WriteMode,
     audit_detail,
     check_all_found,
+    check_batch_rows,
     check_where,
     frame_from_records,
     now_utc,
@@ -169,6 +170,24 @@ class PostGISStore(AuditReader):
         records = pd.DataFrame([r[:-1] for r in rows], columns=definition.field_names)
         geometry = shapely.from_wkb([bytes(r[-1]) for r in rows]) if rows else np.empty(0, dtype=object)
         return frame_from_records(definition, records, geometry)
+
+    def read_batches(self, layer: str, *, rows: int) -> Iterator[gpd.GeoDataFrame]:
+        definition = vector_layer(self.catalog, layer)
+        check_batch_rows(rows)
+        table = self.tables[layer]
+        columns = (*(table.c[name] for name in definition.field_names), func.ST_AsBinary(table.c.geom), table.c.fid)
+        last = -1
+        while True:  # keyset paging on fid: each batch is one index range scan, however deep into the table
+            query = select(*columns).where(table.c.fid > last).order_by(table.c.fid).limit(rows)
+            with self._connection() as connection:
+                found = connection.execute(query).all()
+            if not found:
+                return
+            last = int(found[-1][-1])
+            records = pd.DataFrame([r[:-2] for r in found], columns=definition.field_names)
+            yield frame_from_records(definition, records, shapely.from_wkb([bytes(r[-2]) for r in found]))
+            if len(found) < rows:
+                return
 
     def write(self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system") -> int:
         definition = vector_layer(self.catalog, layer)

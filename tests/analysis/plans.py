@@ -149,3 +149,41 @@ def overlay_peer(
     kept = parts[(parts.area >= min_area) & wide]
     areas = kept.area.groupby([kept["id_a"], kept["id_b"]]).sum()
     return {(str(ia), str(ib)): float(v) for (ia, ib), v in areas.items()}
+
+
+def crossing_plans() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """A set where most patches cross partition boundaries. A: 24 x 24 jittered 40 m parcels every 30 m (each
+    overlaps its neighbours); B: long strips and a ring across the whole extent, plus scattered small parcels."""
+    rng = np.random.default_rng(7)
+    a_shapes = []
+    for i in range(24):
+        for j in range(24):
+            x, y = i * 30 + rng.uniform(-4, 4), j * 30 + rng.uniform(-4, 4)
+            a_shapes.append(box(x, y, x + rng.uniform(25, 45), y + rng.uniform(25, 45)))
+    big = [
+        box(-50, 100, 800, 160),  # horizontal strips across every partition
+        box(-50, 400, 800, 437),
+        box(200, -50, 251, 800),  # a vertical one
+        shapely.affinity.rotate(box(-100, 330, 900, 390), 35, origin=box(0, 0, 720, 720).centroid),  # diagonal
+        box(500, 500, 760, 760).difference(box(560, 560, 700, 700)),  # a ring with a hole
+    ]
+    small = [box(x, y, x + 20, y + 20) for x, y in rng.uniform(0, 700, size=(60, 2))]
+    return plan(a_shapes, prefix="A"), plan(big + small, prefix="B")
+
+
+def pairs_crossing_partitions(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, part_of: np.ndarray) -> set[tuple[str, str]]:
+    """(A id, B id) pairs whose patch crosses a partition boundary, found by brute force: the B feature meets A
+    parcels of several partitions, or the A parcel reaches into another partition's extent. `part_of` gives the
+    partition of each A row; both layers are in the same metric CRS."""
+    partitions = sorted(set(part_of.tolist()))
+    extents = {k: shapely.box(*shapely.total_bounds(a.geometry.to_numpy()[part_of == k])) for k in partitions}
+    a_ids, b_ids = a["parcel_id"].tolist(), b["parcel_id"].tolist()
+    pairs: set[tuple[str, str]] = set()
+    for j, geom_b in enumerate(b.geometry):
+        touched = [i for i, geom_a in enumerate(a.geometry) if geom_a.intersects(geom_b)]
+        spans = len({part_of[i] for i in touched}) > 1
+        for i in touched:
+            reaches_out = any(k != part_of[i] and extents[k].intersects(a.geometry.iloc[i]) for k in partitions)
+            if spans or reaches_out:
+                pairs.add((a_ids[i], b_ids[j]))
+    return pairs

@@ -26,7 +26,7 @@ from geoplan.catalog import Catalog
 from geoplan.crs import STORE_CRS
 from geoplan.errors import CRSError, InputError
 from geoplan.storage.gpkg import GeoPackageStore
-from tests.analysis.plans import box, brute_force, plan, rule
+from tests.analysis.plans import box, brute_force, crossing_plans, pairs_crossing_partitions, plan, rule
 
 SETTINGS = OverlapSettings(min_area_m2=10.0, min_width_m=2.0)
 PARTITIONS = 7
@@ -45,23 +45,7 @@ def client(request: pytest.FixtureRequest) -> Iterator[Client]:
 
 @pytest.fixture(scope="module")
 def crossing() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """A: 24 x 24 jittered 40 m parcels every 30 m (each overlaps its neighbours); B: long strips and a ring
-    across the whole extent, plus scattered small parcels."""
-    rng = np.random.default_rng(7)
-    a_shapes = []
-    for i in range(24):
-        for j in range(24):
-            x, y = i * 30 + rng.uniform(-4, 4), j * 30 + rng.uniform(-4, 4)
-            a_shapes.append(box(x, y, x + rng.uniform(25, 45), y + rng.uniform(25, 45)))
-    big = [
-        box(-50, 100, 800, 160),  # horizontal strips across every partition
-        box(-50, 400, 800, 437),
-        box(200, -50, 251, 800),  # a vertical one
-        shapely.affinity.rotate(box(-100, 330, 900, 390), 35, origin=box(0, 0, 720, 720).centroid),  # diagonal
-        box(500, 500, 760, 760).difference(box(560, 560, 700, 700)),  # a ring with a hole
-    ]
-    small = [box(x, y, x + 20, y + 20) for x, y in rng.uniform(0, 700, size=(60, 2))]
-    return plan(a_shapes, prefix="A"), plan(big + small, prefix="B")
+    return crossing_plans()
 
 
 def layers_of_plan(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
@@ -123,18 +107,8 @@ def test_patches_crossing_partition_boundaries_are_neither_lost_nor_doubled(
     part_of = np.empty(len(a), dtype=int)
     for k, rows in enumerate(runs):
         part_of[rows] = k
-    extents = [shapely.box(*shapely.total_bounds(a.geometry.to_numpy()[rows])) for rows in runs]
-    a_ids, b_ids = a["parcel_id"].tolist(), b["parcel_id"].tolist()
-    crossing_pairs: set[tuple[str, str]] = set()
-    for j, geom_b in enumerate(b.geometry):
-        touched = [i for i, geom_a in enumerate(a.geometry) if geom_a.intersects(geom_b)]
-        spans = len({part_of[i] for i in touched}) > 1
-        for i in touched:
-            reaches_out = any(
-                k != part_of[i] and extents[k].intersects(a.geometry.iloc[i]) for k in range(len(extents))
-            )
-            if spans or reaches_out:
-                crossing_pairs.add((a_ids[i], b_ids[j]))
+    crossing_pairs = pairs_crossing_partitions(a, b, part_of)
+    b_ids = b["parcel_id"].tolist()
     expected = brute_force(a, b, "intersection", min_area=SETTINGS.min_area_m2, min_width=SETTINGS.min_width_m)
     crossing_expected = {pair: area for pair, area in expected.items() if pair in crossing_pairs}
     assert len(crossing_expected) > 300  # most patches of the set cross a boundary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from affine import Affine
@@ -106,6 +107,29 @@ def test_bbox_read_returns_exactly_the_intersecting_features(store: LayerStore, 
     assert 0 < len(expected) < len(frame)
     got = store.read("culture_facilities", bbox=bbox)
     assert sorted(got["facility_id"]) == sorted(expected["facility_id"])
+
+
+@pytest.mark.parametrize("rows", [1, 7, 60, 1000])
+def test_read_batches_give_the_whole_layer_in_bounded_batches(store: LayerStore, catalog: Catalog, rows: int) -> None:
+    layer = catalog.get("culture_facilities")
+    frame = sample_frame(layer, 60)
+    store.write("culture_facilities", frame)
+    store.delete_features("culture_facilities", list(frame["facility_id"].iloc[10:20]))  # a gap in the keys
+    batches = list(store.read_batches("culture_facilities", rows=rows))
+    assert all(len(batch) <= rows for batch in batches) and all(len(batch) for batch in batches)
+    assert len(batches) == -(-50 // rows)
+    whole = store.read("culture_facilities")
+    joined = gpd.GeoDataFrame(pd.concat(batches, ignore_index=True), crs=whole.crs)
+    assert list(joined.columns) == list(whole.columns) and joined.crs == whole.crs
+    assert joined["facility_id"].tolist() == whole["facility_id"].tolist()  # store order, nothing twice
+    assert_same_features(joined, whole, "facility_id")
+
+
+def test_read_batches_of_an_empty_layer_and_bad_sizes(store: LayerStore) -> None:
+    assert list(store.read_batches("culture_facilities", rows=10)) == []
+    for rows in (0, -1, True, 2.5):
+        with pytest.raises(InputError, match="batch rows"):
+            list(store.read_batches("culture_facilities", rows=rows))  # type: ignore[arg-type]
 
 
 def test_bounds_and_count(store: LayerStore, catalog: Catalog) -> None:
