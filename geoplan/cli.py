@@ -28,7 +28,7 @@ from geoplan.commands.ledger import ledger_app
 from geoplan.commands.monitoring import register as register_monitoring
 from geoplan.commands.overlaps import overlaps_out_of_core, print_overlap_summary
 from geoplan.commands.report import register as register_report
-from geoplan.errors import GeoplanError, InputError, Problem
+from geoplan.errors import READ_ONLY_MESSAGE, GeoplanError, InputError, Problem, is_read_only_refusal
 from geoplan.storage import LayerStore, WriteMode
 from geoplan.store_setup import init_store
 
@@ -840,6 +840,9 @@ def main(argv: list[str] | None = None) -> int:
     except (GeoplanError, Exception) as exc:
         if os.environ.get("GEOPLAN_DEBUG"):
             raise
+        if is_read_only_refusal(exc):
+            err.print(f"error: {READ_ONLY_MESSAGE}", markup=False, highlight=False)
+            return 1
         err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
         return 1
     return 0

@@ -58,3 +58,24 @@ class ValidationFailed(InputError):
         shown = "; ".join(str(p) for p in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         super().__init__(f"{source}: {len(problems)} problem(s): {shown}{more}")
+
+
+READ_ONLY_SQLSTATE = "25006"
+"""PostgreSQL's read_only_sql_transaction: a write reached a hot-standby replica (or a read-only database)."""
+
+
+def is_read_only_refusal(exc: BaseException) -> bool:
+    """Whether an error is (or was caused by) a write refused because the database is read-only (a replica)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the driver's error, SQLAlchemy's wrapper, a store's StoreError around it
+        if seen is None:
+            return False
+        if getattr(seen, "sqlstate", None) == READ_ONLY_SQLSTATE:
+            return True
+        if getattr(getattr(seen, "orig", None), "sqlstate", None) == READ_ONLY_SQLSTATE:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+READ_ONLY_MESSAGE = "this database is read-only (a replica): make changes on the primary"

@@ -6,14 +6,17 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from geoplan.errors import (
+    READ_ONLY_MESSAGE,
     CRSError,
     GeoplanError,
     InputError,
     NotFoundError,
     UnreadableFileError,
     ValidationFailed,
+    is_read_only_refusal,
 )
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ def status_for(exc: Exception) -> int:
 
 
 async def _handle_geoplan_error(request: Request, exc: Exception) -> JSONResponse:
+    if is_read_only_refusal(exc):
+        return JSONResponse({"detail": READ_ONLY_MESSAGE}, status_code=503)
     status = status_for(exc)
     if status >= 500:
         log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -47,6 +52,12 @@ async def _handle_geoplan_error(request: Request, exc: Exception) -> JSONRespons
     return JSONResponse(body, status_code=status)
 
 
+async def _handle_database_error(request: Request, exc: Exception) -> JSONResponse:
+    if is_read_only_refusal(exc):  # an app process serving from a replica: expected, and the caller can act
+        return JSONResponse({"detail": READ_ONLY_MESSAGE}, status_code=503)
+    return await _handle_unexpected(request, exc)
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "internal error"}, status_code=500)
@@ -54,4 +65,5 @@ async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GeoplanError, _handle_geoplan_error)
+    app.add_exception_handler(DBAPIError, _handle_database_error)
     app.add_exception_handler(Exception, _handle_unexpected)

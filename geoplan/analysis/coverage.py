@@ -288,13 +288,18 @@ def facilities_of_kinds(facilities: gpd.GeoDataFrame, kinds: Sequence[str] | Non
 
 def facility_xy(facilities: gpd.GeoDataFrame) -> NDArray[np.float64]:
     """Each facility's x/y in the metric CRS; every facility must be a non-empty Point."""
-    geoms = _metric(facilities)
+    return point_xy(facilities, "facility")
+
+
+def point_xy(frame: gpd.GeoDataFrame, what: str) -> NDArray[np.float64]:
+    """Each feature's x/y in the metric CRS; every one must be a non-empty Point (`what` names them)."""
+    geoms = _metric(frame)
     if len(geoms) and not np.all(shapely.get_type_id(geoms) == 0):
-        raise InputError("every facility must be a non-empty Point")
+        raise InputError(f"every {what} must be a non-empty Point")
     xy = shapely.get_coordinates(geoms).reshape(-1, 2)
     if len(xy) != len(geoms):
-        raise InputError("every facility must be a non-empty Point")
-    return xy
+        raise InputError(f"every {what} must be a non-empty Point")
+    return np.asarray(xy, dtype=np.float64)
 
 
 def _metric(frame: gpd.GeoDataFrame) -> NDArray[np.object_]:

@@ -17,6 +17,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Column, Engine, Integer, MetaData, RowMapping, String, Table, Text, func, select
 
+from geoplan.actors import MAX_ACTOR
 from geoplan.errors import InputError
 from geoplan.storage.base import now_utc
 
@@ -25,7 +26,6 @@ STATUSES: tuple[MarkStatus, ...] = ("accepted", "to_adjust", "resolved")
 STATUS_TITLES = {"accepted": "予以认可", "to_adjust": "需调整", "resolved": "已解决"}
 MARKS_TABLE = "geoplan_patch_marks"
 MAX_NOTE = 2000
-MAX_ACTOR = 100
 MARK_COLUMNS = ["mark_status", "mark_note", "mark_actor", "mark_at"]
 
 _PATCH_ID = re.compile(r"^[0-9a-f]{16}$")

@@ -33,7 +33,7 @@ from geoplan.catalog import Catalog
 from geoplan.crs import METRIC_CRS, STORE_CRS, crs_label
 from geoplan.errors import CRSError, InputError
 
-__all__ = ["PATCH_COLUMNS", "OverlapSettings", "find_conflicts", "patch_id"]
+__all__ = ["PATCH_COLUMNS", "OverlapSettings", "find_conflicts", "locate_points", "patch_id"]
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +154,10 @@ def find_conflicts(
         stored = np.asarray(patches["geometry"].to_numpy(), dtype=object)
         locating = towns is not None or villages is not None
         points = _map_chunks(pool, len(stored), lambda s: shapely.point_on_surface(stored[s])) if locating else stored
-        patches["town"] = pd.Series(_locate(points, towns, TOWN_NAME_FIELD, source_crs), dtype=object)
-        patches["village_code"] = pd.Series(_locate(points, villages, VILLAGE_CODE_FIELD, source_crs), dtype=object)
+        patches["town"] = pd.Series(locate_points(points, towns, TOWN_NAME_FIELD, source_crs), dtype=object)
+        patches["village_code"] = pd.Series(
+            locate_points(points, villages, VILLAGE_CODE_FIELD, source_crs), dtype=object
+        )
     geometry = patches.pop("geometry")
     result = gpd.GeoDataFrame(patches, geometry=gpd.GeoSeries(geometry.to_numpy(), crs=STORE_CRS))
     return result[PATCH_COLUMNS]
@@ -439,7 +441,7 @@ def _gather(pieces: list[_Pieces], *, with_b: bool) -> _Pieces:
 # --------------------------------------------------------------------------------------------- places
 
 
-def _locate(points: GeomArray, units: gpd.GeoDataFrame | None, field: str, source_crs: CRS) -> list[str | None]:
+def locate_points(points: GeomArray, units: gpd.GeoDataFrame | None, field: str, source_crs: CRS) -> list[str | None]:
     """For each point, the `field` of the unit polygon covering it (ties on shared edges: the smallest value)."""
     if units is None or not len(points):
         return [None] * len(points)

@@ -138,7 +138,7 @@ def run_overlaps_out_of_core(
     holding a whole layer; patches are written under `work_dir`/patches (replaced on each run)."""
     require_initialised(store)
     catalog = store.catalog
-    work_dir = Path(work_dir)
+    work_dir = Path(work_dir).resolve()  # workers run in other directories: they need the absolute path
     typed_empty = _check_rules(catalog, rules, settings)
     admin = {name: store.read(name) if name in catalog else None for name in ADMIN_LAYERS}
     marks = _current_marks(store) if with_marks else None

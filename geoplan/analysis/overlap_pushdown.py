@@ -1,9 +1,10 @@
 """The 多规合一 conflict engine pushed down to PostGIS: one set-based statement per rule, streamed in batches.
 
-For tables too big to read into memory. The database does the heavy half, where the GiST indexes are: the join
-of A with B (`&&` on the stored EPSG:4490 geometries through the GiST index, then ST_Intersects in EPSG:4547)
-and the overlay in EPSG:4547, with the in-memory engine's own shortcuts (a feature covered by the other side is
-the patch itself; a difference against one B needs no union; ST_Difference(A, ST_Union(B…)) grouped per A).
+For tables too big to read into memory. The database does the heavy half: each rule side is re-projected to
+EPSG:4547 and repaired once into a temporary table with a GiST index, the join of A with B runs through that
+index (ST_Intersects in metres), and so does the overlay, with the in-memory engine's own shortcuts (a feature
+covered by the other side is the patch itself; a difference against one B needs no union;
+ST_Difference(A, ST_Union(B…)) grouped per A).
 The raw pieces come back through a server-side cursor, `batch_size` rows at a time, and each batch is finished
 in Python with the very functions `overlap.find_conflicts` uses: the sliver rule (`slivers.surviving_parts`:
 its convex shortcut is proven equal to the buffer only in GEOS-through-shapely, and a second SQL copy of the
@@ -24,10 +25,28 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from geoalchemy2 import Geometry
 from pyproj import CRS
-from sqlalchemy import ColumnElement, Select, Subquery, Table, Text, case, cast, func, literal, select, true
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Integer,
+    MetaData,
+    Select,
+    Table,
+    Text,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    true,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.types import NullType
 
 from geoplan.analysis.areas import to_store_with_areas
 from geoplan.analysis.conflicts_service import require_initialised, with_current_marks
@@ -36,7 +55,7 @@ from geoplan.analysis.overlap import (
     TOWN_NAME_FIELD,
     VILLAGE_CODE_FIELD,
     OverlapSettings,
-    _locate,
+    locate_points,
     patch_id,
 )
 from geoplan.analysis.rules import ConflictRule, Filter
@@ -55,9 +74,6 @@ __all__ = [
 
 DEFAULT_BATCH_SIZE = 5000
 METRIC_SRID = 4547
-_SEARCH_MARGIN_DEG = 1e-5
-"""Widens each A's box for the index search in EPSG:4490 (about 1 m): the exact test runs in EPSG:4547, where
-straight edges bend by far less than this against their EPSG:4490 images, so no intersecting pair is missed."""
 _ADMIN = (("towns", TOWN_NAME_FIELD), ("villages", VILLAGE_CODE_FIELD))
 
 
@@ -83,17 +99,28 @@ def find_conflicts_in_database(
     same = [rule.code for rule in rules if rule.layer_a == rule.layer_b]
     if same:
         raise InputError(f"rule(s) {', '.join(same)} compare a layer with itself; give two different layers")
-    queries = [(rule, _rule_query(store, rule)) for rule in rules]  # every rule checked before any work
+    for rule in rules:  # every rule checked before any work
+        _side(store, rule.layer_a, rule.filter_a)
+        _side(store, rule.layer_b, rule.filter_b)
     admin = _admin_layers(store) if locate else {}
     try:
         with store.engine.connect() as connection:
-            for rule, query in queries:
+            for rule in rules:
+                side_a = _staged(connection, store, rule.layer_a, rule.filter_a, "geoplan_pushdown_a")
+                side_b = _staged(connection, store, rule.layer_b, rule.filter_b, "geoplan_pushdown_b")
+                query = (
+                    _difference_query(side_a, side_b) if rule.relation == "difference" else _rule_query(side_a, side_b)
+                )
                 # A server-side cursor: the database holds the result, we hold one batch of it.
-                streamed = connection.execution_options(stream_results=True, yield_per=batch_size).execute(query)
+                options = {"stream_results": True, "yield_per": batch_size}  # this statement only
+                streamed = connection.execute(query, execution_options=options)
                 for rows in streamed.partitions():
                     batch = _finish_batch(rule, rows, settings, admin)
                     if len(batch):
                         yield batch
+                streamed.close()
+                for table in (side_a, side_b):
+                    connection.exec_driver_sql(f'DROP TABLE "{table.name}"')
     except OperationalError as exc:
         raise StoreError(f"the PostGIS store failed during the overlap: {str(exc).splitlines()[0]}") from None
 
@@ -118,15 +145,30 @@ def find_all_conflicts_in_database(
 # --------------------------------------------------------------------------------------------- SQL
 
 
-def _rule_query(store: PostGISStore, rule: ConflictRule) -> Select[Any]:
-    """The rule's raw pieces (id A, id B, WKB in EPSG:4547), ordered by A then B in store order."""
-    table_a, id_a, g_a, where_a = _side(store, rule.layer_a, rule.filter_a)
-    a = select(table_a.c.fid, id_a.label("id"), table_a.c.geom, g_a.label("g")).where(*where_a).subquery("a")
-    table_b, id_b, g_b, where_b = _side(store, rule.layer_b, rule.filter_b)
-    near_a = table_b.c.geom.op("&&")(func.ST_Expand(a.c.geom, _SEARCH_MARGIN_DEG))  # the GiST index probe
-    if rule.relation == "difference":
-        return _difference_query(a, table_b, g_b, [*where_b, near_a])
-    b = select(table_b.c.fid, id_b.label("id"), g_b.label("g")).where(*where_b, near_a).lateral("b")
+def _staged(connection: Connection, store: PostGISStore, layer: str, rule_filter: Filter, name: str) -> Table:
+    """A rule side's features (filtered) in a temporary table, their geometry re-projected to EPSG:4547 and
+    repaired once, with a GiST index on it: each pair is then found by the index in metres, and no geometry is
+    re-projected once for every feature it meets (the cost of large B polygons). Dropped after the rule."""
+    table, id_text, metric, conditions = _side(store, layer, rule_filter)
+    # Untyped: a geometry-typed column would be selected as EWKB bytes, and the table would hold bytea.
+    query = select(table.c.fid, id_text.label("id"), type_coerce(metric, NullType()).label("g")).where(*conditions)
+    compiled = query.compile(connection, compile_kwargs={"render_postcompile": True})
+    connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+    connection.exec_driver_sql(f'CREATE TEMPORARY TABLE "{name}" AS {compiled}', compiled.params)
+    connection.exec_driver_sql(f'CREATE INDEX ON "{name}" USING gist (g)')
+    connection.exec_driver_sql(f'ANALYZE "{name}"')
+    return Table(
+        name,
+        MetaData(),
+        Column("fid", Integer),
+        Column("id", Text),
+        Column("g", Geometry(srid=METRIC_SRID, spatial_index=False)),
+    )
+
+
+def _rule_query(a: Table, b_table: Table) -> Select[Any]:
+    """An intersection rule's raw pieces (id A, id B, WKB in EPSG:4547), ordered by A then B in store order."""
+    b = select(b_table.c.fid, b_table.c.id, b_table.c.g).where(b_table.c.g.op("&&")(a.c.g)).lateral("b")
     piece = case(
         (func.ST_Covers(b.c.g, a.c.g), a.c.g),
         (func.ST_Covers(a.c.g, b.c.g), b.c.g),
@@ -139,18 +181,16 @@ def _rule_query(store: PostGISStore, rule: ConflictRule) -> Select[Any]:
     )
 
 
-def _difference_query(
-    a: Subquery, table_b: Table, g_b: ColumnElement[Any], where_b: list[ColumnElement[Any]]
-) -> Select[Any]:
+def _difference_query(a: Table, b: Table) -> Select[Any]:
     """A − ∪{B intersecting A} per A: nothing where one B covers A, A itself where no B meets it."""
     meeting = (
         select(
             func.count().label("n"),
-            func.array_agg(aggregate_order_by(g_b, table_b.c.fid)).label("gs"),  # store order, as the engine
-            func.coalesce(func.bool_or(func.ST_Covers(g_b, a.c.g)), False).label("covered"),
+            func.array_agg(aggregate_order_by(b.c.g, b.c.fid)).label("gs"),  # store order, as the engine
+            func.coalesce(func.bool_or(func.ST_Covers(b.c.g, a.c.g)), False).label("covered"),
         )
-        .select_from(table_b)
-        .where(*where_b, func.ST_Intersects(a.c.g, g_b))
+        .select_from(b)
+        .where(b.c.g.op("&&")(a.c.g), func.ST_Intersects(a.c.g, b.c.g))
         .lateral("u")
     )
     piece = case(
@@ -231,9 +271,9 @@ def _finish_batch(
             "id_b": pd.Series(ids_b, dtype=object),
             "area_m2": np.bincount(part_of, weights=planar, minlength=n).astype("float64"),
             "area_ellipsoid_m2": np.bincount(part_of, weights=ellipsoidal, minlength=n).astype("float64"),
-            "town": pd.Series(_locate(points, admin.get("towns"), TOWN_NAME_FIELD, store_crs), dtype=object),
+            "town": pd.Series(locate_points(points, admin.get("towns"), TOWN_NAME_FIELD, store_crs), dtype=object),
             "village_code": pd.Series(
-                _locate(points, admin.get("villages"), VILLAGE_CODE_FIELD, store_crs), dtype=object
+                locate_points(points, admin.get("villages"), VILLAGE_CODE_FIELD, store_crs), dtype=object
             ),
         }
     )

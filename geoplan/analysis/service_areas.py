@@ -38,9 +38,8 @@ import numpy as np
 import pandas as pd
 import shapely
 from numpy.typing import NDArray
-from pyproj import CRS
 
-from geoplan.analysis.coverage import CoverageSettings
+from geoplan.analysis.coverage import CoverageSettings, facility_xy
 from geoplan.analysis.network import WalkGraph
 from geoplan.analysis.reach import TOLERANCE_M, facility_node_reach
 from geoplan.crs import METRIC_CRS
@@ -79,15 +78,7 @@ def service_areas(
             raise InputError(f"layer 'culture_facilities' has no '{column}' field")
     if not (math.isfinite(street_buffer_m) and street_buffer_m >= 0):
         raise InputError(f"street_buffer_m must be a number >= 0, not {street_buffer_m!r}")
-    series = facilities.geometry
-    if not CRS.from_user_input(facilities.crs).equals(CRS.from_user_input(METRIC_CRS)):
-        series = series.to_crs(METRIC_CRS)
-    geoms = np.asarray(series.to_numpy(), dtype=object)
-    if len(geoms) and not np.all(shapely.get_type_id(geoms) == 0):
-        raise InputError("every facility must be a non-empty Point")
-    fac_xy = shapely.get_coordinates(geoms).reshape(-1, 2)
-    if len(fac_xy) != len(geoms):
-        raise InputError("every facility must be a non-empty Point")
+    fac_xy = facility_xy(facilities)
 
     threshold = settings.threshold_m
     if settings.mode == "euclidean":

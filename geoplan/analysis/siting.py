@@ -29,6 +29,7 @@ from geoplan.analysis.coverage import (
     CoverageRules,
     CoverageSettings,
     compute_coverage,
+    point_xy,
     town_rollup,
 )
 from geoplan.analysis.network import WalkGraph
@@ -125,12 +126,7 @@ def _candidate_points(graph: WalkGraph | None, candidates: gpd.GeoDataFrame | No
         return graph.coords, [f"node-{i}" for i in range(graph.n_nodes)]
     if not isinstance(candidates, gpd.GeoDataFrame) or candidates.crs is None:
         raise InputError("candidates must be a GeoDataFrame of points with a CRS")
-    geoms = candidates.geometry.to_crs(METRIC_CRS).to_numpy()
-    if len(geoms) and not np.all(shapely.get_type_id(geoms) == 0):
-        raise InputError("every candidate site must be a non-empty Point")
-    xy = shapely.get_coordinates(geoms).reshape(-1, 2)
-    if len(xy) != len(geoms):
-        raise InputError("every candidate site must be a non-empty Point")
+    xy = point_xy(candidates, "candidate site")
     if "site_id" in candidates.columns:
         ids = [str(v) for v in candidates["site_id"].to_numpy()]
     else:

@@ -28,11 +28,11 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Engine
 
+from geoplan.actors import MAX_ACTOR
 from geoplan.errors import InputError, NotFoundError, Problem, StoreError, ValidationFailed
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.ledger_status import StatusFlow
 from geoplan.monitoring.ledger_store import (
-    MAX_ACTOR,
     MAX_TEXT,
     MAX_UNIT,
     RECORD_FIELDS,

@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
 )
 
+from geoplan.actors import MAX_ACTOR
 from geoplan.storage import LayerStore
 from geoplan.storage.base import AUDIT_TABLE, now_utc
 from geoplan.tokens import registry_engine
@@ -41,7 +42,6 @@ PROGRESS_LAYER = "project_progress"
 
 MAX_TEXT = 2000
 MAX_UNIT = 100
-MAX_ACTOR = 100
 
 _metadata = MetaData()
 progress_table = Table(

@@ -36,6 +36,7 @@ from sqlalchemy import (
     select,
 )
 
+from geoplan.actors import MAX_ACTOR
 from geoplan.errors import InputError, NotFoundError
 from geoplan.monitoring.asof import as_of_now, as_of_quarter
 from geoplan.monitoring.indicator_columns import MEASURE_COLUMNS
@@ -61,7 +62,6 @@ __all__ = [
 
 SNAPSHOTS_TABLE = "geoplan_indicator_snapshots"
 VALUES_TABLE = "geoplan_indicator_values"
-MAX_ACTOR = 100
 RELATIVE_TOLERANCE = 1e-9
 """A change smaller than this (relative, or absolute below 1) is no move: float noise never warns."""
 

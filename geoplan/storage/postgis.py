@@ -138,7 +138,10 @@ class PostGISStore(AuditReader):
     def init(self) -> None:
         try:
             with self.engine.begin() as connection:
-                connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+                # Only when missing: a read replica refuses even CREATE EXTENSION IF NOT EXISTS, and an app
+                # process serving the public map from one runs this at start-up (create_all only looks there).
+                if connection.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").first() is None:
+                    connection.exec_driver_sql("CREATE EXTENSION postgis")
                 self.metadata.create_all(connection)
         except OperationalError as exc:
             raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
