@@ -29,6 +29,7 @@ from geoplan.commands.monitoring import register as register_monitoring
 from geoplan.commands.overlaps import overlaps_out_of_core, print_overlap_summary
 from geoplan.commands.report import register as register_report
 from geoplan.errors import READ_ONLY_MESSAGE, GeoplanError, InputError, Problem, is_read_only_refusal
+from geoplan.settings import Settings
 from geoplan.storage import LayerStore, WriteMode
 from geoplan.store_setup import init_store
 
@@ -390,6 +391,21 @@ def check_site_command(
 
 # --------------------------------------------------------------------------------------------- 多规合一 overlaps
 
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="With --partitioned: a dask scheduler address [GEOPLAN_DASK_SCHEDULER]."),
+]
+
+
+def _cluster(settings: Settings, workers: int | None, scheduler: str | None) -> dict[str, Any]:
+    """`local_client`'s options: the command's, else the settings'."""
+    return {
+        "scheduler": scheduler or settings.dask_scheduler,
+        "workers": workers or settings.dask_workers,
+        "memory_limit": settings.dask_memory_limit,
+    }
+
+
 RulesOption = Annotated[
     Path | None, typer.Option("--rules", help="Conflict rules YAML [default: layers/rules/conflicts.yaml]")
 ]
@@ -412,10 +428,7 @@ def overlaps(
     partitioned: Annotated[
         bool, typer.Option("--partitioned", help="Partition in space and run on a dask cluster (local by default).")
     ] = False,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="With --partitioned: a dask scheduler address [GEOPLAN_DASK_SCHEDULER]."),
-    ] = None,
+    scheduler: SchedulerOption = None,
     pushdown: Annotated[
         bool, typer.Option("--pushdown", help="Overlay in the PostGIS database, streamed back in batches.")
     ] = False,
@@ -427,6 +440,13 @@ def overlaps(
             "whole layer (-o must be .gpkg).",
         ),
     ] = False,
+    partition_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--partition-rows",
+            help="With --out-of-core: features per partition [default: 20000]; smaller needs less memory per task.",
+        ),
+    ] = None,
     work_dir: Annotated[
         Path | None,
         typer.Option("--work-dir", help="With --out-of-core: where staged layers and patches go [default: temp dir]."),
@@ -444,8 +464,10 @@ def overlaps(
         raise InputError("--partitioned and --pushdown are two ways to run the overlap; choose one")
     if (out_of_core or work_dir is not None) and not partitioned:
         raise InputError("--out-of-core and --work-dir go with --partitioned")
-    if work_dir is not None and not out_of_core:
-        raise InputError("--work-dir goes with --out-of-core")
+    if (work_dir is not None or partition_rows is not None) and not out_of_core:
+        raise InputError("--work-dir and --partition-rows go with --out-of-core")
+    if partition_rows is not None and partition_rows < 1:
+        raise InputError(f"--partition-rows must be at least 1, not {partition_rows}")
     if out_of_core and output is not None and output.suffix.lower() != ".gpkg":
         raise InputError(f"{output.name}: an out-of-core run streams its patches to a .gpkg file only")
     if output is not None and getattr(FORMATS.get(output.suffix.lower()), "writer", None) is None:
@@ -454,15 +476,17 @@ def overlaps(
     try:
         rule_list = rules_for(backend.catalog, settings.layers_dir, rules)
         overlap_settings = OverlapSettings(min_area_m2=min_area, min_width_m=min_width)
-        cluster: dict[str, Any] = {
-            "scheduler": scheduler or settings.dask_scheduler,
-            "workers": workers or settings.dask_workers,
-            "memory_limit": settings.dask_memory_limit,
-        }
+        cluster = _cluster(settings, workers, scheduler)
         with err.status("finding conflict patches…"):
             if out_of_core:
                 overlaps_out_of_core(
-                    backend, rule_list, overlap_settings, cluster=cluster, work_dir=work_dir, output=output
+                    backend,
+                    rule_list,
+                    overlap_settings,
+                    cluster=cluster,
+                    work_dir=work_dir,
+                    output=output,
+                    partition_rows=partition_rows,
                 )
                 return
             if partitioned:
@@ -633,10 +657,7 @@ def coverage(
     workers: Annotated[
         int | None, typer.Option(help="With --partitioned: local dask workers [GEOPLAN_DASK_WORKERS].")
     ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="With --partitioned: a dask scheduler address [GEOPLAN_DASK_SCHEDULER]."),
-    ] = None,
+    scheduler: SchedulerOption = None,
     store: StoreOption = None,
 ) -> None:
     """Ten-minute cultural-circle coverage: per town, the district total, the villages below --below %.
@@ -664,34 +685,23 @@ def coverage(
         villages, facilities, population, graph = _coverage_inputs(backend, network=network)
     finally:
         backend.close()
+    inputs: dict[str, Any] = {
+        "villages": villages,
+        "facilities": facilities,
+        "population": population,
+        "graph": graph,
+        "rules": rules,
+        "kinds": kind_list,
+    }
     with err.status("computing coverage…"):
         if partitioned:
             from geoplan.analysis.coverage_partitioned import PartitionedCoverage, coverage_partitioned
             from geoplan.analysis.overlap_partitioned import local_client
 
-            with local_client(
-                scheduler=scheduler or settings.dask_scheduler,
-                workers=workers or settings.dask_workers,
-                memory_limit=settings.dask_memory_limit,
-            ) as client:
-                result: CoverageResult | PartitionedCoverage = coverage_partitioned(
-                    villages=villages,
-                    facilities=facilities,
-                    population=population,
-                    graph=graph,
-                    rules=rules,
-                    kinds=kind_list,
-                    client=client,
-                )
+            with local_client(**_cluster(settings, workers, scheduler)) as client:
+                result: CoverageResult | PartitionedCoverage = coverage_partitioned(**inputs, client=client)
         else:
-            result = compute_coverage(
-                villages=villages,
-                facilities=facilities,
-                population=population,
-                graph=graph,
-                rules=rules,
-                kinds=kind_list,
-            )
+            result = compute_coverage(**inputs)
         access = None
         if capacity:
             access = capacity_accessibility(

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import tempfile
@@ -35,8 +34,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
-import numpy as np
 import shapely
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,65 +43,14 @@ from geoplan.analysis.overlap import OverlapSettings, find_conflicts  # noqa: E4
 from geoplan.analysis.overlap_out_of_core import id_digest, run_overlaps_out_of_core  # noqa: E402
 from geoplan.analysis.overlap_partitioned import find_conflicts_partitioned, local_client  # noqa: E402
 from geoplan.analysis.overlap_pushdown import find_conflicts_in_database  # noqa: E402
-from geoplan.analysis.rules import ConflictRule  # noqa: E402
 from geoplan.catalog import Catalog, load_catalog  # noqa: E402
-from geoplan.crs import METRIC_CRS, STORE_CRS  # noqa: E402
+from geoplan.demo.synthetic_parcels import LAYERS, parcel_chunk, parcel_rules  # noqa: E402
 from geoplan.peak_memory import peak_rss_mb  # noqa: E402
 from geoplan.storage import LayerStore  # noqa: E402
 from geoplan.storage.gpkg import GeoPackageStore  # noqa: E402
 from geoplan.storage.postgis import PostGISStore  # noqa: E402
 
-X0, Y0 = 340_000.0, 2_500_000.0  # EPSG:4547, Gaoming's south-west
-CELL = 40.0
-LAYERS = ("urban_plan", "landuse_plan")
 WRITE_ROWS = 250_000  # parcels generated and written at a time
-
-
-def parcels(n: int, seed: int, *, prefix: str, shift: float, start: int, stop: int) -> gpd.GeoDataFrame:
-    """Parcels start..stop of n jittered rectangles on a square grid of CELL-metre cells, shifted by `shift`
-    cells (drawn per chunk from a seed of its own, so a chunk never needs the others)."""
-    rng = np.random.default_rng([seed, start])
-    side = math.ceil(math.sqrt(n))
-    k = np.arange(start, stop)
-    i, j = np.divmod(k, side)
-    m = len(k)
-    x = X0 + (i + shift) * CELL + rng.uniform(-4, 4, m)
-    y = Y0 + (j + shift) * CELL + rng.uniform(-4, 4, m)
-    w, h = rng.uniform(0.8, 1.3, m) * CELL, rng.uniform(0.8, 1.3, m) * CELL
-    geoms = shapely.box(x, y, x + w, y + h)
-    if prefix == "B":  # strips across the whole extent: their patches lie in every partition
-        extent = side * CELL
-        for s in range(min(4, n)):
-            if start <= s < stop:
-                y0 = Y0 + (s + 0.5) * extent / 4
-                geoms[s - start] = shapely.box(X0, y0, X0 + extent, y0 + 30)
-    frame = gpd.GeoDataFrame(
-        {
-            "parcel_id": np.char.add(f"{prefix}-", k.astype(str)),
-            "land_class": "农林用地",
-            "construction": rng.random(m) < (0.6 if prefix == "A" else 0.4),
-        },
-        geometry=geoms,
-        crs=METRIC_CRS,
-    ).to_crs(STORE_CRS)
-    frame.geometry = [shapely.MultiPolygon([g]) for g in frame.geometry]
-    return frame
-
-
-def rules() -> list[ConflictRule]:
-    common: dict[str, Any] = {"title_zh": "基准", "title_en": "benchmark", "severity": "medium", "basis": "benchmark"}
-    return [
-        ConflictRule(
-            code="BENCH_CROSS",
-            relation="intersection",
-            layer_a="urban_plan",
-            layer_b="landuse_plan",
-            filter_a=(("construction", (True,)),),
-            filter_b=(("construction", (False,)),),
-            **common,
-        ),
-        ConflictRule(code="BENCH_REST", relation="difference", layer_a="urban_plan", layer_b="landuse_plan", **common),
-    ]
 
 
 def fill(store: LayerStore, n: int) -> float:
@@ -112,9 +58,9 @@ def fill(store: LayerStore, n: int) -> float:
     plus WKB geometry), the input a one-process run must hold."""
     store.init()
     size = 0.0
-    for name, (seed, prefix, shift) in zip(LAYERS, ((1, "A", 0.0), (2, "B", 0.5)), strict=True):
+    for name in LAYERS:
         for start in range(0, n, WRITE_ROWS):
-            frame = parcels(n, seed, prefix=prefix, shift=shift, start=start, stop=min(n, start + WRITE_ROWS))
+            frame = parcel_chunk(n, name, start, min(n, start + WRITE_ROWS))
             store.write(name, frame, mode="replace" if start == 0 else "append", actor="bench")
             size += float(frame.drop(columns="geometry").memory_usage(deep=True).sum())
             size += float(sum(len(g) for g in shapely.to_wkb(frame.geometry.to_numpy())))
@@ -148,7 +94,9 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         database = PostGISStore(args.url, catalog)
         count, area, digest_parts = 0, 0.0, []
         try:
-            for batch in find_conflicts_in_database(store=database, rules=rules(), settings=settings, locate=False):
+            for batch in find_conflicts_in_database(
+                store=database, rules=parcel_rules(), settings=settings, locate=False
+            ):
                 count += len(batch)
                 area += float(batch["area_m2"].sum())
                 digest_parts.extend(batch["patch_id"].tolist())
@@ -166,7 +114,12 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                     local_client(workers=int(mode[-1]), memory_limit=args.memory_limit) as client,
                 ):
                     result = run_overlaps_out_of_core(
-                        store, rules=rules(), client=client, work_dir=Path(work), settings=settings, with_marks=False
+                        store,
+                        rules=parcel_rules(),
+                        client=client,
+                        work_dir=Path(work),
+                        settings=settings,
+                        with_marks=False,
                     )
                     count, area, digest = result.patches, result.area_m2, result.id_digest
                     workers_peak = sorted(result.worker_peak_mb.values())
@@ -174,12 +127,12 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                 layers = {name: store.read(name) for name in LAYERS}
                 if mode == "memory":
                     patches = find_conflicts(
-                        layers=layers, catalog=catalog, rules=rules(), settings=settings, workers=args.threads
+                        layers=layers, catalog=catalog, rules=parcel_rules(), settings=settings, workers=args.threads
                     )
                 else:
                     with local_client(workers=int(mode[-1]), memory_limit=args.memory_limit) as client:
                         patches = find_conflicts_partitioned(
-                            layers=layers, catalog=catalog, rules=rules(), settings=settings, client=client
+                            layers=layers, catalog=catalog, rules=parcel_rules(), settings=settings, client=client
                         )
                         workers_peak = sorted(float(v) for v in client.run(peak_rss_mb).values())
                 count, area, digest = len(patches), float(patches["area_m2"].sum()), id_digest(patches["patch_id"])

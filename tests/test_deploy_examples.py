@@ -9,9 +9,7 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -31,7 +29,7 @@ from geoplan.storage.gpkg import GeoPackageStore
 from geoplan.store_setup import init_store
 from geoplan.tokens import TokenRegistry, registry_engine
 from tests.conftest import LAYERS_DIR, ROOT
-from tests.web.live_server import free_port
+from tests.web.live_server import free_port, serving
 from web.app import create_app
 from web.settings import WebSettings
 from web.uploads import FORM_OVERHEAD
@@ -161,29 +159,8 @@ def served(store: str, log_path: Path, **env: str) -> Iterator[str]:
     port = free_port()
     environment = {**os.environ, "GEOPLAN_LAYERS_DIR": str(LAYERS_DIR), **env}
     command = [sys.executable, "-m", "geoplan", "serve", "--store", store, "--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"geoplan serve exited with {process.returncode}:\n{log_path.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"geoplan serve did not answer in 60 s:\n{log_path.read_text()}")
-                    time.sleep(0.2)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with serving(command, port=port, env=environment, log_path=log_path, name="geoplan serve", timeout=60) as base:
+        yield base
 
 
 def _call(url: str, *, method: str = "GET", body: Any = None, **headers: str) -> tuple[int, dict[str, str], Any]:

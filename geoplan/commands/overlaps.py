@@ -24,18 +24,26 @@ def overlaps_out_of_core(
     cluster: dict[str, Any],
     work_dir: Path | None,
     output: Path | None,
+    partition_rows: int | None = None,
 ) -> None:
     """`geoplan overlaps --partitioned --out-of-core`: the patches go to disk, the totals to the terminal."""
     import tempfile
 
     from geoplan.analysis.overlap_out_of_core import run_overlaps_out_of_core, write_patches_gpkg
-    from geoplan.analysis.overlap_partitioned import local_client
+    from geoplan.analysis.overlap_partitioned import DEFAULT_PARTITION_ROWS, local_client
     from geoplan.peak_memory import peak_rss_mb
 
     with contextlib.ExitStack() as stack:
         directory = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="geoplan-overlap-")))
         client = stack.enter_context(local_client(**cluster))
-        result = run_overlaps_out_of_core(backend, rules=rules, client=client, work_dir=directory, settings=settings)
+        result = run_overlaps_out_of_core(
+            backend,
+            rules=rules,
+            client=client,
+            work_dir=directory,
+            settings=settings,
+            partition_rows=partition_rows or DEFAULT_PARTITION_ROWS,
+        )
         print_overlap_summary(result.summary, min_area=settings.min_area_m2, min_width=settings.min_width_m)
         peaks = ", ".join(f"{peak:,.0f}" for peak in sorted(result.worker_peak_mb.values()))
         out.print(

@@ -243,7 +243,9 @@ def test_cli_out_of_core_writes_the_demo_patches_with_their_marks(
     ("arguments", "message"),
     [
         (["--out-of-core"], "go with --partitioned"),
-        (["--partitioned", "--work-dir", "w"], "goes with --out-of-core"),
+        (["--partitioned", "--work-dir", "w"], "go with --out-of-core"),
+        (["--partitioned", "--partition-rows", "50"], "go with --out-of-core"),
+        (["--partitioned", "--out-of-core", "--partition-rows", "0"], "at least 1"),
         (["--partitioned", "--out-of-core", "-o", "patches.csv"], ".gpkg file only"),
     ],
 )

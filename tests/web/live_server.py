@@ -34,20 +34,30 @@ def live_server(store: Path | str, log_path: Path, **env: str) -> Iterator[str]:
     environment = {**os.environ, "GEOPLAN_STORE": str(store), "GEOPLAN_LAYERS_DIR": str(LAYERS_DIR), **env}
     command = [sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    with serving(command, port=port, env=environment, log_path=log_path, name="uvicorn", timeout=30) as base:
+        yield base
+
+
+@contextmanager
+def serving(
+    command: list[str], *, port: int, env: dict[str, str], log_path: Path, name: str, timeout: float
+) -> Iterator[str]:
+    """Run `command` (a server on loopback `port`) until the block ends, once /healthz answers; yields its base
+    URL. Fails the test with the server's log if it exits or does not answer within `timeout` seconds."""
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + timeout
             while True:
                 if process.poll() is not None:
-                    pytest.fail(f"uvicorn exited with {process.returncode}:\n{log_path.read_text()}")
+                    pytest.fail(f"{name} exited with {process.returncode}:\n{log_path.read_text()}")
                 try:
                     with urllib.request.urlopen(f"{base}/healthz", timeout=2):
                         break
                 except OSError:
                     if time.monotonic() > deadline:
-                        pytest.fail(f"uvicorn did not answer in 30 s:\n{log_path.read_text()}")
+                        pytest.fail(f"{name} did not answer in {timeout:g} s:\n{log_path.read_text()}")
                     time.sleep(0.1)
             yield base
         finally:
