@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from distributed import Client, LocalCluster
 
 from geoplan.catalog import Catalog
 from geoplan.storage.gpkg import GeoPackageStore
@@ -24,3 +26,14 @@ def demo(demo_store_path: Path, catalog: Catalog) -> DemoLayers:
         return read_demo_layers(store)
     finally:
         store.close()
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    """A real dask LocalCluster of two single-threaded workers (threads, to start fast; the CLI tests start
+    worker processes themselves). A module may override it, as test_overlap_partitioned does for 1 and 2."""
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as connected,
+    ):
+        yield connected

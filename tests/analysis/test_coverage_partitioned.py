@@ -7,7 +7,6 @@ with them, so each row must come out equal, whatever the number of partitions or
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 import rasterio.warp
 import shapely
 from affine import Affine
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from geoplan.analysis.coverage import COVERAGE_COLUMNS, CoverageRules, CoverageSettings, compute_coverage
 from geoplan.analysis.coverage_partitioned import coverage_partitioned, raster_window
@@ -29,15 +28,6 @@ from tests.analysis.demo_layers import DemoLayers
 NETWORK = CoverageRules()
 EUCLID = CoverageRules(urban=CoverageSettings(mode="euclidean"), rural=CoverageSettings(mode="euclidean"))
 NUMBERS = [c for c in COVERAGE_COLUMNS if c not in ("village_code", "village_name", "town", "type", "nearest_facility")]
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
-        Client(cluster) as connected,
-    ):
-        yield connected
 
 
 def _assert_same_table(got: pd.DataFrame, want: pd.DataFrame) -> None:

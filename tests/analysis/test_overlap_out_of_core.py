@@ -8,7 +8,6 @@ synthetic set is the partitioned engine's: most patches cross partition boundari
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from geoplan.analysis.conflicts_service import rules_for, run_overlaps
 from geoplan.analysis.overlap import PATCH_COLUMNS, OverlapSettings, find_conflicts
@@ -35,16 +34,6 @@ SETTINGS = OverlapSettings(min_area_m2=10.0, min_width_m=2.0)
 RULES = [rule("intersection", code="CROSS"), rule("difference", code="REST")]
 PARTITION_ROWS = 40
 SAME = ["rule", "severity", "layer_a", "id_a", "layer_b", "id_b", "town", "village_code"]
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    """A real LocalCluster of two single-threaded workers (threads, to start fast; the CLI test uses processes)."""
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
-        Client(cluster) as connected,
-    ):
-        yield connected
 
 
 def _write_plans(store: LayerStore, a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> None:
