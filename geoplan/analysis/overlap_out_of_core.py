@@ -2,15 +2,16 @@
 with every patch written to disk as it is found.
 
 Nothing here holds a whole layer or the whole result. Each rule layer is staged from the store in batches and
-sorted into Hilbert partitions by dask-geopandas (`staged_layers`). Each task then reads one partition of a rule's
-A layer and the B partitions whose EPSG:4547 boxes meet its box, and runs the engine unchanged: it calls
-`overlap_partitioned.partition_tasks` and `partition_patches`, the same path as the in-memory partitioned run, so
-there is no second implementation of the rules. The patches go to one GeoParquet file per task. What comes back
-to the client is small: counts, areas, the by-rule and by-town summary, and an id digest.
+sorted into Hilbert partitions of a dask-geopandas frame (`staged_layers`). Each task then reads one partition
+of a rule's A layer and the B partitions whose EPSG:4547 hulls meet its hull, and runs the engine unchanged: it
+calls `overlap_partitioned.partition_tasks` and `partition_patches`, the same path as the in-memory partitioned
+run, so there is no second implementation of the rules. The patches go to one GeoParquet file per task. What
+comes back to the client is small: counts, areas, the by-rule and by-town summary, and an id digest.
 
-The argument for "nothing lost, nothing doubled" is the partitioned engine's. Every A feature lies in exactly one
-partition. A B feature that could touch it lies in a B partition whose box meets the A partition's box, widened by
-`BOX_MARGIN_M`. A patch is keyed by (rule, A, B), so it is computed once, whole, by its A feature's task.
+The argument for "nothing lost, nothing doubled" is the partitioned engine's. Every A feature lies in exactly
+one partition. A B feature that could touch it lies in a B partition whose convex hull meets the A partition's
+hull widened by `BOX_MARGIN_M` (hulls in EPSG:4547, where the engine intersects). A patch is keyed by (rule, A,
+B), so it is computed once, whole, by its A feature's task.
 
 Patches come in task order (rule group, then Hilbert partition), not the in-memory engine's row order; the patch
 ids are the same.
@@ -31,6 +32,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
 from geoplan.analysis.conflicts_service import ADMIN_LAYERS, mark_registry, require_initialised
 from geoplan.analysis.marks import MARK_COLUMNS, Mark, attach_marks
@@ -224,15 +226,18 @@ def _current_marks(store: LayerStore) -> dict[str, Mark]:
 
 
 def _jobs(rules: Sequence[ConflictRule], staged: Mapping[str, StagedLayer], out_dir: Path) -> Iterator[_Job]:
-    """One job per partition of each rule group's A layer, with the B partitions whose boxes meet its box."""
+    """One job per partition of each rule group's A layer, with the B partitions whose hulls meet its hull."""
+    trees = {name: shapely.STRtree(layer.hulls) for name, layer in staged.items()}
     for number, group in enumerate(rule_groups(rules)):
         layer_a = staged[group[0].layer_a]
         names_b = list(dict.fromkeys(rule.layer_b for rule in group))
-        for index, (file_a, box) in enumerate(zip(layer_a.files, layer_a.boxes, strict=True)):
-            if not np.isfinite(box).all():
-                near: dict[str, list[Path]] = {name: [] for name in names_b}  # no geometry in A: no B can matter
-            else:
-                near = {name: _meeting(staged[name], box) for name in names_b}
+        for index, (file_a, hull) in enumerate(zip(layer_a.files, layer_a.hulls, strict=True)):
+            near: dict[str, list[Path]] = {name: [] for name in names_b}  # no geometry in A: no B can matter
+            if not shapely.is_empty(hull):
+                reach = shapely.buffer(hull, BOX_MARGIN_M)
+                for name in names_b:
+                    hits = np.sort(trees[name].query(reach, predicate="intersects"))
+                    near[name] = [staged[name].files[i] for i in hits]
             yield _Job(
                 rules=group,
                 layer_a=layer_a.name,
@@ -241,16 +246,6 @@ def _jobs(rules: Sequence[ConflictRule], staged: Mapping[str, StagedLayer], out_
                 empty_b={name: staged[name].empty for name in names_b},
                 out=out_dir / f"{number:03d}-{index:06d}.parquet",
             )
-
-
-def _meeting(layer: StagedLayer, box: np.ndarray) -> list[Path]:
-    """The partitions of `layer` whose box meets `box` widened by the margin."""
-    if not len(layer.files):
-        return []
-    boxes = layer.boxes
-    minx, miny, maxx, maxy = box[0] - BOX_MARGIN_M, box[1] - BOX_MARGIN_M, box[2] + BOX_MARGIN_M, box[3] + BOX_MARGIN_M
-    meets = (boxes[:, 0] <= maxx) & (boxes[:, 2] >= minx) & (boxes[:, 1] <= maxy) & (boxes[:, 3] >= miny)
-    return [layer.files[i] for i in np.flatnonzero(meets)]
 
 
 def _run_job(

@@ -1,12 +1,15 @@
-"""A store layer as Parquet partitions in Hilbert order: the form in which layers bigger than memory reach a dask
-cluster.
+"""A store layer as GeoParquet partitions in Hilbert order: the form in which layers bigger than memory reach a
+dask cluster.
 
 The store is read in batches (one in memory at a time) into raw Parquet files, geometry as WKB, each feature
 keyed by the Hilbert distance of its box centre (geopandas' `hilbert_distance`, the key of dask-geopandas'
-`spatial_shuffle`). dask then sorts the features by that key with its p2p shuffle, which buffers on the workers'
-disks, and writes one file per partition. Each partition's box in EPSG:4547, the CRS the overlap engine
-intersects in, is what the out-of-core overlap pairs partitions by. The files must be on storage every worker
-can read: a local folder for a LocalCluster, a shared one for a real cluster.
+`spatial_shuffle`). dask sorts the features by that key with its p2p shuffle, which buffers on the workers'
+disks; each sorted partition becomes a dask-geopandas partition again and is written as GeoParquet, one file
+per partition. dask-geopandas then gives each partition's convex hull (its spatial partitions); in EPSG:4547,
+the CRS the overlap engine intersects in, the hulls are what the out-of-core overlap pairs partitions by. (The
+sort cannot go through `spatial_shuffle` itself: p2p hands geometry objects back as WKB it cannot rebuild.)
+The files must be on storage every worker can read: a local folder for a LocalCluster, a shared one for a
+real cluster.
 """
 
 from __future__ import annotations
@@ -47,17 +50,19 @@ _HILBERT = "hilbert_distance"
 _HILBERT_LEVEL = 16
 _GEOMETRY = "geometry_wkb"
 _ARROW_TYPES = {"string": pa.string(), "integer": pa.int64(), "float": pa.float64(), "boolean": pa.bool_()}
+_DENSIFY_DEG = 0.001
 _STORE_WKT = CRS.from_user_input(STORE_CRS).to_wkt()
 
 
 @dataclass(frozen=True)
 class StagedLayer:
-    """A layer's partitions: `files` in Hilbert order, `boxes` their EPSG:4547 bounds (NaN where a partition
-    has no geometry), `rows` the features in all of them, `empty` a file with the layer's columns and no rows."""
+    """A layer's partitions: `files` in Hilbert order, `hulls` their convex hulls in EPSG:4547 (empty where a
+    partition has no geometry), `rows` the features in all of them, `empty` a file of the layer's columns and no
+    rows."""
 
     name: str
     files: tuple[Path, ...]
-    boxes: FloatArray
+    hulls: NDArray[np.object_]
     rows: int
     empty: Path
 
@@ -74,6 +79,7 @@ def stage_layer(
     """Copy the store's layer `name` into `directory`/`name`, sorted in space into partitions of about
     `partition_rows` features. The client holds one batch of `batch_rows` at a time, never the layer."""
     import dask.dataframe as dd
+    import dask_geopandas
 
     for what, value in (("partition rows", partition_rows), ("batch rows", batch_rows)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -90,28 +96,46 @@ def stage_layer(
         for number, batch in enumerate(store.read_batches(name, rows=batch_rows)):
             _encoded(batch, extent).to_parquet(raw / f"part.{number}.parquet")
             rows += len(batch)
-    _encoded(empty_frame(vector_layer(store.catalog, name)), extent).to_parquet(empty)
+    _decoded(_encoded(empty_frame(vector_layer(store.catalog, name)), extent)).to_parquet(empty)
     if rows == 0:
-        return StagedLayer(name=name, files=(), boxes=np.empty((0, 4)), rows=0, empty=empty)
+        return StagedLayer(name=name, files=(), hulls=np.empty(0, dtype=object), rows=0, empty=empty)
     partitions = max(1, math.ceil(rows / partition_rows))
     # A plain frame (geometry as WKB) through dask's p2p shuffle, which buffers on disk: the sort never needs
-    # the layer in memory. (dask-geopandas' spatial_shuffle holds geometry objects, which p2p cannot carry.)
+    # the layer in memory.
     frame = dd.read_parquet(raw)
     sorted_frame = frame.set_index(_HILBERT, npartitions=partitions, shuffle_method="p2p")
+    # Back to geometry, partition by partition: a dask-geopandas frame, written as GeoParquet.
+    geo = sorted_frame.map_partitions(_decoded, meta=_decoded(sorted_frame._meta))
     schema = _schema(vector_layer(store.catalog, name))
-    client.compute(sorted_frame.to_parquet(ordered, compute=False, write_index=False, schema=schema)).result()
+    client.compute(geo.to_parquet(ordered, compute=False, write_index=False, schema=schema)).result()
     shutil.rmtree(raw)
     files = tuple(sorted(ordered.glob("*.parquet"), key=_part_number))
-    boxes = np.array(client.gather(client.map(_metric_box, files, pure=False)), dtype="float64").reshape(-1, 4)
+    # dask-geopandas' spatial partitions (each partition's convex hull), read in the same file order.
+    staged = dask_geopandas.read_parquet(files)
+    staged.calculate_spatial_partitions()
+    hulls = _metric_hulls(staged.spatial_partitions)
     log.info("staged %s: %d features in %d partitions under %s", name, rows, len(files), ordered)
-    return StagedLayer(name=name, files=files, boxes=boxes, rows=rows, empty=empty)
+    return StagedLayer(name=name, files=files, hulls=hulls, rows=rows, empty=empty)
 
 
 def read_partition(path: Path, layer: LayerDef) -> gpd.GeoDataFrame:
     """One staged partition exactly as `LayerStore.read` gives features: the catalogue's columns, typed as the
     store types them, in EPSG:4490."""
-    data = pd.read_parquet(path).reset_index(drop=True)
-    return frame_from_records(layer, data, shapely.from_wkb(data[_GEOMETRY].to_numpy()))
+    frame = gpd.read_parquet(path).reset_index(drop=True)
+    return frame_from_records(layer, frame, frame.geometry.to_numpy())
+
+
+def _decoded(data: pd.DataFrame) -> gpd.GeoDataFrame:
+    """A sorted partition with its geometry rebuilt from WKB (the sort key, now the index, is dropped)."""
+    geometry = gpd.GeoSeries.from_wkb(data[_GEOMETRY].to_numpy(), crs=STORE_CRS, index=data.index)
+    return gpd.GeoDataFrame(data.drop(columns=_GEOMETRY), geometry=geometry.rename("geometry"))
+
+
+def _metric_hulls(hulls: gpd.GeoSeries) -> NDArray[np.object_]:
+    """The partitions' hulls in EPSG:4547 by the engine's transform, edges densified first (a straight edge in
+    degrees bends in metres; 0.001° ≈ 100 m between vertices keeps the bend far below the pairing margin)."""
+    dense = shapely.segmentize(np.asarray(hulls.to_numpy(), dtype=object), _DENSIFY_DEG)
+    return np.asarray(transform(dense, _STORE_WKT, METRIC_CRS), dtype=object)
 
 
 def _encoded(batch: gpd.GeoDataFrame, extent: Bounds | None) -> pd.DataFrame:
@@ -134,17 +158,7 @@ def _schema(layer: LayerDef) -> pa.Schema:
     """The staged files' columns, typed from the catalogue: dask cannot infer a binary column, nor a text column
     whose first values are all missing."""
     fields = [pa.field(field.name, _ARROW_TYPES[field.type]) for field in layer.fields]
-    return pa.schema([*fields, pa.field(_GEOMETRY, pa.binary())])
-
-
-def _metric_box(path: Path) -> list[float]:
-    """On a worker: the EPSG:4547 box of one partition, by the engine's own transform."""
-    geoms = shapely.from_wkb(pd.read_parquet(path, columns=[_GEOMETRY])[_GEOMETRY].to_numpy())
-    bounds = np.asarray(shapely.bounds(transform(geoms, _STORE_WKT, METRIC_CRS)), dtype="float64")
-    bounds = bounds[np.isfinite(bounds).all(axis=1)]
-    if not len(bounds):
-        return [math.nan] * 4
-    return [bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max()]
+    return pa.schema([*fields, pa.field("geometry", pa.binary())])
 
 
 def _part_number(path: Path) -> int:
