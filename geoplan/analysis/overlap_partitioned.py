@@ -40,6 +40,7 @@ from geoplan.storage import LayerStore
 __all__ = [
     "BOX_MARGIN_M",
     "DEFAULT_PARTITION_ROWS",
+    "WORKER_MEMORY",
     "PartitionTask",
     "cluster_threads",
     "find_conflicts_partitioned",
@@ -62,6 +63,17 @@ BOX_MARGIN_M = 1.0
 """Boxes are widened by this much before B features are picked, so a make_valid repair or a rounding in the
 reprojection can never hide a touching B; a wider net only costs a few extra candidates."""
 _HILBERT_LEVEL = 16
+WORKER_MEMORY = {
+    "distributed.worker.memory.target": False,
+    "distributed.worker.memory.spill": False,
+    "distributed.worker.memory.pause": False,
+    "distributed.worker.memory.terminate": 0.95,
+}
+"""dask's memory policy for our workers. Tasks keep no data in worker memory (inputs are scattered per task or
+read from files, results are small), so there is nothing to spill; and pausing a worker at 80 % waits for
+memory the allocator may never hand back, which stalled whole runs. The limit is enforced by the nanny instead:
+a worker at 95 % of it is restarted. Set the same on the workers of a real cluster (DASK_DISTRIBUTED__WORKER__
+MEMORY__PAUSE=False and so on)."""
 
 
 @dataclass(frozen=True)
@@ -127,8 +139,9 @@ def local_client(
     *, scheduler: str | None = None, workers: int = 2, memory_limit: str | int = "auto", processes: bool = True
 ) -> Iterator[Any]:
     """A dask client: to the scheduler at `scheduler` (a real cluster), else to a LocalCluster of `workers`
-    single-threaded workers, each held to `memory_limit` (bytes or '2GB'; dask pauses, spills, then restarts a
-    worker that goes over). Closed, with its cluster, on exit."""
+    single-threaded workers, each held to `memory_limit` (bytes or '2GB': its nanny restarts a worker that
+    reaches 95 % of it, and the task is retried). Closed, with its cluster, on exit."""
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -142,13 +155,14 @@ def local_client(
         raise InputError(f"workers must be a positive integer, not {workers!r}")
     # The p2p shuffle logs every shuffle's start and end as a warning: routine here, not a problem.
     logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        memory_limit=memory_limit,
-        processes=processes,
-        dashboard_address=":0",  # any free port: several clusters may run on one host
-    )
+    with dask.config.set(WORKER_MEMORY):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            memory_limit=memory_limit,
+            processes=processes,
+            dashboard_address=":0",  # any free port: several clusters may run on one host
+        )
     client = Client(cluster)
     try:
         yield client
