@@ -1,4 +1,4 @@
-"""A process's peak memory, as the kernel counts it: what "stays under the memory limit" is measured by."""
+"""A process's memory, as the kernel counts it: what "stays under the memory limit" is measured by."""
 
 from __future__ import annotations
 
@@ -16,3 +16,11 @@ def peak_rss_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    """This process's resident set now, in MB (VmRSS; Linux): the growth across a step is what the step holds."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status: Linux only")

@@ -45,7 +45,7 @@ from geoplan.analysis.overlap_partitioned import find_conflicts_partitioned, loc
 from geoplan.analysis.overlap_pushdown import find_conflicts_in_database  # noqa: E402
 from geoplan.catalog import Catalog, load_catalog  # noqa: E402
 from geoplan.demo.synthetic_parcels import LAYERS, parcel_chunk, parcel_rules  # noqa: E402
-from geoplan.peak_memory import peak_rss_mb  # noqa: E402
+from geoplan.peak_memory import current_rss_mb, peak_rss_mb  # noqa: E402
 from geoplan.storage import LayerStore  # noqa: E402
 from geoplan.storage.gpkg import GeoPackageStore  # noqa: E402
 from geoplan.storage.postgis import PostGISStore  # noqa: E402
@@ -153,20 +153,13 @@ def _layers_in_memory_mb(args: argparse.Namespace) -> float:
     """How much memory both layers take once read into frames: what a one-process run must hold at least."""
     store = GeoPackageStore(Path(args.data_dir) / f"scale-{args.n}.gpkg", load_catalog(ROOT / "layers"))
     try:
-        before = _rss_mb()
+        before = current_rss_mb()
         layers = {name: store.read(name) for name in LAYERS}
-        held = _rss_mb() - before
+        held = current_rss_mb() - before
     finally:
         store.close()
     assert sum(len(frame) for frame in layers.values()) == 2 * args.n
     return round(held, 1)
-
-
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no /proc/self/status: Linux only")
 
 
 def main() -> None:

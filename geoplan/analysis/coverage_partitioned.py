@@ -32,7 +32,7 @@ from pyproj import CRS, Transformer
 
 from geoplan.analysis.coverage import COVERAGE_COLUMNS, CoverageRules, compute_coverage
 from geoplan.analysis.network import WalkGraph
-from geoplan.analysis.overlap_partitioned import partition_a
+from geoplan.analysis.overlap_partitioned import cluster_threads, partition_a
 from geoplan.crs import METRIC_CRS
 from geoplan.errors import InputError
 from geoplan.rasterdata import RasterData
@@ -103,7 +103,7 @@ def coverage_partitioned(
         return PartitionedCoverage(checked.table, checked.facilities_off_network)
     metric = np.asarray(villages.geometry.to_crs(METRIC_CRS).to_numpy(), dtype=object)
     bounds = np.asarray(shapely.bounds(metric), dtype="float64")
-    threads = max(1, sum(client.nthreads().values()))
+    threads = cluster_threads(client)
     count = partitions or max(threads, math.ceil(len(villages) / DEFAULT_VILLAGES_PER_PARTITION))
     tree = shapely.STRtree(metric)
     shared = client.scatter(_Shared(facilities, graph, rules, kinds), broadcast=True)

@@ -44,6 +44,7 @@ __all__ = [
     "PartitionTask",
     "cluster_threads",
     "find_conflicts_partitioned",
+    "hilbert_keys",
     "local_client",
     "partition_a",
     "partition_patches",
@@ -177,13 +178,24 @@ def local_client(
 def partition_a(bounds: FloatArray, partitions: int) -> list[IntArray]:
     """Row positions of A split into `partitions` runs of (nearly) equal size along the Hilbert curve of the
     box centres; a feature without a box (empty or missing geometry) goes with the first run."""
-    centres = np.column_stack([(bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2])
-    centres = np.nan_to_num(centres, nan=np.nanmin(centres) if np.isfinite(centres).any() else 0.0)
-    points = gpd.GeoSeries(shapely.points(centres))
-    total = (centres[:, 0].min(), centres[:, 1].min(), centres[:, 0].max(), centres[:, 1].max())
-    distance = points.hilbert_distance(total_bounds=total, level=_HILBERT_LEVEL).to_numpy()
-    order = np.argsort(distance, kind="stable")
+    order = np.argsort(hilbert_keys(bounds), kind="stable")
     return [np.sort(run) for run in np.array_split(order, min(partitions, len(order))) if len(run)]
+
+
+def hilbert_keys(bounds: FloatArray, extent: tuple[float, float, float, float] | None = None) -> NDArray[np.int64]:
+    """Each box centre's distance along the Hilbert curve over `extent` (default: the centres' own extent), at
+    the level dask-geopandas' `spatial_shuffle` uses; 0 for a feature without a box (it sorts first)."""
+    centres = (bounds[:, :2] + bounds[:, 2:]) / 2
+    present = np.isfinite(centres).all(axis=1)
+    keys = np.zeros(len(bounds), dtype=np.int64)
+    if not present.any():
+        return keys
+    inside = centres[present]
+    if extent is None:
+        extent = (inside[:, 0].min(), inside[:, 1].min(), inside[:, 0].max(), inside[:, 1].max())
+    points = gpd.GeoSeries(shapely.points(inside))
+    keys[present] = points.hilbert_distance(total_bounds=extent, level=_HILBERT_LEVEL).to_numpy()
+    return keys
 
 
 def rule_groups(rules: Sequence[ConflictRule]) -> list[list[ConflictRule]]:

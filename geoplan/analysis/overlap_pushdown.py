@@ -109,7 +109,9 @@ def find_conflicts_in_database(
                 side_a = _staged(connection, store, rule.layer_a, rule.filter_a, "geoplan_pushdown_a")
                 side_b = _staged(connection, store, rule.layer_b, rule.filter_b, "geoplan_pushdown_b")
                 query = (
-                    _difference_query(side_a, side_b) if rule.relation == "difference" else _rule_query(side_a, side_b)
+                    _difference_query(side_a, side_b)
+                    if rule.relation == "difference"
+                    else _intersection_query(side_a, side_b)
                 )
                 # A server-side cursor: the database holds the result, we hold one batch of it.
                 options = {"stream_results": True, "yield_per": batch_size}  # this statement only
@@ -166,7 +168,7 @@ def _staged(connection: Connection, store: PostGISStore, layer: str, rule_filter
     )
 
 
-def _rule_query(a: Table, b_table: Table) -> Select[Any]:
+def _intersection_query(a: Table, b_table: Table) -> Select[Any]:
     """An intersection rule's raw pieces (id A, id B, WKB in EPSG:4547), ordered by A then B in store order."""
     b = select(b_table.c.fid, b_table.c.id, b_table.c.g).where(b_table.c.g.op("&&")(a.c.g)).lateral("b")
     piece = case(

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from pyproj import CRS
 
 from geoplan.analysis.areas import transform
+from geoplan.analysis.overlap_partitioned import hilbert_keys
 from geoplan.catalog import LayerDef
 from geoplan.crs import METRIC_CRS, STORE_CRS
 from geoplan.errors import InputError
@@ -41,13 +42,10 @@ __all__ = ["StagedLayer", "read_partition", "stage_layer"]
 
 log = logging.getLogger(__name__)
 
-FloatArray = NDArray[np.float64]
-
 DEFAULT_BATCH_ROWS = 50_000
 """Features read from the store at a time while staging: tens of MB, whatever the layer's size."""
 _PART_NUMBER = re.compile(r"(\d+)")
 _HILBERT = "hilbert_distance"
-_HILBERT_LEVEL = 16
 _GEOMETRY = "geometry_wkb"
 _ARROW_TYPES = {"string": pa.string(), "integer": pa.int64(), "float": pa.float64(), "boolean": pa.bool_()}
 _DENSIFY_DEG = 0.001
@@ -144,13 +142,8 @@ def _encoded(batch: gpd.GeoDataFrame, extent: Bounds | None) -> pd.DataFrame:
     data = pd.DataFrame(batch.drop(columns=batch.geometry.name))
     geoms = batch.geometry.to_numpy()
     data[_GEOMETRY] = shapely.to_wkb(geoms)
-    key = np.zeros(len(batch), dtype="int64")
-    if len(batch) and extent is not None:
-        centres = shapely.points(shapely.bounds(geoms).reshape(-1, 2, 2).mean(axis=1))
-        present = ~shapely.is_missing(centres) & ~shapely.is_empty(geoms)
-        points = gpd.GeoSeries(centres[present])
-        key[present] = points.hilbert_distance(total_bounds=extent, level=_HILBERT_LEVEL).to_numpy()
-    data[_HILBERT] = key
+    bounds = np.asarray(shapely.bounds(geoms), dtype="float64").reshape(-1, 4)
+    data[_HILBERT] = hilbert_keys(bounds, extent) if extent is not None else np.zeros(len(batch), dtype=np.int64)
     return data
 
 

@@ -36,17 +36,13 @@ MEASURE = """
 import json, sys
 from pathlib import Path
 from geoplan.catalog import load_catalog
+from geoplan.peak_memory import current_rss_mb
 from geoplan.storage.gpkg import GeoPackageStore
 
-def rss():
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-
 store = GeoPackageStore(Path(sys.argv[1]), load_catalog(Path(sys.argv[2])))
-before = rss()
+before = current_rss_mb()
 layers = [store.read(name) for name in ("urban_plan", "landuse_plan")]
-print(json.dumps({"held_mb": rss() - before, "rows": sum(len(f) for f in layers)}))
+print(json.dumps({"held_mb": current_rss_mb() - before, "rows": sum(len(f) for f in layers)}))
 """
 
 
