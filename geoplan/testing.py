@@ -1,4 +1,5 @@
-"""A throwaway PostGIS cluster for tests and local development (never for production data).
+"""Servers for tests, benchmarks and scripts: a throwaway PostGIS cluster (never for production data), and the
+app in a real server process on a free loopback port (`serving`).
 
 It runs `initdb` into a temporary folder, starts `postgres` on a free loopback port with fsync off, creates a
 database with the postgis extension and removes everything on stop. As root it runs the server as the
@@ -13,7 +14,12 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +43,52 @@ def find_bindir() -> Path:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on loopback now (the caller binds it next)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class ServerFailed(RuntimeError):
+    """A server started by `serving` exited or did not answer; the message holds its log."""
+
+
+@contextmanager
+def serving(
+    command: list[str], *, port: int, env: dict[str, str], log_path: Path, name: str, timeout: float, cwd: Path
+) -> Iterator[str]:
+    """Run `command` (a geoplan server on loopback `port`) until the block ends, once /healthz answers; yields its
+    base URL. Raises `ServerFailed` with the server's log if it exits or does not answer within `timeout` s."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if process.poll() is not None:
+                    raise ServerFailed(f"{name} exited with {process.returncode}:\n{log_path.read_text()}")
+                try:
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise ServerFailed(f"{name} did not answer in {timeout:g} s:\n{log_path.read_text()}") from None
+                    time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def app_command(port: int, *, workers: int = 1) -> list[str]:
+    """uvicorn serving `web.app:create_app` on loopback `port` (the store comes from GEOPLAN_STORE)."""
+    command = [sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory", "--host", "127.0.0.1"]
+    return [*command, "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
 
 
 @dataclass
@@ -104,4 +152,4 @@ def start_postgis() -> ThrowawayPostGIS:
     """Start a new throwaway cluster; call `.stop()` when done."""
     bindir = find_bindir()
     root = Path(tempfile.mkdtemp(prefix="geoplan-pg-"))
-    return ThrowawayPostGIS(bindir=bindir, root=root, port=_free_port()).start()
+    return ThrowawayPostGIS(bindir=bindir, root=root, port=free_port()).start()

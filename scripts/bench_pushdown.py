@@ -5,7 +5,7 @@ For each size n the two synthetic n-cell plans of scripts/bench_overlap.py (the 
 with digitising noise) are written to PostGIS as urban_plan and landuse_plan; then one intersection rule runs
 
     memory    read both layers from PostGIS, geoplan.analysis.overlap.find_conflicts (--workers threads)
-    pushdown  geoplan.analysis.overlap_pushdown.find_conflicts_in_database, batches of --batch-size rows
+    pushdown  geoplan.services.overlap_pushdown.find_conflicts_in_database, batches of --batch-size rows
               consumed one at a time (counted and summed, never kept)
 
 each in a fresh child process, so the peak resident memory printed (ru_maxrss) is that run's alone. It prints
@@ -37,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_overlap import RULE, partitions  # noqa: E402
 
 from geoplan.analysis.overlap import OverlapSettings, find_conflicts  # noqa: E402
-from geoplan.analysis.overlap_pushdown import find_conflicts_in_database  # noqa: E402
 from geoplan.catalog import load_catalog  # noqa: E402
 from geoplan.crs import STORE_CRS  # noqa: E402
+from geoplan.services.overlap_pushdown import find_conflicts_in_database  # noqa: E402
 from geoplan.storage.postgis import PostGISStore  # noqa: E402
 
 

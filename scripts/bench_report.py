@@ -21,13 +21,14 @@ from typing import Any
 
 from geoplan.access import Role
 from geoplan.catalog import load_catalog
-from geoplan.monitoring.snapshots import record_snapshot
 from geoplan.reporting.render import FORMATS
 from geoplan.reporting.report_data import gather_report
 from geoplan.reporting.report_pdf import page_plan
+from geoplan.services.indicators import record_snapshot
+from geoplan.services.tokens import TokenRegistry
 from geoplan.settings import Settings
 from geoplan.storage import open_store
-from geoplan.tokens import TokenRegistry, registry_engine
+from geoplan.storage.side_tables import side_table_engine
 
 
 def best(function: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -71,7 +72,7 @@ def _web(path: Path, layers_dir: Path, repeat: int) -> None:
     from web.app import create_app
     from web.settings import WebSettings
 
-    registry = TokenRegistry(registry_engine(str(path)))
+    registry = TokenRegistry(side_table_engine(str(path)))
     try:
         headers = {"Authorization": f"Bearer {registry.create(name='bench-report', role=Role.STAFF)}"}
     finally:

@@ -40,12 +40,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from geoplan.analysis.overlap import OverlapSettings, find_conflicts  # noqa: E402
-from geoplan.analysis.overlap_out_of_core import id_digest, run_overlaps_out_of_core  # noqa: E402
-from geoplan.analysis.overlap_partitioned import find_conflicts_partitioned, local_client  # noqa: E402
-from geoplan.analysis.overlap_pushdown import find_conflicts_in_database  # noqa: E402
+from geoplan.analysis.overlap_partitioned import find_conflicts_partitioned  # noqa: E402
 from geoplan.catalog import Catalog, load_catalog  # noqa: E402
 from geoplan.demo.synthetic_parcels import LAYERS, parcel_chunk, parcel_rules  # noqa: E402
 from geoplan.peak_memory import current_rss_mb, peak_rss_mb  # noqa: E402
+from geoplan.services.dask_cluster import local_client  # noqa: E402
+from geoplan.services.overlap_out_of_core import id_digest, run_overlaps_out_of_core  # noqa: E402
+from geoplan.services.overlap_pushdown import find_conflicts_in_database  # noqa: E402
 from geoplan.storage import LayerStore  # noqa: E402
 from geoplan.storage.gpkg import GeoPackageStore  # noqa: E402
 from geoplan.storage.postgis import PostGISStore  # noqa: E402

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load test of the public layer data endpoint, on loopback only.
 
-Starts `geoplan serve` on a free 127.0.0.1 port (unless --url is given), then keeps N connections busy with
+Starts the app (uvicorn) on a free 127.0.0.1 port (unless --url is given), then keeps N connections busy with
 HTTP/1.1 keep-alive GETs for a fixed time and prints throughput and p50/p95/p99 latency. The client is a
 small asyncio one (no HTTP library overhead), so on a 2-core machine it leaves most of the CPU to the server.
 
@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
-import socket
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from geoplan.testing import app_command, free_port, serving
 
 DEFAULT_PATH = "/ogc/collections/projects/items?limit=1000"
 
@@ -64,26 +69,21 @@ async def _run(url: str, connections: int, seconds: float) -> tuple[list[float],
     return latencies, errors, time.perf_counter() - started
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_server(store: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    geoplan = os.path.join(os.path.dirname(sys.executable), "geoplan")
-    command = [geoplan, "serve", "--store", store, "--port", str(port), "--workers", str(workers)]
-    server = subprocess.Popen(command)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"{base}/healthz", timeout=1).read()
-            return server, base
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("the server did not start")
+@contextmanager
+def _started_server(store: str, workers: int) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "GEOPLAN_STORE": store}
+    log_path = Path(tempfile.gettempdir()) / f"geoplan-load-{port}.log"
+    with serving(
+        app_command(port, workers=workers),
+        port=port,
+        env=env,
+        log_path=log_path,
+        name="server",
+        timeout=60,
+        cwd=Path.cwd(),
+    ) as base:
+        yield base
 
 
 def _percentile(sorted_values: list[float], share: float) -> float:
@@ -100,18 +100,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     args = parser.parse_args()
 
-    server = None
-    url = args.url
-    if url is None:
-        server, base = _start_server(args.store, args.workers)
-        url = base + args.path
-        urllib.request.urlopen(url, timeout=30).read()  # warm the layer cache of a worker
-    try:
+    with contextlib.ExitStack() as stack:
+        url = args.url
+        if url is None:
+            url = stack.enter_context(_started_server(args.store, args.workers)) + args.path
+            urllib.request.urlopen(url, timeout=30).read()  # warm the layer cache of a worker
         latencies, errors, elapsed = asyncio.run(_run(url, args.connections, args.seconds))
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
     if not latencies:
         raise SystemExit(f"no successful request; errors: {errors[:5]}")
     ordered = sorted(latencies)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: system packages (PostgreSQL + PostGIS, Chromium, a CJK font, npm), the
-# Python environment and the vendored web assets, style and type checks, then pytest. The tests start their own
-# throwaway PostGIS, and any skipped test fails the run (GEOPLAN_FAIL_ON_SKIP=1), so a missing PostGIS or browser
-# cannot pass silently.
+# Python environment and the vendored web assets, style, type and import-contract checks, the manual (mkdocs),
+# then pytest. The tests start their own throwaway PostGIS, and any skipped test fails the run
+# (GEOPLAN_FAIL_ON_SKIP=1), so a missing PostGIS or browser cannot pass silently.
 # Usage: scripts/test.sh [pytest arguments]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,4 +29,6 @@ PY="$ROOT/.venv/bin"
 "$PY/ruff" check geoplan web scripts tests
 "$PY/ruff" format --check geoplan web scripts tests
 "$PY/mypy"
+"$PY/lint-imports" --no-cache  # the layer contracts of pyproject.toml ([tool.importlinter])
+"$PY/mkdocs" build --strict --quiet --site-dir "$(mktemp -d)"  # the manual builds, every link resolves
 GEOPLAN_FAIL_ON_SKIP=1 "$PY/python" -m pytest -q -p no:cacheprovider "$@"

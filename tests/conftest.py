@@ -1,4 +1,5 @@
-"""Shared fixtures: the catalogue, a real throwaway PostGIS, a store of each backend, and the Gaoming demo store.
+"""Shared fixtures: the catalogue, a real throwaway PostGIS, a store of each backend, the Gaoming demo store, its
+coverage inputs read once (`demo`) and a small dask cluster (`dask_client`).
 
 The demo store (`geoplan demo`, several seconds) is built once per session and shared read-only
 (`demo_store_path`); a test that writes to it (imports, marks, tokens, a web app's edits) takes its own
@@ -20,12 +21,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from distributed import Client, LocalCluster
 
 from geoplan.catalog import Catalog, load_catalog
 from geoplan.storage import LayerStore
 from geoplan.storage.gpkg import GeoPackageStore
 from geoplan.storage.postgis import PostGISStore
 from geoplan.testing import PostGISUnavailable, ThrowawayPostGIS, start_postgis
+from tests.demo_layers import DemoLayers, read_demo_layers
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS_DIR = ROOT / "layers"
@@ -149,3 +152,29 @@ def demo_store_copy(demo_store_path: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "demo.gpkg"
     shutil.copy(demo_store_path, copy)
     return copy
+
+
+@pytest.fixture(scope="session")
+def demo(demo_store_path: Path, catalog: Catalog) -> DemoLayers:
+    """The demo store's coverage inputs, read and the graph built once per session (a few seconds each time).
+
+    Shared by every module: tests only read them (the analysis functions promise not to mutate their inputs,
+    and test_coverage checks that promise). A module that needs them otherwise overrides `demo` and asks for
+    this one by the same name (pytest's fixture overriding), as test_siting does for metric coordinates.
+    """
+    store = GeoPackageStore(demo_store_path, catalog)
+    try:
+        return read_demo_layers(store)
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[Client]:
+    """A real dask LocalCluster of two single-threaded workers (threads, to start fast; the CLI tests start
+    worker processes themselves). A module may override it, as test_overlap_partitioned does for 1 and 2."""
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as connected,
+    ):
+        yield connected

@@ -25,9 +25,10 @@ from geoplan.access import Role
 from geoplan.catalog import Catalog
 from geoplan.cli import app as cli_app
 from geoplan.cli import main as cli_main
+from geoplan.services.store_setup import init_store
+from geoplan.services.tokens import TokenRegistry
 from geoplan.storage.gpkg import GeoPackageStore
-from geoplan.store_setup import init_store
-from geoplan.tokens import TokenRegistry, registry_engine
+from geoplan.storage.side_tables import side_table_engine
 from tests.conftest import LAYERS_DIR, ROOT
 from tests.web.live_server import free_port, serving
 from web.app import create_app
@@ -199,7 +200,7 @@ def test_ogc_links_follow_the_balancer_only_when_forwarded_allow_ips_trusts_it(
 @pytest.mark.postgis
 def test_app_processes_on_one_postgis_share_writes_tokens_and_etags(postgis_url: str, tmp_path: Path) -> None:
     assert cli_main(["db", "init", "--store", postgis_url]) == 0  # once, before the processes start
-    registry = TokenRegistry(registry_engine(postgis_url))
+    registry = TokenRegistry(side_table_engine(postgis_url))
     token = registry.create(name="deploy-test", role=Role.STAFF)
     auth = {"Authorization": f"Bearer {token}"}
     items = "/ogc/collections/culture_facilities/items"

@@ -15,9 +15,10 @@ from fastapi.staticfiles import StaticFiles
 
 from geoplan import __version__
 from geoplan.catalog import load_catalog
+from geoplan.services.store_setup import init_store
+from geoplan.services.tokens import TokenRegistry
 from geoplan.storage import open_store
-from geoplan.store_setup import init_store
-from geoplan.tokens import TokenRegistry, registry_engine
+from geoplan.storage.side_tables import side_table_engine
 from web.coverage_cache import CoverageCache
 from web.errors import install_error_handlers
 from web.layer_cache import LayerCache
@@ -49,7 +50,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         catalog = load_catalog(settings.layers_dir)
         store = open_store(settings.store, catalog)
         init_store(store)
-        tokens = TokenRegistry(registry_engine(settings.store))
+        tokens = TokenRegistry(side_table_engine(settings.store))
         app.state.settings = settings
         app.state.store = store
         app.state.tokens = tokens

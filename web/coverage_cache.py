@@ -22,21 +22,27 @@ import pandas as pd
 import shapely
 
 from geoplan.analysis.coverage import CoverageResult, CoverageRules, compute_coverage, district_total, town_rollup
-from geoplan.analysis.coverage_config import default_coverage_rules_path, load_coverage_rules
-from geoplan.analysis.network import WalkGraph, walk_graph_for
+from geoplan.analysis.network import WalkGraph
 from geoplan.analysis.service_areas import service_areas
 from geoplan.analysis.siting import suggest_sites, uncovered_areas
 from geoplan.crs import METRIC_CRS, STORE_CRS
 from geoplan.errors import InputError
 from geoplan.geojson import feature_strings
 from geoplan.rasterdata import RasterData
+from geoplan.services.coverage_inputs import (
+    COVERAGE_LAYERS,
+    coverage_inputs,
+    coverage_versions,
+    uses_network,
+    walk_graph_for,
+)
+from geoplan.services.rule_files import default_coverage_rules_path, load_coverage_rules
 from geoplan.storage import LayerStore
 from web.computed_once import ComputedOnce, FileBacked
 from web.maps.coverage_map import CoverageClasses, classify_coverage
 
 __all__ = ["COVERAGE_LAYERS", "CoverageCache", "CoverageQuery", "CoverageRun", "GeoLayer"]
 
-COVERAGE_LAYERS = ("villages", "culture_facilities", "roads", "population")
 DISPLAY_TOLERANCE_M = 2.0
 """Service areas and gaps are drawn, not measured, from the API: their outlines are simplified to 2 m (about a
 pixel at street zoom) and their lon/lat rounded to DISPLAY_DECIMALS; their areas and populations are the
@@ -106,7 +112,7 @@ class CoverageCache:
         )
 
     def versions(self) -> tuple[tuple[str, int], ...]:
-        return tuple((name, self._store.layer_version(name)) for name in COVERAGE_LAYERS)
+        return coverage_versions(self._store)
 
     # ----------------------------------------------------------------------------------------- coverage
 
@@ -118,25 +124,20 @@ class CoverageCache:
         with self._guard:  # two different keys may be computed at once
             self.coverage_runs += 1
         rules = query.rules
-        network = "network" in (rules.urban.mode, rules.rural.mode)
-        graph = walk_graph_for(self._store) if network else None
-        villages = self._store.read("villages")
-        facilities = self._store.read("culture_facilities")
-        population = self._store.read_raster("population")
+        inputs = coverage_inputs(self._store, network=uses_network(rules))
         kinds = list(query.kinds) if query.kinds is not None else None
-        result = compute_coverage(
-            villages=villages, facilities=facilities, population=population, graph=graph, rules=rules, kinds=kinds
-        )
+        result = compute_coverage(**inputs.engine_args(), rules=rules, kinds=kinds)
+        facilities = inputs.facilities
         if kinds is not None:
             facilities = facilities[facilities["kind"].isin(kinds).to_numpy()]
         return CoverageRun(
             digest=hashlib.sha256(repr(key).encode()).hexdigest()[:24],
             query=query,
             versions=key[1],
-            villages=villages,
+            villages=inputs.villages,
             facilities=facilities,
-            population=population,
-            graph=graph,
+            population=inputs.population,
+            graph=inputs.graph,
             result=result,
             towns=town_rollup(result.table),
             total=district_total(result.table),

@@ -9,8 +9,8 @@ from fastapi import Depends, HTTPException, Request
 
 from geoplan.access import Role
 from geoplan.catalog import Catalog
+from geoplan.services.tokens import TokenRegistry
 from geoplan.storage import LayerStore
-from geoplan.tokens import TokenRegistry
 from web.settings import WebSettings
 
 

@@ -1,7 +1,7 @@
 """Indicator tables computed for the web API, kept in memory and keyed by everything they depend on.
 
 Computing every indicator takes several seconds on the demo store (two coverage runs and the conflict overlay),
-so each table is computed once per state: the key is `indicators_service.state_key` (every layer's store
+so each table is computed once per state: the key is `services.indicators.state_key` (every layer's store
 version, the newest mark, the progress records, the definitions and rule files) and the moment ("now" or an
 earlier instant). An edit changes the key, so the next request sees it. A second request for the same key waits for
 the first and reuses its answer (web/computed_once.py).
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from geoplan.monitoring.asof import AsOf
 from geoplan.monitoring.indicator_defs import IndicatorSet
-from geoplan.monitoring.indicators_service import IndicatorRun, compute_indicators, definitions_for, state_key
+from geoplan.services.indicators import IndicatorRun, compute_indicators, definitions_for, state_key
 from geoplan.storage import LayerStore
 from web.computed_once import ComputedOnce
 

@@ -17,13 +17,14 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geoplan.analysis.conflicts_service import ADMIN_LAYERS, LOOKUP_SETTINGS, mark_registry, rules_for
-from geoplan.analysis.conflicts_service import run_overlaps as compute_overlaps
-from geoplan.analysis.marks import Mark, MarkRegistry, attach_marks
 from geoplan.analysis.overlap import OverlapSettings
-from geoplan.analysis.rules import ConflictRule, default_rules_path, layers_of
+from geoplan.analysis.rules import ConflictRule, layers_of
 from geoplan.errors import InputError, NotFoundError
 from geoplan.geojson import feature_strings
+from geoplan.services.overlap import ADMIN_LAYERS, LOOKUP_SETTINGS
+from geoplan.services.overlap import run_overlaps as compute_overlaps
+from geoplan.services.overlap_marks import Mark, MarkRegistry, attach_marks, mark_registry
+from geoplan.services.rule_files import default_rules_path, rules_for
 from geoplan.storage import LayerStore
 from web.computed_once import ComputedOnce, FileBacked
 

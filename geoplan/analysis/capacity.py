@@ -36,10 +36,10 @@ from geoplan.analysis.coverage import (
     CoverageRules,
     _check_inputs,
     _metric,
-    cell_shares,
     facilities_of_kinds,
     facility_xy,
 )
+from geoplan.analysis.coverage_cells import cell_shares
 from geoplan.analysis.network import WalkGraph
 from geoplan.analysis.reach import cell_facility_pairs
 from geoplan.errors import InputError

@@ -18,8 +18,9 @@ shares less than that with the site is not "touched". A site digitised along a r
 and reprojection leaves slivers of a few cm² to a fraction of a m² along such an edge; 1 m² is far below any
 land a regulation cares about (a parking space is 12.5 m²) and far above that noise.
 
-`check_site` is pure: keyword-only, no mutation of its inputs, no store, no settings. `compliance_service`
-reads the layers from a store; `compliance_site` reads the site; `compliance_html` renders the report.
+`check_site` is pure: keyword-only, no mutation of its inputs, no store, no settings. `services.compliance`
+reads the layers from a store and the site's file; `compliance_site` checks the site; `reporting.compliance_html`
+renders the report.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reading a proposed project site (用地范围) for the compliance check, from a file or a GeoJSON document.
+"""A proposed project site (用地范围) for the compliance check, from a frame or a GeoJSON document.
 
 A site check answers one question about one piece of land, so the input is held to that: exactly one feature,
 polygonal, non-empty, of a plausible size. Anything else is refused with an `InputError` that says what was
@@ -7,7 +7,7 @@ would hand a planner a verdict about land nobody proposed. The one thing repaire
 invalid outline (a self-intersecting "bow-tie" drawn by hand): `make_valid` keeps its area and the repair is
 reported as a note in the report; `strict=True` refuses it instead, as `geoplan import --strict` does.
 
-Nothing here touches a store: loading a site only reads the caller's file or document.
+Nothing here touches a store or a file: `services.compliance.load_site` reads a site's file and comes here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -26,7 +25,6 @@ import shapely
 from geoplan.crs import METRIC_CRS, STORE_CRS, is_lonlat_wgs84_family, to_store_crs
 from geoplan.errors import InputError
 from geoplan.geojson import frame_from_geojson
-from geoplan.io import DEFAULT_MAX_BYTES, read_file
 
 MAX_SITE_AREA_M2 = 50_000_000.0
 """50 km²: far above any single project's land (Gaoming's largest demo project is ~4 km²), far below the
@@ -192,16 +190,6 @@ def site_name(frame: gpd.GeoDataFrame) -> str | None:
     return None
 
 
-def site_from_file(
-    path: Path, *, crs: str | None = None, strict: bool = False, max_bytes: int = DEFAULT_MAX_BYTES
-) -> SiteInput:
-    """A site from any file `geoplan.io.read_file` reads (GeoJSON, GeoPackage, zipped Shapefile, KML, CSV with
-    WKT, Excel), with the same CRS rules as an import: the file's own CRS, else `crs` (gcj02 for AMap data)."""
-    path = Path(path)
-    frame = read_file(path, crs=crs, max_bytes=max_bytes)
-    return site_from_frame(frame, source=path.name, strict=strict)
-
-
 def site_from_geojson(
     document: Any, *, crs: str | None = None, strict: bool = False, source: str = "GeoJSON"
 ) -> SiteInput:
@@ -228,18 +216,3 @@ def _looks_lonlat(frame: gpd.GeoDataFrame) -> bool:
     if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
         return True  # no coordinates: nothing to contradict; the geometry checks refuse it
     return -180.0 <= minx <= maxx <= 180.0 and -90.0 <= miny <= maxy <= 90.0
-
-
-def load_site(
-    source: Path | Mapping[str, Any],
-    *,
-    crs: str | None = None,
-    strict: bool = False,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    name: str = "GeoJSON",
-) -> SiteInput:
-    """A site from a file path (any supported format) or a parsed GeoJSON document; `name` labels a document
-    in messages. See `site_from_file` and `site_from_geojson`."""
-    if isinstance(source, Path):
-        return site_from_file(source, crs=crs, strict=strict, max_bytes=max_bytes)
-    return site_from_geojson(source, crs=crs, strict=strict, source=name)

@@ -11,43 +11,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from geoplan.analysis.coverage import CoverageRules, CoverageSettings, Mode
 from geoplan.errors import InputError
-from geoplan.settings import DEFAULT_LAYERS_DIR
-from geoplan.user_yaml import read_user_yaml
 
 __all__ = [
-    "DEFAULT_COVERAGE_RULES_FILE",
-    "default_coverage_rules_path",
-    "load_coverage_rules",
     "parse_coverage_rules",
     "rules_with_overrides",
 ]
 
-DEFAULT_COVERAGE_RULES_FILE = Path("rules") / "coverage.yaml"
-"""The default coverage rules, relative to the layers directory."""
-MAX_RULES_BYTES = 64 * 1024
 DEFAULT_HORIZON_MINUTES = CoverageSettings().horizon_minutes
 _UNITS = ("urban", "rural")
 _KEYS = ("mode", "minutes", "speed_kmh", "access_m", "horizon_minutes")
 _MODES = ("network", "euclidean")
-
-
-def default_coverage_rules_path(layers_dir: Path) -> Path:
-    return Path(layers_dir) / DEFAULT_COVERAGE_RULES_FILE
-
-
-def load_coverage_rules(path: Path | None = None) -> CoverageRules:
-    """Read and check a coverage rules file (default: rules/coverage.yaml in the bundled layers folder).
-
-    Callers that honour GEOPLAN_LAYERS_DIR pass `default_coverage_rules_path(settings.layers_dir)`.
-    """
-    path = default_coverage_rules_path(DEFAULT_LAYERS_DIR) if path is None else Path(path)
-    raw, _ = read_user_yaml(path, what="coverage rules file", max_bytes=MAX_RULES_BYTES)
-    return parse_coverage_rules(raw, source=path.name)
 
 
 def parse_coverage_rules(raw: Any, *, source: str = "coverage rules") -> CoverageRules:

@@ -7,16 +7,13 @@ Parallel edges keep the shortest length; closed parts (first point = last point)
 and are dropped. The adjacency is a symmetric scipy.sparse CSR matrix; node coordinates come with a KD-tree for
 nearest-node lookup.
 
-`walk_graph_for` keeps a small in-process cache keyed by (store url, roads layer version), so a server builds
-the graph once per state of the roads layer.
+`services.coverage_inputs.walk_graph_for` caches a store's graph per state of its roads layer.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -30,10 +27,7 @@ from scipy.spatial import cKDTree
 from geoplan.crs import METRIC_CRS
 from geoplan.errors import CRSError, InputError
 
-if TYPE_CHECKING:
-    from geoplan.storage.base import LayerStore
-
-__all__ = ["SNAP_DECIMALS", "WalkGraph", "build_walk_graph", "walk_graph_for"]
+__all__ = ["ROADS_LAYER", "SNAP_DECIMALS", "WalkGraph", "build_walk_graph"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -41,7 +35,6 @@ IntArray = NDArray[np.intp]
 SNAP_DECIMALS = 2
 """End points are snapped by their EPSG:4547 coordinates rounded to 0.01 m."""
 ROADS_LAYER = "roads"
-_CACHE_SIZE = 4
 
 
 @dataclass(frozen=True)
@@ -115,22 +108,3 @@ def _graph_of_lines(lines: NDArray[np.object_]) -> WalkGraph:
     n = len(coords)
     matrix = sparse.csr_matrix((np.concatenate([w, w]), (np.concatenate([i, j]), np.concatenate([j, i]))), (n, n))
     return WalkGraph(matrix=matrix, coords=np.asarray(coords, dtype=np.float64), tree=cKDTree(coords))
-
-
-_cache: dict[tuple[str, int], WalkGraph] = {}
-_cache_lock = threading.Lock()
-
-
-def walk_graph_for(store: LayerStore) -> WalkGraph:
-    """The walking graph of a store's roads layer, cached by (store url, roads layer version)."""
-    key = (str(store.url), store.layer_version(ROADS_LAYER))
-    with _cache_lock:
-        cached = _cache.get(key)
-    if cached is not None:
-        return cached
-    graph = build_walk_graph(roads=store.read(ROADS_LAYER))
-    with _cache_lock:
-        _cache[key] = graph
-        while len(_cache) > _CACHE_SIZE:
-            _cache.pop(next(iter(_cache)))
-    return graph

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,28 +28,23 @@ from numpy.typing import NDArray
 from pyproj import CRS
 
 from geoplan.analysis.areas import transform
-from geoplan.analysis.conflicts_service import overlap_inputs, with_current_marks
 from geoplan.analysis.overlap import PATCH_COLUMNS, OverlapSettings, find_conflicts
 from geoplan.analysis.rules import ConflictRule, layers_of
 from geoplan.catalog import Catalog
 from geoplan.crs import METRIC_CRS
 from geoplan.errors import InputError
-from geoplan.storage import LayerStore
 
 __all__ = [
     "BOX_MARGIN_M",
     "DEFAULT_PARTITION_ROWS",
-    "WORKER_MEMORY",
     "PartitionTask",
     "cluster_threads",
     "find_conflicts_partitioned",
     "hilbert_keys",
-    "local_client",
     "partition_a",
     "partition_patches",
     "partition_tasks",
     "rule_groups",
-    "run_overlaps_partitioned",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,17 +58,6 @@ BOX_MARGIN_M = 1.0
 """Boxes are widened by this much before B features are picked, so a make_valid repair or a rounding in the
 reprojection can never hide a touching B; a wider net only costs a few extra candidates."""
 _HILBERT_LEVEL = 16
-WORKER_MEMORY = {
-    "distributed.worker.memory.target": False,
-    "distributed.worker.memory.spill": False,
-    "distributed.worker.memory.pause": False,
-    "distributed.worker.memory.terminate": 0.95,
-}
-"""dask's memory policy for our workers. Tasks keep no data in worker memory (inputs are scattered per task or
-read from files, results are small), so there is nothing to spill; and pausing a worker at 80 % waits for
-memory the allocator may never hand back, which stalled whole runs. The limit is enforced by the nanny instead:
-a worker at 95 % of it is restarted. Set the same on the workers of a real cluster (DASK_DISTRIBUTED__WORKER__
-MEMORY__PAUSE=False and so on)."""
 
 
 @dataclass(frozen=True)
@@ -133,43 +116,6 @@ def find_conflicts_partitioned(
         return empty
     patches = pd.concat([empty, *results], ignore_index=True)
     return _in_engine_order(patches, rules, positions)
-
-
-@contextmanager
-def local_client(
-    *, scheduler: str | None = None, workers: int = 2, memory_limit: str | int = "auto", processes: bool = True
-) -> Iterator[Any]:
-    """A dask client: to the scheduler at `scheduler` (a real cluster), else to a LocalCluster of `workers`
-    single-threaded workers, each held to `memory_limit` (bytes or '2GB': its nanny restarts a worker that
-    reaches 95 % of it, and the task is retried). Closed, with its cluster, on exit."""
-    import dask
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        client = Client(scheduler)
-        try:
-            yield client
-        finally:
-            client.close()
-        return
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InputError(f"workers must be a positive integer, not {workers!r}")
-    # The p2p shuffle logs every shuffle's start and end as a warning: routine here, not a problem.
-    logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
-    with dask.config.set(WORKER_MEMORY):
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            memory_limit=memory_limit,
-            processes=processes,
-            dashboard_address=":0",  # any free port: several clusters may run on one host
-        )
-    client = Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 # --------------------------------------------------------------------------------------------- partitions
@@ -314,30 +260,3 @@ def _in_engine_order(
         pos_b[rows[has_b]] = positions[layer_b].reindex(ids_b[has_b]).to_numpy()
     order = np.lexsort((pos_b, pos_a, rank))
     return patches.iloc[order].reset_index(drop=True)[PATCH_COLUMNS]
-
-
-# --------------------------------------------------------------------------------------------- a store
-
-
-def run_overlaps_partitioned(
-    store: LayerStore,
-    *,
-    rules: Sequence[ConflictRule],
-    client: Any,
-    settings: OverlapSettings = OverlapSettings(),  # noqa: B008 - frozen dataclass
-    partitions: int | None = None,
-    with_marks: bool = True,
-) -> gpd.GeoDataFrame:
-    """`conflicts_service.run_overlaps`, partitioned on the `client`'s cluster: same patches, same marks."""
-    inputs = overlap_inputs(store, rules)
-    patches = find_conflicts_partitioned(
-        layers=inputs.layers,
-        catalog=store.catalog,
-        rules=rules,
-        client=client,
-        settings=settings,
-        towns=inputs.towns,
-        villages=inputs.villages,
-        partitions=partitions,
-    )
-    return with_current_marks(store, patches) if with_marks else patches

@@ -3,7 +3,7 @@
 A rule names two catalogue layers, optional attribute filters on each, a relation (A ∩ B or A − ∪B), a severity
 and its legal basis. Every layer, field and filter value is checked against the catalogue when the file is
 loaded, because a misspelt value would otherwise match nothing and report "no conflicts", the one answer a
-planner cannot tell from a real all-clear.
+planner cannot tell from a real all-clear. Reading the file is `services.rule_files`' job; this module parses.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -21,7 +20,6 @@ from numpy.typing import NDArray
 
 from geoplan.catalog import Catalog, FieldDef
 from geoplan.errors import InputError, Problem, ValidationFailed
-from geoplan.user_yaml import read_user_yaml
 
 Severity = Literal["high", "medium", "low"]
 Relation = Literal["intersection", "difference"]
@@ -31,10 +29,6 @@ Filter = tuple[tuple[str, tuple[FilterValue, ...]], ...]
 
 SEVERITIES: tuple[Severity, ...] = ("high", "medium", "low")
 RELATIONS: tuple[Relation, ...] = ("intersection", "difference")
-DEFAULT_RULES_FILE = Path("rules") / "conflicts.yaml"
-"""The default rule table, relative to the layers directory."""
-
-MAX_RULES_BYTES = 1024 * 1024
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _REQUIRED = ("code", "title_zh", "title_en", "severity", "relation", "layer_a", "layer_b", "basis")
@@ -59,17 +53,6 @@ class ConflictRule:
     description: str = ""
     site_check: bool = False
     """The rule also applies to a proposed project site, which stands in for layer A."""
-
-
-def default_rules_path(layers_dir: Path) -> Path:
-    return Path(layers_dir) / DEFAULT_RULES_FILE
-
-
-def load_rules(path: Path, catalog: Catalog) -> list[ConflictRule]:
-    """Read and check a rules file; every problem in it is reported at once (`ValidationFailed`)."""
-    path = Path(path)
-    raw, _ = read_user_yaml(path, what="rules file", max_bytes=MAX_RULES_BYTES)
-    return parse_rules(raw, catalog, source=path.name)
 
 
 def parse_rules(raw: Any, catalog: Catalog, *, source: str = "rules") -> list[ConflictRule]:

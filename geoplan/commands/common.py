@@ -10,13 +10,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from geoplan.catalog import load_catalog
-from geoplan.errors import InputError
+from geoplan.errors import InputError, Problem
 from geoplan.settings import Settings
 from geoplan.storage import LayerStore, is_postgis_url, open_store
 
@@ -70,3 +70,29 @@ def check_output(output: Path | None, suffixes: tuple[str, ...]) -> None:
         raise InputError(f"-o {output.name}: write {', '.join(suffixes)}, not {output.suffix!r}")
     if not output.parent.is_dir():
         raise InputError(f"-o {output}: folder {output.parent} does not exist")
+
+
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="With --partitioned: a dask scheduler address [GEOPLAN_DASK_SCHEDULER]."),
+]
+
+
+def cluster_options(settings: Settings, workers: int | None, scheduler: str | None) -> dict[str, Any]:
+    """`local_client`'s options: the command's, else the settings'."""
+    return {
+        "scheduler": scheduler or settings.dask_scheduler,
+        "workers": workers or settings.dask_workers,
+        "memory_limit": settings.dask_memory_limit,
+    }
+
+
+def print_problems(title: str, problems: list[Problem], *, limit: int = 20) -> None:
+    """A titled list of problems on stderr, the first `limit` of them."""
+    if not problems:
+        return
+    err.print(f"[yellow]{title}: {len(problems)}[/yellow]")
+    for problem in problems[:limit]:
+        err.print(f"  - {problem}", markup=False, highlight=False)
+    if len(problems) > limit:
+        err.print(f"  … and {len(problems) - limit} more")

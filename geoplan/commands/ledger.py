@@ -148,3 +148,7 @@ def history(
     out.print(view)
     if len(records) and bool(records["synthetic"].any()):
         err.print("[yellow]SYNTHETIC demo records: not official figures[/yellow]")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(ledger_app, name="ledger")

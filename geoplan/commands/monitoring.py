@@ -26,10 +26,9 @@ from rich.text import Text
 from geoplan.commands.common import StoreOption, check_output, err, existing_store, out
 from geoplan.monitoring.asof import as_of_either
 from geoplan.monitoring.indicator_defs import IndicatorSet
-from geoplan.monitoring.indicators_service import compute_indicators, definitions_for, synthetic_layers
 from geoplan.monitoring.snapshots import history as snapshot_history
-from geoplan.monitoring.snapshots import record_snapshot
 from geoplan.monitoring.snapshots import warnings as snapshot_warnings
+from geoplan.services.indicators import compute_indicators, definitions_for, record_snapshot, synthetic_layers
 from geoplan.settings import Settings
 from geoplan.storage import LayerStore
 

@@ -1,18 +1,23 @@
-"""`geoplan overlaps`' two ways of reporting: the totals table of any run, and the out-of-core run that never holds
-its patches."""
+"""`geoplan overlaps` and `geoplan mark`: 多规合一 conflict patches by the rule table, and planners' marks on them.
+
+A run is in memory (default), partitioned on a dask cluster, out of core (patches streamed to disk) or pushed
+down into PostGIS; all print the same totals by rule and by town."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.table import Table
 
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.rules import ConflictRule
 from geoplan.analysis.summary import OverlapSummary
-from geoplan.commands.common import out
+from geoplan.commands.common import SchedulerOption, StoreOption, cluster_options, err, open_configured, out
+from geoplan.errors import InputError
 from geoplan.storage import LayerStore
 
 
@@ -29,9 +34,10 @@ def overlaps_out_of_core(
     """`geoplan overlaps --partitioned --out-of-core`: the patches go to disk, the totals to the terminal."""
     import tempfile
 
-    from geoplan.analysis.overlap_out_of_core import run_overlaps_out_of_core, write_patches_gpkg
-    from geoplan.analysis.overlap_partitioned import DEFAULT_PARTITION_ROWS, local_client
+    from geoplan.analysis.overlap_partitioned import DEFAULT_PARTITION_ROWS
     from geoplan.peak_memory import peak_rss_mb
+    from geoplan.services.dask_cluster import local_client
+    from geoplan.services.overlap_out_of_core import run_overlaps_out_of_core, write_patches_gpkg
 
     with contextlib.ExitStack() as stack:
         directory = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="geoplan-overlap-")))
@@ -91,3 +97,140 @@ def print_overlap_summary(summary: OverlapSummary, *, min_area: float, min_width
             f"{row.area_ellipsoid_m2:,.1f}",
         )
     out.print(town_table)
+
+
+# --------------------------------------------------------------------------------------------- 多规合一 overlaps
+
+RulesOption = Annotated[
+    Path | None, typer.Option("--rules", help="Conflict rules YAML [default: layers/rules/conflicts.yaml]")
+]
+
+
+def overlaps(
+    rules: RulesOption = None,
+    min_area: Annotated[float, typer.Option("--min-area", help="Drop patch parts smaller than this (m²).")] = 10.0,
+    min_width: Annotated[float, typer.Option("--min-width", help="Drop patch parts narrower than this (m).")] = 2.0,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the patches: .gpkg, .geojson, .csv, .zip or .xlsx")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Threads for the overlay [default: 2]; with --partitioned, dask workers [GEOPLAN_DASK_WORKERS]."
+        ),
+    ] = None,
+    partitioned: Annotated[
+        bool, typer.Option("--partitioned", help="Partition in space and run on a dask cluster (local by default).")
+    ] = False,
+    scheduler: SchedulerOption = None,
+    pushdown: Annotated[
+        bool, typer.Option("--pushdown", help="Overlay in the PostGIS database, streamed back in batches.")
+    ] = False,
+    out_of_core: Annotated[
+        bool,
+        typer.Option(
+            "--out-of-core",
+            help="With --partitioned: stage the layers to disk and write patches as found, so no process holds a "
+            "whole layer (-o must be .gpkg).",
+        ),
+    ] = False,
+    partition_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--partition-rows",
+            help="With --out-of-core: features per partition [default: 20000]; smaller needs less memory per task.",
+        ),
+    ] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option("--work-dir", help="With --out-of-core: where staged layers and patches go [default: temp dir]."),
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """多规合一: find conflict patches (差异图斑) by the rule table; print totals by rule and by town."""
+
+    from geoplan.analysis.overlap import OverlapSettings
+    from geoplan.analysis.summary import summarise
+    from geoplan.io import FORMATS, supported, write_file
+    from geoplan.services.overlap import run_overlaps
+    from geoplan.services.rule_files import rules_for
+
+    if partitioned and pushdown:
+        raise InputError("--partitioned and --pushdown are two ways to run the overlap; choose one")
+    if (out_of_core or work_dir is not None) and not partitioned:
+        raise InputError("--out-of-core and --work-dir go with --partitioned")
+    if (work_dir is not None or partition_rows is not None) and not out_of_core:
+        raise InputError("--work-dir and --partition-rows go with --out-of-core")
+    if partition_rows is not None and partition_rows < 1:
+        raise InputError(f"--partition-rows must be at least 1, not {partition_rows}")
+    if out_of_core and output is not None and output.suffix.lower() != ".gpkg":
+        raise InputError(f"{output.name}: an out-of-core run streams its patches to a .gpkg file only")
+    if output is not None and getattr(FORMATS.get(output.suffix.lower()), "writer", None) is None:
+        raise InputError(f"{output.name}: cannot write '{output.suffix}' files; supported: {supported(writable=True)}")
+    settings, backend = open_configured(store)
+    try:
+        rule_list = rules_for(backend.catalog, settings.layers_dir, rules)
+        overlap_settings = OverlapSettings(min_area_m2=min_area, min_width_m=min_width)
+        cluster = cluster_options(settings, workers, scheduler)
+        with err.status("finding conflict patches…"):
+            if out_of_core:
+                overlaps_out_of_core(
+                    backend,
+                    rule_list,
+                    overlap_settings,
+                    cluster=cluster,
+                    work_dir=work_dir,
+                    output=output,
+                    partition_rows=partition_rows,
+                )
+                return
+            if partitioned:
+                from geoplan.services.dask_cluster import local_client
+
+                with local_client(**cluster) as client:
+                    patches = run_overlaps(backend, rules=rule_list, settings=overlap_settings, client=client)
+            elif pushdown:
+                from geoplan.services.overlap_pushdown import run_overlaps_in_database
+
+                patches = run_overlaps_in_database(backend, rules=rule_list, settings=overlap_settings)
+            else:
+                patches = run_overlaps(backend, rules=rule_list, settings=overlap_settings, workers=workers or 2)
+    finally:
+        backend.close()
+    print_overlap_summary(summarise(patches, rules=rule_list), min_area=min_area, min_width=min_width)
+    if output is not None:
+        write_file(patches, output, layer_name="conflict_patches")
+        out.print(f"{len(patches)} patch(es) written to {output}", markup=False, highlight=False)
+
+
+def mark(
+    patch_id: Annotated[str, typer.Argument(help="The patch id (16 hex digits, from `geoplan overlaps -o`).")],
+    status: Annotated[str, typer.Option(help="accepted, to_adjust or resolved.")],
+    note: Annotated[str, typer.Option(help="Why (kept in the mark history).")] = "",
+    rules: RulesOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Mark a conflict patch (accepted / to_adjust / resolved); marks keep their history and survive re-runs."""
+    from geoplan.services.overlap import mark_patch
+    from geoplan.services.rule_files import rules_for
+
+    settings, backend = open_configured(store)
+    try:
+        rule_list = rules_for(backend.catalog, settings.layers_dir, rules)
+        recorded = mark_patch(
+            backend,
+            patch_id,
+            rules=rule_list,
+            status=status,
+            note=note,
+            actor=f"cli:{os.environ.get('USER', 'unknown')}",
+        )
+    finally:
+        backend.close()
+    shown = f"patch {recorded.patch_id} ({recorded.rule}) marked {recorded.status} by {recorded.actor}"
+    out.print(shown, markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("overlaps")(overlaps)
+    app.command("mark")(mark)

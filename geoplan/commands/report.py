@@ -16,8 +16,8 @@ from rich.text import Text
 
 from geoplan.commands.common import StoreOption, err, open_existing, out
 from geoplan.errors import InputError
-from geoplan.monitoring.indicators_service import definitions_for
 from geoplan.reporting.render import format_for_path
+from geoplan.services.indicators import definitions_for
 
 __all__ = ["register", "report"]
 

@@ -36,8 +36,9 @@ from geoplan.demo.plan_layers import (
 )
 from geoplan.demo.population import build_population
 from geoplan.demo.progress import PROGRESS_SPEC
-from geoplan.demo.projects import FARMLAND, Context, build_project_footprints, ledger
-from geoplan.demo.projects import SPEC as PROJECT_SPEC
+from geoplan.demo.project_ledger import SPEC as PROJECT_SPEC
+from geoplan.demo.project_ledger import ledger
+from geoplan.demo.projects import FARMLAND, Context, build_project_footprints
 from geoplan.demo.roads import build_roads
 from geoplan.demo.sources import DISTRICT_CODE, load_sources
 from geoplan.demo.zones import RENEWAL_SPEC, SPONGE_SPEC, build_renewal_zones, build_sponge_areas

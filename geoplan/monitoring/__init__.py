@@ -1,5 +1,6 @@
-"""Monitoring the action plan quarter by quarter: the project ledger (`ledger`), indicators and snapshots.
+"""The plan-monitoring model: the project ledger, quarters, as-of replay, indicator definitions and kinds,
+snapshots and early warnings.
 
-Everything here reads the store through the `LayerStore` interface or the store's own database (SQLAlchemy),
-and the analysis functions are pure: frames in, frames out.
+The indicator kinds are pure functions of frames; the ledger, snapshot and replay modules read the store and
+its side tables. The indicator runner that ties them to a store is `geoplan.services.indicators`.
 """

@@ -30,7 +30,6 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import text
 
 from geoplan.catalog import LayerDef
 from geoplan.errors import InputError
@@ -48,7 +47,6 @@ __all__ = [
     "as_of_now",
     "as_of_quarter",
     "layer_as_of",
-    "marks_as_of",
     "parse_as_of",
     "raster_as_of",
     "replay_layer",
@@ -404,25 +402,3 @@ def raster_as_of(store: LayerStore, layer: str, as_of: AsOf) -> RasterData:
             "raster contents: it cannot be reconstructed"
         )
     return store.read_raster(layer)
-
-
-def marks_as_of(store: LayerStore, as_of: AsOf) -> dict[str, str]:
-    """The status of every marked conflict patch at `as_of` (its latest mark then). The mark history is
-    append-only and timed, so this is exact."""
-    from geoplan.analysis.conflicts_service import mark_registry
-    from geoplan.analysis.marks import MARKS_TABLE
-
-    registry = mark_registry(store)  # creates the table if a store predates it
-    try:
-        with registry.engine.connect() as connection:
-            rows = connection.execute(text(f"SELECT patch_id, status, at FROM {MARKS_TABLE} ORDER BY id")).all()
-    finally:
-        registry.close()
-    out: dict[str, str] = {}
-    for patch_id, status, at in rows:
-        moment = datetime.fromisoformat(str(at))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        if as_of.current or moment <= as_of.at:
-            out[str(patch_id)] = str(status)
-    return out

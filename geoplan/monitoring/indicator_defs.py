@@ -18,7 +18,8 @@ from typing import Any, Literal, cast
 
 from geoplan.catalog import Catalog
 from geoplan.errors import InputError, NotFoundError
-from geoplan.monitoring.indicators import KINDS, Kind
+from geoplan.monitoring.indicator_kinds import KINDS
+from geoplan.monitoring.indicators import Kind
 from geoplan.user_yaml import read_user_yaml
 
 __all__ = [

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, Literal, Protocol, TypedDict, TypeVar
 
 import geopandas as gpd
@@ -31,17 +30,15 @@ from geoplan.analysis.network import WalkGraph
 from geoplan.analysis.overlap import OverlapSettings, filter_mask, find_conflicts
 from geoplan.analysis.rules import ConflictRule, layers_of
 from geoplan.analysis.siting import SELF_SERVICE_LIBRARY, self_service_library_coverage
-from geoplan.analysis.summary import NO_TOWN
 from geoplan.catalog import Catalog, FieldDef
 from geoplan.crs import METRIC_CRS, STORE_CRS, ellipsoidal_area_m2
 from geoplan.errors import InputError
 from geoplan.monitoring.asof import AsOf
-from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.rasterdata import RasterData
 
 __all__ = [
-    "KINDS",
     "KIND_COLUMNS",
+    "LAYER_KINDS",
     "MARK_NONE",
     "NO_DATA",
     "TOWN_SEPARATOR",
@@ -138,15 +135,15 @@ class Kind:
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def _frame(rows: list[tuple[str, str, float, float, str]]) -> pd.DataFrame:
+def kind_frame(rows: list[tuple[str, str, float, float, str]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=KIND_COLUMNS)
     frame["value"] = frame["value"].astype("float64")
     frame["value_ellipsoid"] = frame["value_ellipsoid"].astype("float64")
     return frame
 
 
-def _no_data(layer: str) -> pd.DataFrame:
-    return _frame([("district", "", math.nan, math.nan, f"{NO_DATA}: layer {layer} holds no features")])
+def no_data(layer: str) -> pd.DataFrame:
+    return kind_frame([("district", "", math.nan, math.nan, f"{NO_DATA}: layer {layer} holds no features")])
 
 
 def _pct(part: float, whole: float) -> float:
@@ -165,7 +162,7 @@ def _union(geoms: np.ndarray) -> shapely.Geometry:
     return shapely.union_all(shapely.make_valid(geoms))
 
 
-def _text(value: Any) -> str | None:
+def text_or_none(value: Any) -> str | None:
     """A field's text, None when missing (None, NaN, pandas' NA or blank)."""
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -173,7 +170,7 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _first_containing(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+def first_containing(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     """Per point, the position of the first polygon that covers it (-1 for none): a point on a shared border
     goes to the polygon listed first, so it is counted once."""
     out = np.full(len(points), -1, dtype=np.intp)
@@ -188,12 +185,12 @@ def _first_containing(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     return out
 
 
-def _town_names(inputs: Inputs) -> list[str]:
+def town_names(inputs: Inputs) -> list[str]:
     towns = inputs.layers.get("towns")
     return [] if towns is None else [str(t) for t in towns["town_name"]]
 
 
-def _keys(known: Sequence[Any] | None, present: Sequence[Any]) -> list[str]:
+def scope_keys(known: Sequence[Any] | None, present: Sequence[Any]) -> list[str]:
     """Every key worth a row: the known values (allowed values, the towns layer) first, then any others
     present in the data. Zero rows stay, so a history has the same keys in every snapshot."""
     out = [str(k) for k in (known or ())]
@@ -203,7 +200,7 @@ def _keys(known: Sequence[Any] | None, present: Sequence[Any]) -> list[str]:
     return out
 
 
-def _allowed(catalog: Catalog, layer: str, field_name: str) -> tuple[Any, ...]:
+def allowed_values(catalog: Catalog, layer: str, field_name: str) -> tuple[Any, ...]:
     if layer not in catalog:
         return ()
     return catalog.get(layer).field(field_name).allowed or ()
@@ -213,7 +210,7 @@ def _list_of_strings(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
 
 
-def _check_keys(params: Mapping[str, Any], allowed: Sequence[str], required: Sequence[str] = ()) -> list[str]:
+def check_keys(params: Mapping[str, Any], allowed: Sequence[str], required: Sequence[str] = ()) -> list[str]:
     problems = [
         f"unknown parameter {key!r} (known: {', '.join(allowed) or 'none'})" for key in params if key not in allowed
     ]
@@ -221,7 +218,7 @@ def _check_keys(params: Mapping[str, Any], allowed: Sequence[str], required: Seq
     return problems
 
 
-def _check_allowed_values(values: Any, field_def: FieldDef, what: str) -> list[str]:
+def check_allowed_values(values: Any, field_def: FieldDef, what: str) -> list[str]:
     if not _list_of_strings(values):
         return [f"{what} must be a non-empty list of names"]
     if field_def.allowed is None:
@@ -231,6 +228,16 @@ def _check_allowed_values(values: Any, field_def: FieldDef, what: str) -> list[s
         for v in values
         if v not in field_def.allowed
     ]
+
+
+def fixed_scopes(*scopes: str) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:
+    """A kind's scopes, the same whatever its parameters."""
+    return lambda _: scopes
+
+
+def layer_needs(*names: str) -> Callable[[Mapping[str, Any]], Needs]:
+    """A kind that needs these layers and nothing else."""
+    return lambda _: Needs(layers=frozenset(names))
 
 
 # --------------------------------------------------------------------------------------------- coverage
@@ -284,14 +291,14 @@ def _coverage_rows(district: tuple[float, float] | None, towns: pd.DataFrame | N
         ):
             note = "" if population > 0 else "no population"
             rows.append(("town", str(town), _pct(float(covered), float(population)), math.nan, note))
-    return _frame(rows)
+    return kind_frame(rows)
 
 
 def cultural_coverage(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
     """Ten-minute cultural-circle population coverage (%): the share of the people within reach of a cultural
     facility (of `kinds`, default every kind) under the coverage rules, for the district and per town."""
     if not len(inputs.layer("villages")):
-        return _no_data("villages")
+        return no_data("villages")
     kinds = params.get("kinds")
     table = _coverage_result(inputs, None if kinds is None else list(kinds)).table
     total = district_total(table)
@@ -303,7 +310,7 @@ def library_coverage(*, inputs: Inputs, params: Mapping[str, Any], scopes: Seque
     """Self-service library (自助图书馆) population coverage (%) per town (`siting.self_service_library_coverage`);
     the district value adds the towns up."""
     if not len(inputs.layer("villages")):
-        return _no_data("villages")
+        return no_data("villages")
     towns = inputs.memoised(
         ("library_coverage",),
         lambda: self_service_library_coverage(**_coverage_args(inputs)),
@@ -313,9 +320,9 @@ def library_coverage(*, inputs: Inputs, params: Mapping[str, Any], scopes: Seque
 
 
 def _check_coverage(params: Mapping[str, Any], catalog: Catalog) -> list[str]:
-    problems = _check_keys(params, ["kinds"])
+    problems = check_keys(params, ["kinds"])
     if "kinds" in params and "culture_facilities" in catalog:
-        problems += _check_allowed_values(params["kinds"], catalog.get("culture_facilities").field("kind"), "kinds")
+        problems += check_allowed_values(params["kinds"], catalog.get("culture_facilities").field("kind"), "kinds")
     return problems
 
 
@@ -332,21 +339,21 @@ def facility_count(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequenc
     if "district" in scopes:
         rows.append(("district", "", float(len(chosen)), math.nan, ""))
     if "town" in scopes:
-        where = _first_containing(np.asarray(chosen.geometry.values, dtype=object), np.asarray(towns.geometry.values))
+        where = first_containing(np.asarray(chosen.geometry.values, dtype=object), np.asarray(towns.geometry.values))
         counts = np.bincount(where[where >= 0], minlength=len(towns))
         town_kinds = params.get("town_kinds")
         for position, (name, kind) in enumerate(zip(towns["town_name"], towns["kind"], strict=True)):
             if town_kinds is None or kind in town_kinds:
                 rows.append(("town", str(name), float(counts[position]), math.nan, ""))
-    return _frame(rows)
+    return kind_frame(rows)
 
 
 def _check_facility_count(params: Mapping[str, Any], catalog: Catalog) -> list[str]:
-    problems = _check_keys(params, ["kinds", "town_kinds"], required=["kinds"])
+    problems = check_keys(params, ["kinds", "town_kinds"], required=["kinds"])
     if "kinds" in params and "culture_facilities" in catalog:
-        problems += _check_allowed_values(params["kinds"], catalog.get("culture_facilities").field("kind"), "kinds")
+        problems += check_allowed_values(params["kinds"], catalog.get("culture_facilities").field("kind"), "kinds")
     if "town_kinds" in params and "towns" in catalog:
-        problems += _check_allowed_values(params["town_kinds"], catalog.get("towns").field("kind"), "town_kinds")
+        problems += check_allowed_values(params["town_kinds"], catalog.get("towns").field("kind"), "town_kinds")
     return problems
 
 
@@ -378,13 +385,13 @@ def conflict_area(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence
     if "district" in scopes:
         rows.append(("district", "", float(planar.sum()), float(ellipsoid.sum()), ""))
     if "rule" in scopes:
-        for code in _keys([r.code for r in rules], list(planar.index)):
+        for code in scope_keys([r.code for r in rules], list(planar.index)):
             rows.append(("rule", code, float(planar.get(code, 0.0)), float(ellipsoid.get(code, 0.0)), ""))
-    return _frame(rows)
+    return kind_frame(rows)
 
 
 def _check_conflict_area(params: Mapping[str, Any], _: Catalog) -> list[str]:
-    problems = _check_keys(params, ["marks", "min_area_m2", "min_width_m"], required=["marks"])
+    problems = check_keys(params, ["marks", "min_area_m2", "min_width_m"], required=["marks"])
     marks = params.get("marks")
     if "marks" in params:
         if not isinstance(marks, list) or not _list_of_strings(marks):
@@ -419,7 +426,7 @@ def sponge_share(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[
     good_layer, good_where = _selection(params, "compliant")
     built_frame, good_frame = inputs.layer(built_layer), inputs.layer(good_layer)
     if not len(built_frame):
-        return _no_data(built_layer)
+        return no_data(built_layer)
     built = _union(_metric(built_frame[filter_mask(built_frame, built_where)]))
     good = _union(_metric(good_frame[filter_mask(good_frame, good_where)])).intersection(built)
     rows: list[tuple[str, str, float, float, str]] = []
@@ -433,7 +440,7 @@ def sponge_share(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[
         towns = inputs.layer("towns")
         for name, town in zip(towns["town_name"], _metric(towns), strict=True):
             add("town", str(name), built.intersection(town).area, good.intersection(town).area)
-    return _frame(rows)
+    return kind_frame(rows)
 
 
 def _sponge_needs(params: Mapping[str, Any]) -> Needs:
@@ -470,7 +477,7 @@ def _check_selection(spec: Any, key: str, catalog: Catalog) -> list[str]:
 
 
 def _check_sponge(params: Mapping[str, Any], catalog: Catalog) -> list[str]:
-    problems = _check_keys(params, ["built_up", "compliant"], required=["built_up", "compliant"])
+    problems = check_keys(params, ["built_up", "compliant"], required=["built_up", "compliant"])
     for key in ("built_up", "compliant"):
         if key in params:
             problems += _check_selection(params[key], key, catalog)
@@ -498,13 +505,15 @@ def area_by_field(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence
     if field_name in scopes:
         values = frame[field_name].astype(object)
         present = values.notna().to_numpy()
-        for key in _keys(_allowed(inputs.catalog, layer_name, field_name), sorted(set(values.dropna().astype(str)))):
+        for key in scope_keys(
+            allowed_values(inputs.catalog, layer_name, field_name), sorted(set(values.dropna().astype(str)))
+        ):
             add(field_name, key, geoms[(values.astype(str) == key).to_numpy() & present])
-    return _frame(rows)
+    return kind_frame(rows)
 
 
 def _check_area_by_field(params: Mapping[str, Any], catalog: Catalog) -> list[str]:
-    problems = _check_keys(params, ["layer", "field"], required=["layer", "field"])
+    problems = check_keys(params, ["layer", "field"], required=["layer", "field"])
     name, field_name = params.get("layer"), params.get("field")
     if isinstance(name, str) and name in catalog and catalog.get(name).geometry == "MultiPolygon":
         if field_name not in catalog.get(name).field_names:
@@ -514,262 +523,60 @@ def _check_area_by_field(params: Mapping[str, Any], catalog: Catalog) -> list[st
     return problems
 
 
-# --------------------------------------------------------------------------------------------- projects
-
-
-def _projects_table(inputs: Inputs) -> pd.DataFrame:
-    """project_id, task_area, town, status, progress_pct, end_year, overdue: from the ledger when given."""
-    if inputs.ledger is not None:
-        table = inputs.ledger
-        return pd.DataFrame(
-            {
-                "task_area": table["task_area"].astype(object),
-                "town": table["town"].astype(object),
-                "status": table["status"].astype(object),
-                "overdue": table["overdue"].astype(bool),
-            }
-        )
-    projects = inputs.layer("projects")
-    as_of = inputs.as_of.quarter
-    overdue = [
-        as_of >= Quarter.last_of(int(end)) and float(progress) < 100.0 and status != COMPLETED_STATUS
-        for end, progress, status in zip(
-            projects["end_year"], projects["progress_pct"], projects["status"], strict=True
-        )
-    ]
-    return pd.DataFrame(
-        {
-            "task_area": projects["task_area"].astype(object),
-            "town": projects["town"].astype(object),
-            "status": projects["status"].astype(object),
-            "overdue": np.asarray(overdue, dtype=bool),
-        }
-    )
-
-
-def _split_towns(value: Any) -> list[str]:
-    text = _text(value)
-    return [] if text is None else [part.strip() for part in text.split(TOWN_SEPARATOR) if part.strip()]
-
-
-def _count_rows(table: pd.DataFrame, scopes: Sequence[str], inputs: Inputs) -> pd.DataFrame:
-    """Counts of the table's projects for every scope key (zeros included); a project spanning towns counts
-    in each of them."""
-    task_areas = _keys(_allowed(inputs.catalog, "projects", "task_area"), list(table["task_area"]))
-    statuses = _keys(_allowed(inputs.catalog, "projects", "status"), list(table["status"]))
-    exploded = [(town, row.status, row.task_area) for row in table.itertuples() for town in _split_towns(row.town)]
-    towns = _keys(_town_names(inputs), [t for t, _, _ in exploded])
-    rows: list[tuple[str, str, float, float, str]] = []
-
-    def add(scope: str, key: str, count: int) -> None:
-        rows.append((scope, key, float(count), math.nan, ""))
-
-    if "district" in scopes:
-        add("district", "", len(table))
-    if "status" in scopes:
-        for s in statuses:
-            add("status", s, int((table["status"] == s).sum()))
-    if "task_area" in scopes:
-        for a in task_areas:
-            add("task_area", a, int((table["task_area"] == a).sum()))
-    if "town" in scopes:
-        for t in towns:
-            add("town", t, sum(1 for town, _, _ in exploded if town == t))
-    if "task_area_status" in scopes:
-        for a in task_areas:
-            for s in statuses:
-                count = int(((table["task_area"] == a) & (table["status"] == s)).sum())
-                add("task_area_status", f"{a}{KEY_SEPARATOR}{s}", count)
-    if "town_status" in scopes:
-        for t in towns:
-            for s in statuses:
-                add(
-                    "town_status", f"{t}{KEY_SEPARATOR}{s}", sum(1 for town, st, _ in exploded if town == t and st == s)
-                )
-    return _frame(rows)
-
-
-def project_count(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
-    """The number of projects (of `statuses`, default all) in the district, per status, task area and town,
-    and per task area and status or town and status (scope keys "A|B")."""
-    table = _projects_table(inputs)
-    if "statuses" in params:
-        table = table[table["status"].isin(list(params["statuses"])).to_numpy()]
-    return _count_rows(table, scopes, inputs)
-
-
-def project_overdue(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
-    """The number of overdue projects: the end year is over (its fourth quarter reached) and progress is below
-    100 % and the project is not completed (the ledger's rule)."""
-    table = _projects_table(inputs)
-    return _count_rows(table[table["overdue"].to_numpy()], scopes, inputs)
-
-
-def _project_needs(_: Mapping[str, Any]) -> Needs:
-    return Needs(layers=frozenset({"projects", "towns"}), ledger=True)
-
-
-def _check_project_count(params: Mapping[str, Any], catalog: Catalog) -> list[str]:
-    problems = _check_keys(params, ["statuses"])
-    if "statuses" in params and "projects" in catalog:
-        problems += _check_allowed_values(params["statuses"], catalog.get("projects").field("status"), "statuses")
-    return problems
-
-
-# --------------------------------------------------------------------------------------------- cases
-
-CASES = "illegal_construction"
-CASE_EVENTS = ("opened", "cleared", "open")
-
-
-def _case_date(value: Any, case: str, what: str) -> date | None:
-    text = _text(value)
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{CASES} case {case}: {what} {value!r} is not a date YYYY-MM-DD") from None
-
-
-def case_count(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
-    """Illegal-construction cases (违法建设) by their own dates, as of the moment's local date: `opened` (opened
-    by then), `cleared` (cleared by then) or `open` (opened and not yet cleared), in the district and per town
-    (the case's town field, or else the town polygon holding the point)."""
-    cases = inputs.layer(CASES)
-    if not len(cases):
-        return _no_data(CASES)
-    day = inputs.as_of.local_date
-    event = str(params["event"])
-    towns = inputs.layers.get("towns")
-    located: list[str | None] = [None] * len(cases)
-    if towns is not None and len(towns):
-        where = _first_containing(np.asarray(cases.geometry.values, dtype=object), np.asarray(towns.geometry.values))
-        names = [str(t) for t in towns["town_name"]]
-        located = [names[i] if i >= 0 else None for i in where]
-    counted: list[str] = []
-    for record, place in zip(cases.to_dict("records"), located, strict=True):
-        case = str(record["case_id"])
-        opened = _case_date(record["opened"], case, "opened")
-        cleared = _case_date(record.get("cleared"), case, "cleared")
-        if opened is None:
-            raise InputError(f"{CASES} case {case}: the opened date is missing")
-        if cleared is not None and cleared < opened:
-            raise InputError(f"{CASES} case {case}: cleared {cleared} is before opened {opened}")
-        is_cleared = cleared is not None and cleared <= day
-        hit = {"opened": opened <= day, "cleared": is_cleared, "open": opened <= day and not is_cleared}[event]
-        if hit:
-            counted.append(_text(record.get("town")) or place or NO_TOWN)
-    rows: list[tuple[str, str, float, float, str]] = []
-    if "district" in scopes:
-        rows.append(("district", "", float(len(counted)), math.nan, ""))
-    if "town" in scopes:
-        for town in _keys(_town_names(inputs), counted):
-            rows.append(("town", town, float(counted.count(town)), math.nan, ""))
-    return _frame(rows)
-
-
-def _check_case_count(params: Mapping[str, Any], _: Catalog) -> list[str]:
-    problems = _check_keys(params, ["event"], required=["event"])
-    if "event" in params and params["event"] not in CASE_EVENTS:
-        problems.append(f"event must be one of {', '.join(CASE_EVENTS)}, not {params['event']!r}")
-    return problems
-
-
-# --------------------------------------------------------------------------------------------- the registry
-
-
-def _fixed(*scopes: str) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:
-    return lambda _: scopes
-
-
-def _layers(*names: str) -> Callable[[Mapping[str, Any]], Needs]:
-    return lambda _: Needs(layers=frozenset(names))
-
-
-KINDS: dict[str, Kind] = {
-    kind.name: kind
-    for kind in (
-        Kind(
-            "cultural_coverage",
-            cultural_coverage,
-            "percent",
-            _fixed("district", "town"),
-            _coverage_needs,
-            _check_coverage,
-            "population share within reach of a cultural facility (coverage rules of layers/rules/coverage.yaml)",
-        ),
-        Kind(
-            "library_coverage",
-            library_coverage,
-            "percent",
-            _fixed("district", "town"),
-            _coverage_needs,
-            lambda params, _: _check_keys(params, []),
-            f"population share within reach of a {SELF_SERVICE_LIBRARY}",
-        ),
-        Kind(
-            "facility_count",
-            facility_count,
-            "count",
-            _fixed("district", "town"),
-            _layers("culture_facilities", "towns"),
-            _check_facility_count,
-            "number of cultural facilities of some kinds",
-        ),
-        Kind(
-            "conflict_area",
-            conflict_area,
-            "area",
-            _fixed("district", "rule"),
-            lambda _: Needs(conflicts=True),
-            _check_conflict_area,
-            "area of conflict patches by their mark status",
-        ),
-        Kind(
-            "sponge_share",
-            sponge_share,
-            "percent",
-            _fixed("district", "town"),
-            _sponge_needs,
-            _check_sponge,
-            "compliant share of the built-up area",
-        ),
-        Kind(
-            "area_by_field",
-            area_by_field,
-            "area",
-            lambda params: ("district", str(params.get("field", ""))),
-            lambda params: Needs(layers=frozenset({str(params.get("layer", ""))})),
-            _check_area_by_field,
-            "area of a polygon layer per value of a field",
-        ),
-        Kind(
-            "project_count",
-            project_count,
-            "count",
-            _fixed(*PROJECT_SCOPES),
-            _project_needs,
-            _check_project_count,
-            "number of projects",
-        ),
-        Kind(
-            "project_overdue",
-            project_overdue,
-            "count",
-            _fixed(*PROJECT_SCOPES),
-            _project_needs,
-            lambda params, _: _check_keys(params, []),
-            "number of overdue projects",
-        ),
-        Kind(
-            "case_count",
-            case_count,
-            "count",
-            _fixed("district", "town"),
-            _layers(CASES, "towns"),
-            _check_case_count,
-            "illegal-construction cases by their dates",
-        ),
-    )
-}
+LAYER_KINDS: tuple[Kind, ...] = (
+    Kind(
+        "cultural_coverage",
+        cultural_coverage,
+        "percent",
+        fixed_scopes("district", "town"),
+        _coverage_needs,
+        _check_coverage,
+        "population share within reach of a cultural facility (coverage rules of layers/rules/coverage.yaml)",
+    ),
+    Kind(
+        "library_coverage",
+        library_coverage,
+        "percent",
+        fixed_scopes("district", "town"),
+        _coverage_needs,
+        lambda params, _: check_keys(params, []),
+        f"population share within reach of a {SELF_SERVICE_LIBRARY}",
+    ),
+    Kind(
+        "facility_count",
+        facility_count,
+        "count",
+        fixed_scopes("district", "town"),
+        layer_needs("culture_facilities", "towns"),
+        _check_facility_count,
+        "number of cultural facilities of some kinds",
+    ),
+    Kind(
+        "conflict_area",
+        conflict_area,
+        "area",
+        fixed_scopes("district", "rule"),
+        lambda _: Needs(conflicts=True),
+        _check_conflict_area,
+        "area of conflict patches by their mark status",
+    ),
+    Kind(
+        "sponge_share",
+        sponge_share,
+        "percent",
+        fixed_scopes("district", "town"),
+        _sponge_needs,
+        _check_sponge,
+        "compliant share of the built-up area",
+    ),
+    Kind(
+        "area_by_field",
+        area_by_field,
+        "area",
+        lambda params: ("district", str(params.get("field", ""))),
+        lambda params: Needs(layers=frozenset({str(params.get("layer", ""))})),
+        _check_area_by_field,
+        "area of a polygon layer per value of a field",
+    ),
+)
+"""The kinds computed from the layers: coverage, facility counts, conflict areas, sponge share, area by field."""

@@ -25,7 +25,8 @@ import pandas as pd
 
 from geoplan.monitoring.indicator_columns import MEASURE_COLUMNS
 from geoplan.monitoring.indicator_defs import IndicatorDef
-from geoplan.monitoring.indicators import KIND_COLUMNS, KINDS, Inputs
+from geoplan.monitoring.indicator_kinds import KINDS
+from geoplan.monitoring.indicators import KIND_COLUMNS, Inputs
 
 __all__ = ["RESULT_COLUMNS", "empty_result", "evaluate"]
 

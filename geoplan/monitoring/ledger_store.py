@@ -34,7 +34,7 @@ from sqlalchemy import (
 from geoplan.actors import MAX_ACTOR
 from geoplan.storage import LayerStore
 from geoplan.storage.base import AUDIT_TABLE, now_utc
-from geoplan.tokens import registry_engine
+from geoplan.storage.side_tables import side_table_engine
 
 PROGRESS_TABLE = "geoplan_project_progress"
 PROGRESS_LAYER = "project_progress"
@@ -122,7 +122,7 @@ def ledger_engine(engine_or_store: Engine | LayerStore) -> Iterator[Engine]:
     if isinstance(engine_or_store, Engine):
         yield engine_or_store
         return
-    engine = registry_engine(engine_or_store.url)
+    engine = side_table_engine(engine_or_store.url)
     try:
         yield engine
     finally:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -38,11 +36,11 @@ from sqlalchemy import (
 
 from geoplan.actors import MAX_ACTOR
 from geoplan.errors import InputError, NotFoundError
-from geoplan.monitoring.asof import as_of_now, as_of_quarter
 from geoplan.monitoring.indicator_columns import MEASURE_COLUMNS
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.storage import LayerStore
 from geoplan.storage.base import now_utc
+from geoplan.storage.side_tables import side_table_engine
 
 if TYPE_CHECKING:
     from geoplan.monitoring.indicator_defs import IndicatorSet
@@ -55,7 +53,6 @@ __all__ = [
     "create_snapshot_tables",
     "find_warnings",
     "history",
-    "record_snapshot",
     "snapshot_registry",
     "warnings",
 ]
@@ -280,39 +277,10 @@ def _value_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def snapshot_registry(store: LayerStore) -> SnapshotRegistry:
-    from geoplan.tokens import registry_engine
-
-    return SnapshotRegistry(registry_engine(store.url))
+    return SnapshotRegistry(side_table_engine(store.url))
 
 
-# --------------------------------------------------------------------------------------------- the three verbs
-
-
-def record_snapshot(
-    store: LayerStore,
-    *,
-    layers_dir: Path,
-    quarter: str | None = None,
-    actor: str,
-    definitions: IndicatorSet | None = None,
-    now: datetime | None = None,
-) -> Snapshot:
-    """Compute every indicator as of the end of `quarter` (default: the current quarter, i.e. now) and
-    record it. A quarter that has not begun is refused; one the audit log cannot reach back to is refused
-    with the reason (`asof`)."""
-    # Imported here: `init_store` imports this module for its tables, and must stay light.
-    from geoplan.monitoring.indicators_service import compute_indicators, definitions_for
-
-    indicator_set = definitions or definitions_for(store, layers_dir)
-    current = as_of_now(now)
-    chosen = Quarter.parse(quarter) if quarter is not None else current.quarter
-    moment = as_of_quarter(chosen, now=current.at)
-    run = compute_indicators(store, layers_dir=layers_dir, as_of=moment, definitions=indicator_set)
-    registry = snapshot_registry(store)
-    try:
-        return registry.record(run.table, quarter=str(chosen), as_of=moment.iso, actor=actor, definitions=indicator_set)
-    finally:
-        registry.close()
+# --------------------------------------------------------------------------------------------- history and warnings
 
 
 def history(store: LayerStore, indicator: str, scope_key: str | None = None) -> pd.DataFrame:

@@ -27,12 +27,9 @@ import geopandas as gpd
 import pandas as pd
 
 from geoplan.analysis.coverage import village_coverage
-from geoplan.analysis.coverage_config import default_coverage_rules_path, load_coverage_rules
-from geoplan.analysis.network import ROADS_LAYER, build_walk_graph, walk_graph_for
 from geoplan.errors import InputError
-from geoplan.monitoring.asof import AsOf, as_of_now, as_of_quarter, layer_as_of, raster_as_of
+from geoplan.monitoring.asof import AsOf, as_of_now, as_of_quarter, layer_as_of
 from geoplan.monitoring.indicator_defs import IndicatorDef, IndicatorSet
-from geoplan.monitoring.indicators_service import IndicatorRun, compute_indicators, definitions_for
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.snapshots import Snapshot, find_warnings, snapshot_registry
 from geoplan.reporting.charts import Chart, overview_charts, trend_charts
@@ -46,6 +43,9 @@ from geoplan.reporting.tables import (
     town_table,
     with_change,
 )
+from geoplan.services.coverage_inputs import coverage_inputs, uses_network
+from geoplan.services.indicators import IndicatorRun, compute_indicators, definitions_for
+from geoplan.services.rule_files import default_coverage_rules_path, load_coverage_rules
 from geoplan.storage import LayerStore
 from geoplan.storage.base import now_utc
 
@@ -236,18 +236,13 @@ def _map_layers(
         return layers
     try:
         rules = load_coverage_rules(default_coverage_rules_path(layers_dir))
-        network = "network" in (rules.urban.mode, rules.rural.mode)
-        graph = None
-        if network and moment.current:
-            graph = walk_graph_for(store)
-        elif network:
-            graph = build_walk_graph(roads=layer_as_of(store, ROADS_LAYER, moment))
+        inputs = coverage_inputs(store, network=uses_network(rules), as_of=moment)
         kinds = coverage.params.get("kinds")
         per_village = village_coverage(
             villages=villages,
-            facilities=layer_as_of(store, "culture_facilities", moment),
-            population=raster_as_of(store, "population", moment),
-            graph=graph,
+            facilities=inputs.facilities,
+            population=inputs.population,
+            graph=inputs.graph,
             rules=rules,
             kinds=None if kinds is None else list(kinds),
         )

@@ -24,7 +24,7 @@ from geoplan.analysis.network import WalkGraph, build_walk_graph
 from geoplan.crs import METRIC_CRS
 from geoplan.errors import CRSError, InputError
 from geoplan.rasterdata import RasterData
-from tests.analysis.demo_layers import DemoLayers
+from tests.demo_layers import DemoLayers
 
 # ------------------------------------------------------------------------------------------ a five-cell street
 #

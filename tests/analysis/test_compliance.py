@@ -23,12 +23,13 @@ import shapely
 from pyproj import Geod
 
 from geoplan.analysis.compliance import MIN_OVERLAP_M2, ComplianceReport, check_site
-from geoplan.analysis.compliance_service import check_site_in_store
-from geoplan.analysis.compliance_site import load_site, site_from_geojson
-from geoplan.analysis.rules import ConflictRule, default_rules_path, load_rules, parse_rules
+from geoplan.analysis.compliance_site import site_from_geojson
+from geoplan.analysis.rules import ConflictRule, parse_rules
 from geoplan.catalog import Catalog
 from geoplan.crs import METRIC_CRS, STORE_CRS, wgs84_to_gcj02
 from geoplan.errors import CRSError, InputError, UnreadableFileError
+from geoplan.services.compliance import check_site_in_store, load_site
+from geoplan.services.rule_files import default_rules_path, load_rules
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 

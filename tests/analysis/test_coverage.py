@@ -29,7 +29,7 @@ from geoplan.analysis.network import build_walk_graph
 from geoplan.crs import METRIC_CRS, STORE_CRS
 from geoplan.errors import CRSError, InputError
 from geoplan.rasterdata import RasterData
-from tests.analysis.demo_layers import DemoLayers
+from tests.demo_layers import DemoLayers
 
 WALK = CoverageSettings()  # 4.5 km/h, 10 min = 750 m, access 200 m
 MPM = 4500.0 / 60.0  # metres per minute

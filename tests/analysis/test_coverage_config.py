@@ -10,14 +10,9 @@ from pathlib import Path
 import pytest
 
 from geoplan.analysis.coverage import CoverageRules, CoverageSettings
-from geoplan.analysis.coverage_config import (
-    default_coverage_rules_path,
-    load_coverage_rules,
-    parse_coverage_rules,
-    rules_with_overrides,
-)
-from geoplan.analysis.rules import default_rules_path
+from geoplan.analysis.coverage_config import parse_coverage_rules, rules_with_overrides
 from geoplan.errors import InputError
+from geoplan.services.rule_files import default_coverage_rules_path, default_rules_path, load_coverage_rules
 from geoplan.settings import Settings
 
 LAYERS_DIR = Path(__file__).resolve().parents[2] / "layers"

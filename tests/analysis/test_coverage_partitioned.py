@@ -23,7 +23,7 @@ from geoplan.cli import main
 from geoplan.crs import METRIC_CRS, STORE_CRS
 from geoplan.errors import InputError
 from geoplan.rasterdata import RasterData
-from tests.analysis.demo_layers import DemoLayers
+from tests.demo_layers import DemoLayers
 
 NETWORK = CoverageRules()
 EUCLID = CoverageRules(urban=CoverageSettings(mode="euclidean"), rural=CoverageSettings(mode="euclidean"))
@@ -41,7 +41,7 @@ def _assert_same_table(got: pd.DataFrame, want: pd.DataFrame) -> None:
 @pytest.mark.parametrize("partitions", [1, 3, 7, 40])
 @pytest.mark.parametrize("rules", [NETWORK, EUCLID], ids=["network", "euclidean"])
 def test_partitioned_coverage_equals_the_whole_run(
-    demo: DemoLayers, client: Client, partitions: int, rules: CoverageRules
+    demo: DemoLayers, dask_client: Client, partitions: int, rules: CoverageRules
 ) -> None:
     whole = demo.coverage(rules)
     got = coverage_partitioned(
@@ -50,7 +50,7 @@ def test_partitioned_coverage_equals_the_whole_run(
         population=demo.raster,
         graph=demo.graph,
         rules=rules,
-        client=client,
+        client=dask_client,
         partitions=partitions,
     )
     _assert_same_table(got.table, whole.table)
@@ -58,7 +58,7 @@ def test_partitioned_coverage_equals_the_whole_run(
     assert got.table["population"].sum() > 100_000  # a real district, not an empty table
 
 
-def test_a_raster_in_the_store_crs_gives_the_same_rows(demo: DemoLayers, client: Client) -> None:
+def test_a_raster_in_the_store_crs_gives_the_same_rows(demo: DemoLayers, dask_client: Client) -> None:
     """The demo raster warped to EPSG:4490 (degrees): windows are cut in its own grid, cells placed in metres."""
     source = demo.raster
     cols = source.array.shape[1]
@@ -88,7 +88,7 @@ def test_a_raster_in_the_store_crs_gives_the_same_rows(demo: DemoLayers, client:
         population=raster,
         graph=demo.graph,
         rules=NETWORK,
-        client=client,
+        client=dask_client,
         partitions=5,
     )
     _assert_same_table(got.table, want)
@@ -120,7 +120,7 @@ def test_a_window_holds_every_cell_that_meets_its_box(demo: DemoLayers) -> None:
             assert window.array[wr, wc] == raster.array[r, c]
 
 
-def test_bad_partition_counts_are_refused(demo: DemoLayers, client: Client) -> None:
+def test_bad_partition_counts_are_refused(demo: DemoLayers, dask_client: Client) -> None:
     for bad in (0, -2, True, 1.5):
         with pytest.raises(InputError, match="partitions"):
             coverage_partitioned(
@@ -129,7 +129,7 @@ def test_bad_partition_counts_are_refused(demo: DemoLayers, client: Client) -> N
                 population=demo.raster,
                 graph=demo.graph,
                 rules=NETWORK,
-                client=client,
+                client=dask_client,
                 partitions=bad,  # type: ignore[arg-type]
             )
 

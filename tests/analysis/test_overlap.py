@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 import shapely
 
-from geoplan.analysis.conflicts_service import mark_registry, run_overlaps
 from geoplan.analysis.overlap import PATCH_COLUMNS, OverlapSettings, find_conflicts, patch_id
 from geoplan.analysis.summary import NO_TOWN, summarise
 from geoplan.catalog import Catalog
 from geoplan.crs import METRIC_CRS, STORE_CRS, ellipsoidal_area_m2
 from geoplan.errors import CRSError, InputError
+from geoplan.services.overlap import run_overlaps
+from geoplan.services.overlap_marks import mark_registry
 from geoplan.storage.gpkg import GeoPackageStore
-from tests.analysis.plans import box, brute_force, overlay_peer, plan, random_shapes, rule
+from tests.plans import box, brute_force, overlay_peer, plan, random_shapes, rule
 
 NO_SLIVER_RULE = OverlapSettings(min_area_m2=0.0, min_width_m=0.0)
 

@@ -18,15 +18,16 @@ import pytest
 import shapely
 from distributed import Client, LocalCluster
 
-from geoplan.analysis.conflicts_service import ADMIN_LAYERS, rules_for
 from geoplan.analysis.overlap import PATCH_COLUMNS, OverlapSettings, find_conflicts
 from geoplan.analysis.overlap_partitioned import find_conflicts_partitioned, partition_a
 from geoplan.analysis.rules import ConflictRule, layers_of
 from geoplan.catalog import Catalog
 from geoplan.crs import STORE_CRS
 from geoplan.errors import CRSError, InputError
+from geoplan.services.overlap import ADMIN_LAYERS
+from geoplan.services.rule_files import rules_for
 from geoplan.storage.gpkg import GeoPackageStore
-from tests.analysis.plans import box, brute_force, crossing_plans, pairs_crossing_partitions, plan, rule
+from tests.plans import box, brute_force, crossing_plans, pairs_crossing_partitions, plan, rule
 
 SETTINGS = OverlapSettings(min_area_m2=10.0, min_width_m=2.0)
 PARTITIONS = 7
@@ -34,7 +35,7 @@ RULES = [rule("intersection", code="CROSS"), rule("difference", code="REST")]
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["1-worker", "2-workers"])
-def client(request: pytest.FixtureRequest) -> Iterator[Client]:
+def dask_client(request: pytest.FixtureRequest) -> Iterator[Client]:
     """A real LocalCluster (threads, not processes, to start fast) of one or two single-threaded workers."""
     with (
         LocalCluster(n_workers=request.param, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
@@ -75,13 +76,13 @@ def assert_same_patches(partitioned: gpd.GeoDataFrame, in_memory: gpd.GeoDataFra
 
 
 def test_partitioned_equals_in_memory_and_the_double_loop(
-    client: Client, catalog: Catalog, crossing: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]
+    dask_client: Client, catalog: Catalog, crossing: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]
 ) -> None:
     a, b = crossing
     layers = layers_of_plan(a, b)
     in_memory = find_conflicts(layers=layers, catalog=catalog, rules=RULES, settings=SETTINGS)
     partitioned = find_conflicts_partitioned(
-        layers=layers, catalog=catalog, rules=RULES, settings=SETTINGS, client=client, partitions=PARTITIONS
+        layers=layers, catalog=catalog, rules=RULES, settings=SETTINGS, client=dask_client, partitions=PARTITIONS
     )
     assert len(in_memory) > 500  # a set worth comparing
     assert_same_patches(partitioned, in_memory)
@@ -95,7 +96,7 @@ def test_partitioned_equals_in_memory_and_the_double_loop(
 
 
 def test_patches_crossing_partition_boundaries_are_neither_lost_nor_doubled(
-    client: Client, catalog: Catalog, crossing: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]
+    dask_client: Client, catalog: Catalog, crossing: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]
 ) -> None:
     """A patch crosses a boundary when its B meets the A parcels of several partitions, or its A parcel reaches
     into another partition's extent. Each such (A, B) pair must come back exactly once, with its full area."""
@@ -118,7 +119,7 @@ def test_patches_crossing_partition_boundaries_are_neither_lost_nor_doubled(
         catalog=catalog,
         rules=RULES[:1],
         settings=SETTINGS,
-        client=client,
+        client=dask_client,
         partitions=PARTITIONS,
     )
     counts = partitioned.groupby(["id_a", "id_b"]).size()
@@ -135,7 +136,7 @@ def test_patches_crossing_partition_boundaries_are_neither_lost_nor_doubled(
 
 @pytest.mark.parametrize("partitions", [1, 3, 50])
 def test_the_answer_does_not_depend_on_the_number_of_partitions(
-    client: Client, catalog: Catalog, crossing: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame], partitions: int
+    dask_client: Client, catalog: Catalog, crossing: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame], partitions: int
 ) -> None:
     a, b = crossing
     layers = layers_of_plan(a, b)
@@ -145,7 +146,7 @@ def test_the_answer_does_not_depend_on_the_number_of_partitions(
         catalog=catalog,
         rules=RULES,
         settings=SETTINGS,
-        client=client,
+        client=dask_client,
         partitions=partitions,
         max_in_flight=2,
     )
@@ -153,25 +154,27 @@ def test_the_answer_does_not_depend_on_the_number_of_partitions(
 
 
 def test_layers_in_the_store_crs_give_the_same_patches(
-    client: Client, catalog: Catalog, crossing: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]
+    dask_client: Client, catalog: Catalog, crossing: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]
 ) -> None:
     """Input in EPSG:4490: B features are picked by boxes in EPSG:4547, where the engine intersects."""
     a, b = (frame.to_crs(STORE_CRS) for frame in crossing)
     layers = layers_of_plan(a, b)
     in_memory = find_conflicts(layers=layers, catalog=catalog, rules=RULES, settings=SETTINGS)
     partitioned = find_conflicts_partitioned(
-        layers=layers, catalog=catalog, rules=RULES, settings=SETTINGS, client=client, partitions=PARTITIONS
+        layers=layers, catalog=catalog, rules=RULES, settings=SETTINGS, client=dask_client, partitions=PARTITIONS
     )
     assert len(in_memory) > 500
     assert_same_patches(partitioned, in_memory)
 
 
 def test_inputs_are_not_modified(
-    client: Client, catalog: Catalog, crossing: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]
+    dask_client: Client, catalog: Catalog, crossing: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]
 ) -> None:
     a, b = crossing
     before_a, before_b = copy.deepcopy(a), copy.deepcopy(b)
-    find_conflicts_partitioned(layers=layers_of_plan(a, b), catalog=catalog, rules=RULES, client=client, partitions=4)
+    find_conflicts_partitioned(
+        layers=layers_of_plan(a, b), catalog=catalog, rules=RULES, client=dask_client, partitions=4
+    )
     pd.testing.assert_frame_equal(a, before_a)
     pd.testing.assert_frame_equal(b, before_b)
 
@@ -179,42 +182,42 @@ def test_inputs_are_not_modified(
 # --------------------------------------------------------------------------------------------- refusals
 
 
-def test_ids_duplicated_across_partitions_are_refused(client: Client, catalog: Catalog) -> None:
+def test_ids_duplicated_across_partitions_are_refused(dask_client: Client, catalog: Catalog) -> None:
     """Each partition alone has unique ids; the layer does not, and patch ids would collide."""
     a = plan([box(0, 0, 10, 10), box(500, 500, 510, 510)], prefix="A")
     a["parcel_id"] = ["same", "same"]
     b = plan([box(0, 0, 600, 600)], prefix="B")
     with pytest.raises(InputError, match="duplicate ids"):
         find_conflicts_partitioned(
-            layers=layers_of_plan(a, b), catalog=catalog, rules=RULES, client=client, partitions=2
+            layers=layers_of_plan(a, b), catalog=catalog, rules=RULES, client=dask_client, partitions=2
         )
 
 
-def test_the_engine_checks_apply(client: Client, catalog: Catalog) -> None:
+def test_the_engine_checks_apply(dask_client: Client, catalog: Catalog) -> None:
     a = plan([box(0, 0, 10, 10)], prefix="A")
     b = plan([box(0, 0, 10, 10)], prefix="B").to_crs(STORE_CRS)
     with pytest.raises(CRSError, match="mixed coordinate systems"):
-        find_conflicts_partitioned(layers=layers_of_plan(a, b), catalog=catalog, rules=RULES, client=client)
+        find_conflicts_partitioned(layers=layers_of_plan(a, b), catalog=catalog, rules=RULES, client=dask_client)
     with pytest.raises(InputError, match="compare a layer with itself"):
         same = [rule(layer_b="urban_plan")]
-        find_conflicts_partitioned(layers=layers_of_plan(a, a), catalog=catalog, rules=same, client=client)
+        find_conflicts_partitioned(layers=layers_of_plan(a, a), catalog=catalog, rules=same, client=dask_client)
     with pytest.raises(InputError, match="partitions"):
         find_conflicts_partitioned(
-            layers=layers_of_plan(a, a), catalog=catalog, rules=RULES, client=client, partitions=0
+            layers=layers_of_plan(a, a), catalog=catalog, rules=RULES, client=dask_client, partitions=0
         )
 
 
-def test_an_empty_a_layer_gives_the_typed_empty_result(client: Client, catalog: Catalog) -> None:
+def test_an_empty_a_layer_gives_the_typed_empty_result(dask_client: Client, catalog: Catalog) -> None:
     a = plan([], prefix="A")
     b = plan([box(0, 0, 10, 10)], prefix="B")
-    patches = find_conflicts_partitioned(layers=layers_of_plan(a, b), catalog=catalog, rules=RULES, client=client)
+    patches = find_conflicts_partitioned(layers=layers_of_plan(a, b), catalog=catalog, rules=RULES, client=dask_client)
     assert patches.empty and list(patches.columns) == PATCH_COLUMNS and patches.crs == STORE_CRS
 
 
 # --------------------------------------------------------------------------------------------- the demo
 
 
-def test_demo_partitioned_equals_in_memory(client: Client, catalog: Catalog, demo_store_path: Path) -> None:
+def test_demo_partitioned_equals_in_memory(dask_client: Client, catalog: Catalog, demo_store_path: Path) -> None:
     store = GeoPackageStore(demo_store_path, catalog)
     try:
         rules: list[ConflictRule] = rules_for(catalog, Path(__file__).resolve().parents[2] / "layers")
@@ -224,7 +227,7 @@ def test_demo_partitioned_equals_in_memory(client: Client, catalog: Catalog, dem
         store.close()
     kwargs = {"layers": layers, "catalog": catalog, "rules": rules, "towns": towns, "villages": villages}
     in_memory = find_conflicts(**kwargs)  # type: ignore[arg-type]
-    partitioned = find_conflicts_partitioned(**kwargs, client=client, partitions=5)  # type: ignore[arg-type]
+    partitioned = find_conflicts_partitioned(**kwargs, client=dask_client, partitions=5)  # type: ignore[arg-type]
     assert len(in_memory) > 50 and in_memory["rule"].nunique() >= 4
     assert in_memory["town"].notna().any()
     assert_same_patches(partitioned, in_memory)

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from geoplan.analysis.rules import default_rules_path, filter_mask, layers_of, load_rules, parse_rules
+from geoplan.analysis.rules import filter_mask, layers_of, parse_rules
 from geoplan.catalog import Catalog
 from geoplan.errors import InputError, ValidationFailed
+from geoplan.services.rule_files import default_rules_path, load_rules
 from tests.conftest import LAYERS_DIR
 
 GOOD: dict[str, Any] = {

@@ -21,7 +21,7 @@ from geoplan.analysis.reach import facility_node_reach
 from geoplan.analysis.service_areas import SERVICE_AREA_COLUMNS, STREET_BUFFER_M, service_areas
 from geoplan.crs import METRIC_CRS
 from geoplan.errors import CRSError, InputError
-from tests.analysis.demo_layers import DemoLayers
+from tests.demo_layers import DemoLayers
 
 # 6 km/h = 100 m per minute: minutes x 100 = metres
 QUARTER_KM = CoverageSettings(minutes=2.5, speed_kmh=6.0, access_m=30.0)  # 250 m

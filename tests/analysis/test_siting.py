@@ -28,7 +28,7 @@ from geoplan.analysis.siting import (
 )
 from geoplan.crs import METRIC_CRS
 from geoplan.errors import InputError
-from tests.analysis.demo_layers import DemoLayers
+from tests.demo_layers import DemoLayers
 
 
 @pytest.fixture(scope="module")

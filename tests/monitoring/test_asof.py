@@ -16,21 +16,14 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from geoplan.analysis.marks import MarkRegistry
 from geoplan.catalog import Catalog
 from geoplan.errors import InputError
-from geoplan.monitoring.asof import (
-    AsOf,
-    as_of_quarter,
-    layer_as_of,
-    marks_as_of,
-    parse_as_of,
-    raster_as_of,
-)
+from geoplan.monitoring.asof import AsOf, as_of_quarter, layer_as_of, parse_as_of, raster_as_of
 from geoplan.rasterdata import RasterData
+from geoplan.services.overlap_marks import MarkRegistry, marks_as_of
 from geoplan.storage import LayerStore, gpkg_blob
 from geoplan.storage.gpkg import GeoPackageStore
-from geoplan.tokens import registry_engine
+from geoplan.storage.side_tables import side_table_engine
 from tests.factories import sample_frame
 
 LAYER = "culture_facilities"
@@ -39,7 +32,7 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 def _set_audit_times(store: LayerStore, times: list[str]) -> None:
     """Move the audit entries, oldest first, to these times."""
-    engine = registry_engine(store.url)
+    engine = side_table_engine(store.url)
     try:
         with engine.begin() as connection:
             ids = connection.execute(text("SELECT id FROM geoplan_audit ORDER BY id")).scalars().all()
@@ -61,7 +54,7 @@ def _edit_behind_the_audit(store: LayerStore, sql: str, feature_id: str) -> None
         finally:
             connection.close()
         return
-    engine = registry_engine(store.url)
+    engine = side_table_engine(store.url)
     try:
         with engine.begin() as connection:
             connection.execute(text(sql), {"id": feature_id})
@@ -178,7 +171,7 @@ def test_rasters_are_refused_when_rewritten_later(store: LayerStore) -> None:
 
 
 def test_marks_as_of_take_the_latest_mark_then(store: LayerStore) -> None:
-    engine = registry_engine(store.url)
+    engine = side_table_engine(store.url)
     registry = MarkRegistry(engine)
     try:
         registry.mark("00000000000000aa", rule="ECO_PROJECT", status="to_adjust", note="", actor="a")

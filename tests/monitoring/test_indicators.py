@@ -23,17 +23,19 @@ import pytest
 import shapely
 from scipy.spatial import cKDTree
 
-from geoplan.analysis.marks import MarkRegistry
-from geoplan.analysis.rules import ConflictRule, default_rules_path, load_rules
+from geoplan.analysis.rules import ConflictRule
 from geoplan.catalog import Catalog
 from geoplan.errors import InputError, NotFoundError
 from geoplan.monitoring.asof import AsOf
 from geoplan.monitoring.indicator_defs import IndicatorSet, load_indicator_defs, parse_indicator_defs
-from geoplan.monitoring.indicators import KINDS, NO_DATA, Inputs
-from geoplan.monitoring.indicators_service import IndicatorRun, compute_indicators
+from geoplan.monitoring.indicator_kinds import KINDS
+from geoplan.monitoring.indicators import NO_DATA, Inputs
 from geoplan.monitoring.indicators_table import RESULT_COLUMNS, evaluate
+from geoplan.services.indicators import IndicatorRun, compute_indicators
+from geoplan.services.overlap_marks import MarkRegistry
+from geoplan.services.rule_files import default_rules_path, load_rules
 from geoplan.storage.gpkg import GeoPackageStore
-from geoplan.tokens import registry_engine
+from geoplan.storage.side_tables import side_table_engine
 from tests.conftest import LAYERS_DIR
 from tests.monitoring.ledger_reference import independent_ledger
 
@@ -647,7 +649,7 @@ def test_demo_conflict_areas_by_mark_equal_a_brute_force_overlay(
     patches = _brute_force_patches(demo_layers.layers, rules, catalog)
     # marks on a copy: one resolved, one accepted, one to_adjust, and one to_adjust then resolved (latest wins)
     ids = list(patches.sort_values("area_m2", ascending=False)["patch_id"])
-    registry = MarkRegistry(registry_engine(str(demo_store_copy)))
+    registry = MarkRegistry(side_table_engine(str(demo_store_copy)))
     try:
         for patch, status in [(ids[0], "resolved"), (ids[1], "accepted"), (ids[2], "to_adjust"), (ids[3], "to_adjust")]:
             rule = patches.loc[patches["patch_id"] == patch, "rule"].iloc[0]

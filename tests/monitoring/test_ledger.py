@@ -31,9 +31,9 @@ from geoplan.monitoring.ledger_status import (
     status_flow_from_dict,
 )
 from geoplan.monitoring.ledger_store import PROGRESS_LAYER
+from geoplan.services.store_setup import init_store
 from geoplan.storage import LayerStore
 from geoplan.storage.gpkg import GeoPackageStore
-from geoplan.store_setup import init_store
 from tests.conftest import LAYERS_DIR
 from tests.factories import sample_frame
 from tests.monitoring.ledger_reference import independent_ledger

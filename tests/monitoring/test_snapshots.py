@@ -28,11 +28,12 @@ from geoplan.cli import main
 from geoplan.errors import InputError, NotFoundError
 from geoplan.monitoring.asof import LOCAL_TZ
 from geoplan.monitoring.ledger_quarters import Quarter
-from geoplan.monitoring.snapshots import history, record_snapshot, snapshot_registry, warnings
+from geoplan.monitoring.snapshots import history, snapshot_registry, warnings
 from geoplan.rasterdata import RasterData
+from geoplan.services.indicators import record_snapshot
 from geoplan.storage import LayerStore
 from geoplan.storage.gpkg import GeoPackageStore
-from geoplan.tokens import registry_engine
+from geoplan.storage.side_tables import side_table_engine
 from tests.conftest import LAYERS_DIR
 
 X0, Y0 = 370_000.0, 2_525_000.0
@@ -185,7 +186,7 @@ def test_snapshots_show_an_added_facility_and_warn_when_coverage_falls(world: La
 
 def _move_audit(store: LayerStore, times: list[str]) -> None:
     """Give the audit entries, oldest first, these times (the last time repeats for any further entries)."""
-    engine = registry_engine(store.url)
+    engine = side_table_engine(store.url)
     try:
         with engine.begin() as connection:
             ids = connection.execute(text("SELECT id FROM geoplan_audit ORDER BY id")).scalars().all()

@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 
 from geoplan.access import Role
 from geoplan.catalog import Catalog
+from geoplan.services.tokens import TokenRegistry
 from geoplan.storage.gpkg import GeoPackageStore
-from geoplan.tokens import TokenRegistry, registry_engine
+from geoplan.storage.side_tables import side_table_engine
 from tests.conftest import LAYERS_DIR
 from tests.factories import sample_frame
 from web.app import create_app
@@ -71,7 +72,7 @@ def demo_store_with_tokens(path: Path, *, source: Path | None = None) -> Tokens:
 
 def tokens_in(store_url: str) -> Tokens:
     """A token of each role, made in the store at `store_url`."""
-    registry = TokenRegistry(registry_engine(store_url))
+    registry = TokenRegistry(side_table_engine(store_url))
     try:
         return Tokens(
             staff=registry.create(name="staff-1", role=Role.STAFF),

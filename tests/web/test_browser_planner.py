@@ -18,9 +18,9 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from geoplan.analysis.conflicts_service import mark_registry
 from geoplan.catalog import Catalog
 from geoplan.crs import wgs84_to_gcj02
+from geoplan.services.overlap_marks import mark_registry
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.web.browser import ARTIFACTS, Server, Session, api, browser, serve, server, session, tab
 from tests.web.conftest import Tokens

@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 from geoplan.access import Role
 from geoplan.catalog import Catalog
 from geoplan.geojson import feature_strings
+from geoplan.services.tokens import TokenRegistry
 from geoplan.storage.gpkg import GeoPackageStore
-from geoplan.tokens import TokenRegistry, registry_engine
+from geoplan.storage.side_tables import side_table_engine
 from tests.factories import sample_frame
 from tests.web.conftest import SAMPLE_COUNTS, Tokens, bearer
 
@@ -106,7 +107,7 @@ def test_invalid_feature_is_refused_with_every_problem_and_nothing_changes(
 
 
 def test_revoked_token_cannot_write(client: TestClient, web_store: GeoPackageStore, catalog: Catalog) -> None:
-    registry = TokenRegistry(registry_engine(web_store.url))
+    registry = TokenRegistry(side_table_engine(web_store.url))
     token = registry.create(name="short-lived", role=Role.PLANNER)
     registry.revoke("short-lived")
     registry.close()

@@ -7,8 +7,9 @@ from fastapi.testclient import TestClient
 
 from geoplan.access import Role
 from geoplan.catalog import Catalog
+from geoplan.services.tokens import TokenRegistry
 from geoplan.storage.gpkg import GeoPackageStore
-from geoplan.tokens import TokenRegistry, registry_engine
+from geoplan.storage.side_tables import side_table_engine
 from tests.factories import sample_frame
 from tests.web.conftest import SAMPLE_COUNTS, Tokens, bearer
 
@@ -94,7 +95,7 @@ def test_bad_tokens_are_refused(client: TestClient, header: str) -> None:
 
 
 def test_revoked_token_stops_at_once(client: TestClient, web_store: GeoPackageStore) -> None:
-    registry = TokenRegistry(registry_engine(web_store.url))
+    registry = TokenRegistry(side_table_engine(web_store.url))
     token = registry.create(name="temp", role=Role.STAFF)
     assert client.get("/ogc/collections/landuse_plan", headers=bearer(token)).status_code == 200
     registry.revoke("temp")

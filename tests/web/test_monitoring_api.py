@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geoplan.catalog import Catalog
-from geoplan.monitoring.indicators_service import compute_indicators
+from geoplan.services.indicators import compute_indicators
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.web.conftest import Tokens, bearer

@@ -21,10 +21,12 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from geoplan.analysis.conflicts_service import mark_registry, rules_for, run_overlaps
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.rules import ConflictRule
 from geoplan.catalog import Catalog
+from geoplan.services.overlap import run_overlaps
+from geoplan.services.overlap_marks import mark_registry
+from geoplan.services.rule_files import rules_for
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.web.conftest import Tokens, bearer, demo_store_with_tokens

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from geoplan.catalog import Catalog
 from geoplan.cli import main
 from geoplan.geojson import feature_strings
+from geoplan.services.store_setup import init_store
 from geoplan.storage.postgis import PostGISStore, engine_url
-from geoplan.store_setup import init_store
 from tests.conftest import LAYERS_DIR
 from tests.factories import sample_frame
 from tests.web.conftest import Tokens, bearer, tokens_in

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from geoplan.access import Role, visible_fields
-from geoplan.analysis.compliance_html import VERDICT_ZH
-from geoplan.analysis.marks import STATUS_TITLES, STATUSES
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.rules import ConflictRule, layers_of
 from geoplan.catalog import Catalog, LayerDef
+from geoplan.reporting.compliance_html import VERDICT_ZH
+from geoplan.services.overlap_marks import STATUS_TITLES, STATUSES
 from geoplan.storage import LayerStore
 from web.maps.basemap import Basemap
 from web.maps.client import PageScript, layer_config, page_config

@@ -16,10 +16,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from geoplan.access import Role
-from geoplan.analysis.compliance_html import render_html
-from geoplan.analysis.compliance_service import check_site_in_store, layer_colours
-from geoplan.analysis.compliance_site import SiteInput, site_from_file, site_from_geojson
-from geoplan.analysis.rules import default_rules_path, load_rules
+from geoplan.analysis.compliance_site import SiteInput, site_from_geojson
+from geoplan.reporting.compliance_html import render_html
+from geoplan.services.compliance import check_site_in_store, layer_colours, site_from_file
+from geoplan.services.rule_files import default_rules_path, load_rules
 from web.deps import Caller, SettingsDep, StoreDep, require_role
 from web.settings import WebSettings
 from web.uploads import is_truthy, json_body, uploaded_file

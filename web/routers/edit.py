@@ -14,7 +14,7 @@ from geoplan.access import Role
 from geoplan.catalog import LayerDef
 from geoplan.errors import InputError
 from geoplan.geojson import frame_from_geojson
-from geoplan.ingest import import_file, prepare_frame
+from geoplan.services.ingest import import_file, prepare_frame
 from web.deps import Caller, CatalogDep, SettingsDep, StoreDep, get_caller
 from web.uploads import is_truthy, uploaded_file
 from web.uploads import json_body as _json_body

@@ -43,10 +43,10 @@ from geoplan.access import Role
 from geoplan.errors import InputError
 from geoplan.monitoring.asof import as_of_either, as_of_now, as_of_quarter
 from geoplan.monitoring.indicator_defs import IndicatorSet
-from geoplan.monitoring.indicators_service import IndicatorRun, synthetic_layers
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.snapshots import snapshot_registry
 from geoplan.monitoring.snapshots import warnings as snapshot_warnings
+from geoplan.services.indicators import IndicatorRun, synthetic_layers
 from geoplan.storage import LayerStore
 from web.deps import Caller, SettingsDep, StoreDep, require_role
 from web.indicator_cache import IndicatorCache

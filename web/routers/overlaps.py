@@ -26,12 +26,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from geoplan.access import Role, visible_fields
-from geoplan.analysis.conflicts_service import mark_patch
-from geoplan.analysis.marks import MAX_NOTE, STATUS_TITLES, Mark, MarkStatus
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.summary import NO_TOWN, summarise
 from geoplan.errors import InputError
 from geoplan.geojson import feature_collection
+from geoplan.services.overlap import mark_patch
+from geoplan.services.overlap_marks import MAX_NOTE, STATUS_TITLES, Mark, MarkStatus
 from geoplan.storage import LayerStore
 from web.deps import Caller, SettingsDep, StoreDep, require_role
 from web.downloads import table_download

@@ -1,0 +1,299 @@
+"""`geoplan coverage` and `suggest-sites`: the ten-minute cultural circle per village, and where to add sites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from geoplan.commands.common import (
+    SchedulerOption,
+    StoreOption,
+    check_output,
+    cluster_options,
+    err,
+    open_configured,
+    out,
+    settings_for,
+)
+from geoplan.errors import InputError
+from geoplan.services.coverage_inputs import CoverageInputs, coverage_inputs, uses_network
+
+# --------------------------------------------------------------------------------------------- coverage
+# The ten-minute cultural circle (issue 5). Options given explicitly apply to urban and rural units alike.
+
+_TABLE_SUFFIXES = (".csv", ".xlsx", ".gpkg", ".geojson")
+
+
+def _coverage_rules(  # type: ignore[no-untyped-def]
+    store: str | None,
+    rules_file: Path | None,
+    mode: str | None,
+    minutes: float | None,
+    speed_kmh: float | None,
+    access_m: float | None,
+):
+    """The rules file (default: rules/coverage.yaml in the layers folder) with the explicit options applied."""
+    from geoplan.analysis.coverage_config import rules_with_overrides
+    from geoplan.services.rule_files import default_coverage_rules_path, load_coverage_rules
+
+    if mode is not None and mode not in ("network", "euclidean"):
+        raise InputError(f"--mode must be network or euclidean, not {mode!r}")
+    path = rules_file if rules_file is not None else default_coverage_rules_path(settings_for(store).layers_dir)
+    base = load_coverage_rules(path)
+    return rules_with_overrides(base, mode=mode, minutes=minutes, speed_kmh=speed_kmh, access_m=access_m)
+
+
+def _rules_title(rules) -> str:  # type: ignore[no-untyped-def]
+    def one(s) -> str:  # type: ignore[no-untyped-def]
+        access = f", access {s.access_m:g} m" if s.mode == "network" else ""
+        return f"{s.mode}, {s.minutes:g} min at {s.speed_kmh:g} km/h{access}"
+
+    if rules.urban == rules.rural:
+        return one(rules.urban)
+    return f"urban: {one(rules.urban)}; rural: {one(rules.rural)}"
+
+
+def _read_inputs(store: str | None, *, network: bool) -> CoverageInputs:
+    """The store's coverage inputs, read and the store closed again before the computing starts."""
+    _, backend = open_configured(store)
+    try:
+        return coverage_inputs(backend, network=network)
+    finally:
+        backend.close()
+
+
+def _number_option(name: str):  # type: ignore[no-untyped-def]
+    """A float parser that reports a malformed number as InputError (exit 2, one line)."""
+
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise InputError(f"{name} must be a number, not {text!r}") from None
+
+    return parse
+
+
+ModeOption = Annotated[
+    str | None,
+    typer.Option("--mode", help="network or euclidean, for urban and rural units (default: the rules file's)"),
+]
+MinutesOption = Annotated[
+    float | None,
+    typer.Option(
+        "--minutes", parser=_number_option("--minutes"), help="Time limit, minutes (default: the rules file's, 10)"
+    ),
+]
+SpeedOption = Annotated[
+    float | None,
+    typer.Option(
+        "--speed-kmh", parser=_number_option("--speed-kmh"), help="Speed, km/h (default: the rules file's, 4.5)"
+    ),
+]
+AccessOption = Annotated[
+    float | None,
+    typer.Option(
+        "--access-m",
+        parser=_number_option("--access-m"),
+        help="Largest straight link to the network, m (default: the rules file's, 200)",
+    ),
+]
+CoverageRulesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        help="Urban and rural coverage rules, YAML (default: layers/rules/coverage.yaml)",
+    ),
+]
+
+
+def coverage(
+    mode: ModeOption = None,
+    minutes: MinutesOption = None,
+    speed_kmh: SpeedOption = None,
+    access_m: AccessOption = None,
+    rules_file: CoverageRulesOption = None,
+    kinds: Annotated[
+        str | None, typer.Option("--kinds", help="Facility kinds, comma-separated, e.g. 自助图书馆 [default: all]")
+    ] = None,
+    below: Annotated[float, typer.Option("--below", help="Count the villages under this coverage %.")] = 50.0,
+    capacity: Annotated[
+        bool,
+        typer.Option("--capacity", help="Add 2SFCA accessibility (facility capacity per 1,000 residents in reach)."),
+    ] = False,
+    norm: Annotated[
+        float | None,
+        typer.Option(
+            "--norm",
+            parser=_number_option("--norm"),
+            help="With --capacity: accessibility norm per 1,000 residents (default: the district's own supply)",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the village table: .csv, .xlsx, .gpkg or .geojson")
+    ] = None,
+    partitioned: Annotated[
+        bool, typer.Option("--partitioned", help="Villages in spatial partitions on a dask cluster (local by default).")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="With --partitioned: local dask workers [GEOPLAN_DASK_WORKERS].")
+    ] = None,
+    scheduler: SchedulerOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Ten-minute cultural-circle coverage: per town, the district total, the villages below --below %.
+
+    With --capacity, also the two-step floating catchment accessibility (2SFCA) of the facilities' capacity.
+    """
+    import geopandas as gpd
+    import pandas as pd
+    from rich.text import Text
+
+    from geoplan.analysis.capacity import capacity_accessibility, town_accessibility
+    from geoplan.analysis.coverage import CoverageResult, compute_coverage, district_total, town_rollup
+    from geoplan.io import write_file
+
+    if norm is not None and not capacity:
+        raise InputError("--norm needs --capacity")
+    rules = _coverage_rules(store, rules_file, mode, minutes, speed_kmh, access_m)
+    kind_list = None if kinds is None else [k.strip() for k in kinds.split(",") if k.strip()]
+    check_output(output, _TABLE_SUFFIXES)
+    if (workers is not None or scheduler is not None) and not partitioned:
+        raise InputError("--workers and --scheduler go with --partitioned")
+    settings = settings_for(store)
+    gathered = _read_inputs(store, network=uses_network(rules))
+    inputs: dict[str, Any] = {**gathered.engine_args(), "rules": rules, "kinds": kind_list}
+    with err.status("computing coverage…"):
+        if partitioned:
+            from geoplan.analysis.coverage_partitioned import PartitionedCoverage, coverage_partitioned
+            from geoplan.services.dask_cluster import local_client
+
+            with local_client(**cluster_options(settings, workers, scheduler)) as client:
+                result: CoverageResult | PartitionedCoverage = coverage_partitioned(**inputs, client=client)
+        else:
+            result = compute_coverage(**inputs)
+        access = None
+        if capacity:
+            access = capacity_accessibility(**inputs, norm=norm)
+    table = result.table
+    if access is not None:
+        table = pd.concat([table, access.table.drop(columns="village_code")], axis=1)
+    town_table = Table(title=f"coverage by town ({_rules_title(rules)})")
+    columns = ["town", "villages", "population", "covered", "coverage %", "mean min", "off network"]
+    if access is not None:
+        columns += ["access /1000", "below norm %"]
+    for column in columns:
+        town_table.add_column(column, justify="left" if column == "town" else "right")
+
+    def row(name: str, r: dict[str, float]) -> list[Text | str]:
+        cells: list[Text | str] = [
+            Text(name),
+            f"{int(r['villages']):,}",
+            f"{r['population']:,.0f}",
+            f"{r['covered_population']:,.0f}",
+            f"{r['coverage_pct']:.1f}",
+            f"{r['mean_minutes']:.1f}",
+            f"{r['off_network_population']:,.0f}",
+        ]
+        if access is not None:
+            cells += [f"{r['accessibility']:.1f}", f"{r['below_norm_pct']:.1f}"]
+        return cells
+
+    towns = town_rollup(table)
+    total = district_total(table)
+    if access is not None:
+        towns = towns.merge(town_accessibility(table), on="town", how="left")
+        whole = town_accessibility(table.assign(town="district")).iloc[0]
+        total = {
+            **total,
+            "accessibility": float(whole["accessibility"]),
+            "below_norm_pct": float(whole["below_norm_pct"]),
+        }
+    for record in towns.to_dict("records"):
+        town_table.add_row(*row(str(record["town"]), {str(key): v for key, v in record.items()}))
+    town_table.add_row(*row("district", total), style="bold")
+    out.print(town_table)
+    pct = result.table["coverage_pct"]
+    low = int((pct < below).sum())
+    out.print(
+        Text(
+            f"district: {total['covered_population']:,.0f} of {total['population']:,.0f} people covered "
+            f"({total['coverage_pct']:.1f} %); {low} of {len(result.table)} villages below {below:g} %"
+        )
+    )
+    if access is not None:
+        out.print(
+            Text(
+                f"capacity (2SFCA): {total['accessibility']:.1f} visits/day per 1,000 residents in reach on average; "
+                f"{total['below_norm_pct']:.1f} % of people below the norm of {access.norm:.1f}"
+                f"{'' if norm is not None else ' (the district supply)'}"
+            )
+        )
+        if access.facilities_without_capacity:
+            left_out = ", ".join(access.facilities_without_capacity)
+            err.print(Text(f"facilities without a capacity, left out of the capacity check: {left_out}"))
+    if result.facilities_off_network:
+        err.print(Text(f"facilities off the network: {', '.join(result.facilities_off_network)}"))
+    if output is not None:
+        villages = gathered.villages
+        frame = gpd.GeoDataFrame(table, geometry=villages.geometry.to_numpy(), crs=villages.crs)
+        write_file(frame, output, layer_name="village_coverage")
+        out.print(Text(f"{len(frame)} village(s) written to {output}"))
+
+
+def suggest_sites_command(
+    k: Annotated[int, typer.Option("--k", help="How many new sites.")],
+    mode: ModeOption = None,
+    minutes: MinutesOption = None,
+    speed_kmh: SpeedOption = None,
+    access_m: AccessOption = None,
+    rules_file: CoverageRulesOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the sites: .geojson, .gpkg or .csv")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Greedily the K new sites (network nodes) that newly cover the most uncovered people, with their gains."""
+    from rich.text import Text
+
+    from geoplan.analysis.coverage import compute_coverage
+    from geoplan.analysis.siting import suggest_sites
+    from geoplan.io import write_file
+
+    if k < 1:
+        raise InputError(f"--k must be at least 1, not {k}")
+    rules = _coverage_rules(store, rules_file, mode, minutes, speed_kmh, access_m)
+    check_output(output, (".geojson", ".gpkg", ".csv"))
+    # the candidate sites are the network's nodes, so even a Euclidean study needs the graph
+    gathered = _read_inputs(store, network=True)
+    with err.status("choosing sites…"):
+        result = compute_coverage(**gathered.engine_args(), rules=rules)
+        sites = suggest_sites(result=result, rules=rules, k=k, graph=gathered.graph)
+    table = Table(title=f"{len(sites)} suggested site(s), greedy by newly covered people")
+    for column in ("rank", "site", "lon", "lat", "gain", "covered", "coverage %"):
+        table.add_column(column, justify="left" if column == "site" else "right")
+    for record, point in zip(sites.to_dict("records"), sites.geometry, strict=True):
+        table.add_row(
+            str(record["rank"]),
+            Text(str(record["site_id"])),
+            f"{point.x:.5f}",
+            f"{point.y:.5f}",
+            f"{record['gain_population']:,.0f}",
+            f"{record['cumulative_covered_population']:,.0f}",
+            f"{record['cumulative_coverage_pct']:.1f}",
+        )
+    out.print(table)
+    if len(sites) < k:
+        out.print(Text(f"only {len(sites)} site(s) add coverage"))
+    if output is not None:
+        write_file(sites, output, layer_name="suggested_sites")
+        out.print(Text(f"{len(sites)} site(s) written to {output}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("coverage")(coverage)
+    app.command("suggest-sites")(suggest_sites_command)

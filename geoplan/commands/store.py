@@ -1,0 +1,169 @@
+"""`geoplan db init`, `demo`, `layers`, `import`, `export`: building a store and moving layers in and out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from geoplan.commands.common import (
+    StoreOption,
+    err,
+    open_configured,
+    out,
+    print_problems,
+)
+from geoplan.errors import InputError
+from geoplan.services.store_setup import init_store
+from geoplan.storage import LayerStore, WriteMode
+
+
+def db_init(store: StoreOption = None) -> None:
+    """Create every catalogue table in the store (idempotent; keeps existing data)."""
+    settings, backend = open_configured(store)
+    try:
+        init_store(backend)
+    finally:
+        backend.close()
+    out.print(f"store ready: {settings.store} ({len(backend.catalog)} layers)")
+
+
+def demo(
+    store: StoreOption = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the synthetic layers.")] = 20240501,
+) -> None:
+    """Build the Gaoming demo data (real outline and names, synthetic the rest) into the store."""
+    from geoplan.demo import build_demo
+    from geoplan.monitoring.ledger import load_records
+    from geoplan.services.ingest import load_layers
+
+    settings, backend = open_configured(store)
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            building = progress.add_task("demo: building", total=None)
+            data = build_demo(
+                settings.layers_dir / "sources",
+                seed=seed,
+                progress=lambda step: progress.update(building, description=f"demo: {step}"),
+            )
+            progress.update(building, total=1, completed=1)
+            init_store(backend)
+            writing = progress.add_task("writing layers", total=len(data.layers) + 1)
+
+            def wrote(name: str) -> None:
+                progress.update(writing, description=f"writing {name}", advance=1)
+
+            load_layers(backend, data.layers, actor="geoplan demo", on_layer=wrote)
+            backend.write_raster("population", data.population, actor="geoplan demo")
+            load_records(backend, data.progress, actor="geoplan demo")  # the projects' quarterly records
+            progress.update(writing, advance=1)
+        _print_layer_table(backend)
+    finally:
+        backend.close()
+    out.print(f"demo data written to {settings.store}; every layer but the district outline is SYNTHETIC")
+
+
+def layers(store: StoreOption = None) -> None:
+    """List every catalogue layer with its feature count, CRS and bounds."""
+    _, backend = open_configured(store)
+    try:
+        _print_layer_table(backend)
+    finally:
+        backend.close()
+
+
+def _print_layer_table(backend: LayerStore) -> None:
+    from geoplan.services.inventory import layer_summaries
+
+    table = Table(title=f"layers in {backend.url}")
+    for column in ("layer", "title", "kind", "features/cells", "CRS", "bounds", "synthetic"):
+        table.add_column(column)
+    for summary in layer_summaries(backend):
+        layer = backend.catalog.get(summary.name)
+        digits = 4 if summary.crs == "EPSG:4490" else 0
+        bounds = "–" if summary.bounds is None else ", ".join(f"{v:.{digits}f}" for v in summary.bounds)
+        table.add_row(
+            summary.name,
+            layer.title_zh,
+            summary.kind,
+            f"{summary.count:,}",
+            summary.crs,
+            bounds,
+            "yes" if layer.synthetic else "no",
+        )
+    out.print(table)
+
+
+def import_(
+    layer: Annotated[str, typer.Argument(help="Catalogue layer name, e.g. projects.")],
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV.")],
+    crs: Annotated[
+        str | None,
+        typer.Option(help="CRS when the file has none: EPSG:4490, EPSG:4547, gcj02 (AMap exports)…"),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="replace the layer, or append to it.")] = "replace",
+    strict: Annotated[bool, typer.Option("--strict", help="Reject invalid geometries instead of repairing.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Import a file into a layer after validating it against the catalogue (all or nothing)."""
+    from geoplan.services.ingest import import_file
+
+    if mode not in ("replace", "append"):
+        raise InputError(f"--mode must be replace or append, not {mode!r}")
+    write_mode: WriteMode = "replace" if mode == "replace" else "append"
+    settings, backend = open_configured(store)
+    try:
+        with err.status(f"importing {file.name} into {layer}…"):
+            report = import_file(
+                backend,
+                layer,
+                file,
+                crs=crs,
+                mode=write_mode,
+                strict=strict,
+                actor=f"cli:{os.environ.get('USER', 'unknown')}",
+                max_bytes=settings.max_import_bytes,
+            )
+    finally:
+        backend.close()
+    print_problems("repaired geometries", report.repairs)
+    print_problems("warnings", report.warnings)
+    out.print(f"{report.written} feature(s) written to {layer} ({report.mode})")
+
+
+def export(
+    layer: Annotated[str, typer.Argument(help="Catalogue layer name.")],
+    file: Annotated[Path, typer.Argument(help="Output: .geojson, .gpkg, .zip (Shapefile), .csv or .xlsx")],
+    store: StoreOption = None,
+) -> None:
+    """Export a layer to a file; the format follows the file's suffix."""
+    from geoplan.services.ingest import export_layer
+
+    _, backend = open_configured(store)
+    try:
+        count = export_layer(backend, layer, file)
+    finally:
+        backend.close()
+    out.print(f"{count} feature(s) of {layer} written to {file}")
+
+
+def register(app: typer.Typer) -> None:
+    db_app = typer.Typer(help="Store administration.", no_args_is_help=True)
+    app.add_typer(db_app, name="db")
+    db_app.command("init")(db_init)
+    app.command("demo")(demo)
+    app.command("layers")(layers)
+    app.command("import")(import_)
+    app.command("export")(export)

@@ -1,0 +1,132 @@
+"""The compliance check against a store: read what the rules need near the site, check, say which data it used.
+
+The CLI and the web API both call `check_site_in_store`, so they read the same layers the same way; `load_site`
+reads a proposed site from the caller's file (any format an import reads) or a GeoJSON document. Only the
+features whose bounding box meets the site are read (the stores' spatial indexes do the work), and nothing is
+ever written: a site check is a question, not an edit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import geopandas as gpd
+
+from geoplan import __version__
+from geoplan.analysis.compliance import ComplianceReport, check_site
+from geoplan.analysis.compliance_site import SiteInput, site_from_frame, site_from_geojson
+from geoplan.analysis.rules import ConflictRule
+from geoplan.catalog import Catalog
+from geoplan.crs import STORE_CRS, is_lonlat_wgs84_family
+from geoplan.errors import InputError
+from geoplan.io import DEFAULT_MAX_BYTES, read_file
+from geoplan.services.ingest import district_outline
+from geoplan.storage import LayerStore, is_postgis_url
+from geoplan.storage.base import vector_layer
+
+log = logging.getLogger(__name__)
+
+DISTRICT_LAYER = "district"
+
+
+def site_rule_layers(rules: Sequence[ConflictRule], catalog: Catalog) -> list[str]:
+    """The layers B of the rules that apply to a site, each checked to be a vector layer of the catalogue."""
+    names = list(dict.fromkeys(rule.layer_b for rule in rules if rule.site_check))
+    if not names:
+        raise InputError("none of the rules applies to a site (no rule has site_check: true)")
+    for name in names:
+        vector_layer(catalog, name)
+    return names
+
+
+def store_label(url: str) -> str:
+    """A store named for a report without secrets: the GeoPackage's file name, or PostGIS host/database."""
+    if is_postgis_url(url):
+        parts = urlsplit(url)
+        return f"PostGIS {parts.hostname or 'localhost'}/{parts.path.lstrip('/')}"
+    return f"GeoPackage {Path(url).name}"
+
+
+def check_site_in_store(
+    store: LayerStore,
+    site: gpd.GeoDataFrame,
+    *,
+    rules: Sequence[ConflictRule],
+    notes: Sequence[str] = (),
+    source: str | None = None,
+    rules_source: str | None = None,
+) -> ComplianceReport:
+    """Check a one-feature site frame against the store's control layers and district; read-only.
+
+    `notes` (e.g. `SiteInput.notes` from `load_site`) and `source` (the site's file name) go into the report;
+    `rules_source` names the rules file in it. The report's `data` records the store and each layer's version,
+    so a printed report can be traced to the data it was computed from.
+    """
+    if site.crs is None:
+        raise InputError("the site has no coordinate system")
+    site_4490 = site if is_lonlat_wgs84_family(site.crs) else site.to_crs(STORE_CRS)
+    names = site_rule_layers(rules, store.catalog)
+    minx, miny, maxx, maxy = (float(v) for v in site_4490.total_bounds)
+    layers = {name: store.read(name, bbox=(minx, miny, maxx, maxy)) for name in names}
+    district = district_outline(store)
+    all_notes = list(notes)
+    if district is None:
+        all_notes.append("the store holds no district outline, so the site's location was not checked against it")
+    for name in names:
+        if store.count(name) == 0:
+            all_notes.append(
+                f"layer {name} holds no features at all: its rules compared the site with an empty layer, so their "
+                "result says nothing about the land"
+            )
+    report = check_site(
+        site=site_4490.set_crs(STORE_CRS, allow_override=True),
+        layers=layers,
+        rules=rules,
+        district=district,
+        catalog=store.catalog,
+        notes=all_notes,
+    )
+    versioned = [*names, DISTRICT_LAYER] if DISTRICT_LAYER in store.catalog else names
+    data: dict[str, Any] = {
+        "store": store_label(store.url),
+        "layer_versions": {name: store.layer_version(name) for name in versioned},
+        "rules": rules_source,
+        "geoplan_version": __version__,
+    }
+    log.info("site check of %s: %s, %d hit(s)", source or "site", report.verdict, len(report.hits))
+    return replace(report, data=data, site_source=source)
+
+
+def layer_colours(catalog: Catalog) -> dict[str, str]:
+    """Each layer's map colour from its catalogue style, for the report's map."""
+    return {layer.name: str(layer.style["color"]) for layer in catalog if "color" in layer.style}
+
+
+def site_from_file(
+    path: Path, *, crs: str | None = None, strict: bool = False, max_bytes: int = DEFAULT_MAX_BYTES
+) -> SiteInput:
+    """A site from any file `geoplan.io.read_file` reads (GeoJSON, GeoPackage, zipped Shapefile, KML, CSV with
+    WKT, Excel), with the same CRS rules as an import: the file's own CRS, else `crs` (gcj02 for AMap data)."""
+    path = Path(path)
+    frame = read_file(path, crs=crs, max_bytes=max_bytes)
+    return site_from_frame(frame, source=path.name, strict=strict)
+
+
+def load_site(
+    source: Path | Mapping[str, Any],
+    *,
+    crs: str | None = None,
+    strict: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    name: str = "GeoJSON",
+) -> SiteInput:
+    """A site from a file path (any supported format) or a parsed GeoJSON document; `name` labels a document
+    in messages. See `site_from_file` and `site_from_geojson`."""
+    if isinstance(source, Path):
+        return site_from_file(source, crs=crs, strict=strict, max_bytes=max_bytes)
+    return site_from_geojson(source, crs=crs, strict=strict, source=name)

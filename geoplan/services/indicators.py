@@ -1,0 +1,197 @@
+"""The indicator runner: load the definitions, gather each kind's inputs as of a moment (replaying the audit log
+for an earlier moment), evaluate, and record a quarter's values as a snapshot. The CLI, the web API, snapshots
+and the report call this, so all report the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from geoplan.analysis.coverage import CoverageRules
+from geoplan.analysis.network import ROADS_LAYER
+from geoplan.analysis.rules import ConflictRule, layers_of
+from geoplan.monitoring.asof import AsOf, as_of_now, as_of_quarter, layer_as_of
+from geoplan.monitoring.indicator_defs import IndicatorDef, IndicatorSet, default_indicators_path, load_indicator_defs
+from geoplan.monitoring.indicator_kinds import KINDS
+from geoplan.monitoring.indicators import Inputs, Needs
+from geoplan.monitoring.indicators_table import evaluate
+from geoplan.monitoring.ledger import ledger_table, progress_records
+from geoplan.monitoring.ledger_quarters import Quarter
+from geoplan.monitoring.ledger_status import default_status_flow_path, load_status_flow
+from geoplan.monitoring.ledger_store import PROGRESS_LAYER
+from geoplan.monitoring.snapshots import Snapshot, snapshot_registry
+from geoplan.services.coverage_inputs import FACILITIES, VILLAGES, CoverageInputs, coverage_inputs, uses_network
+from geoplan.services.overlap_marks import mark_registry, marks_as_of
+from geoplan.services.rule_files import default_coverage_rules_path, default_rules_path, load_coverage_rules, rules_for
+from geoplan.storage import LayerStore, require_initialised
+
+__all__ = [
+    "IndicatorRun",
+    "compute_indicators",
+    "definitions_for",
+    "record_snapshot",
+    "state_key",
+    "synthetic_layers",
+]
+
+
+@dataclass(frozen=True)
+class IndicatorRun:
+    """The tidy table (`indicators_table.RESULT_COLUMNS`), the moment it describes and the definitions used."""
+
+    table: pd.DataFrame
+    as_of: AsOf
+    definitions: tuple[IndicatorDef, ...]
+    definitions_sha256: str = ""
+    inputs_note: list[str] = field(default_factory=list)
+
+
+def definitions_for(store: LayerStore, layers_dir: Path, path: Path | None = None) -> IndicatorSet:
+    """The user's definitions file, or layers/indicators.yaml, checked against the store's catalogue."""
+    return load_indicator_defs(path or default_indicators_path(layers_dir), catalog=store.catalog)
+
+
+def compute_indicators(
+    store: LayerStore,
+    *,
+    layers_dir: Path,
+    as_of: AsOf | None = None,
+    definitions: IndicatorSet | None = None,
+    only: list[str] | None = None,
+) -> IndicatorRun:
+    """Every (or the `only`) indicator of the store as of `as_of` (default: now)."""
+    require_initialised(store)
+    moment = as_of or as_of_now()
+    indicator_set = definitions or definitions_for(store, layers_dir)
+    chosen = indicator_set.select(only)
+    needs = _needs(chosen)
+    rules: tuple[ConflictRule, ...] = ()
+    names = set(needs.layers)
+    if needs.conflicts:
+        rules = tuple(rules_for(store.catalog, layers_dir))
+        names |= set(layers_of(rules))
+    coverage_rules = CoverageRules()
+    coverage: CoverageInputs | None = None
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    if needs.population:
+        coverage_rules = load_coverage_rules(default_coverage_rules_path(layers_dir))
+        network = needs.walk_graph and uses_network(coverage_rules)
+        coverage = coverage_inputs(store, network=network, as_of=moment)
+        layers = {VILLAGES: coverage.villages, FACILITIES: coverage.facilities}
+        names.discard(ROADS_LAYER)  # read only for the walking graph, which `coverage_inputs` built
+    for name in sorted(names - set(layers)):
+        if name in store.catalog:
+            layers[name] = layer_as_of(store, name, moment)
+    inputs = Inputs(
+        layers=layers,
+        as_of=moment,
+        catalog=store.catalog,
+        population=None if coverage is None else coverage.population,
+        graph=None if coverage is None else coverage.graph,
+        coverage_rules=coverage_rules,
+        conflict_rules=rules,
+        marks=marks_as_of(store, moment) if needs.conflicts else {},
+        ledger=_ledger(store, layers_dir, layers, moment) if needs.ledger else None,
+    )
+    table = evaluate(definitions=chosen, inputs=inputs)
+    return IndicatorRun(table=table, as_of=moment, definitions=chosen, definitions_sha256=indicator_set.sha256)
+
+
+def _needs(definitions: tuple[IndicatorDef, ...]) -> Needs:
+    layers: set[str] = set()
+    population = walk_graph = conflicts = ledger = False
+    for definition in definitions:
+        need = KINDS[definition.kind].needs(definition.params)
+        layers |= need.layers
+        population |= need.population
+        walk_graph |= need.walk_graph
+        conflicts |= need.conflicts
+        ledger |= need.ledger
+    return Needs(
+        layers=frozenset(layers), population=population, walk_graph=walk_graph, conflicts=conflicts, ledger=ledger
+    )
+
+
+def _ledger(store: LayerStore, layers_dir: Path, layers: dict[str, gpd.GeoDataFrame], moment: AsOf) -> pd.DataFrame:
+    """The project ledger as of the moment: the progress records known then (recorded by then, for quarters up
+    to the moment's), applied to the projects layer as it was then."""
+    records = progress_records(store)
+    if not moment.current and len(records):
+        recorded = pd.to_datetime(records["recorded_at"], utc=True)
+        records = records[(recorded <= pd.Timestamp(moment.at)).to_numpy()]
+    records = records[(records["quarter"].astype(str) <= str(moment.quarter)).to_numpy()]
+    # A correction recorded after the moment must not hide the record it corrected: recompute which record of a
+    # quarter is the latest from what is left (the ledger takes the highest record id per quarter then).
+    records = records.drop(columns=["superseded"], errors="ignore").reset_index(drop=True)
+    flow_path = default_status_flow_path(layers_dir)
+    flow = load_status_flow(flow_path, store.catalog) if flow_path.is_file() else None
+    return ledger_table(
+        projects=layers["projects"],
+        records=records,
+        as_of_quarter=str(moment.quarter),
+        flow=flow,
+    )
+
+
+def state_key(store: LayerStore, *, layers_dir: Path, definitions: IndicatorSet) -> str:
+    """A digest of everything the indicators depend on: every layer's store version (the audit id, which also
+    moves with the population raster and the ledger's progress records), the newest conflict mark, the
+    definitions and the rule files. Equal keys mean equal indicators (for a given moment)."""
+    parts = [f"{name}={store.layer_version(name)}" for name in store.catalog.names]
+    parts.append(f"{PROGRESS_LAYER}={store.layer_version(PROGRESS_LAYER)}")
+    registry = mark_registry(store)
+    try:
+        parts.append(f"marks={registry.latest_id()}")
+    finally:
+        registry.close()
+    parts.append(f"definitions={definitions.sha256}")
+    for path in (
+        default_rules_path(layers_dir),
+        default_coverage_rules_path(layers_dir),
+        default_status_flow_path(layers_dir),
+    ):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "-"
+        parts.append(f"{path.name}={digest}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def synthetic_layers(store: LayerStore) -> list[str]:
+    """The catalogue layers marked synthetic that hold data: whoever shows the indicators must say so."""
+    names = []
+    for layer in store.catalog:
+        if not layer.synthetic:
+            continue
+        held = store.has_raster(layer.name) if layer.kind == "raster" else store.count(layer.name) > 0
+        if held:
+            names.append(layer.name)
+    return names
+
+
+def record_snapshot(
+    store: LayerStore,
+    *,
+    layers_dir: Path,
+    quarter: str | None = None,
+    actor: str,
+    definitions: IndicatorSet | None = None,
+    now: datetime | None = None,
+) -> Snapshot:
+    """Compute every indicator as of the end of `quarter` (default: the current quarter, i.e. now) and
+    record it. A quarter that has not begun is refused; one the audit log cannot reach back to is refused
+    with the reason (`asof`)."""
+    indicator_set = definitions or definitions_for(store, layers_dir)
+    current = as_of_now(now)
+    chosen = Quarter.parse(quarter) if quarter is not None else current.quarter
+    moment = as_of_quarter(chosen, now=current.at)
+    run = compute_indicators(store, layers_dir=layers_dir, as_of=moment, definitions=indicator_set)
+    registry = snapshot_registry(store)
+    try:
+        return registry.record(run.table, quarter=str(chosen), as_of=moment.iso, actor=actor, definitions=indicator_set)
+    finally:
+        registry.close()

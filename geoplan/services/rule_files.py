@@ -1,0 +1,64 @@
+"""Rule files read from disk: the 多规合一 conflict table and the coverage rules, each parsed by its engine.
+
+The engines parse data (`analysis.rules.parse_rules`, `analysis.coverage_config.parse_coverage_rules`); this
+module finds and reads the files, so analysis/ never touches the file system. Defaults live in the layers
+folder (layers/rules/), which GEOPLAN_LAYERS_DIR can move; a user's file replaces them per run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from geoplan.analysis.coverage import CoverageRules
+from geoplan.analysis.coverage_config import parse_coverage_rules
+from geoplan.analysis.rules import ConflictRule, parse_rules
+from geoplan.catalog import Catalog
+from geoplan.settings import DEFAULT_LAYERS_DIR
+from geoplan.user_yaml import read_user_yaml
+
+__all__ = [
+    "DEFAULT_COVERAGE_RULES_FILE",
+    "DEFAULT_RULES_FILE",
+    "default_coverage_rules_path",
+    "default_rules_path",
+    "load_coverage_rules",
+    "load_rules",
+    "rules_for",
+]
+
+DEFAULT_RULES_FILE = Path("rules") / "conflicts.yaml"
+"""The default conflict rule table, relative to the layers directory."""
+DEFAULT_COVERAGE_RULES_FILE = Path("rules") / "coverage.yaml"
+"""The default coverage rules, relative to the layers directory."""
+MAX_RULES_BYTES = 1024 * 1024
+MAX_COVERAGE_RULES_BYTES = 64 * 1024
+
+
+def default_rules_path(layers_dir: Path) -> Path:
+    return Path(layers_dir) / DEFAULT_RULES_FILE
+
+
+def load_rules(path: Path, catalog: Catalog) -> list[ConflictRule]:
+    """Read and check a rules file; every problem in it is reported at once (`ValidationFailed`)."""
+    path = Path(path)
+    raw, _ = read_user_yaml(path, what="rules file", max_bytes=MAX_RULES_BYTES)
+    return parse_rules(raw, catalog, source=path.name)
+
+
+def rules_for(catalog: Catalog, layers_dir: Path, rules_file: Path | None = None) -> list[ConflictRule]:
+    """The user's rules file, or the default table in layers/rules/conflicts.yaml."""
+    return load_rules(rules_file if rules_file is not None else default_rules_path(layers_dir), catalog)
+
+
+def default_coverage_rules_path(layers_dir: Path) -> Path:
+    return Path(layers_dir) / DEFAULT_COVERAGE_RULES_FILE
+
+
+def load_coverage_rules(path: Path | None = None) -> CoverageRules:
+    """Read and check a coverage rules file (default: rules/coverage.yaml in the bundled layers folder).
+
+    Callers that honour GEOPLAN_LAYERS_DIR pass `default_coverage_rules_path(settings.layers_dir)`.
+    """
+    path = default_coverage_rules_path(DEFAULT_LAYERS_DIR) if path is None else Path(path)
+    raw, _ = read_user_yaml(path, what="coverage rules file", max_bytes=MAX_COVERAGE_RULES_BYTES)
+    return parse_coverage_rules(raw, source=path.name)
