@@ -5,17 +5,23 @@ Pages are always public: browsers send no bearer token on a page load, so these 
 show only the layers and fields the catalogue marks public. The maps' data is fetched by the browser from the
 OGC API (also anonymously), so it is not embedded here. The planner and coverage maps are empty skeletons: their
 scripts ask for a token and fetch everything with it (see web/maps/planner_map.py, web/maps/coverage_map.py).
+
+Every page is rendered once per state of what it shows and then served from memory (web/page_cache.py): the
+layer pages are keyed by their layers' store versions, the others by nothing (catalogue and settings only).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+import folium
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -30,6 +36,7 @@ from web.maps.legend import REAL_LABEL, SYNTHETIC_LABEL
 from web.maps.planner_map import build_planner_map
 from web.maps.project_map import build_project_map
 from web.maps.render import render_map
+from web.page_cache import PageCache
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -66,25 +73,56 @@ def render_page(request: Request, basemap: Basemap, template: str, nonce: str, c
     return _templates().TemplateResponse(request, template, context, headers=headers)
 
 
+def render_html(template: str, nonce: str, context: dict[str, Any]) -> str:
+    return _templates().get_template(template).render({"site_title": SITE_TITLE, "nonce": nonce, **context})
+
+
+_CACHE_GUARD = threading.Lock()
+
+
+def _page_cache(request: Request) -> PageCache:
+    """The app's page cache, made on first use (one per app, so per process and per settings)."""
+    state = request.app.state
+    with _CACHE_GUARD:
+        cache: PageCache | None = getattr(state, "page_cache", None)
+        if cache is None:
+            cache = state.page_cache = PageCache()
+    return cache
+
+
+def _map_page(template: str, build: Callable[[], folium.Map], context: dict[str, Any]) -> Callable[[str], str]:
+    """The renderer of a map page: folium's map and the template, both with the given nonce."""
+
+    def render(nonce: str) -> str:
+        return render_html(template, nonce, {**context, "map": render_map(build(), nonce=nonce)})
+
+    return render
+
+
+# The routes are plain functions: FastAPI runs them in its thread pool, so the version queries and a render
+# after an edit never hold up the event loop; a current page is only joined around a fresh nonce.
+
+
 @router.get("/", response_class=HTMLResponse)
-def project_map(request: Request, catalog: CatalogDep, settings: SettingsDep) -> HTMLResponse:
+def project_map(request: Request, catalog: CatalogDep, settings: SettingsDep) -> Response:
     projects = _public_vector_layer(catalog, "projects")
     district = _public_vector_layer(catalog, "district")
-    nonce, basemap = new_nonce(), basemap_for(settings)
-    m = build_project_map(projects=projects, district=district, basemap=basemap, page_size=settings.max_page_size)
-    return render_page(
-        request,
-        basemap,
-        "project_map.html",
-        nonce,
-        {
-            "title": PROJECT_MAP_TITLE,
-            "map": render_map(m, nonce=nonce),
-            "task_areas": projects.field("task_area").allowed or (),
-            "statuses": projects.field("status").allowed or (),
-            "synthetic": projects.synthetic,
-        },
-    )
+    basemap = basemap_for(settings)
+    context = {
+        "title": PROJECT_MAP_TITLE,
+        "task_areas": projects.field("task_area").allowed or (),
+        "statuses": projects.field("status").allowed or (),
+        "synthetic": projects.synthetic,
+    }
+
+    def build() -> folium.Map:
+        return build_project_map(
+            projects=projects, district=district, basemap=basemap, page_size=settings.max_page_size
+        )
+
+    # Catalogue facts only (the projects come from the OGC API): one render per process.
+    render = _map_page("project_map.html", build, context)
+    return _page_cache(request).page(("project_map",), basemap, render).response(request)
 
 
 @dataclass(frozen=True)
@@ -95,69 +133,79 @@ class LayerRow:
 
 
 @router.get("/layers", response_class=HTMLResponse)
-def layer_browser(request: Request, catalog: CatalogDep, store: StoreDep, settings: SettingsDep) -> HTMLResponse:
-    rows = [
-        LayerRow(layer, store.count(layer.name), SYNTHETIC_LABEL if layer.synthetic else REAL_LABEL)
-        for layer in visible_layers(catalog, Role.PUBLIC)
-        if layer.kind == "vector"
-    ]
-    context = {"title": f"图层目录 · {SITE_TITLE}", "rows": rows}
-    return render_page(request, basemap_for(settings), "layers.html", new_nonce(), context)
+def layer_browser(request: Request, catalog: CatalogDep, store: StoreDep, settings: SettingsDep) -> Response:
+    layers = [layer for layer in visible_layers(catalog, Role.PUBLIC) if layer.kind == "vector"]
+    versions = tuple((layer.name, store.layer_version(layer.name)) for layer in layers)
+
+    def render(nonce: str) -> str:
+        rows = [
+            LayerRow(layer, store.count(layer.name), SYNTHETIC_LABEL if layer.synthetic else REAL_LABEL)
+            for layer in layers
+        ]
+        return render_html("layers.html", nonce, {"title": f"图层目录 · {SITE_TITLE}", "rows": rows})
+
+    basemap = basemap_for(settings)
+    return _page_cache(request).page(("layers", versions), basemap, render).response(request)
 
 
 @router.get("/layers/{name}", response_class=HTMLResponse)
-def layer_map(name: str, request: Request, catalog: CatalogDep, store: StoreDep, settings: SettingsDep) -> HTMLResponse:
+def layer_map(name: str, request: Request, catalog: CatalogDep, store: StoreDep, settings: SettingsDep) -> Response:
     layer = _public_vector_layer(catalog, name)
     district = _public_vector_layer(catalog, "district")
-    nonce, basemap = new_nonce(), basemap_for(settings)
-    m = build_layer_map(
-        layer=layer,
-        district=district,
-        basemap=basemap,
-        page_size=settings.max_page_size,
-        feature_count=store.count(layer.name),  # decides whole layer or by view (see layer_map.py)
-        extent=store.bounds(layer.name),
-        policy=LargeLayerPolicy.from_settings(settings),
-    )
-    return render_page(
-        request,
-        basemap,
-        "layer_map.html",
-        nonce,
-        {
-            "title": f"{layer.title_zh} · {SITE_TITLE}",
-            "layer": layer,
-            "synthetic_label": SYNTHETIC_LABEL if layer.synthetic else REAL_LABEL,
-            "map": render_map(m, nonce=nonce),
-        },
-    )
+    basemap = basemap_for(settings)
+    version = store.layer_version(layer.name)  # the count and extent below change only with it
+
+    def build() -> folium.Map:
+        return build_layer_map(
+            layer=layer,
+            district=district,
+            basemap=basemap,
+            page_size=settings.max_page_size,
+            feature_count=store.count(layer.name),  # decides whole layer or by view (see layer_map.py)
+            extent=store.bounds(layer.name),
+            policy=LargeLayerPolicy.from_settings(settings),
+        )
+
+    context = {
+        "title": f"{layer.title_zh} · {SITE_TITLE}",
+        "layer": layer,
+        "synthetic_label": SYNTHETIC_LABEL if layer.synthetic else REAL_LABEL,
+    }
+    render = _map_page("layer_map.html", build, context)
+    return _page_cache(request).page(("layer", name, version), basemap, render).response(request)
 
 
 @router.get("/planner", response_class=HTMLResponse)
-def planner_map(request: Request, settings: SettingsDep) -> HTMLResponse:
-    nonce, basemap = new_nonce(), basemap_for(settings)
-    m = build_planner_map(basemap=basemap, policy=LargeLayerPolicy.from_settings(settings))
-    context = {"title": f"{PLANNER_TITLE} · {SITE_TITLE}", "heading": PLANNER_TITLE, "map": render_map(m, nonce=nonce)}
-    return render_page(request, basemap, "planner.html", nonce, context)
+def planner_map(request: Request, settings: SettingsDep) -> Response:
+    basemap = basemap_for(settings)
+
+    def build() -> folium.Map:
+        return build_planner_map(basemap=basemap, policy=LargeLayerPolicy.from_settings(settings))
+
+    context = {"title": f"{PLANNER_TITLE} · {SITE_TITLE}", "heading": PLANNER_TITLE}
+    render = _map_page("planner.html", build, context)
+    return _page_cache(request).page(("planner",), basemap, render).response(request)
 
 
 @router.get("/coverage", response_class=HTMLResponse)
-def coverage_map(request: Request, catalog: CatalogDep, settings: SettingsDep) -> HTMLResponse:
-    nonce, basemap = new_nonce(), basemap_for(settings)
-    m = build_coverage_map(basemap=basemap, catalog=catalog, page_size=settings.max_page_size)
-    context = {
-        "title": f"{COVERAGE_TITLE} · {SITE_TITLE}",
-        "heading": COVERAGE_TITLE,
-        "map": render_map(m, nonce=nonce),
-    }
-    return render_page(request, basemap, "coverage.html", nonce, context)
+def coverage_map(request: Request, catalog: CatalogDep, settings: SettingsDep) -> Response:
+    basemap = basemap_for(settings)
+
+    def build() -> folium.Map:
+        return build_coverage_map(basemap=basemap, catalog=catalog, page_size=settings.max_page_size)
+
+    context = {"title": f"{COVERAGE_TITLE} · {SITE_TITLE}", "heading": COVERAGE_TITLE}
+    render = _map_page("coverage.html", build, context)
+    return _page_cache(request).page(("coverage",), basemap, render).response(request)
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_viewer(request: Request, settings: SettingsDep) -> HTMLResponse:
+def audit_viewer(request: Request, settings: SettingsDep) -> Response:
     """The audit viewer: an empty page whose script asks for a staff token (see web/static/geoplan-audit.js)."""
     context = {"title": f"{AUDIT_TITLE} · {SITE_TITLE}", "heading": AUDIT_TITLE}
-    return render_page(request, basemap_for(settings), "audit.html", new_nonce(), context)
+    basemap = basemap_for(settings)
+    page = _page_cache(request).page(("audit",), basemap, lambda nonce: render_html("audit.html", nonce, context))
+    return page.response(request)
 
 
 def report_viewer_csp(nonce: str) -> str:
