@@ -203,6 +203,11 @@ def _started_server(store: str, workers: int) -> Iterator[str]:
         yield base
 
 
+def _under(path: str, prefix: str) -> bool:
+    """`path` is `prefix` or below it: /layers takes /layers/roads, and / only itself."""
+    return path == prefix or (prefix != "/" and path.startswith((f"{prefix.rstrip('/')}/", f"{prefix}?")))
+
+
 def _percentile(sorted_values: list[float], share: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(share * len(sorted_values)))]
 
@@ -243,6 +248,7 @@ def main() -> None:
     parser.add_argument("--store", default=os.environ.get("GEOPLAN_STORE", "data/gaoming.gpkg"))
     parser.add_argument("--path", default=DEFAULT_PATH, help="the one endpoint (without --mixed)")
     parser.add_argument("--mixed", action="store_true", help="every public GET in turn")
+    parser.add_argument("--only", nargs="+", default=[], help="with --mixed: only these paths and those below them")
     parser.add_argument(
         "--workers", type=int, nargs="+", default=[2], help="server worker processes when starting one (one run each)"
     )
@@ -263,6 +269,8 @@ def main() -> None:
                 base = stack.enter_context(_started_server(args.store, workers))
                 single = [args.path]
             paths = public_paths(base) if args.mixed else single
+            if args.only:
+                paths = [p for p in paths if any(_under(p, prefix) for prefix in args.only)]
             if args.warmup > 0:  # fills every worker's caches; a cold render is not what is measured
                 asyncio.run(_run(base, paths, args.connections, args.warmup, args.timeout * 10))
             results, elapsed = asyncio.run(_run(base, paths, args.connections, args.seconds, args.timeout))
