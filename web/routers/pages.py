@@ -84,10 +84,11 @@ def _page_cache(request: Request) -> PageCache:
     """The app's page cache, made on first use (one per app, so per process and per settings)."""
     state = request.app.state
     with _CACHE_GUARD:
-        cache: PageCache | None = getattr(state, "page_cache", None)
-        if cache is None:
-            cache = state.page_cache = PageCache()
-    return cache
+        cached: tuple[object, PageCache] | None = getattr(state, "page_cache", None)
+        # A new lifespan opens the store anew (perhaps a replaced file, its versions counted afresh): start empty.
+        if cached is None or cached[0] is not state.store:
+            cached = state.page_cache = (state.store, PageCache())
+    return cached[1]
 
 
 def _map_page(template: str, build: Callable[[], folium.Map], context: dict[str, Any]) -> Callable[[str], str]:
