@@ -8,7 +8,8 @@ so a write from another process (the CLI, a second worker) is seen at the next r
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -17,6 +18,9 @@ import shapely
 from geoplan.catalog import LayerDef
 from geoplan.geojson import feature_strings
 from geoplan.storage import LayerStore
+from geoplan.storage.base import Bounds
+
+Transform = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -26,11 +30,39 @@ class CachedLayer:
     features: list[str]
     fields: tuple[str, ...]
     tree: shapely.STRtree
+    views: dict[tuple[str, tuple[str, ...]], list[str]] = field(default_factory=dict)
+    """Serialisations in another CRS or with fewer fields, made on first use: (crs, fields) -> features."""
+
+    def view(self, crs: str, fields: tuple[str, ...], transform: Transform | None, id_field: str | None) -> list[str]:
+        """The features in `crs` with only `fields`; the plain entry when nothing differs. A racing second
+        build of the same view is harmless (same result, last one kept)."""
+        if transform is None and fields == self.fields:
+            return self.features
+        key = (crs, fields)
+        found = self.views.get(key)
+        if found is None:
+            frame = self.frame
+            if transform is not None:
+                frame = frame.set_geometry(
+                    shapely.transform(np.asarray(frame.geometry.values, dtype=object), transform)
+                )
+            found = feature_strings(frame, fields=list(fields), id_field=id_field)
+            self.views[key] = found
+        return found
 
     def rows_in_bbox(self, bbox: tuple[float, float, float, float]) -> np.ndarray:
         """Row positions of features intersecting the box, in stored order."""
         hits = self.tree.query(shapely.box(*bbox), predicate="intersects")
         return np.sort(hits)
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    """What a collection's metadata needs: feature count and extent, at a layer version."""
+
+    version: int
+    count: int
+    bounds: Bounds | None
 
 
 class LayerCache:
@@ -39,6 +71,23 @@ class LayerCache:
         self._entries: dict[tuple[str, tuple[str, ...]], CachedLayer] = {}
         self._locks: dict[tuple[str, tuple[str, ...]], threading.Lock] = {}
         self._guard = threading.Lock()
+        self._summaries: dict[str, LayerSummary] = {}
+
+    def fresh_summary(self, layer: LayerDef) -> LayerSummary | None:
+        """The layer's count and extent if current (one indexed version query), else None."""
+        summary = self._summaries.get(layer.name)
+        if summary is not None and summary.version == self._store.layer_version(layer.name):
+            return summary
+        return None
+
+    def summary(self, layer: LayerDef) -> LayerSummary:
+        """Count and extent, recomputed only when the layer changed (a count and an extent query)."""
+        version = self._store.layer_version(layer.name)
+        summary = self._summaries.get(layer.name)
+        if summary is None or summary.version != version:
+            summary = LayerSummary(version, self._store.count(layer.name), self._store.bounds(layer.name))
+            self._summaries[layer.name] = summary
+        return summary
 
     def fresh(self, layer: LayerDef, fields: list[str]) -> CachedLayer | None:
         """The cached entry if it is current (one indexed query), else None: cheap enough for the event loop."""

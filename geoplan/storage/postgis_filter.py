@@ -1,0 +1,36 @@
+"""A checked CQL2 AST (geoplan.cql2) as a bound SQLAlchemy expression over a layer table.
+
+pygeofilter's SQLAlchemy backend keeps every literal a bound parameter. Two fixes: geometry literals arrive
+already in stored lon/lat (`parse_filter` moved them) and must carry the column's SRID, not the backend's fixed
+4326; and a name that is not mapped must raise instead of silently becoming a Python value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import shapely
+from pygeofilter import values
+from pygeofilter.backends.evaluator import handle
+from pygeofilter.backends.sqlalchemy.evaluate import SQLAlchemyFilterEvaluator
+from sqlalchemy import func
+from sqlalchemy.sql.elements import ColumnElement
+
+from geoplan.cql2 import Node
+
+
+class _Evaluator(SQLAlchemyFilterEvaluator):
+    def __init__(self, field_mapping: Mapping[str, Any], srid: int) -> None:
+        super().__init__(dict(field_mapping), undefined_as_null=False)
+        self.srid = srid
+
+    @handle(values.Geometry)
+    def geometry(self, node: values.Geometry) -> Any:
+        return func.ST_GeomFromText(shapely.geometry.shape(node.geometry).wkt, self.srid)
+
+
+def to_sql(node: Node, field_mapping: Mapping[str, Any], *, srid: int) -> ColumnElement[bool]:
+    """The WHERE clause of `node`; `field_mapping` maps each queryable (and `geometry`) to a column."""
+    expression: ColumnElement[bool] = _Evaluator(field_mapping, srid).evaluate(node)
+    return expression
