@@ -30,25 +30,32 @@ class CachedLayer:
     features: list[str]
     fields: tuple[str, ...]
     tree: shapely.STRtree
-    views: dict[tuple[str, tuple[str, ...]], list[str]] = field(default_factory=dict)
-    """Serialisations in another CRS or with fewer fields, made on first use: (crs, fields) -> features."""
+    views: dict[str, list[str]] = field(default_factory=dict)
+    """Serialisations in another CRS (crs URI -> features), made on first use. Bounded: one per offered CRS."""
 
-    def view(self, crs: str, fields: tuple[str, ...], transform: Transform | None, id_field: str | None) -> list[str]:
-        """The features in `crs` with only `fields`; the plain entry when nothing differs. A racing second
-        build of the same view is harmless (same result, last one kept)."""
-        if transform is None and fields == self.fields:
+    def view(self, crs: str, transform: Transform | None, id_field: str | None) -> list[str]:
+        """All features in `crs`, serialised once per layer version. A racing second build is harmless."""
+        if transform is None:
             return self.features
-        key = (crs, fields)
-        found = self.views.get(key)
+        found = self.views.get(crs)
         if found is None:
-            frame = self.frame
-            if transform is not None:
-                frame = frame.set_geometry(
-                    shapely.transform(np.asarray(frame.geometry.values, dtype=object), transform)
-                )
-            found = feature_strings(frame, fields=list(fields), id_field=id_field)
-            self.views[key] = found
+            frame = self.transformed(np.arange(len(self.frame)), transform)
+            found = feature_strings(frame, fields=list(self.fields), id_field=id_field)
+            self.views[crs] = found
         return found
+
+    def subset(
+        self, rows: np.ndarray, fields: tuple[str, ...], transform: Transform | None, id_field: str | None
+    ) -> list[str]:
+        """Only `rows` with only `fields` (a `properties` request): serialised per request, since the number of
+        field subsets is unbounded and would make a cache of them a memory sink."""
+        return feature_strings(self.transformed(rows, transform), fields=list(fields), id_field=id_field)
+
+    def transformed(self, rows: np.ndarray, transform: Transform | None) -> gpd.GeoDataFrame:
+        frame = self.frame.iloc[rows]
+        if transform is None:
+            return frame
+        return frame.set_geometry(shapely.transform(np.asarray(frame.geometry.values, dtype=object), transform))
 
     def rows_in_bbox(self, bbox: tuple[float, float, float, float]) -> np.ndarray:
         """Row positions of features intersecting the box, in stored order."""

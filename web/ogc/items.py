@@ -196,11 +196,12 @@ async def _serialised(
     cached: CachedLayer, crs: str, fields: tuple[str, ...], layer: LayerDef, page: np.ndarray
 ) -> list[str]:
     transform = from_storage(crs)
-    key = (crs, fields)
-    if (transform is None and fields == cached.fields) or key in cached.views:
-        view = cached.view(crs, fields, transform, layer.id_field)
-    else:  # a first view in a CRS or field subset serialises the whole layer: not on the event loop
-        view = await run_in_threadpool(cached.view, crs, fields, transform, layer.id_field)
+    if fields != cached.fields:
+        return await run_in_threadpool(cached.subset, page, fields, transform, layer.id_field)
+    if transform is None or crs in cached.views:
+        view = cached.view(crs, transform, layer.id_field)
+    else:  # a first view in a CRS serialises the whole layer: not on the event loop
+        view = await run_in_threadpool(cached.view, crs, transform, layer.id_field)
     return [view[i] for i in page]
 
 
