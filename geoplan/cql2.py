@@ -50,9 +50,16 @@ def parse_filter(
         raise InputError(f"filter-lang must be one of {', '.join(FILTER_LANGS)}")
     try:
         node = parse_text(text) if lang == "cql2-text" else parse_json(_draft_between(json.loads(text)))
-    except (LarkError, ValueError, TypeError, KeyError) as exc:
+    except LarkError as exc:
         raise InputError(f"cannot parse the {lang} filter: {_first_line(exc)}") from None
-    return _Checker(queryables, to_storage).predicate(node)
+    except Exception as exc:  # pygeofilter's JSON walker fails with any exception type on odd input
+        raise InputError(f"cannot parse the {lang} filter: {_first_line(exc)}") from None
+    try:
+        return _Checker(queryables, to_storage).predicate(node)
+    except InputError:
+        raise
+    except Exception as exc:  # a tree shape the parser let through that the checker cannot use
+        raise InputError(f"unsupported filter: {_first_line(exc)}") from None
 
 
 def _first_line(exc: Exception) -> str:
@@ -137,6 +144,8 @@ class _Checker:
         if isinstance(operand, bool):
             return "boolean"
         if isinstance(operand, int):
+            if not -(2**63) <= operand < 2**63:
+                raise InputError(f"integer {operand} is out of range")
             return "integer"
         if isinstance(operand, float):
             return "float"

@@ -2,7 +2,8 @@
 
 pygeofilter's SQLAlchemy backend keeps every literal a bound parameter. Two fixes: geometry literals arrive
 already in stored lon/lat (`parse_filter` moved them) and must carry the column's SRID, not the backend's fixed
-4326; and a name that is not mapped must raise instead of silently becoming a Python value.
+4326; a name that is not mapped must raise instead of silently becoming a Python value; and numbers are bound
+with their own type, so `start_year > 2018.5` means what it says (as in the frame evaluator).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shapely
 from pygeofilter import values
 from pygeofilter.backends.evaluator import handle
 from pygeofilter.backends.sqlalchemy.evaluate import SQLAlchemyFilterEvaluator
-from sqlalchemy import func
+from sqlalchemy import BigInteger, Float, func, literal
 from sqlalchemy.sql.elements import ColumnElement
 
 from geoplan.cql2 import Node
@@ -24,6 +25,17 @@ class _Evaluator(SQLAlchemyFilterEvaluator):
     def __init__(self, field_mapping: Mapping[str, Any], srid: int) -> None:
         super().__init__(dict(field_mapping), undefined_as_null=False)
         self.srid = srid
+
+    @handle(*values.LITERALS)
+    def literal(self, node: Any) -> Any:
+        # Bound with their own type, not the column's: an INTEGER column would cast 2018.5 to 2019.
+        if isinstance(node, bool):
+            return node
+        if isinstance(node, int):
+            return literal(node, BigInteger)
+        if isinstance(node, float):
+            return literal(node, Float)
+        return node
 
     @handle(values.Geometry)
     def geometry(self, node: values.Geometry) -> Any:

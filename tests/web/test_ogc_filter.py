@@ -69,6 +69,8 @@ TABLE: list[tuple[str, str, dict[str, str], Expected]] = [
         lambda f: (f.progress_pct >= 37) & (f.progress_pct < 90),
     ),
     ("start_year = 2019", "cql2-text", {}, lambda f: f.start_year == 2019),
+    ("start_year > 2018.5", "cql2-text", {}, lambda f: f.start_year > 2018.5),  # not cast to the column's INTEGER
+    ("start_year <= end_year", "cql2-text", {}, lambda f: f.start_year <= f.end_year),
     ("town IS NULL", "cql2-text", {}, lambda f: f.town.isna()),
     ("town IS NOT NULL", "cql2-text", {}, lambda f: f.town.notna()),
     ("town = '荷城街道'", "cql2-text", {}, lambda f: f.town == "荷城街道"),
@@ -211,6 +213,8 @@ def test_private_fields_are_queryable_only_with_a_token(
         ({"filter": "status = 'x'", "filter-lang": "ecql"}, "filter-lang"),
         ({"filter": "progress_pct = 'a lot'"}, "type mismatch"),
         ({"filter": "name LIKE 5"}, "type mismatch"),
+        ({"filter": "start_year = 99999999999999999999999"}, "out of range"),
+        ({"filter": json.dumps({"op": "like", "args": [{"property": "name"}]}), "filter-lang": "cql2-json"}, "parse"),
         ({"filter": "nope = 1"}, "not a queryable"),
         ({"filter": "S_INTERSECTS(name, POINT(1 2))"}, "S_INTERSECTS"),
         ({"filter": "status = 'x'", "filter-crs": "EPSG:9999"}, "filter-crs"),
