@@ -67,3 +67,20 @@ def test_unsupported_crs_is_400(client: TestClient) -> None:
         response = client.get(ITEMS, params=params)
         assert response.status_code == 400
         assert "not supported" in response.json()["detail"]
+
+
+def test_a_crs_is_serialised_once_per_layer_version(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import web.layer_cache
+
+    calls: list[int] = []
+    original = web.layer_cache.feature_strings
+
+    def counting(frame, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(len(frame))
+        return original(frame, **kwargs)
+
+    monkeypatch.setattr(web.layer_cache, "feature_strings", counting)
+    client.get(ITEMS, params={"limit": 5})  # fills the cache: one serialisation in CRS84
+    for offset in (0, 5, 10):
+        client.get(ITEMS, params={"crs": f"{EPSG}4547", "limit": 5, "offset": offset})
+    assert calls == [30, 30]  # CRS84 once, EPSG:4547 once; later pages come from memory

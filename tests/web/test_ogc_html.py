@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from fastapi.testclient import TestClient
@@ -41,3 +42,12 @@ def test_query_text_is_escaped(client: TestClient) -> None:
     assert attack not in page and "<script>alert" not in page
     landing = client.get("/ogc", params={"f": "html"}, headers={"Host": 'localhost"><script>x</script>'}).text
     assert "<script>x" not in landing
+
+
+def test_the_map_page_fetches_lon_lat(client: TestClient) -> None:
+    crs = "http://www.opengis.net/def/crs/EPSG/0/4547"
+    page = client.get("/ogc/collections/projects/items", params={"f": "html", "crs": crs, "status": "在建"}).text
+    data = re.search(r'<script type="application/json" id="gp-ogc-data"[^>]*>(.*?)</script>', page, re.S)
+    assert data is not None
+    url = json.loads(data.group(1))["items"]
+    assert "crs=" not in url and "f=json" in url and "status=" in url

@@ -152,7 +152,7 @@ async def items(
         context = {
             "title": f"{layer.title_zh} · 地图",
             "layer": layer,
-            "items_url": self_url(request, settings, f="json"),
+            "items_url": self_url(request, settings, drop=("crs",), f="json"),  # Leaflet draws lon/lat
         }
         return render(request, settings, "ogc_items.html", context | {"collection_url": base})
 

@@ -60,9 +60,9 @@ def ogc_base(request: Request, settings: WebSettings) -> str:
     return site_root(request, settings) + "/ogc"
 
 
-def self_url(request: Request, settings: WebSettings, **overrides: object) -> str:
-    """This request's URL on the safe base, with some query parameters replaced."""
-    params = dict(request.query_params)
+def self_url(request: Request, settings: WebSettings, *, drop: tuple[str, ...] = (), **overrides: object) -> str:
+    """This request's URL on the safe base, with some query parameters replaced and those in `drop` left out."""
+    params = {k: v for k, v in request.query_params.items() if k not in drop}
     params.update({k: str(v) for k, v in overrides.items()})
     path = request.url.path
     root = site_root(request, settings)
