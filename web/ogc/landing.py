@@ -21,7 +21,7 @@ def landing_document(request: Request, settings: SettingsDep) -> dict[str, Any]:
         "title": "geoplan: Gaoming District plan layers",
         "description": "OGC API – Features over the action plan's layers (stored in CGCS2000, EPSG:4490).",
         "links": [
-            {"rel": "self", "type": JSON, "title": "this document", "href": f"{base}?f=json"},
+            {"rel": "self", "type": JSON, "title": "this document", "href": base},
             {"rel": "alternate", "type": HTML, "title": "this document as HTML", "href": f"{base}?f=html"},
             {"rel": "conformance", "type": JSON, "title": "conformance classes", "href": f"{base}/conformance"},
             {"rel": "data", "type": JSON, "title": "collections", "href": f"{base}/collections"},
