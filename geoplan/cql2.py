@@ -32,7 +32,7 @@ from geoplan.errors import InputError
 
 GEOMETRY = "geometry"
 """The queryable name of a layer's geometry."""
-FILTER_LANGS = ("cql2-text", "cql2-json")
+FILTER_LANGS = ["cql2-text", "cql2-json"]
 Node = Any  # pygeofilter's AST is untyped
 CoordinateFunction = Callable[[np.ndarray], np.ndarray]
 

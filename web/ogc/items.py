@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from geoplan.access import visible_fields
 from geoplan.catalog import LayerDef
-from geoplan.cql2 import Node, frame_mask, parse_filter
+from geoplan.cql2 import FILTER_LANGS, Node, frame_mask, parse_filter
 from geoplan.geojson import feature_collection
 from geoplan.storage.base import FilterPushdown
 from web.deps import CallerDep, CatalogDep, SettingsDep, StoreDep
@@ -119,7 +119,9 @@ async def items(
     limit: Annotated[int, Query(ge=1, description="page size (capped by the server)")] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
     filter_: Annotated[str | None, Query(alias="filter", description="a CQL2 filter")] = None,
-    filter_lang: Annotated[str, Query(alias="filter-lang", description="cql2-text or cql2-json")] = "cql2-text",
+    filter_lang: Annotated[
+        str, Query(alias="filter-lang", description="the filter's encoding", json_schema_extra={"enum": FILTER_LANGS})
+    ] = "cql2-text",
     filter_crs: Annotated[str | None, Query(alias="filter-crs", description="CRS URI of filter geometries")] = None,
     sortby: Annotated[str | None, Query(description="fields, comma-separated; '-' sorts descending")] = None,
     properties: Annotated[str | None, Query(description="fields to return, comma-separated")] = None,
