@@ -1,6 +1,7 @@
 """CQL2 filters (OGC API – Features Part 3): parse, check against the caller's queryables, evaluate on a frame.
 
-pygeofilter parses both encodings into one AST. Before anything runs, `parse_filter` walks that AST once and
+cql2-text is read by the `cql2` package (the standard's grammar) into cql2-json; pygeofilter builds the
+one AST from cql2-json. Before anything runs, `parse_filter` walks that AST once and
 refuses what this server does not implement or the caller may not query: a property that is not a queryable
 for this caller (a private field reads as unknown, so its existence is not revealed), a type mismatch that a
 database would only report as an error, temporal and array operators. Geometry literals are moved into the
@@ -19,14 +20,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import cql2
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from lark.exceptions import LarkError
 from pygeofilter import ast, values
 from pygeofilter.parsers.cql2_json import parse as parse_json
-from pygeofilter.parsers.cql2_text import parse as parse_text
 
 from geoplan.errors import InputError
 
@@ -49,8 +49,9 @@ def parse_filter(
     if lang not in FILTER_LANGS:
         raise InputError(f"filter-lang must be one of {', '.join(FILTER_LANGS)}")
     try:
-        node = parse_text(text) if lang == "cql2-text" else parse_json(_draft_between(json.loads(text)))
-    except LarkError as exc:
+        document = _text_as_json(text) if lang == "cql2-text" else json.loads(text)
+        node = parse_json(_for_pygeofilter(document))
+    except (cql2.ParseError, cql2.ValidationError) as exc:
         raise InputError(f"cannot parse the {lang} filter: {_first_line(exc)}") from None
     except Exception as exc:  # pygeofilter's JSON walker fails with any exception type on odd input
         raise InputError(f"cannot parse the {lang} filter: {_first_line(exc)}") from None
@@ -62,17 +63,28 @@ def parse_filter(
         raise InputError(f"unsupported filter: {_first_line(exc)}") from None
 
 
+def _text_as_json(text: str) -> Any:
+    """cql2-text as cql2-json, by the `cql2` package (the standard's grammar). pygeofilter 0.4's own text
+    grammar refuses valid CQL2: NOT over AND/OR, one-letter names, the '' escape in strings."""
+    return cql2.parse_text(text).to_json()
+
+
 def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
-def _draft_between(node: Any) -> Any:
-    """pygeofilter 0.4 reads only the draft BETWEEN shape [x, [lo, hi]]; the standard's is [x, lo, hi]."""
+def _for_pygeofilter(node: Any) -> Any:
+    """cql2-json in the shapes pygeofilter 0.4 reads right: BETWEEN as the draft [x, [lo, hi]] (the standard's
+    is [x, lo, hi]), and a {"bbox": [minx, miny, maxx, maxy]} as a polygon (pygeofilter's Envelope takes
+    x1, x2, y1, y2, so it would swap the middle two)."""
     if isinstance(node, list):
-        return [_draft_between(n) for n in node]
+        return [_for_pygeofilter(n) for n in node]
     if not isinstance(node, dict):
         return node
-    node = {k: _draft_between(v) for k, v in node.items()}
+    bbox = node.get("bbox")
+    if isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox):
+        return shapely.geometry.mapping(shapely.box(*(float(v) for v in bbox)))
+    node = {k: _for_pygeofilter(v) for k, v in node.items()}
     args = node.get("args")
     if node.get("op") == "between" and isinstance(args, list) and len(args) == 3:
         node["args"] = [args[0], [args[1], args[2]]]

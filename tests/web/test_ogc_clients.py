@@ -20,7 +20,7 @@ from tests.web.live_server import live_server
 
 E4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
 SYSTEM_PYTHON = "/usr/bin/python3"  # where Debian installs QGIS's bindings
-PROBE = ROOT / "tests" / "clients" / "qgis_oapif_probe.py"
+PROBE = ROOT / "tests" / "web" / "qgis_oapif_probe.py"
 
 
 @pytest.fixture(scope="module")
