@@ -14,6 +14,8 @@ ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need_apt
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)  # vendors Leaflet into web/static/vendor
 fc-list :lang=zh 2>/dev/null | grep -q . || need_apt+=(fonts-wqy-microhei)  # Chinese glyphs in the browser
 command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)  # renders the PDF report in its test
+# QGIS's OAPIF provider as a real client of the OGC API (Debian's bindings load in the system Python only)
+/usr/bin/python3 -c 'import qgis.core' >/dev/null 2>&1 || need_apt+=(python3-qgis qgis-providers)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${need_apt[*]} (run as root, or apt-get install them)" >&2

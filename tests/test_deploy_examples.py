@@ -188,13 +188,21 @@ def test_ogc_links_follow_the_balancer_only_when_forwarded_allow_ips_trusts_it(
     init_store(store)
     store.close()
     behind_proxy = {"Host": HOST, "X-Forwarded-Proto": "https"}
+    allowed = json.dumps([HOST])  # a Host header reaches links only when allow-listed (or GEOPLAN_PUBLIC_URL)
     with ExitStack() as stack:
-        trusted = stack.enter_context(served(str(path), tmp_path / "a.log", FORWARDED_ALLOW_IPS="127.0.0.1"))
-        other = stack.enter_context(served(str(path), tmp_path / "b.log", FORWARDED_ALLOW_IPS="10.0.0.10"))
+        trusted = stack.enter_context(
+            served(str(path), tmp_path / "a.log", FORWARDED_ALLOW_IPS="127.0.0.1", GEOPLAN_ALLOWED_HOSTS=allowed)
+        )
+        other = stack.enter_context(
+            served(str(path), tmp_path / "b.log", FORWARDED_ALLOW_IPS="10.0.0.10", GEOPLAN_ALLOWED_HOSTS=allowed)
+        )
+        plain = stack.enter_context(served(str(path), tmp_path / "c.log", FORWARDED_ALLOW_IPS="127.0.0.1"))
         _, _, landing = _call(f"{trusted}/ogc", **behind_proxy)
         assert landing["links"][0]["href"] == f"https://{HOST}/ogc"
         _, _, landing = _call(f"{other}/ogc", **behind_proxy)  # the peer (loopback) is not the trusted balancer
         assert landing["links"][0]["href"] == f"http://{HOST}/ogc"
+        _, _, landing = _call(f"{plain}/ogc", **behind_proxy)  # Host not allow-listed: the server's own address
+        assert landing["links"][0]["href"] == f"https://{plain.split('://', 1)[1]}/ogc"
 
 
 @pytest.mark.postgis

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from geoplan.settings import Settings
 
 Basemap = Literal["none", "osm", "tianditu", "amap"]
@@ -23,3 +25,11 @@ class WebSettings(Settings):
     """Below this zoom a large layer is not drawn and the page asks to zoom in (zoom 13 spans ~15 km here)."""
     large_layer_view_limit: int = 2_000
     """Most features one view of a large layer draws (the `limit` of its bbox request); beyond it a notice shows."""
+    public_url: str = ""
+    """The public base URL (https://host[/prefix]) of every absolute link the OGC API writes; unset: see
+    `allowed_hosts`."""
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1"])
+    """Host names a request's Host header may put into links when `public_url` is unset; any other Host falls
+    back to the server's own address, so a forged Host never reaches a link."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Peer addresses whose X-Forwarded-Proto / X-Forwarded-Host are believed (a reverse proxy in front)."""

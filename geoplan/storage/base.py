@@ -183,6 +183,16 @@ class LayerStore(AuditReader, Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class FilterPushdown(Protocol):
+    """A store that evaluates checked CQL2 filters itself (PostGIS: as bound SQL). Others are filtered on the
+    frame they return, with `geoplan.cql2.frame_mask`."""
+
+    def filter_rows(self, layer: str, node: Any) -> tuple[int, np.ndarray]:
+        """(layer version, positions in `read` order of the selected features)."""
+        ...
+
+
 def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
 from geoplan.catalog import Catalog, FieldDef, LayerDef
+from geoplan.cql2 import GEOMETRY, Node
 from geoplan.errors import InputError, NotFoundError, StoreError
 from geoplan.rasterdata import RasterData
 from geoplan.storage.base import (
@@ -62,6 +63,7 @@ from geoplan.storage.base import (
     rows_for_write,
     vector_layer,
 )
+from geoplan.storage.postgis_filter import to_sql
 
 log = logging.getLogger(__name__)
 STORE_SRID = 4490
@@ -352,6 +354,24 @@ class PostGISStore(AuditReader):
         with self._connection() as connection:
             rows = connection.execute(select_rows).all()
         return [AuditEntry.from_row(row) for row in rows]
+
+    def filter_rows(self, layer: str, node: Node) -> tuple[int, np.ndarray]:
+        """Positions (in `read` order) of the features a checked CQL2 filter selects, as bound SQL, and the
+        layer version they belong to (both read in one snapshot, so they match a cache of that version)."""
+        definition = vector_layer(self.catalog, layer)
+        table = self.tables[layer]
+        position = (func.row_number().over(order_by=table.c.fid) - 1).label("position")
+        ranked = select(*table.c, position).subquery()
+        mapping = {name: ranked.c[name] for name in definition.field_names} | {GEOMETRY: ranked.c.geom}
+        where = to_sql(node, mapping, srid=STORE_SRID)
+        query = select(ranked.c.position).where(where).order_by(ranked.c.position)
+        version_query = select(func.max(self.audit.c.id)).where(self.audit.c.layer == layer)
+        with self._connection() as connection:
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                version = int(connection.execute(version_query).scalar_one() or 0)
+                found = connection.execute(query).scalars().all()
+        return version, np.asarray(found, dtype=np.int64)
 
     def layer_version(self, layer: str) -> int:
         query = select(func.max(self.audit.c.id)).where(self.audit.c.layer == layer)

@@ -1,0 +1,95 @@
+"""The collections: one per vector layer the caller may see, with its extent, CRSs and links.
+
+Count and extent come from the layer cache's summaries, keyed by layer version: a request costs one indexed
+version query per layer and is answered on the event loop; only a changed layer is recounted (in the pool).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from geoplan.access import visible_layers
+from geoplan.catalog import LayerDef
+from web.deps import CallerDep, CatalogDep, SettingsDep
+from web.layer_cache import LayerCache, LayerSummary
+from web.ogc.common import (
+    CACHE_HEADERS,
+    GEOJSON,
+    HTML,
+    JSON,
+    QUERYABLES_REL,
+    SCHEMA_JSON,
+    visible_vector_layer,
+    wants_html,
+)
+from web.ogc.crs import CRS84, STORAGE_CRS, SUPPORTED_CRS
+from web.ogc.html import render
+from web.ogc.links import ogc_base
+
+router = APIRouter(prefix="/ogc")
+
+
+async def _summary(cache: LayerCache, layer: LayerDef) -> LayerSummary:
+    summary = cache.fresh_summary(layer)
+    return summary if summary is not None else await run_in_threadpool(cache.summary, layer)
+
+
+def collection_document(layer: LayerDef, base: str, summary: LayerSummary) -> dict[str, Any]:
+    title = f"{layer.title_zh} {layer.title_en}" + (" (synthetic)" if layer.synthetic else "")
+    href = f"{base}/collections/{layer.name}"
+    document: dict[str, Any] = {
+        "id": layer.name,
+        "title": title,
+        "description": layer.description.strip(),
+        "itemType": "feature",
+        "crs": SUPPORTED_CRS,
+        "storageCrs": STORAGE_CRS,
+        "numberMatched": summary.count,
+        "links": [
+            {"rel": "self", "type": JSON, "title": "this collection", "href": href},
+            {"rel": "alternate", "type": HTML, "title": "this collection as HTML", "href": f"{href}?f=html"},
+            {"rel": "items", "type": GEOJSON, "title": title, "href": f"{href}/items"},
+            {"rel": "items", "type": HTML, "title": f"{title} (map)", "href": f"{href}/items?f=html"},
+            {"rel": QUERYABLES_REL, "type": SCHEMA_JSON, "title": "queryables", "href": f"{href}/queryables"},
+        ],
+    }
+    if summary.bounds is not None:
+        document["extent"] = {"spatial": {"bbox": [list(summary.bounds)], "crs": CRS84}}
+    return document
+
+
+@router.get("/collections", summary="The layers this caller may read")
+async def collections(request: Request, catalog: CatalogDep, caller: CallerDep, settings: SettingsDep) -> Response:
+    base = ogc_base(request, settings)
+    cache: LayerCache = request.app.state.layer_cache
+    layers = [layer for layer in visible_layers(catalog, caller.role) if layer.kind == "vector"]
+    documents = [collection_document(layer, base, await _summary(cache, layer)) for layer in layers]
+    if wants_html(request):
+        context = {"title": "数据集（图层）", "collections": documents}
+        return render(request, settings, "ogc_collections.html", context)
+    body = {
+        "links": [
+            {"rel": "self", "type": JSON, "href": f"{base}/collections"},
+            {"rel": "alternate", "type": HTML, "href": f"{base}/collections?f=html"},
+        ],
+        "collections": documents,
+    }
+    return JSONResponse(body, headers=CACHE_HEADERS)
+
+
+@router.get("/collections/{collection_id}", summary="One layer")
+async def collection(
+    collection_id: str, request: Request, catalog: CatalogDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    layer = visible_vector_layer(catalog, caller, collection_id)
+    cache: LayerCache = request.app.state.layer_cache
+    document = collection_document(layer, ogc_base(request, settings), await _summary(cache, layer))
+    if wants_html(request):
+        return render(
+            request, settings, "ogc_collections.html", {"title": document["title"], "collections": [document]}
+        )
+    return JSONResponse(document, headers=CACHE_HEADERS)
