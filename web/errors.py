@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
@@ -18,6 +19,7 @@ from geoplan.errors import (
     ValidationFailed,
     is_read_only_refusal,
 )
+from web.uploads import json_safe_errors
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,12 @@ async def _handle_geoplan_error(request: Request, exc: Exception) -> JSONRespons
     return JSONResponse(body, status_code=status)
 
 
+async def _handle_request_validation(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, minus any input JSON cannot hold (a NaN echoed back would make the answer a 500)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": json_safe_errors(list(errors))}, status_code=422)
+
+
 async def _handle_database_error(request: Request, exc: Exception) -> JSONResponse:
     if is_read_only_refusal(exc):  # an app process serving from a replica: expected, and the caller can act
         return JSONResponse({"detail": READ_ONLY_MESSAGE}, status_code=503)
@@ -65,5 +73,6 @@ async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GeoplanError, _handle_geoplan_error)
+    app.add_exception_handler(RequestValidationError, _handle_request_validation)
     app.add_exception_handler(DBAPIError, _handle_database_error)
     app.add_exception_handler(Exception, _handle_unexpected)
