@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, Field
 
 from geoplan.catalog import Catalog
 from geoplan.geojson import feature_strings
@@ -98,6 +99,28 @@ def test_validation_errors_never_echo_input_that_json_cannot_hold() -> None:
     safe = json_safe_errors(errors)
     json.dumps(safe, allow_nan=False)  # would raise on NaN or an object
     assert "input" not in safe[0] and safe[1]["input"] == 3 and "input" not in safe[2] and "ctx" not in safe[2]
+
+
+class _Probe(BaseModel):
+    value: float = Field(allow_inf_nan=False)
+
+
+def test_fastapis_own_body_parsing_answers_4xx_with_json(web_store: GeoPackageStore) -> None:
+    """A route whose body FastAPI parses into a model (as a future route might) gets the same error handling."""
+    app = create_app(WebSettings(store=web_store.url, layers_dir=LAYERS_DIR))
+
+    @app.post("/probe")
+    def probe(body: _Probe) -> dict[str, float]:
+        return {"value": body.value}
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for body in (b"[" * 1500 + b"]" * 1500, b'{"value": ', b"\xff\xfe"):
+            response = client.post("/probe", content=body, headers={"content-type": "application/json"})
+            assert response.status_code in (400, 422) and "detail" in response.json(), body[:20]
+        response = client.post("/probe", content=b'{"value": NaN}', headers={"content-type": "application/json"})
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", "value"] and "input" not in response.json()["detail"][0]
+        assert client.post("/probe", json={"value": 1.5}).json() == {"value": 1.5}
 
 
 def test_a_query_validation_error_is_a_422_with_json(client: TestClient, tokens: Tokens) -> None:
