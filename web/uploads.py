@@ -9,6 +9,7 @@ Infinity, which Python's parser accepts, and nesting deeper than any document of
 from __future__ import annotations
 
 import json
+import math
 import re
 import tempfile
 from collections.abc import AsyncIterator
@@ -50,11 +51,19 @@ def _no_constant(name: str) -> Any:
     raise InputError(f"the request body holds {name}, which JSON does not allow; send a number or null")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as infinity
+        raise InputError(f"the request body holds the number {text[:30]}, too large for a float")
+    return value
+
+
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON: InputError (400) when it is not JSON, holds NaN or ±Infinity, or nests deeper than
-    MAX_JSON_DEPTH (Python's parser would answer a RecursionError, and deep documents recurse further on)."""
+    """Strict JSON: InputError (400) when it is not JSON, holds NaN or ±Infinity (or a number that overflows to
+    it), or nests deeper than MAX_JSON_DEPTH (Python's parser would answer a RecursionError, and deep documents
+    recurse further on)."""
     try:
-        document = json.loads(raw, parse_constant=_no_constant)
+        document = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except InputError:
         raise
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -67,8 +67,9 @@ def _feature(catalog: Catalog, index: int, **properties: Any) -> dict[str, Any]:
         b'{"quarter": "2020Q4", "progress_pct": NaN, "status": "accepted"}',
         b'{"quarter": "2020Q4", "progress_pct": Infinity, "status": "accepted"}',
         b'{"type": "Feature", "properties": {"x": -Infinity}, "geometry": null}',
+        b'{"quarter": "2020Q4", "progress_pct": 1e400, "status": "accepted"}',  # overflows to infinity
     ],
-    ids=["nested-1500", "nested-200", "nan", "infinity", "minus-infinity"],
+    ids=["nested-1500", "nested-200", "nan", "infinity", "minus-infinity", "overflow"],
 )
 def test_malformed_json_is_a_400_that_names_the_reason_and_writes_nothing(
     client: TestClient, tokens: Tokens, web_store: GeoPackageStore, method: str, path: str, role: str, body: bytes
@@ -78,7 +79,9 @@ def test_malformed_json_is_a_400_that_names_the_reason_and_writes_nothing(
     response = client.request(method, path, content=body, headers=headers)
     assert response.status_code == 400, response.text
     detail = response.json()["detail"]
-    assert ("NaN" in detail or "Infinity" in detail) if b"NaN" in body or b"Infinity" in body else "JSON" in detail
+    named = {b"NaN": "NaN", b"Infinity": "Infinity", b"1e400": "1e400"}
+    reason = next((text for literal, text in named.items() if literal in body), "JSON")
+    assert reason in detail, detail
     assert _sha256(_store_file(web_store)) == before
 
 
