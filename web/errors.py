@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -71,8 +72,29 @@ async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
+def document_error_bodies(app: FastAPI) -> None:
+    """The OpenAPI document's 422 body as the API sends it: FastAPI's list of validation errors, or (a catalogue
+    check that failed, `ValidationFailed`) one message with the problems listed."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        body = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        if body is not None:
+            detail = body["properties"]["detail"]
+            body["properties"]["detail"] = {"title": "Detail", "anyOf": [detail, {"type": "string"}]}
+            problem = {"type": "object", "properties": {"feature": {}, "field": {}, "message": {"type": "string"}}}
+            body["properties"]["problems"] = {"type": "array", "items": problem}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GeoplanError, _handle_geoplan_error)
     app.add_exception_handler(RequestValidationError, _handle_request_validation)
     app.add_exception_handler(DBAPIError, _handle_database_error)
     app.add_exception_handler(Exception, _handle_unexpected)
+    document_error_bodies(app)
