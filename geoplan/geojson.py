@@ -15,9 +15,11 @@ import pandas as pd
 import shapely
 import shapely.errors
 import shapely.geometry
+from pyproj import CRS
+from pyproj.exceptions import CRSError as ProjCRSError
 
-from geoplan.crs import STORE_CRS
-from geoplan.errors import InputError
+from geoplan.crs import STORE_CRS, to_store_crs
+from geoplan.errors import CRSError, InputError
 
 
 def _clean(value: Any) -> Any:
@@ -76,4 +78,22 @@ def frame_from_geojson(document: Any, *, source: str) -> gpd.GeoDataFrame:
             raise InputError(f"{source}: feature #{number}: unreadable geometry ({exc})") from None
         records.append(dict(properties))
         geometries.append(geometry)
-    return gpd.GeoDataFrame(pd.DataFrame.from_records(records), geometry=geometries, crs=STORE_CRS)
+    declared = _crs_member(document, source)
+    frame = gpd.GeoDataFrame(pd.DataFrame.from_records(records), geometry=geometries, crs=declared or STORE_CRS)
+    # A `crs` member (GeoJSON 2008, still written by GDAL and QGIS) goes through the same gate as a file's CRS:
+    # coordinates it contradicts are refused, projected ones are converted; without it, RFC 7946 lon/lat holds.
+    return to_store_crs(frame, declared=None, source=source) if declared is not None else frame
+
+
+def _crs_member(document: dict[str, Any], source: str) -> CRS | None:
+    """The CRS a document's `crs` member names ({"type": "name", "properties": {"name": "EPSG:4547"}})."""
+    member = document.get("crs")
+    if member is None:
+        return None
+    name = member.get("properties", {}).get("name") if isinstance(member, dict) else None
+    if not isinstance(member, dict) or member.get("type") != "name" or not isinstance(name, str):
+        raise CRSError(f'{source}: the "crs" member must be {{"type": "name", "properties": {{"name": "EPSG:…"}}}}')
+    try:
+        return CRS.from_user_input(name)
+    except ProjCRSError:
+        raise CRSError(f'{source}: the "crs" member names an unknown coordinate system {name[:80]!r}') from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,19 @@ class _Findings:
 
     def __bool__(self) -> bool:
         return bool(self._items)
+
+
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+"""Controls (NUL, …), format characters (U+200B zero width space, U+202E right-to-left override), line and
+paragraph separators, surrogates, private-use and unassigned code points: an id holding one looks like another."""
+
+
+def invisible_characters(text: str) -> list[str]:
+    """The code points of `text` (as 'U+200B') that a reader cannot see, or that reorder the text around them:
+    the one rule for ids, used by the catalogue check (CLI and API writes) and by the web app's URL guard."""
+    found = {ch for ch in text if unicodedata.category(ch) in INVISIBLE_CATEGORIES}
+    found |= {ch for ch in text if unicodedata.category(ch) == "Zs" and ch != " "}  # no-break and ideographic spaces
+    return [f"U+{ord(ch):04X}" for ch in sorted(found)]
 
 
 def _quote(value: object) -> str:
@@ -268,6 +282,14 @@ def _labels(frame: gpd.GeoDataFrame, layer: LayerDef, matched: dict[str, str]) -
 
 def _check_ids(ids: pd.Series, id_field: str, existing: set[str] | None, findings: _Findings) -> None:
     present = ids.notna()
+    for row in np.flatnonzero(present.to_numpy(dtype=bool)):
+        hidden = invisible_characters(str(ids[row]))
+        if hidden:
+            findings.add(
+                int(row),
+                f"id {_quote(ids[row])} holds invisible or control characters ({', '.join(hidden)}); type it again",
+                id_field,
+            )
     first_row: dict[str, int] = {}
     for row in np.flatnonzero((ids.duplicated(keep=False) & present).to_numpy(dtype=bool)):
         ident = str(ids[row])
@@ -475,11 +497,13 @@ def validate(
     district: shapely.Geometry | None = None,
     existing_ids: set[str] | None = None,
     strict: bool = False,
+    refuse_unknown: bool = False,
 ) -> ValidationResult:
     """Check `frame` against `layer` and return a new frame shaped for the store, or raise ValidationFailed.
 
     `district` (EPSG:4490) is checked only for layers that must lie in it; `existing_ids` are the ids already
-    stored (append mode). With `strict`, invalid geometries are problems instead of repairs.
+    stored (append mode). With `strict`, invalid geometries are problems instead of repairs. Columns the layer
+    does not define are dropped with a warning, or (`refuse_unknown`, for the API's GeoJSON properties) refused.
     """
     if layer.kind != "vector" or layer.geometry is None:
         raise InputError(f"{source}: layer '{layer.name}' is a {layer.kind} layer, not a vector one")
@@ -490,6 +514,9 @@ def validate(
     values = _coerce_fields(data, layer, matched, findings)
     if layer.id_field is not None:
         _check_ids(ids, layer.id_field, existing_ids, findings)
+    if refuse_unknown and extras:
+        known = ", ".join(layer.field_names)
+        findings.add(None, f"unknown properties {', '.join(map(_quote, extras))}; layer '{layer.name}' has: {known}")
     raw_geoms = np.asarray(data.geometry.to_numpy(), dtype=object)
     geoms, usable, repairs = _check_geometry(raw_geoms, layer.geometry, strict, findings)
     if district is not None and layer.must_lie_in_district:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Vendor the pages' third-party browser assets (Leaflet) into web/static/vendor/, so the pages load nothing from
+# Vendor the pages' third-party browser assets (Leaflet; Swagger UI for /docs) into web/static/vendor/, so the pages load nothing from
 # another host: government intranets are often offline, and a CDN is a privacy and supply-chain risk.
 #
 # The versions and their sha512 integrity are pinned in web/package.json + web/package-lock.json; `npm ci`
@@ -10,7 +10,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WEB="$ROOT/web"
 VENDOR="$WEB/static/vendor"
 STAMP="$VENDOR/.installed"
-FILES=(leaflet/leaflet.js leaflet/leaflet.css leaflet/images/layers.png leaflet/LICENSE)
+FILES=(leaflet/leaflet.js leaflet/leaflet.css leaflet/images/layers.png leaflet/LICENSE
+  swagger-ui/swagger-ui-bundle.js swagger-ui/swagger-ui.css swagger-ui/favicon-32x32.png
+  swagger-ui/oauth2-redirect.html swagger-ui/oauth2-redirect.js swagger-ui/LICENSE)
 
 want="$(sha256sum "$WEB/package-lock.json" "$0" | sha256sum | cut -d' ' -f1)"
 if [ "${1:-}" != "--force" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
@@ -28,11 +30,14 @@ fi
 npm ci --prefix "$WEB" --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
 
 rm -rf "$VENDOR"
-mkdir -p "$VENDOR/leaflet/images"
+mkdir -p "$VENDOR/leaflet/images" "$VENDOR/swagger-ui"
 dist="$WEB/node_modules/leaflet/dist"
 cp "$dist/leaflet.js" "$dist/leaflet.css" "$VENDOR/leaflet/"
 cp "$dist"/images/*.png "$VENDOR/leaflet/images/"
 cp "$WEB/node_modules/leaflet/LICENSE" "$VENDOR/leaflet/LICENSE"
+swagger="$WEB/node_modules/swagger-ui-dist"
+cp "$swagger/swagger-ui-bundle.js" "$swagger/swagger-ui.css" "$swagger/favicon-32x32.png" \
+  "$swagger/oauth2-redirect.html" "$swagger/oauth2-redirect.js" "$swagger/LICENSE" "$VENDOR/swagger-ui/"
 echo "$want" >"$STAMP"
-echo "install_web_assets: Leaflet $(node -p "require('$WEB/node_modules/leaflet/package.json').version" 2>/dev/null \
-  || echo '(version unknown)') -> web/static/vendor/"
+version() { node -p "require('$WEB/node_modules/$1/package.json').version" 2>/dev/null || echo '(version unknown)'; }
+echo "install_web_assets: Leaflet $(version leaflet), Swagger UI $(version swagger-ui-dist) -> web/static/vendor/"

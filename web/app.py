@@ -20,8 +20,10 @@ from geoplan.services.tokens import TokenRegistry
 from geoplan.storage import open_store
 from geoplan.storage.side_tables import side_table_engine
 from web.coverage_cache import CoverageCache
+from web.docs_page import install_docs
 from web.errors import install_error_handlers
 from web.layer_cache import LayerCache
+from web.middleware import HeadAsGet, RefuseInvisiblePaths
 from web.overlap_cache import OverlapCache
 from web.routers import (
     audit,
@@ -69,8 +71,14 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         version=__version__,
         description="Gaoming District action-plan layers: OGC API – Features, maps, analyses.",
         lifespan=lifespan,
+        docs_url=None,  # served by web.docs_page from vendored files
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,  # bearer tokens only, no OAuth2 flow
     )
     install_error_handlers(app)
+    install_docs(app)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(RefuseInvisiblePaths)  # added last, so it runs first
     app.include_router(health.router)
     app.include_router(features.router)
     app.include_router(edit.router)

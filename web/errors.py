@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
@@ -18,6 +20,7 @@ from geoplan.errors import (
     ValidationFailed,
     is_read_only_refusal,
 )
+from web.uploads import json_safe_errors
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,12 @@ async def _handle_geoplan_error(request: Request, exc: Exception) -> JSONRespons
     return JSONResponse(body, status_code=status)
 
 
+async def _handle_request_validation(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, minus any input JSON cannot hold (a NaN echoed back would make the answer a 500)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": json_safe_errors(list(errors))}, status_code=422)
+
+
 async def _handle_database_error(request: Request, exc: Exception) -> JSONResponse:
     if is_read_only_refusal(exc):  # an app process serving from a replica: expected, and the caller can act
         return JSONResponse({"detail": READ_ONLY_MESSAGE}, status_code=503)
@@ -63,7 +72,29 @@ async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
+def document_error_bodies(app: FastAPI) -> None:
+    """The OpenAPI document's 422 body as the API sends it: FastAPI's list of validation errors, or (a catalogue
+    check that failed, `ValidationFailed`) one message with the problems listed."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        body = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        if body is not None:
+            detail = body["properties"]["detail"]
+            body["properties"]["detail"] = {"title": "Detail", "anyOf": [detail, {"type": "string"}]}
+            problem = {"type": "object", "properties": {"feature": {}, "field": {}, "message": {"type": "string"}}}
+            body["properties"]["problems"] = {"type": "array", "items": problem}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GeoplanError, _handle_geoplan_error)
+    app.add_exception_handler(RequestValidationError, _handle_request_validation)
     app.add_exception_handler(DBAPIError, _handle_database_error)
     app.add_exception_handler(Exception, _handle_unexpected)
+    document_error_bodies(app)

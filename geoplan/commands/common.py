@@ -22,7 +22,8 @@ from geoplan.storage import LayerStore, is_postgis_url, open_store
 
 # Tables stay readable when piped to a file or a CI log, where no terminal width is known.
 out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+# An error is one line whatever the width, so `grep`, CI logs and scripts see the whole reason on it.
+err = Console(stderr=True, soft_wrap=True)
 
 StoreOption = Annotated[
     str | None,

@@ -49,9 +49,11 @@ def prepare_frame(
     source: str,
     mode: WriteMode = "replace",
     strict: bool = False,
+    refuse_unknown: bool = False,
 ) -> ValidationResult:
     """Validate `frame` (in EPSG:4490) for `layer` against the catalogue, the district and, when appending,
-    the ids already stored. Raises ValidationFailed listing every problem; touches nothing."""
+    the ids already stored. Raises ValidationFailed listing every problem; touches nothing. `refuse_unknown`
+    makes properties the layer does not define a problem instead of a warning."""
     definition = store.catalog.get(layer)
     existing_ids: set[str] | None = None
     if mode == "append" and definition.id_field:
@@ -63,6 +65,7 @@ def prepare_frame(
         district=district_outline(store) if definition.must_lie_in_district else None,
         existing_ids=existing_ids,
         strict=strict,
+        refuse_unknown=refuse_unknown,
     )
 
 

@@ -50,7 +50,7 @@ async def create_features(
     layer: EditableLayer, request: Request, caller: CallerOrPublic, store: StoreDep, settings: SettingsDep
 ) -> dict[str, Any]:
     frame = frame_from_geojson(await _json_body(request, settings.max_upload_bytes), source="request body")
-    result = prepare_frame(store, layer.name, frame, source="request body", mode="append")
+    result = prepare_frame(store, layer.name, frame, source="request body", mode="append", refuse_unknown=True)
     written = store.write(layer.name, result.frame, mode="append", actor=caller.actor)
     ids = [str(v) for v in result.frame[layer.id_field]] if layer.id_field else []
     return {"written": written, "ids": ids, "repairs": [str(p) for p in result.repairs]}
@@ -74,7 +74,7 @@ async def replace_feature(
     if body_id is not None and str(body_id) != feature_id:
         raise InputError(f"the feature's {layer.id_field} ({body_id}) differs from the URL ({feature_id})")
     frame[layer.id_field] = feature_id
-    result = prepare_frame(store, layer.name, frame, source="request body", mode="replace")
+    result = prepare_frame(store, layer.name, frame, source="request body", mode="replace", refuse_unknown=True)
     store.update_features(layer.name, result.frame, actor=caller.actor)
     return {"updated": feature_id, "repairs": [str(p) for p in result.repairs]}
 

@@ -29,7 +29,6 @@ POST /api/snapshots           body {"quarter": "2026Q4"} (optional; default the 
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from typing import Annotated, Any
@@ -50,6 +49,7 @@ from geoplan.services.indicators import IndicatorRun, synthetic_layers
 from geoplan.storage import LayerStore
 from web.deps import Caller, SettingsDep, StoreDep, require_role
 from web.indicator_cache import IndicatorCache
+from web.uploads import parse_json
 
 router = APIRouter(prefix="/api", tags=["monitoring"])
 
@@ -211,10 +211,7 @@ async def _optional_json(request: Request) -> Any:
             raise HTTPException(413, f"the request body is larger than {SNAPSHOT_BODY_LIMIT:,} bytes")
     if not raw.strip():
         return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("the request body is not valid JSON") from None
+    return parse_json(bytes(raw))
 
 
 @router.post("/snapshots", status_code=201, summary="Record every indicator for a quarter (default: the current one)")
