@@ -24,10 +24,15 @@ def content_security_policy(*, nonce: str, basemap: Basemap) -> str:
     # With a tiled basemap Leaflet blanks each tile it drops by pointing it at a data: GIF; allow data: images
     # only then (an inert image, never script).
     images = " ".join(["'self'", *(["data:"] if basemap.hosts else []), *basemap.hosts])
+    return policy(script=f"'self' 'nonce-{nonce}'", style=f"'self' 'nonce-{nonce}'", images=images)
+
+
+def policy(*, script: str, style: str, images: str) -> str:
+    """The one policy of every HTML page: our own origin for everything, the given script, style and image sources."""
     directives = {
         "default-src": "'self'",
-        "script-src": f"'self' 'nonce-{nonce}'",
-        "style-src": f"'self' 'nonce-{nonce}'",
+        "script-src": script,
+        "style-src": style,
         "img-src": images,
         "font-src": "'self'",
         "connect-src": "'self'",
