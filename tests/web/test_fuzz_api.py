@@ -100,15 +100,6 @@ def map_path_parameters(context: HookContext, path_parameters: dict[str, Any] | 
     if turn % 2 and "project_id" in mapped:
         mapped["project_id"] = REAL_IDS["projects"]
     return mapped
-    layer = list(REAL_IDS)[turn % len(REAL_IDS)]
-    for name in ("layer_name", "collection_id"):
-        if name in path_parameters:
-            path_parameters[name] = layer
-    if turn % 2 and "feature_id" in path_parameters and REAL_IDS[layer]:
-        path_parameters["feature_id"] = REAL_IDS[layer]
-    if turn % 2 and "project_id" in path_parameters:
-        path_parameters["project_id"] = REAL_IDS["projects"]
-    return path_parameters
 
 
 @schema.parametrize()
