@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from geoplan.access import Role
-from geoplan.catalog import Catalog
+from geoplan.access import Role, can_see_layer
+from geoplan.catalog import Catalog, LayerDef
 from geoplan.services.tokens import TokenRegistry
 from geoplan.storage import LayerStore
 from web.settings import WebSettings
@@ -72,3 +72,14 @@ StoreDep = Annotated[LayerStore, Depends(get_store)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 SettingsDep = Annotated[WebSettings, Depends(get_settings)]
+
+
+def visible_vector_layer(catalog: Catalog, role: Role, name: str, *, what: str) -> LayerDef:
+    """The vector layer `name` if `role` may see it; 404 alike for unknown, hidden and raster layers, so nobody
+    learns which private layers exist. `what` names it in the message ("collection", "layer")."""
+    if name not in catalog:
+        raise HTTPException(404, f"no {what} '{name}'")
+    layer = catalog.get(name)
+    if layer.kind != "vector" or not can_see_layer(layer, role):
+        raise HTTPException(404, f"no {what} '{name}'")
+    return layer

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from geoplan.access import visible_layers
 from geoplan.catalog import LayerDef
-from web.deps import CallerDep, CatalogDep, SettingsDep
+from web.deps import CallerDep, CatalogDep, SettingsDep, visible_vector_layer
 from web.layer_cache import LayerCache, LayerSummary
 from web.ogc.common import (
     CACHE_HEADERS,
@@ -23,7 +23,6 @@ from web.ogc.common import (
     JSON,
     QUERYABLES_REL,
     SCHEMA_JSON,
-    visible_vector_layer,
     wants_html,
 )
 from web.ogc.crs import CRS84, STORAGE_CRS, SUPPORTED_CRS
@@ -85,7 +84,7 @@ async def collections(request: Request, catalog: CatalogDep, caller: CallerDep, 
 async def collection(
     collection_id: str, request: Request, catalog: CatalogDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    layer = visible_vector_layer(catalog, caller, collection_id)
+    layer = visible_vector_layer(catalog, caller.role, collection_id, what="collection")
     cache: LayerCache = request.app.state.layer_cache
     document = collection_document(layer, ogc_base(request, settings), await _summary(cache, layer))
     if wants_html(request):

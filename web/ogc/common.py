@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 
-from geoplan.access import can_see_layer
-from geoplan.catalog import Catalog, LayerDef
-from web.deps import Caller
-
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 SCHEMA_JSON = "application/schema+json"
@@ -37,16 +33,6 @@ CONFORMANCE = [
 
 # Cached per caller's role (the token), revalidated every time: the data can change at any write.
 CACHE_HEADERS = {"Cache-Control": "no-cache", "Vary": "Authorization, Accept"}
-
-
-def visible_vector_layer(catalog: Catalog, caller: Caller, collection_id: str) -> LayerDef:
-    """404 for unknown and for hidden layers alike, so the public cannot learn which private layers exist."""
-    if collection_id not in catalog:
-        raise HTTPException(404, f"no collection '{collection_id}'")
-    layer = catalog.get(collection_id)
-    if layer.kind != "vector" or not can_see_layer(layer, caller.role):
-        raise HTTPException(404, f"no collection '{collection_id}'")
-    return layer
 
 
 def _quality(accept: str, media_type: str) -> float:

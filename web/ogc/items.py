@@ -21,9 +21,9 @@ from geoplan.catalog import LayerDef
 from geoplan.cql2 import FILTER_LANGS, Node, frame_mask, parse_filter
 from geoplan.geojson import feature_collection
 from geoplan.storage.base import FilterPushdown
-from web.deps import CallerDep, CatalogDep, SettingsDep, StoreDep
+from web.deps import CallerDep, CatalogDep, SettingsDep, StoreDep, visible_vector_layer
 from web.layer_cache import CachedLayer, LayerCache
-from web.ogc.common import GEOJSON, HTML, JSON, visible_vector_layer, wants_html
+from web.ogc.common import GEOJSON, HTML, JSON, wants_html
 from web.ogc.crs import bbox_to_storage, check_crs, content_crs, from_storage, to_storage
 from web.ogc.html import render
 from web.ogc.links import ogc_base, self_url
@@ -126,7 +126,7 @@ async def items(
     sortby: Annotated[str | None, Query(description="fields, comma-separated; '-' sorts descending")] = None,
     properties: Annotated[str | None, Query(description="fields to return, comma-separated")] = None,
 ) -> Response:
-    layer = visible_vector_layer(catalog, caller, collection_id)
+    layer = visible_vector_layer(catalog, caller.role, collection_id, what="collection")
     fields = visible_fields(layer, caller.role)
     html = wants_html(request)
     filters = {k: v for k, v in request.query_params.items() if k not in RESERVED_PARAMS}
@@ -216,7 +216,7 @@ async def item(
     caller: CallerDep,
     crs: Annotated[str | None, Query(description="CRS URI of the response; CRS84 if absent")] = None,
 ) -> Response:
-    layer = visible_vector_layer(catalog, caller, collection_id)
+    layer = visible_vector_layer(catalog, caller.role, collection_id, what="collection")
     out_crs = check_crs(crs)
     if layer.id_field is None:
         raise HTTPException(404, "this collection has no feature ids")

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request, Response
 from geoplan.access import visible_fields
 from geoplan.catalog import FieldDef, LayerDef
 from geoplan.cql2 import GEOMETRY
-from web.deps import CallerDep, CatalogDep, SettingsDep
-from web.ogc.common import CACHE_HEADERS, SCHEMA_JSON, visible_vector_layer
+from web.deps import CallerDep, CatalogDep, SettingsDep, visible_vector_layer
+from web.ogc.common import CACHE_HEADERS, SCHEMA_JSON
 from web.ogc.links import ogc_base
 
 router = APIRouter(prefix="/ogc")
@@ -63,7 +63,7 @@ def queryables_schema(layer: LayerDef, fields: list[str], href: str) -> dict[str
 def queryables(
     collection_id: str, request: Request, catalog: CatalogDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    layer = visible_vector_layer(catalog, caller, collection_id)
+    layer = visible_vector_layer(catalog, caller.role, collection_id, what="collection")
     href = f"{ogc_base(request, settings)}/collections/{layer.name}/queryables"
     schema = queryables_schema(layer, visible_fields(layer, caller.role), href)
     return Response(json.dumps(schema, ensure_ascii=False), media_type=SCHEMA_JSON, headers=CACHE_HEADERS)

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import folium
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from geoplan.access import Role, can_see_layer, visible_layers
-from geoplan.catalog import Catalog, LayerDef
-from web.deps import CatalogDep, SettingsDep, StoreDep
+from geoplan.access import Role, visible_layers
+from geoplan.catalog import LayerDef
+from web.deps import CatalogDep, SettingsDep, StoreDep, visible_vector_layer
 from web.maps.basemap import Basemap, basemap_for
 from web.maps.coverage_map import build_coverage_map
 from web.maps.csp import new_nonce, page_headers
@@ -55,16 +55,6 @@ def _templates() -> Jinja2Templates:
     if not LEAFLET_FILE.exists():  # the maps would be blank: say why, once
         log.error("web assets missing (%s): run scripts/install_web_assets.sh", LEAFLET_FILE)
     return Jinja2Templates(directory=TEMPLATES_DIR)  # autoescapes .html templates
-
-
-def _public_vector_layer(catalog: Catalog, name: str) -> LayerDef:
-    """404 alike for unknown, private and raster layers: a page never reveals that a private layer exists."""
-    if name not in catalog:
-        raise HTTPException(404, f"no layer '{name}'")
-    layer = catalog.get(name)
-    if layer.kind != "vector" or not can_see_layer(layer, Role.PUBLIC):
-        raise HTTPException(404, f"no layer '{name}'")
-    return layer
 
 
 def render_page(request: Request, basemap: Basemap, template: str, nonce: str, context: dict[str, Any]) -> HTMLResponse:
@@ -106,8 +96,8 @@ def _map_page(template: str, build: Callable[[], folium.Map], context: dict[str,
 
 @router.get("/", response_class=HTMLResponse)
 def project_map(request: Request, catalog: CatalogDep, settings: SettingsDep) -> Response:
-    projects = _public_vector_layer(catalog, "projects")
-    district = _public_vector_layer(catalog, "district")
+    projects = visible_vector_layer(catalog, Role.PUBLIC, "projects", what="layer")
+    district = visible_vector_layer(catalog, Role.PUBLIC, "district", what="layer")
     basemap = basemap_for(settings)
     context = {
         "title": PROJECT_MAP_TITLE,
@@ -151,8 +141,8 @@ def layer_browser(request: Request, catalog: CatalogDep, store: StoreDep, settin
 
 @router.get("/layers/{name}", response_class=HTMLResponse)
 def layer_map(name: str, request: Request, catalog: CatalogDep, store: StoreDep, settings: SettingsDep) -> Response:
-    layer = _public_vector_layer(catalog, name)
-    district = _public_vector_layer(catalog, "district")
+    layer = visible_vector_layer(catalog, Role.PUBLIC, name, what="layer")
+    district = visible_vector_layer(catalog, Role.PUBLIC, "district", what="layer")
     basemap = basemap_for(settings)
     version = store.layer_version(layer.name)  # the count and extent below change only with it
 
