@@ -23,7 +23,7 @@ from geoplan.geojson import feature_collection
 from geoplan.storage.base import FilterPushdown
 from web.deps import CallerDep, CatalogDep, SettingsDep, StoreDep, visible_vector_layer
 from web.layer_cache import CachedLayer, LayerCache
-from web.ogc.common import GEOJSON, HTML, JSON, wants_html
+from web.ogc.common import CACHE_HEADERS, GEOJSON, HTML, JSON, wants_html
 from web.ogc.crs import bbox_to_storage, check_crs, content_crs, from_storage, to_storage
 from web.ogc.html import render
 from web.ogc.links import ogc_base, self_url
@@ -167,7 +167,7 @@ async def items(
 
     tag = f"{layer.name}|{cached.version}|{','.join(fields)}|{request.url.query}"
     etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Authorization, Accept", **content_crs(out_crs)}
+    headers = {"ETag": etag, **CACHE_HEADERS, **content_crs(out_crs)}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
 
