@@ -13,6 +13,7 @@ ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need_apt
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)  # vendors Leaflet into web/static/vendor
 fc-list :lang=zh 2>/dev/null | grep -q . || need_apt+=(fonts-wqy-microhei)  # Chinese glyphs in the browser
+command -v gdalinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)  # gdalinfo/ogrinfo open the stored layers as outside tools
 command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)  # renders the PDF report in its test
 # QGIS's OAPIF provider as a real client of the OGC API (Debian's bindings load in the system Python only)
 /usr/bin/python3 -c 'import qgis.core' >/dev/null 2>&1 || need_apt+=(python3-qgis qgis-providers)
