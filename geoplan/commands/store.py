@@ -115,6 +115,10 @@ def import_(
     ] = None,
     mode: Annotated[str, typer.Option(help="replace the layer, or append to it.")] = "replace",
     strict: Annotated[bool, typer.Option("--strict", help="Reject invalid geometries instead of repairing.")] = False,
+    columns: Annotated[
+        Path | None,
+        typer.Option("--columns", help="Column map (YAML) for a .xlsx/.csv list with its own headers and words."),
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """Import a file into a layer after validating it against the catalogue (all or nothing)."""
@@ -135,6 +139,7 @@ def import_(
                 strict=strict,
                 actor=f"cli:{os.environ.get('USER', 'unknown')}",
                 max_bytes=settings.max_import_bytes,
+                columns=columns,
             )
     finally:
         backend.close()
