@@ -84,9 +84,15 @@ def layers(store: StoreOption = None) -> None:
         backend.close()
 
 
+SYNTHETIC_COLUMN = {"demo": "yes", "partly": "partly", "real": "no (replaced)", "empty": "–"}
+"""`geoplan layers`' synthetic column by where a catalogue-synthetic layer's contents come from."""
+
+
 def _print_layer_table(backend: LayerStore) -> None:
     from geoplan.services.inventory import layer_summaries
+    from geoplan.services.provenance import layer_origins
 
+    origins = {o.name: o.origin for o in layer_origins(backend)}
     table = Table(title=f"layers in {backend.url}")
     for column in ("layer", "title", "kind", "features/cells", "CRS", "bounds", "synthetic"):
         table.add_column(column)
@@ -101,7 +107,7 @@ def _print_layer_table(backend: LayerStore) -> None:
             f"{summary.count:,}",
             summary.crs,
             bounds,
-            "yes" if layer.synthetic else "no",
+            SYNTHETIC_COLUMN[origins[layer.name]] if layer.name in origins else "no",
         )
     out.print(table)
 
