@@ -116,7 +116,7 @@ def _values(raw: Any, layer: LayerDef, columns: Mapping[str, str], problems: lis
         allowed = layer.field(fname).allowed
         targets = {_text(k): _text(v) for k, v in synonyms.items()}
         wrong = sorted({v for v in targets.values() if allowed is not None and v not in _allowed_texts(allowed)})
-        if wrong:
+        if wrong and allowed is not None:
             problems.append(
                 f"values.{fname}: {', '.join(wrong)} not allowed for {fname}; allowed: {', '.join(map(str, allowed))}"
             )
@@ -170,9 +170,9 @@ def _coordinate_problems(table: pd.DataFrame, cmap: ColumnMap) -> list[Problem]:
         )
     for key in ("lon", "lat"):
         values = table[key]
-        bad = [int(n) for n, v in values.items() if v is not None and _number(v) is None]
-        for n in bad:
-            problems.append(Problem(f"{values[n]!r} is not a number", feature=f"row {n}", field=cmap.columns[key]))
+        for n, v in values.items():
+            if v is not None and _number(v) is None:
+                problems.append(Problem(f"{v!r} is not a number", feature=f"row {n}", field=cmap.columns[key]))
     return problems
 
 
@@ -193,7 +193,7 @@ def _value_problems(table: pd.DataFrame, cmap: ColumnMap) -> tuple[pd.DataFrame,
             continue
         texts = _allowed_texts(allowed)
         wrong: dict[str, list[int]] = {}
-        for n, v in mapped.items():
+        for n, v in zip(mapped.index, mapped, strict=True):
             if v is not None and _text(v) not in texts:
                 wrong.setdefault(_text(v), []).append(int(n))
         # '文化站 ' with a stray space is the allowed 文化站: hand validation the catalogue's spelling.

@@ -21,12 +21,14 @@ import weakref
 from dataclasses import dataclass
 from typing import Literal
 
+from geoplan.catalog import LayerDef
 from geoplan.storage import LayerStore
 
 DEMO_ACTOR = "geoplan demo"
 """The actor `geoplan demo` writes with (geoplan/commands/store.py)."""
 
 Origin = Literal["demo", "partly", "real", "empty"]
+SYNTHETIC_ORIGINS: frozenset[Origin] = frozenset({"demo", "partly"})
 FULL_WRITES = frozenset({"write:replace", "write:raster"})
 ADDING_WRITES = frozenset({"write:append", "update"})
 _PAGE = 200
@@ -80,9 +82,24 @@ _LOCK = threading.Lock()
 _ANSWERS: weakref.WeakKeyDictionary[LayerStore, dict[tuple[str, int], Origin]] = weakref.WeakKeyDictionary()
 
 
-def _cached_origin(store: LayerStore, layer: str) -> Origin:
+def known_synthetic(store: LayerStore, layer: LayerDef, version: int) -> bool | None:
+    """Whether `layer` at `version` (its current `layer_version`, already known to the caller) holds demo data,
+    if that is cached; None when it must be read (`is_synthetic`, off an event loop). Queries nothing."""
+    if not layer.synthetic:
+        return False
+    with _LOCK:
+        found = _ANSWERS.get(store, {}).get((layer.name, version))
+    return None if found is None else found in SYNTHETIC_ORIGINS
+
+
+def is_synthetic(store: LayerStore, layer: LayerDef, *, version: int | None = None) -> bool:
+    """Whether `layer` holds synthetic demo data now; `version`: its current version when the caller has it."""
+    return layer.synthetic and _cached_origin(store, layer.name, version) in SYNTHETIC_ORIGINS
+
+
+def _cached_origin(store: LayerStore, layer: str, version: int | None = None) -> Origin:
     """The layer's origin at its current version; computed outside the lock (it only reads the log)."""
-    key = (layer, store.layer_version(layer))
+    key = (layer, store.layer_version(layer) if version is None else version)
     with _LOCK:
         found = _ANSWERS.get(store, {}).get(key)
     if found is not None:
@@ -106,7 +123,7 @@ def layer_origins(store: LayerStore) -> tuple[LayerOrigin, ...]:
     for layer in store.catalog:
         if layer.synthetic:
             origin = _cached_origin(store, layer.name)
-            origins.append(LayerOrigin(layer.name, layer.title_zh, origin, origin in ("demo", "partly")))
+            origins.append(LayerOrigin(layer.name, layer.title_zh, origin, origin in SYNTHETIC_ORIGINS))
     return tuple(origins)
 
 

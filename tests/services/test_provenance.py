@@ -30,7 +30,9 @@ def _origin(store: LayerStore, name: str) -> str:
 
 
 def _raster(value: float) -> RasterData:
-    return RasterData(np.full((3, 4), value, dtype="float32"), Affine(100, 0, 560000, 0, -100, 2540000), "EPSG:4547", -1)
+    return RasterData(
+        np.full((3, 4), value, dtype="float32"), Affine(100, 0, 560000, 0, -100, 2540000), "EPSG:4547", -1
+    )
 
 
 def test_the_demo_then_a_real_replace(store: LayerStore) -> None:
