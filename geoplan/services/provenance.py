@@ -146,9 +146,10 @@ def synthetic_titles(store: LayerStore, names: tuple[str, ...] | None = None) ->
     )
 
 
-def synthetic_banner(store: LayerStore, names: tuple[str, ...] | None = None, *, tail: str = "") -> str:
-    """'示意数据：人口栅格、文化设施为合成的演示数据，…' naming the synthetic layers (of `names`); '' when none."""
+def synthetic_banner(store: LayerStore, names: tuple[str, ...] | None = None, *, tail: str = "，非官方数据") -> str:
+    """'示意数据 / synthetic：人口栅格、文化设施为合成的演示数据，非官方数据。' naming the synthetic layers (of `names`,
+    in catalogue order); `tail` says what that means for the page. '' when none is synthetic."""
     titles = synthetic_titles(store, names)
     if not titles:
         return ""
-    return f"示意数据 / synthetic：{'、'.join(titles)}为合成的演示数据，非官方数据{tail}。"
+    return f"示意数据 / synthetic：{'、'.join(titles)}为合成的演示数据{tail}。"

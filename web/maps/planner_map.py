@@ -137,7 +137,7 @@ def planner_config(
         if district is None
         else layer_config(district, page_size=page_size, synthetic=district.name in synthetic),
         "syntheticNote": synthetic_banner(
-            store, tuple(layer.name for layer in layers), tail="，冲突图斑不得作为审批依据"
+            store, tuple(layer.name for layer in layers), tail="，非官方数据，冲突图斑不得作为审批依据"
         ),
         "thresholds": {"min_area_m2": defaults.min_area_m2, "min_width_m": defaults.min_width_m},
     }
