@@ -84,9 +84,15 @@ def layers(store: StoreOption = None) -> None:
         backend.close()
 
 
+SYNTHETIC_COLUMN = {"demo": "yes", "partly": "partly", "real": "no (replaced)", "empty": "–"}
+"""`geoplan layers`' synthetic column by where a catalogue-synthetic layer's contents come from."""
+
+
 def _print_layer_table(backend: LayerStore) -> None:
     from geoplan.services.inventory import layer_summaries
+    from geoplan.services.provenance import layer_origins
 
+    origins = {o.name: o.origin for o in layer_origins(backend)}
     table = Table(title=f"layers in {backend.url}")
     for column in ("layer", "title", "kind", "features/cells", "CRS", "bounds", "synthetic"):
         table.add_column(column)
@@ -101,7 +107,7 @@ def _print_layer_table(backend: LayerStore) -> None:
             f"{summary.count:,}",
             summary.crs,
             bounds,
-            "yes" if layer.synthetic else "no",
+            SYNTHETIC_COLUMN[origins[layer.name]] if layer.name in origins else "no",
         )
     out.print(table)
 
@@ -115,6 +121,10 @@ def import_(
     ] = None,
     mode: Annotated[str, typer.Option(help="replace the layer, or append to it.")] = "replace",
     strict: Annotated[bool, typer.Option("--strict", help="Reject invalid geometries instead of repairing.")] = False,
+    columns: Annotated[
+        Path | None,
+        typer.Option("--columns", help="Column map (YAML) for a .xlsx/.csv list with its own headers and words."),
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """Import a file into a layer after validating it against the catalogue (all or nothing)."""
@@ -135,6 +145,7 @@ def import_(
                 strict=strict,
                 actor=f"cli:{os.environ.get('USER', 'unknown')}",
                 max_bytes=settings.max_import_bytes,
+                columns=columns,
             )
     finally:
         backend.close()

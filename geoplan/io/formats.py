@@ -19,7 +19,7 @@ from geoplan.crs import STORE_CRS, is_lonlat_wgs84_family, to_store_crs
 from geoplan.errors import CRSError, InputError, NotFoundError, UnreadableFileError
 from geoplan.io import readers, writers
 from geoplan.io.archive import NotAZipError, extracted
-from geoplan.io.readers import FormatError, ReadOptions
+from geoplan.io.readers import FormatError, ReadOptions, TablePrep
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +133,21 @@ def _format_for_reading(path: Path, name: str) -> FileFormat:
     raise UnreadableFileError(f"{name}: not a supported geodata file; supported: {supported()}")
 
 
+TABLE_SUFFIXES = (".csv", ".xlsx")
+"""The formats whose columns a column map can rename (`header_row`, `prepare`)."""
+
+
 def read_raw(
-    path: Path, *, layer: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES, name: str | None = None
+    path: Path,
+    *,
+    layer: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    name: str | None = None,
+    header_row: int = 1,
+    prepare: TablePrep | None = None,
 ) -> gpd.GeoDataFrame:
-    """Read a file's features with its own CRS (or none), after the size and format checks."""
+    """Read a file's features with its own CRS (or none), after the size and format checks. `header_row` and
+    `prepare` apply to tables (.csv, .xlsx) only."""
     shown = name or path.name
     if not path.exists():
         raise NotFoundError(f"{shown}: no such file")
@@ -149,22 +160,31 @@ def read_raw(
     if size == 0:
         raise UnreadableFileError(f"{shown}: not a readable {fmt.label}: the file is empty")
     assert fmt.reader is not None  # _format_for_reading only returns readable formats
+    if prepare is not None and fmt not in (FORMATS[s] for s in TABLE_SUFFIXES):
+        raise InputError(f"{shown}: a column map applies to .csv and .xlsx tables, not to {fmt.label}")
     try:
-        return fmt.reader(path, ReadOptions(layer=layer, max_bytes=max_bytes, name=shown))
+        return fmt.reader(path, ReadOptions(layer, max_bytes, shown, header_row, prepare))
     except FormatError as exc:
         raise UnreadableFileError(f"{shown}: not a readable {fmt.label}: {exc}") from None
 
 
 def read_file(
-    path: Path, *, crs: str | None = None, layer: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    path: Path,
+    *,
+    crs: str | None = None,
+    layer: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    header_row: int = 1,
+    prepare: TablePrep | None = None,
 ) -> gpd.GeoDataFrame:
     """Read any supported file into a new GeoDataFrame in EPSG:4490.
 
     `crs` is the user's --crs: required when the file does not say (CSV, a Shapefile without .prj), and
     "gcj02" for AMap coordinates. `layer` picks a GeoPackage layer, a KML folder, a sheet or a zip member.
+    `header_row` and `prepare` (a column map's) apply to .csv and .xlsx tables.
     """
     path = Path(path)
-    frame = read_raw(path, layer=layer, max_bytes=max_bytes)
+    frame = read_raw(path, layer=layer, max_bytes=max_bytes, header_row=header_row, prepare=prepare)
     if len(frame) == 0:
         raise InputError(f"{path.name}: the file holds no features")
     return to_store_crs(frame, declared=crs, source=path.name)

@@ -44,6 +44,10 @@ _ESCAPED = re.compile(r"^'[=+\-@\t\r']")
 
 T = TypeVar("T")
 
+TablePrep = Callable[[pd.DataFrame], pd.DataFrame]
+"""A step between reading a table and building its geometries (a column map): it gets the cells, indexed by
+the row numbers the user sees in Excel (or the line numbers of a CSV), and returns the table to build from."""
+
 
 class FormatError(Exception):
     """The file is not readable as the format its name (or content) says; the message is the short reason."""
@@ -56,6 +60,10 @@ class ReadOptions:
     layer: str | None
     max_bytes: int
     name: str
+    header_row: int = 1
+    """Tables only: the 1-based row (CSV line) of the headers; the rows above it are titles and are skipped."""
+    prepare: TablePrep | None = None
+    """Tables only: applied to the cells before the geometries are built."""
 
 
 # --------------------------------------------------------------------------------------------- OGR formats
@@ -182,7 +190,18 @@ def _blank_to_none(table: pd.DataFrame) -> pd.DataFrame:
         blank = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
         out[column] = values.where(~blank, None)
     out = out.loc[:, [not (_unnamed(c) and out[c].isna().all()) for c in out.columns]]
-    return out.loc[~out.isna().all(axis=1)].reset_index(drop=True)
+    return out.loc[~out.isna().all(axis=1)]  # the index keeps the user's row numbers
+
+
+def _numbered(table: pd.DataFrame, header_row: int) -> pd.DataFrame:
+    """The body rows indexed by their row number in the file (the header is row `header_row`)."""
+    return table.set_axis(range(header_row + 1, header_row + 1 + len(table)), axis=0)
+
+
+def _geodata(table: pd.DataFrame, opts: ReadOptions) -> gpd.GeoDataFrame:
+    if opts.prepare is not None:
+        table = opts.prepare(table)
+    return frame_from_table(table.reset_index(drop=True), opts.name)
 
 
 def _unnamed(column: object) -> bool:
@@ -204,11 +223,20 @@ def unescape_formulas(table: pd.DataFrame) -> pd.DataFrame:
 def read_csv(path: Path, opts: ReadOptions) -> gpd.GeoDataFrame:
     """A CSV with lon/lat or WKT columns; every value is kept as text for validation to type."""
     text = _decode(path.read_bytes())
+    if opts.header_row > 1:
+        text = "\n".join(text.split("\n")[opts.header_row - 1 :])
     try:
-        table = pd.read_csv(io.StringIO(text), sep=_delimiter(text), dtype=str, keep_default_na=False, na_filter=False)
+        table = pd.read_csv(
+            io.StringIO(text),
+            sep=_delimiter(text),
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,  # blank lines count, so row numbers match the file's lines
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise FormatError(" ".join(str(exc).split())[:200]) from None
-    return frame_from_table(unescape_formulas(_blank_to_none(table)), opts.name)
+    return _geodata(unescape_formulas(_blank_to_none(_numbered(table, opts.header_row))), opts)
 
 
 def read_xlsx(path: Path, opts: ReadOptions) -> gpd.GeoDataFrame:
@@ -230,13 +258,16 @@ def read_xlsx(path: Path, opts: ReadOptions) -> gpd.GeoDataFrame:
         workbook.close()
     if not rows:
         raise FormatError("the sheet is empty")
-    header = [str(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(rows[0])]
+    if len(rows) < opts.header_row:
+        raise FormatError(f"the sheet has {len(rows)} row(s), so no header row {opts.header_row}")
+    first = opts.header_row - 1
+    header = [str(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(rows[first])]
     width = len(header)
-    body = [list(r[:width]) + [None] * (width - len(r)) for r in rows[1:]]
-    table = _blank_to_none(pd.DataFrame(body, columns=header, dtype=object))
+    body = [list(r[:width]) + [None] * (width - len(r)) for r in rows[first + 1 :]]
+    table = _blank_to_none(_numbered(pd.DataFrame(body, columns=header, dtype=object), opts.header_row))
     if all(c in table.columns for c in XLSX_HELPER_COLUMNS):
         table = table.drop(columns=[c for c in XLSX_HELPER_COLUMNS if c != "wkt"])
-    return frame_from_table(table, opts.name)
+    return _geodata(table, opts)
 
 
 def _sheet_rows(workbook: Any, opts: ReadOptions) -> list[tuple[Any, ...]]:

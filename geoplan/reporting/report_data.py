@@ -43,6 +43,7 @@ from geoplan.reporting.tables import (
     town_table,
     with_change,
 )
+from geoplan.services import provenance
 from geoplan.services.coverage_inputs import coverage_inputs, uses_network
 from geoplan.services.indicators import IndicatorRun, compute_indicators, definitions_for
 from geoplan.services.rule_files import default_coverage_rules_path, load_coverage_rules
@@ -150,12 +151,9 @@ def load_history(store: LayerStore, *, until: AsOf | None = None) -> tuple[list[
 
 
 def synthetic_layers(store: LayerStore) -> tuple[str, ...]:
-    """The synthetic layers that hold data: every figure from them must say so."""
-    names = []
-    for layer in store.catalog:
-        if layer.synthetic and (store.has_raster(layer.name) if layer.kind == "raster" else store.count(layer.name)):
-            names.append(layer.name)
-    return tuple(names)
+    """The layers that hold synthetic demo data now (geoplan.services.provenance): every figure from them must
+    say so."""
+    return provenance.synthetic_layers(store)
 
 
 def gather_report(

@@ -26,6 +26,7 @@ from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.ledger_status import default_status_flow_path, load_status_flow
 from geoplan.monitoring.ledger_store import PROGRESS_LAYER
 from geoplan.monitoring.snapshots import Snapshot, snapshot_registry
+from geoplan.services import provenance
 from geoplan.services.coverage_inputs import FACILITIES, VILLAGES, CoverageInputs, coverage_inputs, uses_network
 from geoplan.services.overlap_marks import mark_registry, marks_as_of
 from geoplan.services.rule_files import default_coverage_rules_path, default_rules_path, load_coverage_rules, rules_for
@@ -162,15 +163,9 @@ def state_key(store: LayerStore, *, layers_dir: Path, definitions: IndicatorSet)
 
 
 def synthetic_layers(store: LayerStore) -> list[str]:
-    """The catalogue layers marked synthetic that hold data: whoever shows the indicators must say so."""
-    names = []
-    for layer in store.catalog:
-        if not layer.synthetic:
-            continue
-        held = store.has_raster(layer.name) if layer.kind == "raster" else store.count(layer.name) > 0
-        if held:
-            names.append(layer.name)
-    return names
+    """The layers that hold synthetic demo data now (geoplan.services.provenance): whoever shows the indicators
+    must say so."""
+    return list(provenance.synthetic_layers(store))
 
 
 def record_snapshot(

@@ -16,6 +16,7 @@ import shapely
 
 from geoplan.errors import Problem
 from geoplan.io import DEFAULT_MAX_BYTES, read_file, write_file
+from geoplan.io.column_map import load_column_map
 from geoplan.storage import LayerStore, WriteMode
 from geoplan.validation import ValidationResult, validate
 
@@ -96,10 +97,19 @@ def import_file(
     strict: bool = False,
     actor: str = "system",
     max_bytes: int | None = None,
+    columns: Path | None = None,
 ) -> ImportReport:
-    """Read `path`, validate it for `layer` and write it; the store is unchanged if any step fails."""
-    store.catalog.get(layer)  # an unknown layer is reported before the file is read
-    frame = read_file(path, crs=crs, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
+    """Read `path`, validate it for `layer` and write it; the store is unchanged if any step fails.
+
+    `columns` names a column map (geoplan.io.column_map) for a .csv/.xlsx table with its own headers."""
+    definition = store.catalog.get(layer)  # an unknown layer is reported before the file is read
+    limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+    if columns is None:
+        frame = read_file(path, crs=crs, max_bytes=limit)
+    else:
+        cmap = load_column_map(columns, definition)
+        prepare = cmap.prepare(path.name)
+        frame = read_file(path, crs=crs, layer=cmap.sheet, max_bytes=limit, header_row=cmap.header_row, prepare=prepare)
     return import_frame(store, layer, frame, source=path.name, mode=mode, strict=strict, actor=actor)
 
 

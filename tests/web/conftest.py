@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from geoplan.access import Role
 from geoplan.catalog import Catalog
+from geoplan.services.provenance import DEMO_ACTOR
 from geoplan.services.tokens import TokenRegistry
 from geoplan.storage.gpkg import GeoPackageStore
 from geoplan.storage.side_tables import side_table_engine
@@ -34,8 +35,8 @@ class Tokens:
 def web_store(catalog: Catalog, tmp_path: Path) -> GeoPackageStore:
     store = GeoPackageStore(tmp_path / "web.gpkg", catalog)
     store.init()
-    for name, count in SAMPLE_COUNTS.items():
-        store.write(name, sample_frame(catalog.get(name), count))
+    for name, count in SAMPLE_COUNTS.items():  # stand-ins for the demo's layers: written as the demo writes
+        store.write(name, sample_frame(catalog.get(name), count), actor=DEMO_ACTOR)
     return store
 
 

@@ -234,7 +234,10 @@ def test_catalogue_text_is_escaped_in_legend_and_config(catalog: Catalog) -> Non
     """Catalogue titles are trusted, but a "<" in one still renders as text, never as a tag."""
     evil = "<script>alert(1)</script>"
     projects = replace(catalog.get("projects"), title_zh=evil)
-    m = build_project_map(projects=projects, district=catalog.get("district"), basemap=NO_BASEMAP, page_size=10)
+    district = catalog.get("district")
+    m = build_project_map(
+        projects=projects, district=district, basemap=NO_BASEMAP, page_size=10, synthetic={"projects"}
+    )
     parts = render_map(m, nonce="N")
     assert evil not in parts.header + parts.html + parts.script
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in parts.html  # the legend

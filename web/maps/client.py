@@ -23,16 +23,16 @@ from web.maps.style import layer_style
 Entry = Literal["projectMap", "layerMap", "plannerMap", "coverageMap"]
 
 
-def layer_config(layer: LayerDef, *, page_size: int) -> dict[str, Any]:
+def layer_config(layer: LayerDef, *, page_size: int, synthetic: bool) -> dict[str, Any]:
     """A layer as the page script sees it. Only fields the public may read are listed, so a popup cannot show
-    a private field even if one ever reached the browser.
+    a private field even if one ever reached the browser. `synthetic`: whether it holds demo data now.
     """
     fields = visible_fields(layer, Role.PUBLIC)
     label_field = next((f for f in fields if f == "name" or f.endswith("_name")), layer.id_field)
     return {
         "name": layer.name,
         "title": layer.title_zh,
-        "synthetic": layer.synthetic,
+        "synthetic": synthetic,
         "geometry": layer.geometry,
         "idField": layer.id_field,
         "labelField": label_field,

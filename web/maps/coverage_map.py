@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,13 +110,14 @@ def classify_coverage(values: Sequence[float | None], *, k: int = CLASSES) -> Co
     )
 
 
-def build_coverage_map(*, basemap: Basemap, catalog: Catalog, page_size: int) -> OfflineMap:
-    """The empty map and the call into geoplan-coverage.js; the script creates its layer groups itself."""
+def build_coverage_map(*, basemap: Basemap, catalog: Catalog, page_size: int, synthetic: Collection[str]) -> OfflineMap:
+    """The empty map and the call into geoplan-coverage.js; the script creates its layer groups itself.
+    `synthetic`: the layers that hold demo data now (geoplan.services.provenance.synthetic_now)."""
     m = new_map(basemap)
     facilities = catalog.get("culture_facilities")
     kind = facilities.field("kind")
     layers = {
-        name: layer_config(catalog.get(name), page_size=page_size)
+        name: layer_config(catalog.get(name), page_size=page_size, synthetic=name in synthetic)
         for name in ("district", "culture_facilities")
         if name in catalog
     }

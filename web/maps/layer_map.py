@@ -8,6 +8,7 @@ The server tells the page the feature count and the limits; the page script deci
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,19 +63,21 @@ def build_layer_map(
     feature_count: int,
     extent: Extent | None,
     policy: LargeLayerPolicy,
+    synthetic: Collection[str],
 ) -> OfflineMap:
+    """`synthetic`: the layers that hold demo data now (geoplan.services.provenance.synthetic_now)."""
     m = new_map(basemap)
     groups: dict[str, folium.FeatureGroup] = {}
     layers: dict[str, dict[str, Any]] = {}
-    entries = [legend_entry(layer, layer_style(layer))]
+    entries = [legend_entry(layer, layer_style(layer), synthetic=layer.name in synthetic)]
     if layer.name != district.name:  # the outline goes underneath
         groups["district"] = new_group(m, district.title_zh)
-        layers["district"] = layer_config(district, page_size=page_size)
-        entries.append(legend_entry(district, layer_style(district)))
+        layers["district"] = layer_config(district, page_size=page_size, synthetic=district.name in synthetic)
+        entries.append(legend_entry(district, layer_style(district), synthetic=district.name in synthetic))
     groups["layer"] = new_group(m, layer.title_zh)
     # The count and extent are facts about the whole layer (already public through /layers and /ogc), not data.
     layers["layer"] = {
-        **layer_config(layer, page_size=page_size),
+        **layer_config(layer, page_size=page_size, synthetic=layer.name in synthetic),
         "featureCount": feature_count,
         "extent": list(extent) if extent is not None else None,
     }

@@ -1,8 +1,10 @@
 """The map legend: every layer on the map, its colours, and whether its data is synthetic.
 
-Synthetic layers (the catalogue's `synthetic: true`) are marked 示意数据 / synthetic in every legend, so nobody
-mistakes the demo footprints and figures for official data. Swatches are SVG shapes with `fill` attributes, not
-`style` attributes, so the page's Content-Security-Policy needs no 'unsafe-inline' for styles.
+Layers that hold synthetic demo data now (the catalogue's `synthetic: true` and the demo's writes still in the
+store: geoplan.services.provenance) are marked 示意数据 / synthetic in every legend, so nobody mistakes the demo
+footprints and figures for official data; a layer replaced by real data is marked 真实数据. Swatches are SVG
+shapes with `fill` attributes, not `style` attributes, so the page's Content-Security-Policy needs no
+'unsafe-inline' for styles.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ class LegendEntry:
     """(label, colour) pairs in the catalogue's order."""
 
 
-def legend_entry(layer: LayerDef, style: LayerStyle) -> LegendEntry:
+def legend_entry(layer: LayerDef, style: LayerStyle, *, synthetic: bool) -> LegendEntry:
+    """The layer's legend entry; `synthetic`: whether it holds demo data now (provenance.synthetic_now)."""
     category_title = layer.field(style.category_field).title_zh if style.category_field else ""
     return LegendEntry(
         title=layer.title_zh,
-        synthetic=layer.synthetic,
+        synthetic=synthetic,
         geometry=layer.geometry or "",
         color=style.color,
         fill_opacity=style.fill_opacity,

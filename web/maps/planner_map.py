@@ -9,7 +9,7 @@ plan layers from the OGC API and the patches from `/api/overlaps`, all with the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from geoplan.access import Role, visible_fields
@@ -18,6 +18,7 @@ from geoplan.analysis.rules import ConflictRule, layers_of
 from geoplan.catalog import Catalog, LayerDef
 from geoplan.reporting.compliance_html import VERDICT_ZH
 from geoplan.services.overlap_marks import STATUS_TITLES, STATUSES
+from geoplan.services.provenance import synthetic_banner, synthetic_now
 from geoplan.storage import LayerStore
 from web.maps.basemap import Basemap
 from web.maps.client import PageScript, layer_config, page_config
@@ -81,13 +82,15 @@ def plan_layers(rules: Sequence[ConflictRule], catalog: Catalog) -> list[LayerDe
     return [catalog.get(name) for name in ordered]
 
 
-def planner_layer_config(layer: LayerDef, store: LayerStore, *, page_size: int, role: Role) -> dict[str, Any]:
+def planner_layer_config(
+    layer: LayerDef, store: LayerStore, *, page_size: int, role: Role, synthetic: Collection[str]
+) -> dict[str, Any]:
     """`layer_config` with every field the role may read (planners see private fields), plus the facts the page
     needs to choose between whole-layer and by-view loading."""
     count = store.count(layer.name)
     extent = store.bounds(layer.name)
     return {
-        **layer_config(layer, page_size=page_size),
+        **layer_config(layer, page_size=page_size, synthetic=layer.name in synthetic),
         "fields": [{"name": n, "label": layer.field(n).title_zh or n} for n in visible_fields(layer, role)],
         "featureCount": count,
         "extent": list(extent) if extent is not None else None,
@@ -95,8 +98,9 @@ def planner_layer_config(layer: LayerDef, store: LayerStore, *, page_size: int, 
     }
 
 
-def rule_config(rule: ConflictRule, index: int, catalog: Catalog) -> dict[str, Any]:
-    synthetic = catalog.get(rule.layer_a).synthetic or catalog.get(rule.layer_b).synthetic
+def rule_config(rule: ConflictRule, index: int, synthetic_layers: Collection[str]) -> dict[str, Any]:
+    """A rule as the page draws it; synthetic when either of its layers holds demo data now."""
+    synthetic = rule.layer_a in synthetic_layers or rule.layer_b in synthetic_layers
     return {
         "code": rule.code,
         "title": rule.title_zh,
@@ -115,14 +119,25 @@ def rule_config(rule: ConflictRule, index: int, catalog: Catalog) -> dict[str, A
 def planner_config(
     *, rules: Sequence[ConflictRule], store: LayerStore, page_size: int, role: Role = Role.PLANNER
 ) -> dict[str, Any]:
-    """What the planner page draws with: rules (colours, titles, synthetic flag), plan layers and defaults."""
+    """What the planner page draws with: rules (colours, titles, synthetic flag), plan layers, defaults and the
+    banner naming the plan layers that still hold synthetic demo data ('' when none does)."""
     catalog = store.catalog
     layers = plan_layers(rules, catalog)
     defaults = OverlapSettings()
+    synthetic = synthetic_now(store)
+    district = catalog.get("district") if "district" in catalog else None
     return {
-        "rules": [rule_config(rule, i, catalog) for i, rule in enumerate(rules)],
-        "layers": {layer.name: planner_layer_config(layer, store, page_size=page_size, role=role) for layer in layers},
+        "rules": [rule_config(rule, i, synthetic) for i, rule in enumerate(rules)],
+        "layers": {
+            layer.name: planner_layer_config(layer, store, page_size=page_size, role=role, synthetic=synthetic)
+            for layer in layers
+        },
         "order": [layer.name for layer in layers],
-        "district": layer_config(catalog.get("district"), page_size=page_size) if "district" in catalog else None,
+        "district": None
+        if district is None
+        else layer_config(district, page_size=page_size, synthetic=district.name in synthetic),
+        "syntheticNote": synthetic_banner(
+            store, tuple(layer.name for layer in layers), tail="，非官方数据，冲突图斑不得作为审批依据"
+        ),
         "thresholds": {"min_area_m2": defaults.min_area_m2, "min_width_m": defaults.min_width_m},
     }

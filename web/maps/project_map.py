@@ -6,6 +6,8 @@ fetched by the browser from the OGC API, where anonymous callers get public fiel
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from geoplan.catalog import LayerDef
 from web.maps.basemap import Basemap
 from web.maps.client import PageScript, layer_config, page_config
@@ -17,17 +19,22 @@ PERMALINK_PARAM = "project"
 """`/?project=GM-2024-001` or `/#project=GM-2024-001` opens that project."""
 
 
-def build_project_map(*, projects: LayerDef, district: LayerDef, basemap: Basemap, page_size: int) -> OfflineMap:
+def build_project_map(
+    *, projects: LayerDef, district: LayerDef, basemap: Basemap, page_size: int, synthetic: Collection[str]
+) -> OfflineMap:
+    """`synthetic`: the layers that hold demo data now (geoplan.services.provenance.synthetic_now)."""
     m = new_map(basemap)
     district_group = new_group(m, district.title_zh)
     project_group = new_group(m, projects.title_zh)
-    entries = [legend_entry(projects, layer_style(projects)), legend_entry(district, layer_style(district))]
+    entries = [
+        legend_entry(layer, layer_style(layer), synthetic=layer.name in synthetic) for layer in (projects, district)
+    ]
     Legend(entries, note=basemap.note_zh).add_to(m)
     config = page_config(
         basemap,
         {
-            "projects": layer_config(projects, page_size=page_size),
-            "district": layer_config(district, page_size=page_size),
+            "projects": layer_config(projects, page_size=page_size, synthetic=projects.name in synthetic),
+            "district": layer_config(district, page_size=page_size, synthetic=district.name in synthetic),
         },
         permalinkParam=PERMALINK_PARAM,
     )

@@ -2,6 +2,8 @@
 
 Count and extent come from the layer cache's summaries, keyed by layer version: a request costs one indexed
 version query per layer and is answered on the event loop; only a changed layer is recounted (in the pool).
+Whether a layer still holds synthetic demo data (its title says "(synthetic)") is known at that same version
+(geoplan.services.provenance caches it per layer version); only a changed layer's audit log is read (in the pool).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from fastapi.responses import JSONResponse
 
 from geoplan.access import visible_layers
 from geoplan.catalog import LayerDef
-from web.deps import CallerDep, CatalogDep, SettingsDep, visible_vector_layer
+from geoplan.services.provenance import is_synthetic, known_synthetic
+from geoplan.storage import LayerStore
+from web.deps import CallerDep, CatalogDep, SettingsDep, StoreDep, visible_vector_layer
 from web.layer_cache import LayerCache, LayerSummary
 from web.ogc.common import (
     CACHE_HEADERS,
@@ -37,13 +41,29 @@ async def _summary(cache: LayerCache, layer: LayerDef) -> LayerSummary:
     return summary if summary is not None else await run_in_threadpool(cache.summary, layer)
 
 
-def collection_document(layer: LayerDef, base: str, summary: LayerSummary) -> dict[str, Any]:
-    title = f"{layer.title_zh} {layer.title_en}" + (" (synthetic)" if layer.synthetic else "")
+async def _synthetic(store: LayerStore, layer: LayerDef, summary: LayerSummary) -> bool:
+    """Whether the layer holds demo data at the summary's (current) version: known without a query once read."""
+    known = known_synthetic(store, layer, summary.version)
+    if known is not None:
+        return known
+    return await run_in_threadpool(lambda: is_synthetic(store, layer, version=summary.version))
+
+
+async def _document(store: LayerStore, cache: LayerCache, layer: LayerDef, base: str) -> dict[str, Any]:
+    summary = await _summary(cache, layer)
+    return collection_document(layer, base, summary, synthetic=await _synthetic(store, layer, summary))
+
+
+def collection_document(layer: LayerDef, base: str, summary: LayerSummary, *, synthetic: bool) -> dict[str, Any]:
+    """One collection; `synthetic`: the layer holds demo data now (geoplan.services.provenance)."""
+    title = f"{layer.title_zh} {layer.title_en}" + (" (synthetic)" if synthetic else "")
+    # The catalogue's description tells of the demo's data: not once real data has replaced it.
+    description = layer.description.strip() if synthetic or not layer.synthetic else ""
     href = f"{base}/collections/{layer.name}"
     document: dict[str, Any] = {
         "id": layer.name,
         "title": title,
-        "description": layer.description.strip(),
+        "description": description,
         "itemType": "feature",
         "crs": SUPPORTED_CRS,
         "storageCrs": STORAGE_CRS,
@@ -62,11 +82,13 @@ def collection_document(layer: LayerDef, base: str, summary: LayerSummary) -> di
 
 
 @router.get("/collections", summary="The layers this caller may read")
-async def collections(request: Request, catalog: CatalogDep, caller: CallerDep, settings: SettingsDep) -> Response:
+async def collections(
+    request: Request, catalog: CatalogDep, caller: CallerDep, settings: SettingsDep, store: StoreDep
+) -> Response:
     base = ogc_base(request, settings)
     cache: LayerCache = request.app.state.layer_cache
     layers = [layer for layer in visible_layers(catalog, caller.role) if layer.kind == "vector"]
-    documents = [collection_document(layer, base, await _summary(cache, layer)) for layer in layers]
+    documents = [await _document(store, cache, layer, base) for layer in layers]
     if wants_html(request):
         context = {"title": "数据集（图层）", "collections": documents}
         return render(request, settings, "ogc_collections.html", context)
@@ -82,11 +104,16 @@ async def collections(request: Request, catalog: CatalogDep, caller: CallerDep, 
 
 @router.get("/collections/{collection_id}", summary="One layer")
 async def collection(
-    collection_id: str, request: Request, catalog: CatalogDep, caller: CallerDep, settings: SettingsDep
+    collection_id: str,
+    request: Request,
+    catalog: CatalogDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    store: StoreDep,
 ) -> Response:
     layer = visible_vector_layer(catalog, caller.role, collection_id, what="collection")
     cache: LayerCache = request.app.state.layer_cache
-    document = collection_document(layer, ogc_base(request, settings), await _summary(cache, layer))
+    document = await _document(store, cache, layer, ogc_base(request, settings))
     if wants_html(request):
         return render(
             request, settings, "ogc_collections.html", {"title": document["title"], "collections": [document]}

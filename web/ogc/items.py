@@ -20,6 +20,7 @@ from geoplan.access import visible_fields
 from geoplan.catalog import LayerDef
 from geoplan.cql2 import FILTER_LANGS, Node, frame_mask, parse_filter
 from geoplan.geojson import feature_collection
+from geoplan.services.provenance import synthetic_now
 from geoplan.storage.base import FilterPushdown
 from web.deps import CallerDep, CatalogDep, SettingsDep, StoreDep, visible_vector_layer
 from web.layer_cache import CachedLayer, LayerCache
@@ -154,6 +155,7 @@ async def items(
         context = {
             "title": f"{layer.title_zh} · 地图",
             "layer": layer,
+            "synthetic": layer.name in await run_in_threadpool(synthetic_now, store),
             "items_url": self_url(request, settings, drop=("crs",), f="json"),  # Leaflet draws lon/lat
         }
         return render(request, settings, "ogc_items.html", context | {"collection_url": base})

@@ -32,6 +32,7 @@ from geoplan.analysis.coverage import CoverageRules, CoverageSettings
 from geoplan.analysis.coverage_config import rules_with_overrides
 from geoplan.errors import InputError
 from geoplan.geojson import feature_collection
+from geoplan.services.provenance import synthetic_banner, synthetic_titles
 from geoplan.storage import LayerStore
 from web.coverage_cache import COVERAGE_LAYERS, CoverageCache, CoverageQuery, CoverageRun, GeoLayer, village_frame
 from web.deps import Caller, StoreDep, require_role
@@ -139,22 +140,28 @@ def rules_json(rules: CoverageRules) -> dict[str, Any]:
     return {"urban": _settings_json(rules.urban), "rural": _settings_json(rules.rural)}
 
 
-def _about(run: CoverageRun, store_synthetic: bool) -> dict[str, Any]:
-    """What every answer says about how it was computed."""
+def _about(run: CoverageRun, synthetic: dict[str, Any]) -> dict[str, Any]:
+    """What every answer says about how it was computed, and which of its inputs are synthetic demo data."""
     return {
         "rules": rules_json(run.query.rules),
         "kinds": list(run.query.kinds) if run.query.kinds is not None else None,
         "data": dict(run.versions),
-        "synthetic": store_synthetic,
+        **synthetic,
     }
 
 
-def _synthetic(store: LayerStore) -> bool:
-    catalog = store.catalog
-    return any(catalog.get(name).synthetic for name in COVERAGE_LAYERS if name in catalog)
+def _synthetic(store: LayerStore) -> dict[str, Any]:
+    """The inputs that hold synthetic demo data now (a function of their versions, so the ETag still holds):
+    `synthetic`, their Chinese titles and the banner naming them. Reads the store: call it off the event loop."""
+    names = tuple(COVERAGE_LAYERS)
+    titles = synthetic_titles(store, names)
+    note = synthetic_banner(store, names, tail="，覆盖率非官方统计")
+    return {"synthetic": bool(titles), "synthetic_layers": list(titles), "synthetic_note": note}
 
 
-def _geojson(request: Request, run: CoverageRun, layer: GeoLayer, store: LayerStore, **members: Any) -> Response:
+def _geojson(
+    request: Request, run: CoverageRun, layer: GeoLayer, synthetic: dict[str, Any], **members: Any
+) -> Response:
     etag, headers = etag_headers(request, run.digest)
     if (cached := not_modified(request, etag, headers)) is not None:
         return cached
@@ -162,7 +169,7 @@ def _geojson(request: Request, run: CoverageRun, layer: GeoLayer, store: LayerSt
         layer.features,
         numberMatched=len(layer.features),
         numberReturned=len(layer.features),
-        **plain({**members, **layer.extra, **_about(run, _synthetic(store))}),
+        **plain({**members, **layer.extra, **_about(run, synthetic)}),
     )
     return Response(body, media_type=GEOJSON, headers=headers)
 
@@ -181,7 +188,8 @@ async def _layer_answer(
     run = await run_in_threadpool(cache.run, query)
     layer = await run_in_threadpool(layer_of, run)
     members = {"classes": run.classes.to_json()} if with_classes else {}
-    return _geojson(request, run, layer, store, **members)
+    synthetic = await run_in_threadpool(_synthetic, store)
+    return _geojson(request, run, layer, synthetic, **members)
 
 
 # --------------------------------------------------------------------------------------------- routes
@@ -205,7 +213,7 @@ async def coverage(
     table = run.result.table
     pct = table["coverage_pct"].to_numpy(dtype=np.float64)
     body = {
-        **_about(run, _synthetic(store)),
+        **_about(run, await run_in_threadpool(_synthetic, store)),
         "district": plain(run.total),
         "towns": _records(run.towns),
         "villages": _records(table),

@@ -42,6 +42,7 @@ from geoplan.reporting.formatting import change_text, met_label, note_text, plai
 from geoplan.reporting.render import FORMATS
 from geoplan.reporting.report_data import ReportData, gather_report
 from geoplan.reporting.svg_charts import chart_svg
+from geoplan.services.provenance import synthetic_titles
 from geoplan.storage import LayerStore
 from web.deps import CatalogDep, SettingsDep, StoreDep
 from web.maps.basemap import NO_BASEMAP
@@ -209,6 +210,7 @@ def dashboard_json(store: LayerStore, data: ReportData) -> dict[str, Any]:
         "current": data.as_of.current,
         "quarter": str(data.quarter),
         "synthetic_layers": list(data.synthetic),
+        "synthetic_titles": list(synthetic_titles(store, data.synthetic)),
         "previous_snapshot": None if data.previous is None else _snapshot_json(data.previous),
         "indicators": _indicators_json(data, catalog),
         "warnings": _warnings_json(store, data),

@@ -32,6 +32,7 @@ from geoplan.errors import InputError
 from geoplan.geojson import feature_collection
 from geoplan.services.overlap import mark_patch
 from geoplan.services.overlap_marks import MAX_NOTE, STATUS_TITLES, Mark, MarkStatus
+from geoplan.services.provenance import synthetic_now
 from geoplan.storage import LayerStore
 from web.deps import Caller, SettingsDep, StoreDep, require_role
 from web.downloads import table_download
@@ -238,7 +239,7 @@ def _sources(patch: pd.Series, layers: LayerCache, store: LayerStore, role: Role
                 "side": side,
                 "layer": layer.name,
                 "title": layer.title_zh,
-                "synthetic": layer.synthetic,
+                "synthetic": layer.name in synthetic_now(store),
                 "id_field": layer.id_field,
                 "id": str(feature_id),
                 "feature": json.loads(cached.features[int(matches[0])]) if len(matches) else None,

@@ -27,6 +27,8 @@ from fastapi.templating import Jinja2Templates
 
 from geoplan.access import Role, visible_layers
 from geoplan.catalog import LayerDef
+from geoplan.services.provenance import synthetic_now
+from geoplan.storage import LayerStore
 from web.deps import CatalogDep, SettingsDep, StoreDep, visible_vector_layer
 from web.maps.basemap import Basemap, basemap_for
 from web.maps.coverage_map import build_coverage_map
@@ -94,49 +96,62 @@ def _map_page(template: str, build: Callable[[], folium.Map], context: dict[str,
 # after an edit never hold up the event loop; a current page is only joined around a fresh nonce.
 
 
+def _synthetic(store: LayerStore, layers: list[LayerDef]) -> frozenset[str]:
+    """Which of `layers` hold synthetic demo data now: part of a page's cache key, so a real import shows."""
+    return synthetic_now(store) & {layer.name for layer in layers}
+
+
 @router.get("/", response_class=HTMLResponse)
-def project_map(request: Request, catalog: CatalogDep, settings: SettingsDep) -> Response:
+def project_map(request: Request, catalog: CatalogDep, store: StoreDep, settings: SettingsDep) -> Response:
     projects = visible_vector_layer(catalog, Role.PUBLIC, "projects", what="layer")
     district = visible_vector_layer(catalog, Role.PUBLIC, "district", what="layer")
     basemap = basemap_for(settings)
+    synthetic = _synthetic(store, [projects, district])
     context = {
         "title": PROJECT_MAP_TITLE,
         "task_areas": projects.field("task_area").allowed or (),
         "statuses": projects.field("status").allowed or (),
-        "synthetic": projects.synthetic,
+        "synthetic": projects.name in synthetic,
     }
 
     def build() -> folium.Map:
         return build_project_map(
-            projects=projects, district=district, basemap=basemap, page_size=settings.max_page_size
+            projects=projects,
+            district=district,
+            basemap=basemap,
+            page_size=settings.max_page_size,
+            synthetic=synthetic,
         )
 
-    # Catalogue facts only (the projects come from the OGC API): one render per process.
+    # Catalogue facts and where the data comes from (the projects come from the OGC API).
     render = _map_page("project_map.html", build, context)
-    return _page_cache(request).page(("project_map",), basemap, render).response(request)
+    return _page_cache(request).page(("project_map", synthetic), basemap, render).response(request)
 
 
 @dataclass(frozen=True)
 class LayerRow:
     layer: LayerDef
     count: int
-    synthetic_label: str
+    synthetic: bool
+    """The layer holds synthetic demo data now (not merely the catalogue's flag)."""
+
+    @property
+    def synthetic_label(self) -> str:
+        return SYNTHETIC_LABEL if self.synthetic else REAL_LABEL
 
 
 @router.get("/layers", response_class=HTMLResponse)
 def layer_browser(request: Request, catalog: CatalogDep, store: StoreDep, settings: SettingsDep) -> Response:
     layers = [layer for layer in visible_layers(catalog, Role.PUBLIC) if layer.kind == "vector"]
     versions = tuple((layer.name, store.layer_version(layer.name)) for layer in layers)
+    synthetic = _synthetic(store, layers)
 
     def render(nonce: str) -> str:
-        rows = [
-            LayerRow(layer, store.count(layer.name), SYNTHETIC_LABEL if layer.synthetic else REAL_LABEL)
-            for layer in layers
-        ]
+        rows = [LayerRow(layer, store.count(layer.name), layer.name in synthetic) for layer in layers]
         return render_html("layers.html", nonce, {"title": f"图层目录 · {SITE_TITLE}", "rows": rows})
 
     basemap = basemap_for(settings)
-    return _page_cache(request).page(("layers", versions), basemap, render).response(request)
+    return _page_cache(request).page(("layers", versions, synthetic), basemap, render).response(request)
 
 
 @router.get("/layers/{name}", response_class=HTMLResponse)
@@ -145,6 +160,7 @@ def layer_map(name: str, request: Request, catalog: CatalogDep, store: StoreDep,
     district = visible_vector_layer(catalog, Role.PUBLIC, "district", what="layer")
     basemap = basemap_for(settings)
     version = store.layer_version(layer.name)  # the count and extent below change only with it
+    synthetic = _synthetic(store, [layer, district])
 
     def build() -> folium.Map:
         return build_layer_map(
@@ -155,15 +171,17 @@ def layer_map(name: str, request: Request, catalog: CatalogDep, store: StoreDep,
             feature_count=store.count(layer.name),  # decides whole layer or by view (see layer_map.py)
             extent=store.bounds(layer.name),
             policy=LargeLayerPolicy.from_settings(settings),
+            synthetic=synthetic,
         )
 
     context = {
         "title": f"{layer.title_zh} · {SITE_TITLE}",
         "layer": layer,
-        "synthetic_label": SYNTHETIC_LABEL if layer.synthetic else REAL_LABEL,
+        "synthetic": layer.name in synthetic,
+        "synthetic_label": SYNTHETIC_LABEL if layer.name in synthetic else REAL_LABEL,
     }
     render = _map_page("layer_map.html", build, context)
-    return _page_cache(request).page(("layer", name, version), basemap, render).response(request)
+    return _page_cache(request).page(("layer", name, version, synthetic), basemap, render).response(request)
 
 
 @router.get("/planner", response_class=HTMLResponse)
@@ -179,15 +197,19 @@ def planner_map(request: Request, settings: SettingsDep) -> Response:
 
 
 @router.get("/coverage", response_class=HTMLResponse)
-def coverage_map(request: Request, catalog: CatalogDep, settings: SettingsDep) -> Response:
+def coverage_map(request: Request, catalog: CatalogDep, store: StoreDep, settings: SettingsDep) -> Response:
     basemap = basemap_for(settings)
+    shown = [catalog.get(name) for name in ("district", "culture_facilities") if name in catalog]
+    synthetic = _synthetic(store, shown)
 
     def build() -> folium.Map:
-        return build_coverage_map(basemap=basemap, catalog=catalog, page_size=settings.max_page_size)
+        return build_coverage_map(
+            basemap=basemap, catalog=catalog, page_size=settings.max_page_size, synthetic=synthetic
+        )
 
     context = {"title": f"{COVERAGE_TITLE} · {SITE_TITLE}", "heading": COVERAGE_TITLE}
     render = _map_page("coverage.html", build, context)
-    return _page_cache(request).page(("coverage",), basemap, render).response(request)
+    return _page_cache(request).page(("coverage", synthetic), basemap, render).response(request)
 
 
 @router.get("/audit", response_class=HTMLResponse)

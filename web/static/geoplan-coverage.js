@@ -170,7 +170,9 @@
       config.kinds.forEach(function (kind) { kinds.appendChild(new Option(kind, kind)); });
       byId('gp-k').max = config.maxSites;
       byId('gp-k').value = params.k;
-      byId('gp-synthetic-note').hidden = !first.synthetic;
+      // The banner names the inputs that still hold demo data (the server decides, from the audit log).
+      byId('gp-synthetic-note').textContent = first.synthetic_note || '';
+      byId('gp-synthetic-note').hidden = !first.synthetic_note;
       addLayerControl();
       addLegend(first.synthetic);
       buildTableHead();

@@ -72,8 +72,8 @@
       : '；尚无更早的快照';
     setStatus(byId('gp-dash-status'), '数据截至 ' + when + '，' + data.indicators.length + ' 项指标' + basis + '。');
     var note = byId('gp-synthetic-note');
-    note.hidden = data.synthetic_layers.length === 0;
-    note.textContent = '示意数据 / synthetic：' + data.synthetic_layers.join('、') + ' 为合成的演示数据，指标数值非官方统计。';
+    note.hidden = data.synthetic_titles.length === 0;
+    note.textContent = '示意数据 / synthetic：' + data.synthetic_titles.join('、') + '为合成的演示数据，指标数值非官方统计。';
   }
 
   function showCharts(data) {

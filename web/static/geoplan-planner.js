@@ -182,7 +182,9 @@
       byId('gp-min-area').value = thresholds.min_area_m2;
       byId('gp-min-width').value = thresholds.min_width_m;
       var synthetic = cfg.rules.some(function (r) { return r.synthetic; });
-      byId('gp-synthetic-note').hidden = !synthetic;
+      // The banner names the plan layers that still hold demo data (the server decides, from the audit log).
+      byId('gp-synthetic-note').textContent = cfg.syntheticNote || '';
+      byId('gp-synthetic-note').hidden = !cfg.syntheticNote;
       cfg.order.forEach(function (name) {
         planLayers[name] = { config: cfg.layers[name], group: L.featureGroup(), loading: null, refresh: null };
       });
