@@ -19,6 +19,7 @@ import pytest
 
 from geoplan.catalog import Catalog
 from geoplan.crs import wgs84_to_gcj02
+from geoplan.services.provenance import DEMO_ACTOR
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import SOURCES_DIR
 from tests.factories import sample_frame
@@ -80,10 +81,11 @@ def browser_store(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) ->
     path = tmp_path_factory.mktemp("browser") / "pages.gpkg"
     store = GeoPackageStore(path, catalog)
     store.init()
-    store.write("projects", _projects(catalog))
+    # The synthetic stand-ins are written as the demo writes them, so their pages carry the synthetic label.
+    store.write("projects", _projects(catalog), actor=DEMO_ACTOR)
     store.write("district", _district())
-    store.write("culture_facilities", sample_frame(catalog.get("culture_facilities"), 30))
-    store.write("landuse_plan", sample_frame(catalog.get("landuse_plan"), 5))  # private: must never show
+    store.write("culture_facilities", sample_frame(catalog.get("culture_facilities"), 30), actor=DEMO_ACTOR)
+    store.write("landuse_plan", sample_frame(catalog.get("landuse_plan"), 5), actor=DEMO_ACTOR)  # private: never shown
     store.close()
     return path
 
