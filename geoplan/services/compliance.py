@@ -25,6 +25,7 @@ from geoplan.catalog import Catalog
 from geoplan.crs import STORE_CRS, is_lonlat_wgs84_family
 from geoplan.errors import InputError
 from geoplan.io import DEFAULT_MAX_BYTES, read_file
+from geoplan.services import provenance
 from geoplan.services.ingest import district_outline
 from geoplan.storage import LayerStore, is_postgis_url
 from geoplan.storage.base import vector_layer
@@ -98,8 +99,17 @@ def check_site_in_store(
         "rules": rules_source,
         "geoplan_version": __version__,
     }
+    # The catalogue flags the layers the demo fills; whether they still hold demo data is the audit log's answer.
+    synthetic = provenance.synthetic_now(store)
+    touched = tuple(replace(t, synthetic=t.layer in synthetic) for t in report.touched_layers)
     log.info("site check of %s: %s, %d hit(s)", source or "site", report.verdict, len(report.hits))
-    return replace(report, data=data, site_source=source)
+    return replace(
+        report,
+        data=data,
+        site_source=source,
+        touched_layers=touched,
+        synthetic_layers=tuple(name for name in report.synthetic_layers if name in synthetic),
+    )
 
 
 def layer_colours(catalog: Catalog) -> dict[str, str]:

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import re
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -491,3 +492,29 @@ def test_bad_files_are_refused_clearly(
     with pytest.raises(InputError, match="no such file"):
         _run(demo_store, demo_rules, tmp_path / "missing.geojson")
     assert _digest(demo_store_path) == digest
+
+
+def test_the_report_names_a_control_layer_synthetic_only_while_it_holds_demo_data(
+    demo_store_path: Path,
+    catalog: Catalog,
+    demo_rules: list[ConflictRule],
+    conflicting_project: gpd.GeoDataFrame,
+    tmp_path: Path,
+) -> None:
+    """The demo's red lines are synthetic; once a real file replaces them the same check no longer says so."""
+    copy = tmp_path / "store.gpkg"
+    shutil.copyfile(demo_store_path, copy)
+    store = GeoPackageStore(copy, catalog)
+    try:
+        site = _write(conflicting_project, tmp_path / "site.geojson")
+        before = _run(store, demo_rules, site)
+        assert "eco_redlines" in before.synthetic_layers
+        assert {t.layer: t.synthetic for t in before.touched_layers}["eco_redlines"] is True
+        store.write("eco_redlines", store.read("eco_redlines"), actor="cli:planner")  # the same shapes, from a file
+        after = _run(store, demo_rules, site)
+        assert "eco_redlines" not in after.synthetic_layers
+        assert {t.layer: t.synthetic for t in after.touched_layers}["eco_redlines"] is False
+        assert after.to_dict()["synthetic_layers"] == list(after.synthetic_layers)
+        assert [h.rule for h in after.hits] == [h.rule for h in before.hits]  # the finding itself is unchanged
+    finally:
+        store.close()
