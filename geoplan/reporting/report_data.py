@@ -79,6 +79,9 @@ class ReportData:
     people) and projects as of the
     moment, for the maps; a layer the store lacks is absent."""
     synthetic: tuple[str, ...] = ()
+    """The layers that hold synthetic demo data now (names)."""
+    synthetic_titles: tuple[str, ...] = ()
+    """The same layers as a reader names them (Chinese titles, a partly synthetic one marked so)."""
     notes: tuple[str, ...] = ()
 
     @property
@@ -205,6 +208,7 @@ def gather_report(
         layers = _map_layers(store, layers_dir, run, notes)
     else:
         layers = {"towns": layer_as_of(store, "towns", run.as_of)} if "towns" in store.catalog else {}
+    synthetic = synthetic_layers(store)
     return ReportData(
         quarter=chosen,
         as_of=run.as_of,
@@ -217,7 +221,8 @@ def gather_report(
         history=history,
         warnings=warnings,
         layers=layers,
-        synthetic=synthetic_layers(store),
+        synthetic=synthetic,
+        synthetic_titles=provenance.synthetic_titles(store, synthetic),
         notes=tuple(notes),
     )
 

@@ -49,7 +49,28 @@ TRENDS_PER_PAGE = 8
 WARNINGS_PER_PAGE = 36
 DETAIL_ROWS_PER_PAGE = 44
 HEADER_BG = "#e4ebf2"
-SYNTHETIC_NOTE = "示意数据（synthetic）：除区界外，图层为合成的演示数据，数值非官方统计。"
+
+
+NOTE_WIDTH = 56
+"""Characters of a summary line on A4 at 8 pt: the CJK glyphs are full width, so a longer line runs off."""
+
+
+def synthetic_note(data: ReportData) -> list[str]:
+    """The summary page's warning naming the layers that still hold demo data (as the web's banners do), wrapped
+    between names so no line runs off the page or starts with a comma."""
+    lines = ["示意数据（synthetic）："]
+    names = list(data.synthetic_titles or data.synthetic)
+    for i, name in enumerate(names):
+        piece = name + ("、" if i < len(names) - 1 else "为合成的演示数据，数值非官方统计。")
+        if len(lines[-1]) + len(piece) > NOTE_WIDTH:
+            lines.append("")
+        lines[-1] += piece
+    return lines
+
+
+def synthetic_footer(data: ReportData) -> str:
+    """The footer's short form: how many layers, the list being on the first page."""
+    return f"示意数据（synthetic）：{len(data.synthetic)} 个图层为合成的演示数据（见第 1 页），数值非官方统计。"
 
 
 @dataclass(frozen=True)
@@ -115,7 +136,7 @@ def _footer(figure: Figure, data: ReportData, number: int, total: int, title: st
     text = f"{data.title} · {title} · 第 {number} / {total} 页 · 数据截至 {data.as_of_local}（北京时间）"
     figure.text(0.5, 0.018, text, ha="center", fontsize=6.5, color="#52606d")
     if data.synthetic:
-        figure.text(0.5, 0.006, SYNTHETIC_NOTE, ha="center", fontsize=6.5, color="#c2410c")
+        figure.text(0.5, 0.006, synthetic_footer(data), ha="center", fontsize=6.5, color="#c2410c")
 
 
 def _heading(figure: Figure, text: str, *, y: float = 0.965, size: float = 13) -> None:
@@ -171,11 +192,10 @@ def _summary_page(figure: Figure, data: ReportData, rows: range, first: bool) ->
             f"季度：{data.quarter}　数据截至：{data.as_of_local}（北京时间）　生成：{generated} UTC",
             f"变化：{previous}；快照共 {len(data.snapshots)} 次；预警 {len(data.warnings)} 条。",
         ]
-        if data.synthetic:
-            lines.append(SYNTHETIC_NOTE)
-        lines += list(data.notes)
+        warning = synthetic_note(data) if data.synthetic else []
+        lines += warning + list(data.notes)
         for i, line in enumerate(lines):
-            colour = "#c2410c" if "synthetic" in line else "#1f2933"
+            colour = "#c2410c" if 2 <= i < 2 + len(warning) else "#1f2933"
             figure.text(0.06, 0.935 - 0.018 * i, line, fontsize=8, color=colour)
         top = 0.935 - 0.018 * len(lines) - 0.02
     else:

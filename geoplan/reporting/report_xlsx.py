@@ -94,7 +94,7 @@ def _overview(sheet: Worksheet, data: ReportData) -> None:
         ("预警数", len(data.warnings)),
         ("指标定义 SHA-256", data.definitions_sha256),
         ("生成时间（UTC）", data.generated_at),
-        ("合成（示意）数据图层", "、".join(data.synthetic) or "无"),
+        ("合成（示意）数据图层", "、".join(data.synthetic_titles or data.synthetic) or "无"),
     ]
     for offset, (name, value) in enumerate(rows, start=3):
         sheet.cell(row=offset, column=1, value=name).font = BOLD

@@ -44,6 +44,7 @@ from geoplan.reporting.report_pdf import TRENDS_PER_PAGE, page_count, render_pdf
 from geoplan.reporting.report_xlsx import render_xlsx
 from geoplan.reporting.svg import Node, el
 from geoplan.reporting.svg_charts import chart_svg, nice_ceiling
+from geoplan.services import provenance
 from geoplan.services.indicators import IndicatorRun, compute_indicators, record_snapshot
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
@@ -415,3 +416,22 @@ def test_a_trend_has_one_point_per_snapshot_with_its_value(catalog: Catalog) -> 
     assert [s.name for s in chart.series] == ["全区"] and chart.series[0].values == (60.0, 61.5)
     points = [dict(n.attrs) for n in chart_svg(chart).walk() if ("class", "gp-point") in n.attrs]
     assert [(p["data-snapshot"], p["data-value"]) for p in points] == [("2026Q3 #3", "60.0"), ("2026Q4 #7", "61.5")]
+
+
+def test_the_report_names_the_synthetic_layers_by_their_titles(
+    data: ReportData, store: GeoPackageStore, pdf_pages: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
+    """Every format says which layers are demo data, as a reader names them, from the store's audit log."""
+    expected = provenance.synthetic_titles(store)
+    assert data.synthetic == provenance.synthetic_layers(store) and data.synthetic_titles == expected
+    assert "人口栅格" in expected and "文化设施（部分）" in expected and "区界" not in expected  # one facility is real
+    html = render_html(data).decode("utf-8")
+    assert "、".join(expected) in html and "culture_facilities" not in html.split("<body", 1)[1][:4000]
+    path = tmp_path / "report.xlsx"
+    path.write_bytes(render_xlsx(data))
+    cells = [str(c.value) for row in load_workbook(path)["概要"].iter_rows() for c in row]
+    assert "、".join(expected) in cells
+    if PDFTOTEXT is None:
+        pytest.skip("pdftotext is missing (Debian: apt-get install poppler-utils)")
+    text = subprocess.run([PDFTOTEXT, str(pdf_pages[0]), "-"], check=True, capture_output=True, timeout=120).stdout
+    assert expected[0] in re.sub(r"\s+", "", text.decode())
