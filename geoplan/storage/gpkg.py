@@ -375,8 +375,11 @@ class GeoPackageStore(AuditReader):
         raster_layer(self.catalog, layer)
         with self._connect() as connection:
             row = connection.execute(
-                f"SELECT crs, width, height, transform, nodata, codec, data FROM {RASTER_VERSIONS_TABLE} "
-                "WHERE layer = ? AND at <= ? ORDER BY id DESC LIMIT 1",
+                # a version's time is its audit entry's (the log is the one record of when), else its own
+                "SELECT v.crs, v.width, v.height, v.transform, v.nodata, v.codec, v.data "
+                f"FROM {RASTER_VERSIONS_TABLE} v "
+                f"LEFT JOIN {AUDIT_TABLE} a ON a.id = v.audit_id "
+                "WHERE v.layer = ? AND coalesce(a.at, v.at) <= ? ORDER BY v.id DESC LIMIT 1",
                 (layer, raster_grid.history_time(at)),
             ).fetchone()
         if row is None:

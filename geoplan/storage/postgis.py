@@ -365,9 +365,12 @@ class PostGISStore(AuditReader):
     def read_raster_version(self, layer: str, at: datetime) -> RasterData:
         raster_layer(self.catalog, layer)
         table = self.raster_versions
+        # a version's time is its audit entry's (the log is the one record of when), else its own
+        when = func.coalesce(self.audit.c.at, table.c.at)
         query = (
             select(*(table.c[name] for name in raster_grid.Version.COLUMNS))
-            .where(table.c.layer == layer, table.c.at <= raster_grid.history_time(at))
+            .select_from(table.outerjoin(self.audit, self.audit.c.id == table.c.audit_id))
+            .where(table.c.layer == layer, when <= raster_grid.history_time(at))
             .order_by(table.c.id.desc())
             .limit(1)
         )

@@ -163,32 +163,14 @@ def test_rasters_as_of_are_the_version_written_then(store: LayerStore) -> None:
 
     store.write_raster("population", raster(1.0))
     _set_audit_times(store, ["2026-03-01T00:00:00+00:00"])
-    _set_raster_version_times(store, ["2026-03-01T00:00:00+00:00"])
     with pytest.raises(InputError, match="did not exist yet"):
         raster_as_of(store, "population", _at("2026-02-01T00:00:00+00:00"))
     assert raster_as_of(store, "population", _at("2026-04-01T00:00:00+00:00")).valid_sum() == 4
     store.write_raster("population", raster(2.0))
-    times = ["2026-03-01T00:00:00+00:00", "2026-05-01T00:00:00+00:00"]
-    _set_audit_times(store, times)
-    _set_raster_version_times(store, times)
+    _set_audit_times(store, ["2026-03-01T00:00:00+00:00", "2026-05-01T00:00:00+00:00"])
     assert raster_as_of(store, "population", _at("2026-04-01T00:00:00+00:00")).valid_sum() == 4
     assert raster_as_of(store, "population", _at("2026-05-01T00:00:00+00:00")).valid_sum() == 8
     assert raster_as_of(store, "population", AsOf(at=NOW, current=True)).valid_sum() == 8
-
-
-def _set_raster_version_times(store: LayerStore, times: list[str]) -> None:
-    """Move the raster history's versions, oldest first, to these times (as `_set_audit_times` does the audit)."""
-    engine = side_table_engine(store.url)
-    try:
-        with engine.begin() as connection:
-            ids = connection.execute(text("SELECT id FROM geoplan_raster_versions ORDER BY id")).scalars().all()
-            assert len(ids) == len(times)
-            for version, at in zip(ids, times, strict=True):
-                connection.execute(
-                    text("UPDATE geoplan_raster_versions SET at = :at WHERE id = :id"), {"at": at, "id": version}
-                )
-    finally:
-        engine.dispose()
 
 
 def test_marks_as_of_take_the_latest_mark_then(store: LayerStore) -> None:
