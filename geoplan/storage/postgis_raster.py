@@ -41,9 +41,10 @@ def ensure_table(connection: Connection, table: str, schema: str | None) -> None
     name = qualified(table, schema)
     if connection.exec_driver_sql("SELECT to_regclass(%s::text)", (name,)).scalar() is not None:
         return
+    # No GiST index on ST_ConvexHull(rast), unlike raster2pgsql -I: with it beside the primary key, GDAL 3.6's
+    # PostGISRaster driver finds no tiles at all (it reads everything without it). A district's raster is a few
+    # dozen tiles, so the index would gain nothing anyway.
     connection.exec_driver_sql(f"CREATE TABLE {name} (rid serial PRIMARY KEY, rast raster NOT NULL)")
-    index = qualified(f"{table}_rast_gist", None)
-    connection.exec_driver_sql(f"CREATE INDEX {index} ON {name} USING gist (ST_ConvexHull(rast))")
 
 
 def tile_wkbs(raster: RasterData) -> list[bytes]:
