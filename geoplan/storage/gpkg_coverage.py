@@ -10,9 +10,11 @@ leaves nothing behind.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import rasterio
@@ -100,20 +102,24 @@ def _ensure_srs(connection: sqlite3.Connection, srs_id: int) -> None:
 def encode_tiles(raster: RasterData) -> list[EncodedTile]:
     """Each non-empty tile as a float32 TIFF with its statistics (min, max, mean, std of valid cells).
 
-    Done before the write transaction opens, so the file is locked only while rows are inserted."""
+    Done before the write transaction opens, so the file is locked only while rows are inserted; GDAL releases
+    the GIL while it compresses, so a few threads share the work."""
+    wanted = [tile for tile in raster_grid.tiles(raster) if not tile.empty]
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        blobs = list(pool.map(_tiff, (tile.data for tile in wanted)))
+    return [
+        (tile.row, tile.col, blob, _stats(tile.data, raster.nodata)) for tile, blob in zip(wanted, blobs, strict=True)
+    ]
+
+
+def _tiff(data: np.ndarray) -> bytes:
     profile = {"driver": "GTiff", "width": TILE, "height": TILE, "count": 1, "dtype": "float32", "compress": "lzw"}
-    encoded: list[EncodedTile] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        for tile in raster_grid.tiles(raster):
-            if tile.empty:
-                continue
-            with MemoryFile() as memfile:
-                with memfile.open(**profile) as dst:
-                    dst.write(tile.data, 1)
-                blob = bytes(memfile.read())
-            encoded.append((tile.row, tile.col, blob, _stats(tile.data, raster.nodata)))
-    return encoded
+        with MemoryFile() as memfile:
+            with memfile.open(**profile) as dst:
+                dst.write(data, 1)
+            return bytes(memfile.read())
 
 
 def _stats(data: np.ndarray, nodata: float | None) -> tuple[float | None, float | None, float | None, float | None]:
