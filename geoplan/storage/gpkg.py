@@ -366,7 +366,12 @@ class GeoPackageStore(AuditReader):
     def read_raster(self, layer: str) -> RasterData:
         raster_layer(self.catalog, layer)
         with self._connect() as connection:
-            raster = gpkg_coverage.read_coverage(connection, layer)
+            # one read transaction: the description and the tiles come from the same version
+            connection.execute("BEGIN")
+            try:
+                raster = gpkg_coverage.read_coverage(connection, layer)
+            finally:
+                connection.execute("COMMIT")
         if raster is None:
             raise NotFoundError(f"raster layer '{layer}' holds no data yet")
         return raster
