@@ -125,6 +125,10 @@ def test_gdal_opens_the_postgis_raster(postgis_url: str, catalog: Catalog) -> No
     assert info["size"] == [768, 768]
     assert info["geoTransform"] == [371_000.0, 100.0, 0.0, 2_540_000.0, 0.0, -100.0]
     _check_band(info, raster, cells=768 * 768)
+    # QGIS opens the same table through its GDAL provider
+    seen = _qgis_probe(source)
+    assert seen["valid"] and (seen["width"], seen["height"], seen["crs"]) == (768, 768, "EPSG:4547")
+    assert seen["count"] == count and seen["sum"] == pytest.approx(total, rel=1e-9)
 
 
 def _qgis_probe(source: str) -> dict[str, Any]:
