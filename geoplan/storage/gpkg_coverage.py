@@ -105,7 +105,10 @@ def encode_tiles(raster: RasterData) -> list[EncodedTile]:
     Done before the write transaction opens, so the file is locked only while rows are inserted; GDAL releases
     the GIL while it compresses, so a few threads share the work."""
     wanted = [tile for tile in raster_grid.tiles(raster) if not tile.empty]
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+    # tiles carry no georeferencing (the tile matrix does); the filter is process-wide, so it is set around the
+    # whole pool rather than per thread (catch_warnings is not thread-safe)
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         blobs = list(pool.map(_tiff, (tile.data for tile in wanted)))
     return [
         (tile.row, tile.col, blob, _stats(tile.data, raster.nodata)) for tile, blob in zip(wanted, blobs, strict=True)
@@ -114,12 +117,10 @@ def encode_tiles(raster: RasterData) -> list[EncodedTile]:
 
 def _tiff(data: np.ndarray) -> bytes:
     profile = {"driver": "GTiff", "width": TILE, "height": TILE, "count": 1, "dtype": "float32", "compress": "lzw"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with MemoryFile() as memfile:
-            with memfile.open(**profile) as dst:
-                dst.write(data, 1)
-            return bytes(memfile.read())
+    with MemoryFile() as memfile:
+        with memfile.open(**profile) as dst:
+            dst.write(data, 1)
+        return bytes(memfile.read())
 
 
 def _stats(data: np.ndarray, nodata: float | None) -> tuple[float | None, float | None, float | None, float | None]:
