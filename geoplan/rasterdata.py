@@ -1,6 +1,7 @@
 """An in-memory raster (array + georeferencing) and its GeoTIFF round trip.
 
-Stores keep rasters as GeoTIFF bytes, so both backends hold the same, self-describing file.
+The GeoTIFF form is how a raster leaves geoplan as a file (and how stores before the tiled form kept it);
+the stores themselves keep rasters as tiles (see `geoplan/storage/raster_grid.py`).
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ later change up to T.
 Either way each step is checked against the state it is applied to (an undone append's features must be
 exactly what the layer holds, a deleted feature must be absent, …), so a store changed behind geoplan's back
 is refused rather than reconstructed wrongly. When neither direction has the detail — a bulk import of more
-than `AUDIT_FEATURES_MAX` features after T that replaced or appended to a layer, or a raster rewritten after
-T (the audit keeps no raster contents) — the answer is a clear `InputError`, never a guess.
+than `AUDIT_FEATURES_MAX` features after T that replaced or appended to a layer — the answer is a clear
+`InputError`, never a guess. Rasters need no replay: the store keeps every written version
+(`read_raster_version`).
 
 Dates are local: the plan's dates are Chinese administrative dates, so "as of 2026-06-30" is the end of that
 day in China Standard Time (UTC+8), and a quarter ends at midnight after its last day there. Audit times are
@@ -32,7 +33,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geoplan.catalog import LayerDef
-from geoplan.errors import InputError
+from geoplan.errors import InputError, NotFoundError
 from geoplan.geojson import feature_strings, frame_from_geojson
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.rasterdata import RasterData
@@ -386,19 +387,21 @@ def _sorted(frame: gpd.GeoDataFrame, definition: LayerDef) -> gpd.GeoDataFrame:
 
 
 def raster_as_of(store: LayerStore, layer: str, as_of: AsOf) -> RasterData:
-    """The raster at `as_of`: today's, unless it was written after `as_of` (then refused: the audit keeps no
-    raster contents)."""
+    """The raster at `as_of`: the version the store's raster history holds for that moment."""
     if as_of.current:
         return store.read_raster(layer)
-    entries = [_entry(e) for e in _audit(store, layer)]
-    later = [e for e in entries if e.at > as_of.at]
-    if later:
-        if not any(e.at <= as_of.at for e in entries):
+    try:
+        return store.read_raster_version(layer, as_of.at)
+    except NotFoundError:
+        writes = [_entry(e) for e in _audit(store, layer) if e.action == "write:raster"]
+        if not writes:
+            raise
+        if writes[0].at > as_of.at:
             raise InputError(
-                f"raster '{layer}' did not exist yet at {as_of.iso}: it was first written at {later[0].at.isoformat()}"
-            )
+                f"raster '{layer}' did not exist yet at {as_of.iso}: it was first written at {writes[0].at.isoformat()}"
+            ) from None
+        # a store migrated from the single-blob form keeps history only from its last write before migrating
         raise InputError(
-            f"raster '{layer}' was rewritten at {later[-1].at.isoformat()}, after {as_of.iso}, and the audit keeps no "
-            "raster contents: it cannot be reconstructed"
-        )
-    return store.read_raster(layer)
+            f"raster '{layer}' was written before {as_of.iso}, but the store's raster history starts later: "
+            "that version was not kept"
+        ) from None

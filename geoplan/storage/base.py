@@ -1,8 +1,9 @@
 """The one storage interface every capability reads and writes layers through.
 
 Two backends implement it: `GeoPackageStore` (an embedded file, the default) and `PostGISStore`. Both keep
-vector layers in EPSG:4490 in tables made from the catalogue, rasters as GeoTIFF bytes, and an audit log of
-every write. A write is all or nothing.
+vector layers in EPSG:4490 in tables made from the catalogue, rasters in the standard tiled form of each (an OGC
+gridded coverage in the GeoPackage, postgis_raster tiles in PostGIS) with every written version kept in
+`geoplan_raster_versions`, and an audit log of every write. A write is all or nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from geoplan.rasterdata import RasterData
 WriteMode = Literal["replace", "append"]
 Bounds = tuple[float, float, float, float]
 AUDIT_TABLE = "geoplan_audit"
-RASTER_TABLE = "geoplan_rasters"
 
 
 @dataclass(frozen=True)
@@ -159,9 +159,19 @@ class LayerStore(AuditReader, Protocol):
 
     def bounds(self, layer: str) -> Bounds | None: ...
 
-    def read_raster(self, layer: str) -> RasterData: ...
+    def read_raster(self, layer: str) -> RasterData:
+        """The raster as last written: float32, in the catalogue's raster CRS."""
+        ...
 
-    def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None: ...
+    def read_raster_version(self, layer: str, at: datetime) -> RasterData:
+        """The raster as it was at `at` (an aware instant): the newest version written at or before it.
+        NotFoundError when none was (the history starts with the first write, or a migrated store's last one)."""
+        ...
+
+    def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None:
+        """Replace the raster (checked by `raster_grid.checked`: 2-D, north-up, the catalogue's CRS, finite or
+        nodata, cast to float32) and keep the version in the history. Audited as `write:raster`."""
+        ...
 
     def has_raster(self, layer: str) -> bool: ...
 

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,9 @@ from geoplan.catalog import Catalog, FieldDef, LayerDef
 from geoplan.crs import STORE_CRS
 from geoplan.errors import InputError, NotFoundError, StoreError
 from geoplan.rasterdata import RasterData
-from geoplan.storage import gpkg_blob
+from geoplan.storage import gpkg_blob, gpkg_coverage, raster_grid
 from geoplan.storage.base import (
     AUDIT_TABLE,
-    RASTER_TABLE,
     AuditEntry,
     AuditQuery,
     AuditReader,
@@ -44,6 +44,7 @@ from geoplan.storage.base import (
     rows_for_write,
     vector_layer,
 )
+from geoplan.storage.raster_grid import LEGACY_RASTER_TABLE, RASTER_VERSIONS_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class GeoPackageStore(AuditReader):
             return False
         with self._connect() as connection:
             tables = self._tables(connection)
-        return all(layer.name in tables for layer in self.catalog.vector_layers()) and RASTER_TABLE in tables
+        return all(layer.name in tables for layer in self.catalog.vector_layers()) and RASTER_VERSIONS_TABLE in tables
 
     def init(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,11 +135,16 @@ class GeoPackageStore(AuditReader):
                         f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(f'ux_{layer.name}_{layer.id_field}')} "
                         f"ON {_quote(layer.name)} ({_quote(layer.id_field)})"
                     )
+            gpkg_coverage.ensure_schema(connection)
             self._create_attribute_table(
                 connection,
-                RASTER_TABLE,
-                "name TEXT PRIMARY KEY NOT NULL, crs TEXT NOT NULL, width INTEGER NOT NULL, "
-                "height INTEGER NOT NULL, updated_at TEXT NOT NULL, data BLOB NOT NULL",
+                RASTER_VERSIONS_TABLE,
+                "id INTEGER PRIMARY KEY AUTOINCREMENT, layer TEXT NOT NULL, at TEXT NOT NULL, audit_id INTEGER, "
+                "crs TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL, transform TEXT NOT NULL, "
+                "nodata REAL, codec TEXT NOT NULL, data BLOB NOT NULL",
+            )
+            connection.execute(
+                f"CREATE INDEX IF NOT EXISTS ix_{RASTER_VERSIONS_TABLE}_layer ON {RASTER_VERSIONS_TABLE} (layer, id)"
             )
             self._create_attribute_table(
                 connection,
@@ -147,6 +153,8 @@ class GeoPackageStore(AuditReader):
                 "layer TEXT NOT NULL, action TEXT NOT NULL, feature_count INTEGER NOT NULL, detail TEXT",
             )
             connection.execute(f"CREATE INDEX IF NOT EXISTS ix_{AUDIT_TABLE}_layer ON {AUDIT_TABLE} (layer, id)")
+            if LEGACY_RASTER_TABLE in existing:
+                self._migrate_legacy_rasters(connection)
 
     def _create_layer(self, layer: LayerDef) -> None:
         columns = {f.name: pd.Series([], dtype=_PANDAS_DTYPES[f.type]) for f in layer.fields}
@@ -331,40 +339,102 @@ class GeoPackageStore(AuditReader):
     # -- rasters ------------------------------------------------------------------------------------------
 
     def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None:
-        raster_layer(self.catalog, layer)
-        rows, cols = raster.array.shape
+        definition = raster_layer(self.catalog, layer)
+        grid = raster_grid.checked(definition, raster)
+        # the CPU work (TIFF tiles, the compressed history copy) happens before the file is locked
+        tiles = gpkg_coverage.encode_tiles(grid)
+        version = raster_grid.encode_version(grid)
+        rows, cols = grid.array.shape
+        detail = json.dumps({"shape": [rows, cols], "crs": grid.crs, "sum": grid.valid_sum()})
+        at = now_utc()
         with self._transaction() as connection:
-            connection.execute(
-                f"INSERT OR REPLACE INTO {RASTER_TABLE} (name, crs, width, height, updated_at, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (layer, raster.crs, cols, rows, now_utc(), raster.to_geotiff()),
+            gpkg_coverage.write_coverage(
+                connection, layer, grid, tiles, description=definition.title_zh, last_change=at
             )
-            detail = json.dumps({"shape": [rows, cols], "crs": raster.crs, "sum": raster.valid_sum()})
-            self._audit(connection, actor, layer, "write:raster", rows * cols, detail)
+            audit_id = self._audit(connection, actor, layer, "write:raster", rows * cols, detail, at=at)
+            self._insert_version(connection, layer, at, audit_id, version)
+
+    def _insert_version(
+        self, connection: sqlite3.Connection, layer: str, at: str, audit_id: int | None, version: raster_grid.Version
+    ) -> None:
+        connection.execute(
+            f"INSERT INTO {RASTER_VERSIONS_TABLE} (layer, at, audit_id, crs, width, height, transform, nodata, "
+            "codec, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (layer, at, audit_id, *version.row()),
+        )
 
     def read_raster(self, layer: str) -> RasterData:
         raster_layer(self.catalog, layer)
         with self._connect() as connection:
-            row = connection.execute(f"SELECT data FROM {RASTER_TABLE} WHERE name = ?", (layer,)).fetchone()
-        if row is None:
+            # one read transaction: the description and the tiles come from the same version
+            connection.execute("BEGIN")
+            try:
+                raster = gpkg_coverage.read_coverage(connection, layer)
+            finally:
+                connection.execute("COMMIT")
+        if raster is None:
             raise NotFoundError(f"raster layer '{layer}' holds no data yet")
-        return RasterData.from_geotiff(bytes(row[0]), source=layer)
+        return raster
+
+    def read_raster_version(self, layer: str, at: datetime) -> RasterData:
+        raster_layer(self.catalog, layer)
+        with self._connect() as connection:
+            row = connection.execute(
+                # a version's time is its audit entry's (the log is the one record of when), else its own
+                "SELECT v.crs, v.width, v.height, v.transform, v.nodata, v.codec, v.data "
+                f"FROM {RASTER_VERSIONS_TABLE} v "
+                f"LEFT JOIN {AUDIT_TABLE} a ON a.id = v.audit_id "
+                "WHERE v.layer = ? AND coalesce(a.at, v.at) <= ? ORDER BY v.id DESC LIMIT 1",
+                (layer, raster_grid.history_time(at)),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(
+                f"raster layer '{layer}' has no version written at or before {raster_grid.history_time(at)}"
+            )
+        return raster_grid.decode_version(raster_grid.Version.from_row(row))
 
     def has_raster(self, layer: str) -> bool:
         raster_layer(self.catalog, layer)
         with self._connect() as connection:
-            row = connection.execute(f"SELECT 1 FROM {RASTER_TABLE} WHERE name = ?", (layer,)).fetchone()
-        return row is not None
+            return gpkg_coverage.has_coverage(connection, layer)
+
+    def _migrate_legacy_rasters(self, connection: sqlite3.Connection) -> None:
+        """Stores from before the tiled form kept each raster as one GeoTIFF blob: move each into a coverage and
+        the history (dated by its last write), then drop the old table. Inside `init`'s transaction."""
+        rows = connection.execute(f"SELECT name, updated_at, data FROM {LEGACY_RASTER_TABLE}").fetchall()
+        for name, updated_at, data in rows:
+            definition = raster_layer(self.catalog, name)
+            grid = raster_grid.checked(definition, RasterData.from_geotiff(bytes(data), source=name))
+            tiles = gpkg_coverage.encode_tiles(grid)
+            gpkg_coverage.write_coverage(
+                connection, name, grid, tiles, description=definition.title_zh, last_change=updated_at
+            )
+            audit = connection.execute(
+                f"SELECT max(id) FROM {AUDIT_TABLE} WHERE layer = ? AND action = 'write:raster'", (name,)
+            ).fetchone()
+            self._insert_version(connection, name, updated_at, audit[0], raster_grid.encode_version(grid))
+            log.info("migrated raster %s in %s to a tiled gridded coverage", name, self.path)
+        connection.execute(f"DROP TABLE {LEGACY_RASTER_TABLE}")
+        connection.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (LEGACY_RASTER_TABLE,))
 
     # -- audit --------------------------------------------------------------------------------------------
 
     def _audit(
-        self, connection: sqlite3.Connection, actor: str, layer: str, action: str, count: int, detail: str
-    ) -> None:
-        connection.execute(
+        self,
+        connection: sqlite3.Connection,
+        actor: str,
+        layer: str,
+        action: str,
+        count: int,
+        detail: str,
+        *,
+        at: str | None = None,
+    ) -> int | None:
+        cursor = connection.execute(
             f"INSERT INTO {AUDIT_TABLE} (at, actor, layer, action, feature_count, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            (now_utc(), actor, layer, action, count, detail),
+            (at or now_utc(), actor, layer, action, count, detail),
         )
+        return cursor.lastrowid
 
     def _audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
         start, end = query.window()

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from affine import Affine
 from geoalchemy2 import Geometry
 from geoalchemy2.shape import from_shape
 from sqlalchemy import (
@@ -44,9 +46,9 @@ from geoplan.catalog import Catalog, FieldDef, LayerDef
 from geoplan.cql2 import GEOMETRY, Node
 from geoplan.errors import InputError, NotFoundError, StoreError
 from geoplan.rasterdata import RasterData
+from geoplan.storage import postgis_raster, raster_grid
 from geoplan.storage.base import (
     AUDIT_TABLE,
-    RASTER_TABLE,
     AuditEntry,
     AuditQuery,
     AuditReader,
@@ -64,6 +66,7 @@ from geoplan.storage.base import (
     vector_layer,
 )
 from geoplan.storage.postgis_filter import to_sql
+from geoplan.storage.raster_grid import LEGACY_RASTER_TABLE, RASTER_VERSIONS_TABLE
 
 log = logging.getLogger(__name__)
 STORE_SRID = 4490
@@ -98,14 +101,19 @@ class PostGISStore(AuditReader):
         self.engine: Engine = create_engine(engine_url(url), pool_pre_ping=True)
         self.metadata = MetaData(schema=schema)
         self.tables = {layer.name: self._layer_table(layer) for layer in catalog.vector_layers()}
-        self.rasters = Table(
-            RASTER_TABLE,
+        self.raster_versions = Table(
+            RASTER_VERSIONS_TABLE,
             self.metadata,
-            Column("name", String(63), primary_key=True),
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("layer", String(63), nullable=False, index=True),
+            Column("at", Text, nullable=False),
+            Column("audit_id", Integer),
             Column("crs", Text, nullable=False),
             Column("width", Integer, nullable=False),
             Column("height", Integer, nullable=False),
-            Column("updated_at", Text, nullable=False),
+            Column("transform", Text, nullable=False),
+            Column("nodata", Float(precision=53)),
+            Column("codec", Text, nullable=False),
             Column("data", LargeBinary, nullable=False),
         )
         self.audit = Table(
@@ -144,7 +152,11 @@ class PostGISStore(AuditReader):
                 # process serving the public map from one runs this at start-up (create_all only looks there).
                 if connection.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").first() is None:
                     connection.exec_driver_sql("CREATE EXTENSION postgis")
+                postgis_raster.ensure_extension(connection)
                 self.metadata.create_all(connection)
+                for layer in self.catalog.raster_layers():
+                    postgis_raster.ensure_table(connection, layer.name, self.metadata.schema)
+                self._migrate_legacy_rasters(connection)
         except OperationalError as exc:
             raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
 
@@ -153,7 +165,8 @@ class PostGISStore(AuditReader):
             names = set(inspect(self.engine).get_table_names(schema=self.metadata.schema))
         except OperationalError as exc:
             raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
-        return set(self.tables) | {RASTER_TABLE, AUDIT_TABLE} <= names
+        rasters = {layer.name for layer in self.catalog.raster_layers()}
+        return set(self.tables) | rasters | {RASTER_VERSIONS_TABLE, AUDIT_TABLE} <= names
 
     # -- vector layers ------------------------------------------------------------------------------------
 
@@ -266,18 +279,28 @@ class PostGISStore(AuditReader):
             for row, geom in zip(rows, geoms, strict=True)
         ]
 
-    def _audit(self, connection: Connection, actor: str, layer: str, action: str, count: int, detail: str) -> None:
-        connection.execute(
-            self.audit.insert(),
+    def _audit(
+        self,
+        connection: Connection,
+        actor: str,
+        layer: str,
+        action: str,
+        count: int,
+        detail: str,
+        *,
+        at: str | None = None,
+    ) -> int:
+        return connection.execute(
+            self.audit.insert().returning(self.audit.c.id),
             {
-                "at": now_utc(),
+                "at": at or now_utc(),
                 "actor": actor,
                 "layer": layer,
                 "action": action,
                 "feature_count": count,
                 "detail": detail,
             },
-        )
+        ).scalar_one()
 
     def count(self, layer: str) -> int:
         vector_layer(self.catalog, layer)
@@ -296,39 +319,94 @@ class PostGISStore(AuditReader):
     # -- rasters ------------------------------------------------------------------------------------------
 
     def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None:
-        raster_layer(self.catalog, layer)
-        rows, cols = raster.array.shape
-        record = {
-            "name": layer,
-            "crs": raster.crs,
-            "width": cols,
-            "height": rows,
-            "updated_at": now_utc(),
-            "data": raster.to_geotiff(),
-        }
-        with self.engine.begin() as connection:
-            connection.execute(self.rasters.delete().where(self.rasters.c.name == layer))
-            connection.execute(self.rasters.insert(), record)
-            detail = json.dumps({"shape": [rows, cols], "crs": raster.crs, "sum": raster.valid_sum()})
-            self._audit(connection, actor, layer, "write:raster", rows * cols, detail)
+        definition = raster_layer(self.catalog, layer)
+        grid = raster_grid.checked(definition, raster)
+        wkbs = postgis_raster.tile_wkbs(grid)
+        version = raster_grid.encode_version(grid)
+        rows, cols = grid.array.shape
+        detail = json.dumps({"shape": [rows, cols], "crs": grid.crs, "sum": grid.valid_sum()})
+        at = now_utc()
+        try:
+            with self.engine.begin() as connection:
+                postgis_raster.write_tiles(connection, layer, self.metadata.schema, wkbs)
+                audit_id = self._audit(connection, actor, layer, "write:raster", rows * cols, detail, at=at)
+                self._insert_version(connection, layer, at, audit_id, version)
+        except OperationalError as exc:
+            raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
+
+    def _insert_version(
+        self, connection: Connection, layer: str, at: str, audit_id: int | None, version: raster_grid.Version
+    ) -> None:
+        values = dict(zip(raster_grid.Version.COLUMNS, version.row(), strict=True))
+        connection.execute(self.raster_versions.insert(), {"layer": layer, "at": at, "audit_id": audit_id, **values})
 
     def read_raster(self, layer: str) -> RasterData:
         raster_layer(self.catalog, layer)
+        table = self.raster_versions
+        latest = (
+            select(table.c.width, table.c.height, table.c.transform, table.c.nodata, table.c.crs)
+            .where(table.c.layer == layer)
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+        # one snapshot for the description and the tiles, so a concurrent write cannot mix two versions
+        with self._connection() as connection, connection.begin():
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            row = connection.execute(latest).first()
+            if row is None:
+                raise NotFoundError(f"raster layer '{layer}' holds no data yet")
+            width, height, transform_text, nodata, crs = row
+            transform = Affine(*json.loads(transform_text))
+            array = postgis_raster.read_tiles(
+                connection, layer, self.metadata.schema, shape=(height, width), origin=(transform.c, transform.f)
+            )
+        return RasterData(array, transform, crs, None if nodata is None else float(nodata))
+
+    def read_raster_version(self, layer: str, at: datetime) -> RasterData:
+        raster_layer(self.catalog, layer)
+        table = self.raster_versions
+        # a version's time is its audit entry's (the log is the one record of when), else its own
+        when = func.coalesce(self.audit.c.at, table.c.at)
+        query = (
+            select(*(table.c[name] for name in raster_grid.Version.COLUMNS))
+            .select_from(table.outerjoin(self.audit, self.audit.c.id == table.c.audit_id))
+            .where(table.c.layer == layer, when <= raster_grid.history_time(at))
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
         with self._connection() as connection:
-            data = connection.execute(
-                select(self.rasters.c.data).where(self.rasters.c.name == layer)
-            ).scalar_one_or_none()
-        if data is None:
-            raise NotFoundError(f"raster layer '{layer}' holds no data yet")
-        return RasterData.from_geotiff(bytes(data), source=layer)
+            row = connection.execute(query).first()
+        if row is None:
+            raise NotFoundError(
+                f"raster layer '{layer}' has no version written at or before {raster_grid.history_time(at)}"
+            )
+        return raster_grid.decode_version(raster_grid.Version.from_row(row))
 
     def has_raster(self, layer: str) -> bool:
         raster_layer(self.catalog, layer)
+        table = self.raster_versions
         with self._connection() as connection:
-            found = connection.execute(
-                select(self.rasters.c.name).where(self.rasters.c.name == layer)
-            ).scalar_one_or_none()
+            found = connection.execute(select(table.c.id).where(table.c.layer == layer).limit(1)).first()
         return found is not None
+
+    def _migrate_legacy_rasters(self, connection: Connection) -> None:
+        """Stores from before the tiled form kept each raster as one GeoTIFF blob in `geoplan_rasters`: move
+        each into its tile table and the history (dated by its last write), then drop the old table."""
+        legacy = postgis_raster.qualified(LEGACY_RASTER_TABLE, self.metadata.schema)
+        if connection.exec_driver_sql("SELECT to_regclass(%s::text)", (legacy,)).scalar() is None:
+            return
+        for name, updated_at, data in connection.exec_driver_sql(f"SELECT name, updated_at, data FROM {legacy}").all():
+            definition = raster_layer(self.catalog, name)
+            grid = raster_grid.checked(definition, RasterData.from_geotiff(bytes(data), source=name))
+            postgis_raster.write_tiles(connection, name, self.metadata.schema, postgis_raster.tile_wkbs(grid))
+            audit_id = connection.execute(
+                select(func.max(self.audit.c.id)).where(
+                    self.audit.c.layer == name, self.audit.c.action == "write:raster"
+                )
+            ).scalar()
+            self._insert_version(connection, name, updated_at, audit_id, raster_grid.encode_version(grid))
+            log.info("migrated raster %s to postgis_raster tiles", name)
+        connection.exec_driver_sql(f"DROP TABLE {legacy}")
 
     # -- audit --------------------------------------------------------------------------------------------
 

@@ -149,25 +149,28 @@ def test_a_change_behind_the_audit_is_refused_not_reconstructed(store: LayerStor
         layer_as_of(store, LAYER, _at("2026-01-15T00:00:00+00:00"))
 
 
-def test_rasters_are_refused_when_rewritten_later(store: LayerStore) -> None:
+def test_rasters_as_of_are_the_version_written_then(store: LayerStore) -> None:
     import numpy as np
     from affine import Affine
 
-    raster = RasterData(
-        array=np.ones((2, 2), dtype=np.float32),
-        transform=Affine(100.0, 0.0, 370_000.0, 0.0, -100.0, 2_525_200.0),
-        crs="EPSG:4547",
-        nodata=-1.0,
-    )
-    store.write_raster("population", raster)
+    def raster(value: float) -> RasterData:
+        return RasterData(
+            array=np.full((2, 2), value, dtype=np.float32),
+            transform=Affine(100.0, 0.0, 370_000.0, 0.0, -100.0, 2_525_200.0),
+            crs="EPSG:4547",
+            nodata=-1.0,
+        )
+
+    store.write_raster("population", raster(1.0))
     _set_audit_times(store, ["2026-03-01T00:00:00+00:00"])
     with pytest.raises(InputError, match="did not exist yet"):
         raster_as_of(store, "population", _at("2026-02-01T00:00:00+00:00"))
     assert raster_as_of(store, "population", _at("2026-04-01T00:00:00+00:00")).valid_sum() == 4
-    store.write_raster("population", raster)
+    store.write_raster("population", raster(2.0))
     _set_audit_times(store, ["2026-03-01T00:00:00+00:00", "2026-05-01T00:00:00+00:00"])
-    with pytest.raises(InputError, match="rewritten at 2026-05-01"):
-        raster_as_of(store, "population", _at("2026-04-01T00:00:00+00:00"))
+    assert raster_as_of(store, "population", _at("2026-04-01T00:00:00+00:00")).valid_sum() == 4
+    assert raster_as_of(store, "population", _at("2026-05-01T00:00:00+00:00")).valid_sum() == 8
+    assert raster_as_of(store, "population", AsOf(at=NOW, current=True)).valid_sum() == 8
 
 
 def test_marks_as_of_take_the_latest_mark_then(store: LayerStore) -> None:
