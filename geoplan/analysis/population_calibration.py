@@ -72,7 +72,7 @@ def calibrate(
     cell_area = np.bincount(cell, weights=area, minlength=values.size)
     share = area / cell_area[cell]
     n_units = len(units)
-    before = np.bincount(unit, weights=values[cell] * share, minlength=n_units)
+    before = np.bincount(unit, weights=values[cell] * share, minlength=n_units).astype(np.float64)
     target = np.where(np.isnan(totals), before, totals)
 
     part = values[cell] * share  # each unit's part of each cell
@@ -89,9 +89,10 @@ def calibrate(
     iterations = 0
     new = values
     held = cell_area > 0  # cells no unit holds keep their value
-    for iterations in range(1, max_iterations + 1):
+    while iterations < max_iterations:
+        iterations += 1
         new = np.where(held, np.bincount(cell, weights=part * factor[unit], minlength=values.size), values)
-        sums = np.bincount(unit, weights=new[cell] * share, minlength=n_units)
+        sums = np.bincount(unit, weights=new[cell] * share, minlength=n_units).astype(np.float64)
         if np.all(np.abs(sums - target) <= tolerance):
             break
         factor = np.where(sums > 0, factor * target / np.where(sums > 0, sums, 1.0), factor)
@@ -104,5 +105,5 @@ def calibrate(
     out = np.full(values.size, NODATA, dtype=np.float32)
     out[valid.ravel()] = new[valid.ravel()].astype(np.float32)
     stored = np.where(out == NODATA, 0.0, out.astype(np.float64))
-    after = np.bincount(unit, weights=stored[cell] * share, minlength=n_units)
+    after = np.bincount(unit, weights=stored[cell] * share, minlength=n_units).astype(np.float64)
     return Calibrated(out.reshape(array.shape), before, after, empty, iterations)

@@ -87,7 +87,9 @@ def source_cell_polygons(src: SourceGrid, metric_crs: str) -> shapely.Geometry:
     """Every source cell as a quadrilateral in `metric_crs` (row-major array of polygons)."""
     nrows, ncols = src.values.shape
     cols, rows = np.meshgrid(np.arange(ncols + 1), np.arange(nrows + 1))
-    xs, ys = src.transform * (cols.astype(np.float64), rows.astype(np.float64))
+    t = src.transform
+    xs = t.c + t.a * cols + t.b * rows
+    ys = t.f + t.d * cols + t.e * rows
     to_metric = Transformer.from_crs(src.crs, metric_crs, always_xy=True)
     mx, my = to_metric.transform(np.asarray(xs), np.asarray(ys))
     mx, my = np.asarray(mx), np.asarray(my)
@@ -132,7 +134,9 @@ def regrid_population(
 
     # the district on the sample lattice: a sample counts when its centre is inside (rasterize's rule)
     sample_t = Affine(sub, 0.0, grid.transform.c, 0.0, -sub, grid.transform.f)
-    in_district = rasterize([(district, 1)], out_shape=(grid.nrows * s, grid.ncols * s), transform=sample_t, dtype="uint8")
+    in_district = rasterize(
+        [(district, 1)], out_shape=(grid.nrows * s, grid.ncols * s), transform=sample_t, dtype="uint8"
+    )
 
     to_source = Transformer.from_crs(metric_crs, source.crs, always_xy=True)
     inverse = ~source.transform
@@ -148,7 +152,7 @@ def regrid_population(
         srow = srow + r0 * s
         x = grid.transform.c + (scol + 0.5) * sub
         y = grid.transform.f - (srow + 0.5) * sub
-        sx, sy = _project_smoothly(to_source, x, y, grid)
+        sx, sy = _project_smoothly(to_source, x.astype(np.float64), y.astype(np.float64), grid)
         fc, fr = inverse * (sx, sy)
         c = np.floor(np.asarray(fc)).astype(np.int64)
         r = np.floor(np.asarray(fr)).astype(np.int64)
@@ -236,7 +240,7 @@ def on_grid(transform: Affine, shape: tuple[int, int], grid: TargetGrid) -> tupl
     dr = (grid.transform.f - t.f) / CELL
     if dc != round(dc) or dr != round(dr):
         return None
-    return int(round(dr)), int(round(dc))
+    return round(dr), round(dc)
 
 
 def copy_on_grid(
