@@ -109,8 +109,7 @@ def inside_fractions(polys: NDArray[np.object_], district: shapely.Geometry) -> 
     frac[inside] = 1.0
     edge = np.setdiff1d(touching, inside)
     if len(edge):
-        prepared = shapely.prepare(district) or district
-        frac[edge] = shapely.area(shapely.intersection(polys[edge], prepared)) / shapely.area(polys[edge])
+        frac[edge] = shapely.area(shapely.intersection(polys[edge], district)) / shapely.area(polys[edge])
     return frac
 
 
