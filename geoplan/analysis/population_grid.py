@@ -119,6 +119,7 @@ def regrid_population(
     district: shapely.Geometry,
     grid: TargetGrid,
     metric_crs: str,
+    valid: NDArray[np.bool_] | None = None,
 ) -> Regridded:
     """Move the source's people onto `grid` (in `metric_crs`), keeping only each source cell's inside part."""
     values = np.where(np.isfinite(source.values), source.values, 0.0)
@@ -173,7 +174,7 @@ def regrid_population(
     if len(orphans):
         _exact_split(out, polys[orphans], kept_per_cell[orphans], district, grid)
 
-    valid = valid_cells(grid, district).ravel()
+    valid = (valid_cells(grid, district) if valid is None else valid).ravel()
     result = np.full(out.size, NODATA, dtype=np.float32)
     result[valid] = out[valid].astype(np.float32)
     return Regridded(

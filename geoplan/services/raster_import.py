@@ -80,7 +80,7 @@ def import_raster(
     calibrate_to: UnitLevel | None = None,
     totals: Path | None = None,
     actor: str = "system",
-    max_cells: int = DEFAULT_MAX_CELLS,
+    max_cells: int | None = None,
 ) -> RasterImportReport:
     """Read `path`, regrid (or copy) it to the catalogue's grid, calibrate it if asked, and write it."""
     definition = raster_layer(store.catalog, layer)
@@ -96,7 +96,8 @@ def import_raster(
     grid = target_grid(district.bounds)
     warnings: list[Problem] = []
 
-    source, nodata_declared = _read_source(path, crs=crs, district=district, metric=metric, max_cells=max_cells)
+    limit = DEFAULT_MAX_CELLS if max_cells is None else max_cells
+    source, nodata_declared = _read_source(path, crs=crs, district=district, metric=metric, max_cells=limit)
     if source.band_count > 1:
         warnings.append(Problem(f"{path.name} has {source.band_count} bands; band 1 is imported"))
     values = _checked_values(source.values, nodata=nodata_declared, name=path.name)
@@ -114,6 +115,7 @@ def import_raster(
             district=district,
             grid=grid,
             metric_crs=metric,
+            valid=valid,
         )
         array, kept, method, source_total = regridded.array, regridded.kept, "regridded", regridded.source_total
     if kept <= 0:
