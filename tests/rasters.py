@@ -66,7 +66,7 @@ def cell_polygons(array: NDArray[Any], transform: Affine, crs: str, metric: str)
     polys = []
     for r in range(array.shape[0]):
         for c in range(array.shape[1]):
-            corners = [transform * (c, r), transform * (c + 1, r), transform * (c + 1, r + 1), transform * (c, r + 1)]
+            corners = [transform @ (c, r), transform @ (c + 1, r), transform @ (c + 1, r + 1), transform @ (c, r + 1)]
             xs, ys = to_metric.transform([p[0] for p in corners], [p[1] for p in corners])
             polys.append(shapely.Polygon(list(zip(xs, ys, strict=True))))
     return polys

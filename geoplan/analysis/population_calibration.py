@@ -7,8 +7,9 @@ Each cell's value is split into its units' parts, every unit's parts are scaled 
 value is the sum of its scaled parts. Because the new value is split again by area, one scaling is not enough
 where cells are shared: the factors are updated multiplicatively (iterative proportional fitting) until every
 unit's sum is within `tolerance` of its total. Units with no people in the grid but a positive total receive it
-spread evenly over their area; units without a total keep their sums (their factor stays 1 and they are fitted to
-their own current sum, so a shared edge cell does not shift people into or out of them).
+spread evenly over their area (also units with under one person: scaling a sliver of a shared edge cell up
+would pile their whole total onto it); units without a total keep their sums (they are fitted to their own
+current sum, so a shared edge cell does not shift people into or out of them).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def calibrate(
     target = np.where(np.isnan(totals), before, totals)
 
     part = values[cell] * share  # each unit's part of each cell
-    empty = [u for u in range(n_units) if before[u] <= 0 and target[u] > 0]
+    # under one person (e.g. only slivers of shared edge cells) cannot be scaled up sensibly: spread evenly
+    empty = [u for u in range(n_units) if before[u] < 1.0 and target[u] >= 1.0]
     unit_area = np.bincount(unit, weights=area, minlength=n_units)
     for u in empty:
         mine = unit == u
