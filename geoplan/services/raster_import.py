@@ -211,7 +211,7 @@ def _read_source(
             )
         # the source cells over the district's box, one cell of margin each side, clipped to the file
         inv = ~t
-        cols, rows = zip(*(inv * (x, y) for x in (box[0], box[2]) for y in (box[1], box[3])), strict=True)
+        cols, rows = zip(*(inv @ (x, y) for x in (box[0], box[2]) for y in (box[1], box[3])), strict=True)
         c0, c1 = max(math.floor(min(cols)) - 1, 0), min(math.ceil(max(cols)) + 1, src.width)
         r0, r1 = max(math.floor(min(rows)) - 1, 0), min(math.ceil(max(rows)) + 1, src.height)
         window = Window(c0, r0, c1 - c0, r1 - r0)
