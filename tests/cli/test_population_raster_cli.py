@@ -254,3 +254,18 @@ def test_the_demo_grid_matches_the_catalogue_grid_the_import_builds(demo_store_p
     finally:
         store.close()
     assert (grid.nrows, grid.ncols, grid.transform) == (*demo.array.shape, demo.transform)
+
+
+def test_a_geopackage_raster_imports_like_the_same_geotiff(
+    demo_store_copy: Path, catalog: Catalog, tmp_path: Path
+) -> None:
+    values = np.random.default_rng(13).uniform(0, 9, (30, 34)).astype(np.float32)
+    tif = write_tif(tmp_path / "p.tif", values, EDGE_PATCH, nodata=None)
+    gpkg = tmp_path / "p.gpkg"
+    profile = {"driver": "GPKG", "width": 34, "height": 30, "count": 1, "dtype": "float32", "crs": "EPSG:4326"}
+    with rasterio.open(gpkg, "w", transform=EDGE_PATCH, RASTER_TABLE="pop", **profile) as dst:
+        dst.write(values, 1)
+    assert main(["import", "population", str(tif), "--store", str(demo_store_copy)]) == 0
+    from_tif = _stored(demo_store_copy, catalog)
+    assert main(["import", "population", str(gpkg), "--store", str(demo_store_copy)]) == 0
+    assert np.allclose(_stored(demo_store_copy, catalog).array, from_tif.array, rtol=1e-6, atol=1e-6)
