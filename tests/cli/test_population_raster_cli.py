@@ -99,28 +99,37 @@ def _units_zonal(raster: RasterData, units: gpd.GeoDataFrame, key: str) -> dict[
     return {str(k): float(v) for k, v in pieces.groupby(key)["people"].sum().items()}
 
 
-def test_calibration_to_town_totals_from_a_gbk_csv(demo_store_copy: Path, catalog: Catalog, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("level", "key", "header", "encoding"),
+    [
+        ("towns", "town_name", "镇街名称,常住人口", "gbk"),
+        ("villages", "village_code", "village_code,population", "utf-8"),
+    ],
+)
+def test_calibration_to_unit_totals(
+    level: str, key: str, header: str, encoding: str, demo_store_copy: Path, catalog: Catalog, tmp_path: Path
+) -> None:
     values, transform = worldpop_like(seed=12)
     tif = write_tif(tmp_path / "worldpop.tif", values, transform)
     assert main(["import", "population", str(tif), "--store", str(demo_store_copy)]) == 0
     store = _open(demo_store_copy, catalog)
     try:
-        towns = store.read("towns")
+        units = store.read(level)
     finally:
         store.close()
-    plain = _units_zonal(_stored(demo_store_copy, catalog), towns, "town_name")
-    names = list(towns["town_name"])
-    left_out = names[-1]
-    totals = {n: round(plain[n] * f) for n, f in zip(names[:-1], np.linspace(0.6, 1.5, len(names) - 1), strict=True)}
-    csv = tmp_path / "七普镇街人口.csv"
-    lines = ["镇街名称,常住人口"] + [f"{n},{t}" for n, t in totals.items()]
-    csv.write_bytes("\n".join(lines).encode("gbk"))
+    plain = _units_zonal(_stored(demo_store_copy, catalog), units, key)
+    keys = [str(k) for k in units[key]]
+    left_out = keys[-1]
+    factors = np.random.default_rng(5).uniform(0.6, 1.5, len(keys) - 1)
+    totals = {k: round(plain[k] * f) for k, f in zip(keys[:-1], factors, strict=True)}
+    csv = tmp_path / "七普人口.csv"
+    csv.write_bytes("\n".join([header] + [f"{k},{t}" for k, t in totals.items()]).encode(encoding))
 
-    args = ["import", "population", str(tif), "--calibrate-to", "towns", "--totals", str(csv)]
+    args = ["import", "population", str(tif), "--calibrate-to", level, "--totals", str(csv)]
     assert main([*args, "--store", str(demo_store_copy)]) == 0
-    after = _units_zonal(_stored(demo_store_copy, catalog), towns, "town_name")
-    for name, total in totals.items():
-        assert abs(after[name] - total) <= 1.0, (name, after[name], total)
+    after = _units_zonal(_stored(demo_store_copy, catalog), units, key)
+    for k, total in totals.items():
+        assert abs(after[k] - total) <= 1.0, (k, after[k], total)
     assert abs(after[left_out] - plain[left_out]) <= 1.0  # absent from the CSV: keeps its sum
 
 
