@@ -46,13 +46,14 @@ import sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from geoplan.catalog import load_catalog
-from geoplan.peak_memory import peak_rss_mb
+from geoplan.peak_memory import current_rss_mb, peak_rss_mb
 from geoplan.services.raster_import import import_raster
 from geoplan.storage.gpkg import GeoPackageStore
 store = GeoPackageStore(Path({store!r}), load_catalog(Path({root!r}) / "layers"))
+base = current_rss_mb()
 start = time.perf_counter()
 report = import_raster(store, "population", Path({tif!r}), actor="bench")
-print(f"{{time.perf_counter() - start:.2f}} {{peak_rss_mb():.0f}} {{report.written_total:.3f}}")
+print(f"{{time.perf_counter() - start:.2f}} {{peak_rss_mb():.0f}} {{base:.0f}} {{report.written_total:.3f}}")
 """
 
 
@@ -152,12 +153,13 @@ def main() -> None:
         copy = Path(tmp) / "copy.gpkg"
         copy.write_bytes(store_path.read_bytes())
         code = CHILD.format(root=str(ROOT), store=str(copy), tif=str(tif))
-        took, peak, written = subprocess.run(
+        took, peak, base, written = subprocess.run(
             [sys.executable, "-c", code], check=True, capture_output=True, text=True
         ).stdout.split()
         print(
             f"whole import (read, check, regrid, write to the GeoPackage) in a fresh process: {took} s, "
-            f"peak memory {peak} MB, {float(written):,.1f} persons written"
+            f"peak memory {peak} MB ({base} MB before the import: the libraries and the store), "
+            f"{float(written):,.1f} persons written"
         )
 
 

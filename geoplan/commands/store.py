@@ -209,7 +209,8 @@ def _import_raster(
         err.print(f"  {line}", markup=False, highlight=False)
     out.print(
         f"{report.layer}: {report.method} {report.source} onto {report.cells:,} cells; "
-        f"{report.kept_total:,.1f} persons inside the district (of {report.source_total:,.1f} read), "
+        f"{report.kept_total:,.1f} persons inside the district (of {report.source_total:,.1f} in the cells read "
+        "over its box), "
         f"{report.written_total:,.1f} written"
     )
 
