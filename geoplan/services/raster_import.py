@@ -105,7 +105,9 @@ def import_raster(
     offset = on_grid(source.transform, values.shape, grid) if crs_equivalent(source.crs, CRS(metric)) else None
     if offset is not None:
         # already the catalogue's cells: copied as is, so export → import is the identity
-        array = copy_on_grid(values=source.raw, offset=offset, grid=grid, valid=valid)
+        array = copy_on_grid(
+            values=values, offset=offset, grid=grid, valid=valid
+        )  # float32 → float64 → float32 is exact
         kept = float(np.where(array == NODATA, 0.0, array.astype(np.float64)).sum())
         method: Literal["copied", "regridded"] = "copied"
         source_total = float(np.nansum(values))
@@ -163,7 +165,6 @@ def export_raster(store: LayerStore, layer: str, path: Path) -> RasterData:
 @dataclass(frozen=True)
 class _Source:
     values: np.ndarray  # float64, NaN where nodata
-    raw: np.ndarray  # band 1 as stored (its own dtype), NaN where nodata when floating
     transform: rasterio.Affine
     crs: CRS
     band_count: int
@@ -234,10 +235,7 @@ def _read_source(
     if nodata is not None:
         hole = np.isnan(values) if math.isnan(nodata) else values == nodata
         values[hole] = np.nan
-        if np.issubdtype(raw.dtype, np.floating):
-            raw = raw.copy()
-            raw[hole] = np.nan
-    return _Source(values, raw, transform, source_crs, band_count), nodata
+    return _Source(values, transform, source_crs, band_count), nodata
 
 
 def _wkt(text: str) -> str:

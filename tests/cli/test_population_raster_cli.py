@@ -278,3 +278,14 @@ def test_a_geopackage_raster_imports_like_the_same_geotiff(
     from_tif = _stored(demo_store_copy, catalog)
     assert main(["import", "population", str(gpkg), "--store", str(demo_store_copy)]) == 0
     assert np.allclose(_stored(demo_store_copy, catalog).array, from_tif.array, rtol=1e-6, atol=1e-6)
+
+
+def test_an_integer_raster_on_the_grid_with_its_own_nodata_is_copied(
+    demo_store_copy: Path, catalog: Catalog, tmp_path: Path
+) -> None:
+    demo = _stored(demo_store_copy, catalog)
+    counts = np.where(demo.array == NODATA, -9999, np.round(demo.array)).astype(np.int32)
+    tif = write_tif(tmp_path / "counts.tif", counts, demo.transform, crs="EPSG:4547", nodata=-9999)
+    assert main(["import", "population", str(tif), "--store", str(demo_store_copy)]) == 0
+    stored = _stored(demo_store_copy, catalog)
+    assert np.array_equal(stored.array, np.where(counts == -9999, NODATA, counts).astype(np.float32))
