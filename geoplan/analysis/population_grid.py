@@ -106,7 +106,7 @@ def regrid_population(
         out += np.bincount(tgt[take], weights=people, minlength=out.size)
         kept += float(people.sum())
 
-    valid = (valid_cells(grid, district) if valid is None else valid).ravel()
+    valid = (status != _OUTSIDE if valid is None else valid).ravel()  # the cells touching the district
     result = np.full(out.size, NODATA, dtype=np.float32)
     result[valid] = out[valid].astype(np.float32)
     return Regridded(array=result.reshape(grid.nrows, grid.ncols), kept=kept, source_total=float(values.sum()))
