@@ -114,7 +114,9 @@ def _print_layer_table(backend: LayerStore) -> None:
 
 def import_(
     layer: Annotated[str, typer.Argument(help="Catalogue layer name, e.g. projects.")],
-    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV.")],
+    file: Annotated[
+        Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV; any GDAL raster for population.")
+    ],
     crs: Annotated[
         str | None,
         typer.Option(help="CRS when the file has none: EPSG:4490, EPSG:4547, gcj02 (AMap exports)…"),
@@ -125,6 +127,13 @@ def import_(
         Path | None,
         typer.Option("--columns", help="Column map (YAML) for a .xlsx/.csv list with its own headers and words."),
     ] = None,
+    calibrate_to: Annotated[
+        str | None,
+        typer.Option("--calibrate-to", help="Raster layers: scale so each towns' or villages' sum equals --totals."),
+    ] = None,
+    totals: Annotated[
+        Path | None, typer.Option("--totals", help="CSV of unit totals (code or name, population; UTF-8 or GBK).")
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """Import a file into a layer after validating it against the catalogue (all or nothing)."""
@@ -134,6 +143,17 @@ def import_(
         raise InputError(f"--mode must be replace or append, not {mode!r}")
     write_mode: WriteMode = "replace" if mode == "replace" else "append"
     settings, backend = open_configured(store)
+    if layer in backend.catalog and backend.catalog.get(layer).kind == "raster":
+        try:
+            _import_raster(
+                backend, layer, file, crs=crs, mode=mode, columns=columns, calibrate_to=calibrate_to, totals=totals
+            )
+        finally:
+            backend.close()
+        return
+    if calibrate_to is not None or totals is not None:
+        backend.close()
+        raise InputError("--calibrate-to and --totals apply to raster layers (population), not to vector layers")
     try:
         with err.status(f"importing {file.name} into {layer}…"):
             report = import_file(
@@ -154,15 +174,68 @@ def import_(
     out.print(f"{report.written} feature(s) written to {layer} ({report.mode})")
 
 
+def _import_raster(
+    backend: LayerStore,
+    layer: str,
+    file: Path,
+    *,
+    crs: str | None,
+    mode: str,
+    columns: Path | None,
+    calibrate_to: str | None,
+    totals: Path | None,
+) -> None:
+    from geoplan.services.raster_import import UnitLevel, import_raster
+
+    if mode != "replace":
+        raise InputError(f"'{layer}' is a raster layer: an import replaces it whole; --mode append does not apply")
+    if columns is not None:
+        raise InputError("--columns applies to .csv/.xlsx lists, not to raster layers")
+    if calibrate_to not in (None, "towns", "villages"):
+        raise InputError(f"--calibrate-to must be towns or villages, not {calibrate_to!r}")
+    level: UnitLevel | None = "towns" if calibrate_to == "towns" else "villages" if calibrate_to == "villages" else None
+    with err.status(f"importing {file.name} into {layer}…"):
+        report = import_raster(
+            backend,
+            layer,
+            file,
+            crs=crs,
+            calibrate_to=level,
+            totals=totals,
+            actor=f"cli:{os.environ.get('USER', 'unknown')}",
+        )
+    print_problems("warnings", report.warnings)
+    for line in report.calibrated:
+        err.print(f"  {line}", markup=False, highlight=False)
+    out.print(
+        f"{report.layer}: {report.method} {report.source} onto {report.cells:,} cells; "
+        f"{report.kept_total:,.1f} persons inside the district (of {report.source_total:,.1f} in the cells read "
+        "over its box), "
+        f"{report.written_total:,.1f} written"
+    )
+
+
 def export(
     layer: Annotated[str, typer.Argument(help="Catalogue layer name.")],
-    file: Annotated[Path, typer.Argument(help="Output: .geojson, .gpkg, .zip (Shapefile), .csv or .xlsx")],
+    file: Annotated[
+        Path, typer.Argument(help="Output: .geojson, .gpkg, .zip (Shapefile), .csv or .xlsx; .tif for population")
+    ],
     store: StoreOption = None,
 ) -> None:
-    """Export a layer to a file; the format follows the file's suffix."""
+    """Export a layer to a file; the format follows the file's suffix (a raster layer: a Cloud-Optimized GeoTIFF)."""
     from geoplan.services.ingest import export_layer
 
     _, backend = open_configured(store)
+    if layer in backend.catalog and backend.catalog.get(layer).kind == "raster":
+        from geoplan.services.raster_import import export_raster
+
+        try:
+            raster = export_raster(backend, layer, file)
+        finally:
+            backend.close()
+        rows, cols = raster.array.shape
+        out.print(f"{layer} ({rows} × {cols} cells, {raster.valid_sum():,.1f} in total) written to {file}")
+        return
     try:
         count = export_layer(backend, layer, file)
     finally:

@@ -172,3 +172,13 @@ def test_hostile_archives_are_refused(client: TestClient, tokens: Tokens, web_st
         )
         assert response.status_code == 400, response.text
     assert web_store.layer_version("landuse_plan") == version
+
+
+def test_a_raster_upload_is_refused_with_the_command_that_imports_it(
+    client: TestClient, tokens: Tokens, web_store: GeoPackageStore
+) -> None:
+    response = client.post(
+        "/api/layers/population/upload", files={"file": ("pop.tif", b"II*\x00")}, headers=bearer(tokens.admin)
+    )
+    assert response.status_code == 400, response.text
+    assert "geoplan import population FILE.tif" in response.json()["detail"]

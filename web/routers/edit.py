@@ -33,7 +33,9 @@ def editable_layer(layer_name: str, caller: CallerOrPublic, catalog: CatalogDep)
         raise HTTPException(404, f"no layer '{layer_name}'")
     layer = catalog.get(layer_name)
     if layer.kind != "vector":
-        raise HTTPException(400, f"layer '{layer_name}' is a raster layer; it is replaced with `geoplan demo`")
+        raise HTTPException(
+            400, f"layer '{layer_name}' is a raster layer; replace it with `geoplan import {layer_name} FILE.tif`"
+        )
     needed = Role.parse(layer.edit_role)
     if caller.role < needed:
         raise HTTPException(
