@@ -133,6 +133,8 @@ def _collect_ways(path: Path) -> _Ways:
         .with_filter(osmium.filter.KeyFilter("highway"))
     )
     for way in processor:
+        if not isinstance(way, osmium.osm.Way):
+            continue  # the filters pass ways only
         refs: list[int] = []
         lon: list[float] = []
         lat: list[float] = []
@@ -269,6 +271,8 @@ def _collect_water(path: Path, kind: str) -> tuple[list[str], list[str | None], 
         processor = processor.with_filter(osmium.filter.EntityFilter(osmium.osm.AREA))
         processor = processor.with_filter(osmium.filter.TagFilter(*WATER_AREA_TAGS))
         for area in processor:
+            if not isinstance(area, osmium.osm.Area):
+                continue
             try:
                 geoms.append(wkb.create_multipolygon(area))
             except RuntimeError:
@@ -284,13 +288,15 @@ def _collect_water(path: Path, kind: str) -> tuple[list[str], list[str | None], 
             .with_filter(osmium.filter.TagFilter(*(("waterway", v) for v in WATERWAY_LINES)))
         )
         for way in processor:
+            if not isinstance(way, osmium.osm.Way):
+                continue
             try:
                 geoms.append(wkb.create_linestring(way))
             except (RuntimeError, osmium.InvalidLocationError):
                 continue  # nodes missing from the extract, or fewer than two distinct points
             ids.append(f"osm-w{way.id}")
             names.append(_name(dict(way.tags)))
-            kinds.append(way.tags.get("waterway", "river"))
+            kinds.append(str(way.tags.get("waterway", "river")))
     return ids, names, kinds, geoms
 
 
