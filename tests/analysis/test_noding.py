@@ -20,7 +20,7 @@ from geoplan.storage.gpkg import GeoPackageStore
 def _random_lines(seed: int, n: int = 60) -> gpd.GeoDataFrame:
     """Bent lines over a 2 km square in EPSG:4547 that cross each other without shared vertices."""
     rng = np.random.default_rng(seed)
-    lines = []
+    lines: list[shapely.LineString] = []
     while len(lines) < n:
         start = rng.uniform(0, 2000, 2)
         steps = rng.normal(0, 250, (rng.integers(1, 5), 2))
