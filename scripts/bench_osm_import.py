@@ -32,6 +32,7 @@ from typing import TypeVar
 
 import numpy as np
 import osmium
+import shapely
 from osmium.osm.mutable import Node, Way
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,6 +125,42 @@ def best(repeat: int, fn: Callable[[], T]) -> tuple[float, T]:
     return min(times), result
 
 
+def run_ours(path: Path, district: shapely.Geometry, repeat: int, store_dir: Path | None) -> tuple[float, float, bool]:
+    """Our stages, timed and printed; returns (read time, read-to-graph time, whether the peak was reset).
+    In a function so that its frames are freed before the peer runs."""
+    clean = reset_peak()
+    base = current_rss_mb()
+    t_read, ways = best(repeat, lambda: osm._collect_ways(path))
+    t_split, (lines, _pieces_way, _) = best(repeat, lambda: osm._split(ways))
+    t_clip, clipped = best(repeat, lambda: osm.clip_lines(lines, district))
+    t_frame, (frame, _) = best(repeat, lambda: osm.read_osm_roads(path, district=district))
+    t_graph, graph = best(repeat, lambda: build_walk_graph(roads=frame))
+    ours_peak = peak_rss_mb()
+    kept = int(np.count_nonzero(clipped != None))  # noqa: E711 (element-wise)
+    print(f"ours:  {len(ways.way_id):,} highway ways -> {len(lines):,} pieces -> {kept:,} in the district")
+    print(f"  read (pyosmium)             {t_read:8.2f} s")
+    print(f"  split at shared nodes       {t_split:8.2f} s")
+    print(f"  clip to the district        {t_clip:8.2f} s")
+    print(f"  read_osm_roads (all above)  {t_frame:8.2f} s")
+    print(f"  build_walk_graph            {t_graph:8.2f} s  ({graph.n_nodes:,} nodes, {graph.n_edges:,} edges)")
+    print(f"  peak memory {ours_peak:,.0f} MB ({ours_peak - base:+,.0f} MB over the start){'' if clean else ' *'}")
+    if store_dir is not None:
+        from geoplan.catalog import load_catalog
+        from geoplan.services.ingest import import_frame
+        from geoplan.storage.gpkg import GeoPackageStore
+
+        store = GeoPackageStore(store_dir / "store.gpkg", load_catalog(ROOT / "layers"))
+        store.init()
+        try:
+            started = time.perf_counter()
+            written = import_frame(store, "roads", frame, source=path.name).written
+            t_store = time.perf_counter() - started
+        finally:
+            store.close()
+        print(f"  validate + write (GeoPackage) {t_store:6.2f} s  ({written:,} features)")
+    return t_read, t_frame + t_graph, clean
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ways", type=int, default=200_000)
@@ -143,37 +180,7 @@ def main() -> None:
             f"(written in {time.perf_counter() - started:.1f} s)"
         )
 
-        clean = reset_peak()
-        base = current_rss_mb()
-        t_read, ways = best(args.repeat, lambda: osm._collect_ways(path))
-        t_split, (lines, piece_way, _) = best(args.repeat, lambda: osm._split(ways))
-        t_clip, clipped = best(args.repeat, lambda: osm.clip_lines(lines, district))
-        t_frame, (frame, _) = best(args.repeat, lambda: osm.read_osm_roads(path, district=district))
-        t_graph, graph = best(args.repeat, lambda: build_walk_graph(roads=frame))
-        ours_peak = peak_rss_mb()
-        kept = int(np.count_nonzero(clipped != None))  # noqa: E711 (element-wise)
-        print(f"ours:  {len(ways.way_id):,} highway ways -> {len(lines):,} pieces -> {kept:,} in the district")
-        print(f"  read (pyosmium)             {t_read:8.2f} s")
-        print(f"  split at shared nodes       {t_split:8.2f} s")
-        print(f"  clip to the district        {t_clip:8.2f} s")
-        print(f"  read_osm_roads (all above)  {t_frame:8.2f} s")
-        print(f"  build_walk_graph            {t_graph:8.2f} s  ({graph.n_nodes:,} nodes, {graph.n_edges:,} edges)")
-        print(f"  peak memory {ours_peak:,.0f} MB ({ours_peak - base:+,.0f} MB over the start){'' if clean else ' *'}")
-        if args.store:
-            from geoplan.catalog import load_catalog
-            from geoplan.services.ingest import import_frame
-            from geoplan.storage.gpkg import GeoPackageStore
-
-            store = GeoPackageStore(Path(tmp) / "store.gpkg", load_catalog(ROOT / "layers"))
-            store.init()
-            try:
-                started = time.perf_counter()
-                written = import_frame(store, "roads", frame, source=path.name).written
-                t_store = time.perf_counter() - started
-            finally:
-                store.close()
-            print(f"  validate + write (GeoPackage) {t_store:6.2f} s  ({written:,} features)")
-        del ways, lines, piece_way, clipped, frame, graph
+        t_read, t_ours, clean = run_ours(path, district, args.repeat, Path(tmp) if args.store else None)
 
         import pyogrio
 
@@ -186,9 +193,7 @@ def main() -> None:
         print(f"peer:  GDAL OSM driver 'lines' layer: {len(peer):,} lines")
         print(f"  read (pyogrio)              {t_peer:8.2f} s")
         print(f"  peak memory {peer_peak:,.0f} MB ({peer_peak - base:+,.0f} MB over the start){'' if clean else ' *'}")
-        print(
-            f"ratio ours / peer: read {t_read / t_peer:.2f}, read+split+clip+frame+graph {(t_frame + t_graph) / t_peer:.2f}"
-        )
+        print(f"ratio ours / peer: read {t_read / t_peer:.2f}, read+split+clip+frame+graph {t_ours / t_peer:.2f}")
         if not clean:
             print("* the kernel did not allow resetting the peak: both peaks are the process's peak so far")
 
