@@ -41,6 +41,7 @@ from geoplan.demo.project_ledger import ledger
 from geoplan.demo.projects import FARMLAND, Context, build_project_footprints
 from geoplan.demo.roads import build_roads
 from geoplan.demo.sources import DISTRICT_CODE, load_sources
+from geoplan.demo.water import build_water
 from geoplan.demo.zones import RENEWAL_SPEC, SPONGE_SPEC, build_renewal_zones, build_sponge_areas
 from geoplan.rasterdata import RasterData
 
@@ -65,6 +66,8 @@ VILLAGE_SPEC = (
 )
 REDLINE_SPEC = (("redline_id", "string"), ("name", "string"), ("kind", "string"))
 ROAD_SPEC = (("road_id", "string"), ("name", "string"), ("road_class", "string"), ("walkable", "boolean"))
+WATER_SPEC = (("water_id", "string"), ("name", "string"), ("kind", "string"))
+WATERWAY_SPEC = (("waterway_id", "string"), ("name", "string"), ("kind", "string"))
 DISTRICT_SOURCE = (
     "outline: DataV.GeoAtlas 440608 (GCJ-02, via GitHub tnnevol/gmap), converted to WGS84 = CGCS2000; "
     "population: 2020 census county tabulation (NBS, via GitHub thebamboogrove/tudigong)"
@@ -137,6 +140,9 @@ def build_demo(
     step("basic farmland")
     avoid = shapely.union_all([p.geometry for p in projects if p.definition.conflict != FARMLAND]).buffer(30.0)
     farmland, grades = finish_farmland(farmland_draft, avoid)
+
+    step("water")
+    water = build_water(src, step_rng(seed, "water"))
 
     step("assembling layers")
     town_name = dict(zip(src.towns["town_code"], src.towns["town_name"], strict=True))
@@ -253,6 +259,24 @@ def build_demo(
         ROAD_SPEC,
         roads.lines_ll(),
         metric=False,
+    )
+    layers["water"] = make_frame(
+        {
+            "water_id": [f"WA-{i + 1:02d}" for i in range(len(water.areas))],
+            "name": water.area_names,
+            "kind": water.area_kinds,
+        },
+        WATER_SPEC,
+        water.areas,
+    )
+    layers["waterways"] = make_frame(
+        {
+            "waterway_id": [f"WW-{i + 1:02d}" for i in range(len(water.lines))],
+            "name": water.line_names,
+            "kind": water.line_kinds,
+        },
+        WATERWAY_SPEC,
+        water.lines,
     )
     for name, frame in layers.items():
         layers[name] = _valid_polygons(name, frame)

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
 import shapely
 
-from geoplan.errors import Problem
+from geoplan.errors import InputError, Problem
 from geoplan.io import DEFAULT_MAX_BYTES, read_file, write_file
 from geoplan.io.column_map import load_column_map
+from geoplan.io.osm import is_osm_file
+from geoplan.services.road_import import ROADS, node_roads, read_osm_layer
 from geoplan.storage import LayerStore, WriteMode
 from geoplan.validation import ValidationResult, validate
 
@@ -104,13 +106,21 @@ def import_file(
     `columns` names a column map (geoplan.io.column_map) for a .csv/.xlsx table with its own headers."""
     definition = store.catalog.get(layer)  # an unknown layer is reported before the file is read
     limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
-    if columns is None:
+    notes: list[Problem] = []
+    if is_osm_file(path):
+        if columns is not None:
+            raise InputError(f"{path.name}: a column map applies to .csv and .xlsx tables, not to OpenStreetMap")
+        frame, notes = read_osm_layer(layer, path, district=district_outline(store), max_bytes=limit)
+    elif columns is None:
         frame = read_file(path, crs=crs, max_bytes=limit)
     else:
         cmap = load_column_map(columns, definition)
         prepare = cmap.prepare(path.name)
         frame = read_file(path, crs=crs, layer=cmap.sheet, max_bytes=limit, header_row=cmap.header_row, prepare=prepare)
-    return import_frame(store, layer, frame, source=path.name, mode=mode, strict=strict, actor=actor)
+    if layer == ROADS and not is_osm_file(path) and definition.id_field is not None:
+        frame, notes = node_roads(frame, id_field=definition.id_field)
+    report = import_frame(store, layer, frame, source=path.name, mode=mode, strict=strict, actor=actor)
+    return replace(report, warnings=[*notes, *report.warnings])
 
 
 def export_layer(store: LayerStore, layer: str, path: Path) -> int:
