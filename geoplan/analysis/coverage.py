@@ -12,14 +12,16 @@ The model
 * **Rules.** Urban units (社区, villages.type == "community") use `CoverageRules.urban`, every other unit (村,
   virtual units) `CoverageRules.rural`. A cell split between an urban and a rural unit is judged by each
   unit's own rule for the share that unit holds. Default: walking at 4.5 km/h for 10 minutes (750 m).
-* **Network mode.** Each cell centre and each facility is linked to its nearest network node (straight line)
-  if that node is within the access distance (`access_m`, default 200 m); the link is walked at the same speed
-  and counted in the travel time. travel time = (cell's link + network distance + facility's link) / speed,
-  to the nearest facility, found for all facilities at once: every linked facility becomes a virtual source
-  node joined to its network node by its link length, and one multi-source Dijkstra
+* **Network mode.** Each cell centre and each facility is linked to the nearest point of the nearest walkable
+  street (edge) if that street is within the access distance (`access_m`, default 200 m); see `linking.py`.
+  The link is walked at the same speed and counted in the travel time. travel distance = cell's link + along
+  its edge to one of the edge's ends + network distance + along the facility's edge + facility's link, or,
+  when both joined the same edge, the direct walk along it; time = distance / speed, to the nearest facility,
+  found for all facilities at once: every linked facility becomes a virtual source node joined to both ends
+  of its edge, and one multi-source Dijkstra
   (`scipy.sparse.csgraph.dijkstra(..., indices=sources, min_only=True, limit=horizon)`) gives every node its
-  distance and its nearest facility. A cell farther than `access_m` from the network is not covered (it is
-  counted in `off_network_population`); a facility farther than `access_m` from the network serves nobody and
+  distance and its nearest facility. A cell farther than `access_m` from every walkable street is not covered
+  (it is counted in `off_network_population`); a facility farther than `access_m` from them serves nobody and
   is listed in `CoverageResult.facilities_off_network`.
 * **Euclidean mode.** travel time = straight-line distance from the cell centre to the nearest facility / speed.
 * **Covered** when the travel time is at most `minutes` (distance at most speed × time, to a micrometre).
@@ -46,11 +48,10 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 from pyproj import CRS
-from scipy import sparse
-from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from geoplan.analysis.coverage_cells import CellShares, cell_shares
+from geoplan.analysis.linking import Linker, link_points, same_edge_nearest, source_distances
 from geoplan.analysis.network import WalkGraph
 from geoplan.crs import METRIC_CRS, crs_label
 from geoplan.errors import CRSError, InputError
@@ -73,8 +74,6 @@ BoolArray = NDArray[np.bool_]
 
 Mode = Literal["network", "euclidean"]
 URBAN_TYPE = "community"
-_LINK_OFFSET = 1.0
-"""Added to every virtual source edge (and taken off again) so a facility standing on a node keeps its edge."""
 _TOLERANCE_M = 1e-6
 
 COVERAGE_COLUMNS = [
@@ -205,8 +204,11 @@ def compute_coverage(
     graph: WalkGraph | None,
     rules: CoverageRules,
     kinds: Sequence[str] | None = None,
+    linker: Linker = "edge",
 ) -> CoverageResult:
-    """The village table and the per-cell arrays behind it (for maps of gaps and for new-site studies)."""
+    """The village table and the per-cell arrays behind it (for maps of gaps and for new-site studies).
+
+    `linker="node"` is the earlier nearest-node linking, kept only to compare against (see `linking.py`)."""
     _check_inputs(villages, facilities)
     if graph is None and "network" in (rules.urban.mode, rules.rural.mode):
         raise InputError("network coverage needs the walking graph (build_walk_graph); pass graph=")
@@ -216,8 +218,10 @@ def compute_coverage(
     facility_ids = [str(v) for v in facilities["facility_id"].to_numpy()]
 
     cells = cell_shares(population, village_geoms)
-    urban = cell_times(cells.centres, fac_xy, graph, rules.urban)
-    rural = urban if rules.rural == rules.urban else cell_times(cells.centres, fac_xy, graph, rules.rural)
+    urban = cell_times(cells.centres, fac_xy, graph, rules.urban, linker=linker)
+    rural = (
+        urban if rules.rural == rules.urban else cell_times(cells.centres, fac_xy, graph, rules.rural, linker=linker)
+    )
     is_urban = (villages["type"].to_numpy() == URBAN_TYPE)[cells.village]
 
     def pick(urban_values: NDArray[np.generic], rural_values: NDArray[np.generic]) -> NDArray[np.generic]:
@@ -299,7 +303,12 @@ def _metric(frame: gpd.GeoDataFrame) -> NDArray[np.object_]:
 
 
 def cell_times(
-    centres: FloatArray, fac_xy: FloatArray, graph: WalkGraph | None, settings: CoverageSettings
+    centres: FloatArray,
+    fac_xy: FloatArray,
+    graph: WalkGraph | None,
+    settings: CoverageSettings,
+    *,
+    linker: Linker = "edge",
 ) -> CellTimes:
     """Minutes from every cell centre to its nearest facility under one settings."""
     m = len(centres)
@@ -317,72 +326,38 @@ def cell_times(
             facilities_off_network=np.zeros(len(fac_xy), dtype=bool),
         )
     assert graph is not None
-    node_dist, node_fac = network_distances(graph, fac_xy, settings)
-    cell_link, cell_node = graph.nearest(centres)
-    off_network = cell_link > settings.access_m
-    on = ~off_network
-    total = np.full(m, np.inf)
-    facility = np.full(m, -1, dtype=np.intp)
-    total[on] = cell_link[on] + node_dist[cell_node[on]]
-    facility[on] = node_fac[cell_node[on]]
-    beyond = total > settings.horizon_m
+    horizon = settings.horizon_m
+    facs = link_points(graph, fac_xy, access_m=settings.access_m, linker=linker)
+    cells = link_points(graph, centres, access_m=settings.access_m, linker=linker)
+    node_dist, node_fac = source_distances(graph, facs, limit_m=horizon)
+    node_dist, node_fac = np.r_[node_dist, np.inf], np.r_[node_fac, -1]  # anchor n_nodes: unlinked
+    # per cell: in by either end of its edge, or straight along the edge to a facility on the same edge
+    via = cells.offset + node_dist[cells.anchor]
+    end = np.argmin(via, axis=1)
+    total = via[np.arange(m), end]
+    facility = node_fac[cells.anchor[np.arange(m), end]]
+    direct, direct_fac = same_edge_nearest(cells, facs, limit_m=horizon)
+    shorter = direct < total
+    total[shorter], facility[shorter] = direct[shorter], direct_fac[shorter]
+    beyond = ~(total <= horizon)
     total[beyond] = np.inf
     facility[beyond] = -1
-    fac_link, _ = graph.nearest(fac_xy)
     return CellTimes(
         minutes=total / settings.metres_per_minute,
         facility=facility,
         covered=total <= settings.threshold_m + _TOLERANCE_M,
-        off_network=off_network,
-        facilities_off_network=fac_link > settings.access_m,
+        off_network=~cells.linked,
+        facilities_off_network=~facs.linked,
     )
 
 
-def network_distances(graph: WalkGraph, fac_xy: FloatArray, settings: CoverageSettings) -> tuple[FloatArray, IntArray]:
-    """Per network node: metres to the nearest facility (its link included) and that facility (-1: none).
-
-    One multi-source Dijkstra: each facility within access_m of the network is a virtual node with one edge to
-    its nearest network node (weight = link length + _LINK_OFFSET, taken off afterwards; every path leaves a
-    source by exactly one such edge). `min_only=True` with `return_predecessors=True` also names the source.
-    """
-    n = graph.n_nodes
-    link, node = graph.nearest(fac_xy)
-    linked = np.flatnonzero(link <= settings.access_m)
-    if n == 0 or len(linked) == 0:
-        return np.full(n, np.inf), np.full(n, -1, dtype=np.intp)
-    k = len(linked)
-    augmented = _with_source_rows(graph.matrix, node[linked], link[linked] + _LINK_OFFSET)
-    dist, _, sources = dijkstra(
-        augmented,
-        directed=True,
-        indices=n + np.arange(k),
-        min_only=True,
-        limit=settings.horizon_m + _LINK_OFFSET,
-        return_predecessors=True,
-    )
-    node_dist = np.asarray(dist[:n], dtype=np.float64) - _LINK_OFFSET
-    src = np.asarray(sources[:n], dtype=np.intp)
-    reached = np.isfinite(node_dist) & (src >= n)
-    node_fac = np.full(n, -1, dtype=np.intp)
-    node_fac[reached] = linked[src[reached] - n]
-    node_dist[~reached] = np.inf
-    return node_dist, node_fac
-
-
-def _with_source_rows(matrix: sparse.csr_matrix, targets: IntArray, weights: FloatArray) -> sparse.csr_matrix:
-    """`matrix` (n x n) grown by one row per virtual source, row n+i holding one edge to targets[i].
-
-    The new rows go after the existing ones, so the CSR arrays are only appended to (a copy, no sort):
-    rebuilding the matrix from coordinates cost more than the Dijkstra itself on a million-edge network.
-    """
-    n, k = matrix.shape[0], len(targets)
-    csr = matrix.tocsr()
-    # scipy's csgraph works on int32 indices; giving it int32 spares it a conversion copy
-    index = np.int32 if csr.nnz + k < np.iinfo(np.int32).max and n + k < np.iinfo(np.int32).max else np.int64
-    indptr = np.concatenate([csr.indptr.astype(index), csr.indptr[-1] + np.arange(1, k + 1, dtype=index)])
-    indices = np.concatenate([csr.indices.astype(index), np.asarray(targets, dtype=index)])
-    data = np.concatenate([np.asarray(csr.data, dtype=np.float64), np.asarray(weights, dtype=np.float64)])
-    return sparse.csr_matrix((data, indices, indptr), shape=(n + k, n + k))
+def network_distances(
+    graph: WalkGraph, fac_xy: FloatArray, settings: CoverageSettings, *, linker: Linker = "edge"
+) -> tuple[FloatArray, IntArray]:
+    """Per network node: metres to the nearest facility (its link included) and that facility (-1: none),
+    up to the search horizon (one multi-source Dijkstra, `linking.source_distances`)."""
+    facs = link_points(graph, fac_xy, access_m=settings.access_m, linker=linker)
+    return source_distances(graph, facs, limit_m=settings.horizon_m)
 
 
 # --------------------------------------------------------------------------------------------- tables

@@ -1,11 +1,13 @@
 """Which network nodes and which population cells each facility reaches within a distance: one sparse answer.
 
-The same model as `coverage.py` (see its docstring): a facility is linked to its nearest network node when that
-node is within `access_m`, and the link is walked; a cell centre likewise. `facility_node_reach` runs one bounded
-Dijkstra (`scipy.sparse.csgraph.dijkstra(..., indices=..., limit=...)`) from the distinct nodes of the linked
+The same model as `coverage.py`: cells and facilities are linked to the nearest point of the nearest walkable
+edge within `access_m` (`linking.py`), entering the network by either end of that edge, and the link and the
+walk along the edge count. `facility_node_reach` runs one bounded Dijkstra
+(`scipy.sparse.csgraph.dijkstra(..., indices=..., limit=...)`) from the distinct anchor nodes of the linked
 facilities, in chunks of rows, and keeps every (facility, node) pair within the limit as a sparse matrix.
-`cell_facility_pairs` turns it into (cell, facility, metres) pairs, in network or Euclidean mode. Service areas
-(`service_areas.py`) and the capacity check (`capacity.py`) both stand on these two functions.
+`cell_facility_pairs` turns it into (cell, facility, metres) pairs, adding the direct walk where a cell and a
+facility share an edge, in network or Euclidean mode. Service areas (`service_areas.py`), the capacity check
+(`capacity.py`) and the site suggestions (`siting.py`) all stand on these two functions.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from geoplan.analysis.coverage import CoverageSettings
+from geoplan.analysis.linking import Linker, Links, link_points, same_edge_pairs
 from geoplan.analysis.network import WalkGraph
 
 __all__ = ["TOLERANCE_M", "CellPairs", "NodeReach", "cell_facility_pairs", "facility_node_reach"]
@@ -36,17 +39,18 @@ _CHUNK_ENTRIES = 4_000_000  # dense Dijkstra rows per chunk: about 32 MB of floa
 
 @dataclass(frozen=True)
 class NodeReach:
-    """Per facility, the nodes it reaches within `limit_m`, link included."""
+    """Per facility, the nodes it reaches within `limit_m`, link and walk along its edge included."""
 
     metres: sparse.csr_matrix
     """(facilities, nodes): distance in metres + 1 (so 0 m is stored); absent = not reached."""
-    link_m: FloatArray
-    """Per facility: straight distance to its nearest node (inf on an empty graph)."""
-    node: IntArray
-    """Per facility: its nearest node (n_nodes on an empty graph)."""
-    linked: BoolArray
-    """Per facility: within access_m of the network (an unlinked facility reaches nothing)."""
+    links: Links
+    """Where each facility joins the network."""
     limit_m: float
+
+    @property
+    def linked(self) -> BoolArray:
+        """Per facility: within access_m of the network (an unlinked facility reaches nothing)."""
+        return self.links.linked
 
     def pairs(self) -> tuple[IntArray, IntArray, FloatArray]:
         """(facility, node, metres) of every reached pair, sorted by facility then node."""
@@ -57,18 +61,21 @@ class NodeReach:
         return rows, cols, np.asarray(coo.data[order], dtype=np.float64) - _OFFSET
 
 
-def facility_node_reach(graph: WalkGraph, fac_xy: FloatArray, *, access_m: float, limit_m: float) -> NodeReach:
-    """Every (facility, node) pair with link + network distance <= limit_m (one bounded Dijkstra, chunked)."""
+def facility_node_reach(
+    graph: WalkGraph, fac_xy: FloatArray, *, access_m: float, limit_m: float, linker: Linker = "edge"
+) -> NodeReach:
+    """Every (facility, node) pair with offset + network distance <= limit_m (one bounded Dijkstra, chunked)."""
     fac_xy = np.asarray(fac_xy, dtype=np.float64).reshape(-1, 2)
     n, k = graph.n_nodes, len(fac_xy)
-    link, node = graph.nearest(fac_xy)
-    linked = link <= access_m
+    links = link_points(graph, fac_xy, access_m=access_m, linker=linker)
     empty = sparse.csr_matrix((k, n), dtype=np.float64)
-    on = np.flatnonzero(linked & (link <= limit_m + TOLERANCE_M))
-    if n == 0 or len(on) == 0:
-        return NodeReach(empty, link, node, linked, limit_m)
-    sources, source_of = np.unique(node[on], return_inverse=True)
-    budget = limit_m + TOLERANCE_M - float(link[on].min())
+    near = links.offset <= limit_m + TOLERANCE_M  # (k, 2): the anchors within the limit
+    fac, end = np.nonzero(near)
+    if n == 0 or len(fac) == 0:
+        return NodeReach(empty, links, limit_m)
+    anchor, offset = links.anchor[fac, end], links.offset[fac, end]
+    sources, source_of = np.unique(anchor, return_inverse=True)
+    budget = limit_m + TOLERANCE_M - float(offset.min())
     rows: list[IntArray] = []
     cols: list[IntArray] = []
     vals: list[FloatArray] = []
@@ -79,19 +86,28 @@ def facility_node_reach(graph: WalkGraph, fac_xy: FloatArray, *, access_m: float
         s, t = np.nonzero(np.isfinite(dist.reshape(len(block), n)))
         rows.append(s.astype(np.intp) + start)
         cols.append(t.astype(np.intp))
-        vals.append(dist.reshape(len(block), n)[s, t] + _OFFSET)
+        vals.append(dist.reshape(len(block), n)[s, t])
     by_source = sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(sources), n)
+        (np.concatenate(vals) + _OFFSET, (np.concatenate(rows), np.concatenate(cols))), shape=(len(sources), n)
     )
-    # one row per linked facility: its source node's row, plus its own link, cut at the limit
-    per_fac = by_source[source_of.ravel()].tocsr()
-    counts = np.diff(per_fac.indptr)
-    per_fac.data = per_fac.data + np.repeat(link[on], counts)
-    per_fac.data[per_fac.data > limit_m + TOLERANCE_M + _OFFSET] = 0.0
-    per_fac.eliminate_zeros()
-    coo = per_fac.tocoo()
-    metres = sparse.csr_matrix((coo.data, (on[coo.row], coo.col)), shape=(k, n))
-    return NodeReach(metres, link, node, linked, limit_m)
+    # one row per (facility, anchor): its anchor's row plus the offset; then per (facility, node) the shorter
+    per_end = by_source[source_of.ravel()].tocoo()
+    f = fac[per_end.row]
+    metres = per_end.data + offset[per_end.row]
+    f, node, metres = _shortest(f, np.asarray(per_end.col, dtype=np.intp), metres, n)
+    keep = metres <= limit_m + TOLERANCE_M + _OFFSET
+    matrix = sparse.csr_matrix((metres[keep], (f[keep], node[keep])), shape=(k, n))
+    return NodeReach(matrix, links, limit_m)
+
+
+def _shortest(a: IntArray, b: IntArray, metres: FloatArray, nb: int) -> tuple[IntArray, IntArray, FloatArray]:
+    """Of repeated (a, b) pairs, the one with the fewest metres."""
+    key = a.astype(np.int64) * nb + b
+    order = np.lexsort((metres, key))
+    key, metres = key[order], metres[order]
+    first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
+    key, metres = key[first], metres[first]
+    return (key // nb).astype(np.intp), (key % nb).astype(np.intp), metres
 
 
 @dataclass(frozen=True)
@@ -112,11 +128,17 @@ class CellPairs:
 
 
 def cell_facility_pairs(
-    centres: FloatArray, fac_xy: FloatArray, graph: WalkGraph | None, settings: CoverageSettings
+    centres: FloatArray,
+    fac_xy: FloatArray,
+    graph: WalkGraph | None,
+    settings: CoverageSettings,
+    *,
+    linker: Linker = "edge",
 ) -> CellPairs:
     """Every (cell centre, facility) pair whose travel distance is within `settings.threshold_m`.
 
-    Network mode: cell link + network distance + facility link, as `coverage.cell_times` measures it, but for
+    Network mode: the travel distance as `coverage.cell_times` measures it (links, along the edges, network, or
+    the direct walk along a shared edge), but for
     every facility in reach rather than only the nearest. Euclidean mode: the straight distance.
     """
     centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
@@ -139,22 +161,27 @@ def cell_facility_pairs(
         )
     if graph is None:
         raise ValueError("network mode needs the walking graph")
-    reach = facility_node_reach(graph, fac_xy, access_m=settings.access_m, limit_m=limit)
-    cell_link, cell_node = graph.nearest(centres)
-    off = ~(cell_link <= settings.access_m)
-    on = np.flatnonzero(~off)
-    if len(on) == 0 or reach.metres.nnz == 0:
-        return CellPairs(nothing, nothing, np.empty(0), off, ~reach.linked)
-    by_node = reach.metres.T.tocsr()  # (nodes, facilities)
-    rows = by_node[cell_node[on]].tocsr()
-    counts = np.diff(rows.indptr)
-    cell = np.repeat(on, counts)
-    total = rows.data - _OFFSET + cell_link[cell]
-    keep = total <= limit + TOLERANCE_M
-    return CellPairs(
-        cell[keep].astype(np.intp),
-        np.asarray(rows.indices[keep], dtype=np.intp),
-        total[keep],
-        off,
-        ~reach.linked,
+    reach = facility_node_reach(graph, fac_xy, access_m=settings.access_m, limit_m=limit, linker=linker)
+    cells = link_points(graph, centres, access_m=settings.access_m, linker=linker)
+    off = ~cells.linked
+    cell_parts: list[IntArray] = []
+    fac_parts: list[IntArray] = []
+    metre_parts: list[FloatArray] = []
+    if reach.metres.nnz:
+        by_node = reach.metres.T.tocsr()  # (nodes, facilities)
+        for end in (0, 1):  # in by either end of the cell's edge
+            on = np.flatnonzero(cells.offset[:, end] <= limit + TOLERANCE_M)
+            rows = by_node[cells.anchor[on, end]].tocsr()
+            cell = np.repeat(on, np.diff(rows.indptr))
+            cell_parts.append(cell)
+            fac_parts.append(np.asarray(rows.indices, dtype=np.intp))
+            metre_parts.append(rows.data - _OFFSET + cells.offset[cell, end])
+    same = same_edge_pairs(cells, reach.links, limit_m=limit + TOLERANCE_M)
+    cell_parts.append(same[0])
+    fac_parts.append(same[1])
+    metre_parts.append(same[2])
+    cell, fac, metres = _shortest(
+        np.concatenate(cell_parts), np.concatenate(fac_parts), np.concatenate(metre_parts), max(k, 1)
     )
+    keep = metres <= limit + TOLERANCE_M
+    return CellPairs(cell[keep], fac[keep], metres[keep], off, ~reach.linked)

@@ -2,30 +2,33 @@
 
 What the polygon is (network mode), and why
 --------------------------------------------
-The walking graph keeps only node coordinates and edge lengths, not the street shapes, so the polygon is built
-from what the coverage model itself counts, plus the streets walked, drawn as straight chords:
+It is drawn from what the coverage model itself counts (`linking.py`): a person (a cell centre) at p joins the
+network at the nearest point q of the nearest walkable street, if |p − q| <= `access_m`, and is reached by
+facility F when |p − q| + d_F(q) <= threshold, where d_F(q) is F's walk to q (its link, along its street, the
+network, along q's street). So the reached places are those within min(access_m, budget(q)) of a reached street
+point q, budget(q) = threshold − d_F(q). The polygon is the union, per facility, of its reached street pieces:
 
-1. **Where people are reached.** `compute_coverage` links a person (a cell centre) to the nearest network node
-   i, if that node is within `access_m`, and counts them reached by facility F when link + d_F(i) <= threshold,
-   where d_F(i) is F's network distance to i (F's own link included). The set of such places is exactly
-   ∪ over reached nodes i of  Voronoi(i) ∩ disc(i, min(access_m, threshold − d_F(i))).
-   Each disc is drawn as a 64-gon *circumscribing* the circle, so the polygon holds every point the model
-   counts: every cell centre covered by F (and whose nearest facility is F) lies inside F's polygon.
-2. **The streets walked.** Every edge with a reached end i contributes its first threshold − d_F(i) metres
-   from i (partial edges included; both ends reached and the budgets together at least its length: the
-   whole edge), placed on the straight segment between the node coordinates in proportion to the walked
-   length, and buffered by a fixed walk-side offset (`street_buffer_m`, default 50 m), so the polygon
-   follows the reached streets as a map reader expects of an isochrone.
+1. From every node i that F reaches with budget b_i = threshold − d_F(i) > 0, along each street (edge) leaving
+   i, the first min(b_i, length) metres of the street's shape; and from F's own join point along its street,
+   both ways, with budget threshold − F's link.
+2. Each piece is buffered by the budget at its start capped at `access_m` (the largest it has; a circle drawn
+   as a polygon circumscribing it), cut into steps of at most 25 m where the budget falls below `access_m`, so
+   the buffer follows the falling budget within a step.
+3. The street pieces are also buffered by at least a fixed walk-side offset (`street_buffer_m`, default 50 m),
+   and F's own link to its street by that offset, so the polygon follows the reached streets as a map reader
+   expects of an isochrone.
 
-Both parts lie within the circle of radius `threshold` around the facility (a chord is never longer than
-the walked length), up to the 64-gon's outward margin (0.12 % of a disc radius) and the street offset; so the
-area is at most π (threshold + street_buffer_m)². A facility farther than `access_m` from the network reaches
-nothing: empty geometry, `off_network` True.
+So every cell centre the model counts as covered by F lies in F's polygon (q lies on a piece, and the piece's
+radius there is at least |p − q|). The polygon may also hold places that the model links to another, unreached
+street (it is not clipped to the places nearest each street). Every point of it is within threshold of F
+(budget used + buffer <= threshold), up to the circumscribing margin (0.12 % of the radius) and the street
+offset; so the area is at most π (threshold + street_buffer_m)². A facility farther than `access_m` from every
+street reaches nothing: empty geometry, `off_network` True.
 
 Euclidean mode: a circle of radius threshold (a circumscribing 64-gon) around every facility.
 
-One bounded Dijkstra from all facilities' nodes gives every (facility, node) distance (`reach.py`); the only
-Python loop is the final union per facility.
+One bounded Dijkstra from all facilities' edge ends gives every (facility, node) distance (`reach.py`); the
+pieces are cut from the street shapes vectorised; the only Python loop is the final union per facility.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ SERVICE_AREA_COLUMNS = ["facility_id", "name", "kind", "reach_m", "area_m2", "of
 STREET_BUFFER_M = 50.0
 """The walk-side offset drawn around the reached streets (metres)."""
 _QUAD_SEGS = 16  # 64-gons
+_STEP_M = 25.0
+"""Where the budget is below access_m, pieces are cut this short, so a buffer is at most this much too wide."""
 _OUTWARD = 1.0 / math.cos(math.pi / (4 * _QUAD_SEGS))
 """A 64-gon of circumradius r/cos(π/64) circumscribes the circle of radius r."""
 
@@ -110,77 +115,131 @@ def _network_areas(
     k = len(fac_xy)
     threshold = settings.threshold_m
     reach = facility_node_reach(graph, fac_xy, access_m=settings.access_m, limit_m=threshold)
+    links = reach.links
     out = np.array([shapely.Polygon() for _ in range(k)], dtype=object)
     fac, node, dist = reach.pairs()
-    if len(fac) == 0:
-        return out, ~reach.linked
-    budget = np.maximum(threshold + TOLERANCE_M - dist, 0.0)  # metres left on arriving at the node
+    budget = threshold + TOLERANCE_M - dist  # metres left on arriving at the node
 
-    # 1. the places the coverage model reaches: Voronoi(node) ∩ disc(node, min(access_m, budget))
-    radius = np.minimum(budget, settings.access_m)
-    disc_at = np.flatnonzero(radius > 0)
-    discs = shapely.buffer(
-        shapely.points(graph.coords[node[disc_at]]), radius[disc_at] * _OUTWARD, quad_segs=_QUAD_SEGS
+    # 1. from every reached node along each street leaving it (a loop leaves its node twice)
+    ends = graph.edge_ends
+    incident_edge = np.concatenate([np.arange(len(ends)), np.arange(len(ends))])
+    incident_end = np.repeat([0, 1], len(ends))
+    by_node = np.argsort(ends.T.ravel(), kind="stable")
+    first = np.searchsorted(ends.T.ravel()[by_node], np.arange(graph.n_nodes + 1))
+    count = np.diff(first)[node]
+    pair = np.repeat(np.arange(len(node)), count)
+    slot = by_node[np.repeat(first[node], count) + np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)]
+    edge = incident_edge[slot]
+    length = graph.edge_length[edge]
+    from_last = incident_end[slot] == 1
+    piece_fac = [fac[pair]]
+    piece_edge = [edge]
+    piece_origin = [np.where(from_last, length, 0.0)]
+    piece_dir = [np.where(from_last, -1.0, 1.0)]
+    piece_budget = [budget[pair]]
+    piece_reach = [np.minimum(budget[pair], length)]
+    # and from each linked facility's join point, both ways along its own street
+    own = np.flatnonzero(links.linked & (links.edge >= 0) & (links.link_m <= threshold + TOLERANCE_M))
+    own_budget = threshold + TOLERANCE_M - links.link_m[own]
+    own_length = graph.edge_length[links.edge[own]]
+    for direction, room in ((1.0, own_length - links.along[own]), (-1.0, links.along[own])):
+        piece_fac.append(own)
+        piece_edge.append(links.edge[own])
+        piece_origin.append(links.along[own])
+        piece_dir.append(np.full(len(own), direction))
+        piece_budget.append(own_budget)
+        piece_reach.append(np.minimum(own_budget, room))
+    lines, radius, line_fac = _buffered_pieces(
+        graph,
+        fac=np.concatenate(piece_fac),
+        edge=np.concatenate(piece_edge),
+        origin=np.concatenate(piece_origin),
+        direction=np.concatenate(piece_dir),
+        budget=np.concatenate(piece_budget),
+        reach=np.concatenate(piece_reach),
+        access_m=settings.access_m,
     )
-    cells = _voronoi_cells(graph, np.unique(node[disc_at]), settings.access_m)
-    if cells is not None:
-        discs = shapely.intersection(discs, cells[node[disc_at]])
-    disc_fac = fac[disc_at]
-
-    # 2. the streets walked: from every reached node, the first `budget` metres of each of its edges
-    adjacency = graph.matrix
-    degree = np.diff(adjacency.indptr)[node]
-    half = np.repeat(np.arange(len(node)), degree)  # one row per (reached pair, incident edge)
-    offset = np.arange(len(half)) - np.repeat(np.cumsum(degree) - degree, degree)
-    at = adjacency.indptr[node[half]] + offset
-    other = np.asarray(adjacency.indices[at], dtype=np.intp)
-    length = np.asarray(adjacency.data[at], dtype=np.float64)
-    # the budget left at the other end (0 when it is not reached): pairs are sorted by (facility, node)
-    n = graph.n_nodes
-    keys = fac * n + node
-    wanted = fac[half] * n + other
-    pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    other_reached = keys[pos] == wanted
-    budget_other = np.where(other_reached, budget[pos], 0.0)
-    whole = budget[half] + budget_other >= length
-    # an edge walked whole is drawn once (from its lower node), a partial one from each reached end
-    share = np.where(whole, 1.0, np.minimum(budget[half] / length, 1.0))
-    walked = (share > 0) & ~(whole & other_reached & (other < node[half]))
-    start = graph.coords[node[half]][walked]
-    end = start + (graph.coords[other][walked] - start) * share[walked, None]
-    lines = shapely.linestrings(np.stack([start, end], axis=1))
-    street_fac = fac[half][walked]
-    # and each facility's own link to its node (an isolated node has no edge, but the walk to it counts)
-    own = np.unique(fac)
-    links = shapely.linestrings(np.stack([fac_xy[own], graph.coords[reach.node[own]]], axis=1))
-    lines = np.concatenate([lines, links])
-    street_fac = np.concatenate([street_fac, own])
-
-    if street_buffer_m > 0:
-        strips = shapely.buffer(lines, street_buffer_m, quad_segs=4)
-    else:
-        strips, street_fac = lines[:0], street_fac[:0]
-    for f in np.unique(fac).tolist():
-        reached = shapely.union_all(discs[disc_fac == f])
-        mine = strips[street_fac == f]
-        # most strips lie inside the discs already; only the rest need the (costly) union
-        shapely.prepare(reached)
-        extra = mine[~shapely.contains(reached, mine)]
-        out[f] = shapely.union_all(np.concatenate([[reached], extra])) if len(extra) else reached
-    return out, ~reach.linked
+    radius = np.maximum(radius * _OUTWARD, street_buffer_m)
+    strips = shapely.buffer(lines, radius, quad_segs=_QUAD_SEGS)
+    # 2. each facility's own link to its street, walked
+    joined = np.flatnonzero(links.linked & (links.edge >= 0))
+    if street_buffer_m > 0 and len(joined):
+        join_xy = shapely.get_coordinates(
+            shapely.line_interpolate_point(graph.edge_geoms[links.edge[joined]], links.along[joined])
+        )
+        link_lines = shapely.linestrings(np.stack([fac_xy[joined], join_xy], axis=1))
+        strips = np.concatenate([strips, shapely.buffer(link_lines, street_buffer_m, quad_segs=_QUAD_SEGS)])
+        line_fac = np.concatenate([line_fac, joined])
+    keep = ~shapely.is_empty(strips)
+    strips, line_fac = strips[keep], line_fac[keep]
+    order = np.argsort(line_fac, kind="stable")
+    strips, line_fac = strips[order], line_fac[order]
+    present, starts = np.unique(line_fac, return_index=True)
+    for f, group in zip(present.tolist(), np.split(strips, starts[1:]), strict=True):
+        out[f] = shapely.union_all(group)
+    return out, ~links.linked
 
 
-def _voronoi_cells(graph: WalkGraph, wanted: IntArray, access_m: float) -> GeomArray | None:
-    """Per node, its Voronoi cell among all nodes (only `wanted` filled); None when GEOS gives no usable answer."""
-    coords = graph.coords
-    lo, hi = coords.min(axis=0) - access_m - 1.0, coords.max(axis=0) + access_m + 1.0
-    frame = shapely.box(lo[0], lo[1], hi[0], hi[1])
-    parts = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(coords), extend_to=frame))
-    points = shapely.points(coords[wanted])
-    at_point, at_part = shapely.STRtree(parts).query(points, predicate="within")
-    if len(at_point) != len(wanted) or len(np.unique(at_point)) != len(wanted):
-        log.warning("Voronoi cells did not match the network nodes; service areas drawn with unclipped discs")
-        return None
-    cells = np.empty(graph.n_nodes, dtype=object)
-    cells[wanted[at_point]] = parts[at_part]
-    return cells
+def _buffered_pieces(
+    graph: WalkGraph,
+    *,
+    fac: IntArray,
+    edge: IntArray,
+    origin: FloatArray,
+    direction: FloatArray,
+    budget: FloatArray,
+    reach: FloatArray,
+    access_m: float,
+) -> tuple[GeomArray, FloatArray, IntArray]:
+    """Street pieces walked: per input, `reach` metres of `edge` from `origin` (metres along it) in `direction`,
+    with `budget` left at the origin. Returns the pieces (cut into steps where the budget is below access_m),
+    each one's buffer radius (the budget at its start, at most access_m) and its facility."""
+    walked = reach > 0
+    fac, edge = fac[walked], edge[walked]
+    origin, direction, budget, reach = origin[walked], direction[walked], budget[walked], reach[walked]
+    # t in [0, flat]: budget >= access_m, one piece of radius access_m; then steps of at most _STEP_M
+    flat = np.clip(budget - access_m, 0.0, reach)
+    steps = np.ceil((reach - flat) / _STEP_M).astype(np.intp)
+    has_flat = flat > 0
+    t0 = [flat[has_flat] * 0.0]
+    t1 = [flat[has_flat]]
+    which = [np.flatnonzero(has_flat)]
+    item = np.repeat(np.arange(len(reach)), steps)
+    k = np.arange(len(item)) - np.repeat(np.cumsum(steps) - steps, steps)
+    step_len = (reach - flat) / np.maximum(steps, 1)
+    t0.append(flat[item] + k * step_len[item])
+    t1.append(flat[item] + (k + 1) * step_len[item])
+    which.append(item)
+    start, stop, at = np.concatenate(t0), np.concatenate(t1), np.concatenate(which)
+    radius = np.minimum(budget[at] - start, access_m)
+    a = origin[at] + direction[at] * start
+    b = origin[at] + direction[at] * stop
+    lines = _substrings(graph, edge[at], np.minimum(a, b), np.maximum(a, b))
+    return lines, np.maximum(radius, 0.0), fac[at]
+
+
+def _substrings(graph: WalkGraph, edge: IntArray, s0: FloatArray, s1: FloatArray) -> GeomArray:
+    """The part of each edge's shape between s0 and s1 metres from its first point (vectorised substring)."""
+    geoms = graph.edge_geoms
+    if len(edge) == 0:
+        return np.empty(0, dtype=object)
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    step = np.r_[0.0, np.hypot(*np.diff(xy, axis=0).T)]
+    first = np.r_[True, owner[1:] != owner[:-1]]
+    step[first] = 0.0
+    cum = np.cumsum(step)
+    cum -= np.maximum.accumulate(np.where(first, cum, 0.0))  # metres from each edge's first point
+    span = float(graph.edge_length.max()) + 1.0
+    key = owner * span + cum  # increasing over all vertices: edges in order, metres within
+    lo = np.searchsorted(key, edge * span + s0, side="right")
+    hi = np.maximum(np.searchsorted(key, edge * span + s1, side="left"), lo)
+    inner = hi - lo
+    count = inner + 2
+    piece = np.repeat(np.arange(len(edge)), count)
+    j = np.arange(len(piece)) - np.repeat(np.cumsum(count) - count, count)
+    head = shapely.get_coordinates(shapely.line_interpolate_point(geoms[edge], s0))
+    tail = shapely.get_coordinates(shapely.line_interpolate_point(geoms[edge], s1))
+    coords = xy[np.clip(lo[piece] + j - 1, 0, len(xy) - 1)]
+    coords[j == 0] = head
+    coords[j == count[piece] - 1] = tail
+    return np.asarray(shapely.linestrings(coords, indices=piece), dtype=object)

@@ -4,9 +4,9 @@
   dissolved into one (multi)polygon per village, with the uncovered population (EPSG:4490).
 * `suggest_sites`: greedy maximum coverage. The still-uncovered (village, cell) shares are the rows and the
   candidate sites the columns of a sparse boolean matrix "this site would cover this share", built under the
-  same model as `compute_coverage` (each share judged by its village's rule). In network mode the matrix comes
-  from one bounded Dijkstra (`limit=` the largest threshold) from the unique network nodes of the uncovered
-  cells, in chunks, restricted to the candidate nodes; in Euclidean mode from a KD-tree ball query. The greedy
+  same model as `compute_coverage` (each share judged by its village's rule; cells and candidates linked to the
+  nearest point of the nearest street). In network mode the matrix comes from `reach.cell_facility_pairs` (one
+  bounded Dijkstra from the candidates' edge ends, in chunks); in Euclidean mode from a KD-tree ball query. The greedy
   picks, K times, the candidate that newly covers the most people, and reports each pick's marginal gain and
   the cumulative coverage.
 * `self_service_library_coverage`: per town, the share of the population within reach of a 自助图书馆.
@@ -20,7 +20,6 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 from scipy import sparse
-from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from geoplan.analysis.coverage import (
@@ -33,6 +32,7 @@ from geoplan.analysis.coverage import (
     town_rollup,
 )
 from geoplan.analysis.network import WalkGraph
+from geoplan.analysis.reach import cell_facility_pairs
 from geoplan.crs import METRIC_CRS, STORE_CRS
 from geoplan.errors import InputError
 from geoplan.rasterdata import RasterData
@@ -60,7 +60,6 @@ SITE_COLUMNS = [
     "cumulative_coverage_pct",
 ]
 _TOLERANCE_M = 1e-6  # as in coverage.py
-_CHUNK_ENTRIES = 4_000_000  # dense Dijkstra rows per chunk: about 32 MB of float64
 
 
 def _share_status(result: CoverageResult) -> tuple[BoolArray, BoolArray]:
@@ -137,60 +136,12 @@ def _candidate_points(graph: WalkGraph | None, candidates: gpd.GeoDataFrame | No
 def _network_pairs(
     graph: WalkGraph, centres: FloatArray, cand_xy: FloatArray, settings: CoverageSettings
 ) -> tuple[IntArray, IntArray]:
-    """(row, candidate) pairs where the candidate, as a facility, would cover the cell at that row's centre."""
-    empty = (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp))
+    """(row, candidate) pairs where the candidate, as a facility, would cover the cell at that row's centre:
+    the same linking and travel distance as `compute_coverage` (`reach.cell_facility_pairs`)."""
     if graph.n_nodes == 0 or len(centres) == 0 or len(cand_xy) == 0:
-        return empty
-    threshold = settings.threshold_m + _TOLERANCE_M
-    cell_link, cell_node = graph.nearest(centres)
-    cand_link, cand_node = graph.nearest(cand_xy)
-    rows_on = np.flatnonzero(cell_link <= settings.access_m)
-    cands_on = np.flatnonzero(cand_link <= settings.access_m)
-    if len(rows_on) == 0 or len(cands_on) == 0:
-        return empty
-    sources, source_of_row = np.unique(cell_node[rows_on], return_inverse=True)
-    targets, target_of_cand = np.unique(cand_node[cands_on], return_inverse=True)
-    limit = threshold - float(cell_link[rows_on].min()) - float(cand_link[cands_on].min())
-    if limit < 0:
-        return empty
-    # node pairs (source, target) within the limit, in chunks of sources
-    pair_s: list[IntArray] = []
-    pair_t: list[IntArray] = []
-    pair_d: list[FloatArray] = []
-    chunk = max(1, _CHUNK_ENTRIES // max(graph.n_nodes, 1))
-    for start in range(0, len(sources), chunk):
-        block = sources[start : start + chunk]
-        dist = np.asarray(dijkstra(graph.matrix, directed=False, indices=block, limit=limit), dtype=np.float64)
-        dist = dist.reshape(len(block), -1)[:, targets]
-        s, t = np.nonzero(np.isfinite(dist))
-        pair_s.append(s.astype(np.intp) + start)
-        pair_t.append(t.astype(np.intp))
-        pair_d.append(dist[s, t])
-    ps, pt, pd_ = np.concatenate(pair_s), np.concatenate(pair_t), np.concatenate(pair_d)
-    # expand node pairs to (row, candidate) pairs: rows grouped by source, candidates by target
-    row_order = np.argsort(source_of_row, kind="stable")
-    row_start = np.searchsorted(source_of_row[row_order], np.arange(len(sources)))
-    row_count = np.bincount(source_of_row, minlength=len(sources))
-    cand_order = np.argsort(target_of_cand, kind="stable")
-    cand_start = np.searchsorted(target_of_cand[cand_order], np.arange(len(targets)))
-    cand_count = np.bincount(target_of_cand, minlength=len(targets))
-    # node pair x rows at the source
-    reps = row_count[ps]
-    idx = np.repeat(np.arange(len(ps)), reps)
-    offset = np.arange(len(idx)) - np.repeat(np.cumsum(reps) - reps, reps)
-    rows = rows_on[row_order[row_start[ps[idx]] + offset]]
-    dist_rows = pd_[idx] + cell_link[rows]
-    pt_rows = pt[idx]
-    keep = dist_rows <= threshold
-    rows, dist_rows, pt_rows = rows[keep], dist_rows[keep], pt_rows[keep]
-    # ... x candidates at the target
-    reps = cand_count[pt_rows]
-    idx = np.repeat(np.arange(len(rows)), reps)
-    offset = np.arange(len(idx)) - np.repeat(np.cumsum(reps) - reps, reps)
-    cands = cands_on[cand_order[cand_start[pt_rows[idx]] + offset]]
-    total = dist_rows[idx] + cand_link[cands]
-    keep = total <= threshold
-    return rows[idx][keep].astype(np.intp), cands[keep].astype(np.intp)
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    pairs = cell_facility_pairs(centres, cand_xy, graph, settings)
+    return pairs.cell, pairs.facility
 
 
 def _euclidean_pairs(centres: FloatArray, cand_xy: FloatArray, settings: CoverageSettings) -> tuple[IntArray, IntArray]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pytest
 import shapely
@@ -25,6 +24,7 @@ from geoplan.crs import METRIC_CRS
 from geoplan.errors import CRSError, InputError
 from geoplan.rasterdata import RasterData
 from tests.demo_layers import DemoLayers
+from tests.edge_linking_reference import SplitNetwork, walkable_lines
 
 # ------------------------------------------------------------------------------------------ a five-cell street
 #
@@ -175,45 +175,33 @@ def test_inputs_are_checked() -> None:
 
 
 def _brute_force(demo: DemoLayers, rules: CoverageRules, facilities: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per facility its catchment population, per (village, cell) share its accessibility: networkx distances,
-    brute-force nearest nodes, one facility at a time."""
+    """Per facility its catchment population, per (village, cell) share its accessibility: networkx on the
+    streets cut at every link (tests/edge_linking_reference.py), one facility at a time."""
     cells = demo.coverage(rules, facilities=facilities).cells
-    coords = demo.graph.coords
-    coo = demo.graph.matrix.tocoo()
-    g = nx.Graph()
-    g.add_nodes_from(range(demo.graph.n_nodes))
-    g.add_weighted_edges_from(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True))
     centres = cells.centres
-    # nearest node of every cell centre by brute force, in blocks (no KD-tree)
-    cell_node = np.empty(len(centres), dtype=np.intp)
-    cell_link = np.empty(len(centres))
-    for start in range(0, len(centres), 500):
-        block = centres[start : start + 500]
-        d2 = (block[:, None, 0] - coords[None, :, 0]) ** 2 + (block[:, None, 1] - coords[None, :, 1]) ** 2
-        cell_node[start : start + 500] = d2.argmin(axis=1)
-        cell_link[start : start + 500] = np.sqrt(d2.min(axis=1))
-    is_urban = (demo.villages["type"].to_numpy() == URBAN_TYPE)[cells.village]
-    share_rule = [rules.urban if u else rules.rural for u in is_urban]
-    threshold = np.array([s.threshold_m for s in share_rule])
-    access = np.array([s.access_m for s in share_rule])
-    share_node = cell_node[cells.cell]
-    share_link = cell_link[cells.cell]
+    m = len(centres)
     fac_xy = shapely.get_coordinates(facilities.to_crs(METRIC_CRS).geometry.to_numpy())
+    lines = walkable_lines(demo.roads.to_crs(METRIC_CRS))
+    is_urban = (demo.villages["type"].to_numpy() == URBAN_TYPE)[cells.village]
+    # per rule: the split network under its access distance, and each facility's metres to every cell
+    metres: dict[CoverageSettings, list[np.ndarray]] = {}
+    for settings in {rules.urban, rules.rural}:
+        net = SplitNetwork(lines, np.vstack([centres, fac_xy]), settings.access_m)
+        metres[settings] = [
+            net.from_source(m + j, range(m), cutoff=settings.threshold_m + 1.0) for j in range(len(fac_xy))
+        ]
+    threshold = np.where(is_urban, rules.urban.threshold_m, rules.rural.threshold_m)
     capacity = facilities["capacity"].to_numpy(dtype=float)
     reached_by: list[np.ndarray] = []
     catchment = np.zeros(len(fac_xy))
-    for j, (x, y) in enumerate(fac_xy):
-        d2 = (coords[:, 0] - x) ** 2 + (coords[:, 1] - y) ** 2
-        start = int(d2.argmin())
-        link = math.sqrt(float(d2[start]))
-        lengths = nx.single_source_dijkstra_path_length(g, start, cutoff=float(threshold.max()))
-        net = np.array([lengths.get(int(n), math.inf) for n in share_node])
-        # the facility, like the cell, must be linked under the share's own rule
-        hits = (link <= access) & (share_link <= access) & (share_link + net + link <= threshold + 1e-6)
+    for j in range(len(fac_xy)):
+        # each share under its own village's rule
+        dist = np.where(is_urban, metres[rules.urban][j][cells.cell], metres[rules.rural][j][cells.cell])
+        hits = dist <= threshold + 1e-6
         reached_by.append(hits)
         catchment[j] = float(cells.people[hits].sum())
     ratio = np.where(catchment > 0, capacity / np.where(catchment > 0, catchment, 1.0), 0.0) * 1000.0
-    accessibility = np.zeros(len(share_node))
+    accessibility = np.zeros(len(cells.cell))
     for j, hits in enumerate(reached_by):
         accessibility[hits] += ratio[j]
     return catchment, accessibility

@@ -1,5 +1,5 @@
 """The coverage engine against hand-computed answers on a tiny grid, and against independent computations on the
-demo store: networkx Dijkstra on a graph built here from the roads, brute-force nearest nodes, per-village
+demo store: networkx Dijkstra on the streets cut at every link (tests/edge_linking_reference.py), per-village
 shapely box intersections for the cell shares, and brute-force shapely distances for the Euclidean mode.
 """
 
@@ -30,6 +30,7 @@ from geoplan.crs import METRIC_CRS, STORE_CRS
 from geoplan.errors import CRSError, InputError
 from geoplan.rasterdata import RasterData
 from tests.demo_layers import DemoLayers
+from tests.edge_linking_reference import SplitNetwork, walkable_lines
 
 WALK = CoverageSettings()  # 4.5 km/h, 10 min = 750 m, access 200 m
 MPM = 4500.0 / 60.0  # metres per minute
@@ -37,8 +38,9 @@ MPM = 4500.0 / 60.0  # metres per minute
 # ------------------------------------------------------------------------------------------ the tiny grid
 #
 # Cells of 100 m, 3 rows x 12 columns, centres (50 + 100c, 50 - 100r), one person each. The road runs along
-# y = 150 with a node above every cell centre (x = 50 + 100c), so a cell of row r is linked by 100 + 100r m
-# (rows 0 and 1 within the 200 m access distance, row 2 not). Facility F1 stands 50 m north of the first node.
+# y = 150 with a node above every cell centre (x = 50 + 100c), so a cell of row r is linked, at the nearest
+# point of the street, that node, by 100 + 100r m (rows 0 and 1 within the 200 m access distance, row 2 not).
+# Facility F1 stands 50 m north of the first node.
 # A cell's walk: (100 + 100r) + 100c + 50 m; covered when that is <= 750 m.
 # Village A (社区) holds columns 0-3 and the west half of column 4; village B (村) the rest.
 
@@ -50,8 +52,9 @@ def _tiny() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, RasterData, gpd.GeoData
     # a shortcut that is not walkable must not count: straight from the facility's node to the far end
     roads.append(shapely.MultiLineString([[(50.0, 150.0), (1150.0, 150.0)]]))
     walkable.append(False)
-    # a longer parallel segment between the first two nodes: the shorter one is kept
-    roads.append(shapely.MultiLineString([[(50.0, 150.0), (100.0, 400.0), (150.0, 150.0)]]))
+    # a longer parallel segment between the first two nodes: the shorter one is kept in the matrix. F1 stands on
+    # it, 50 m along from the first node, so its walk to that node is 50 m by either street.
+    roads.append(shapely.MultiLineString([[(50.0, 150.0), (50.0, 400.0), (150.0, 400.0), (150.0, 150.0)]]))
     walkable.append(True)
     road_frame = gpd.GeoDataFrame(
         {
@@ -264,41 +267,13 @@ def reference(demo: DemoLayers) -> Reference:
 
 
 def _nx_distances(demo: DemoLayers, settings: CoverageSettings, centres: np.ndarray) -> np.ndarray:
-    """Metres from each cell centre to its nearest facility, with networkx and brute-force nearest nodes."""
-    g = nx.Graph()
-    roads = demo.roads[demo.roads["walkable"].astype(bool)].to_crs(METRIC_CRS)
-    for geom in roads.geometry:
-        for part in geom.geoms:
-            coords = list(part.coords)
-            a = (round(coords[0][0], 2), round(coords[0][1], 2))
-            b = (round(coords[-1][0], 2), round(coords[-1][1], 2))
-            if a == b:
-                continue
-            if not g.has_edge(a, b) or g[a][b]["weight"] > part.length:
-                g.add_edge(a, b, weight=part.length)
-    nodes = list(g.nodes)
-    xy = np.array(nodes)
-
-    def nearest(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        dist, idx = np.empty(len(points)), np.empty(len(points), dtype=int)
-        for start in range(0, len(points), 2000):
-            chunk = points[start : start + 2000]
-            d = np.hypot(chunk[:, None, 0] - xy[None, :, 0], chunk[:, None, 1] - xy[None, :, 1])
-            idx[start : start + 2000] = d.argmin(axis=1)
-            dist[start : start + 2000] = d.min(axis=1)
-        return dist, idx
-
+    """Metres from each cell centre to its nearest facility: networkx on the streets cut at every link
+    (tests/edge_linking_reference.py), inf for no route."""
+    lines = walkable_lines(demo.roads.to_crs(METRIC_CRS))
     fac = shapely.get_coordinates(demo.facilities.to_crs(METRIC_CRS).geometry.to_numpy())
-    fdist, fidx = nearest(fac)
-    for d, i in zip(fdist, fidx, strict=True):
-        if d <= settings.access_m:
-            node = nodes[i]
-            if not g.has_edge("source", node) or g["source"][node]["weight"] > d:
-                g.add_edge("source", node, weight=d)
-    lengths = nx.multi_source_dijkstra_path_length(g, {"source"})
-    cdist, cidx = nearest(centres)
-    net = np.array([lengths.get(nodes[i], np.inf) for i in cidx])
-    return np.where(cdist <= settings.access_m, cdist + net, np.inf)
+    net = SplitNetwork(lines, np.vstack([centres, fac]), settings.access_m)
+    m = len(centres)
+    return net.nearest_source(range(m, m + len(fac)), range(m), cutoff=settings.threshold_m + 1.0)
 
 
 def _reference_coverage(

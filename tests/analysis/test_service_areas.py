@@ -1,6 +1,7 @@
-"""Service areas: exact answers on hand-built networks, and on the demo store the two promises of the module
+"""Service areas: answers on hand-built networks, and on the demo store the two promises of the module
 docstring checked independently: every cell the coverage engine counts as covered by F lies in F's polygon, and
-every polygon lies in the circle the triangle inequality allows; the reached nodes against networkx.
+every polygon lies in the circle the triangle inequality allows; the reached nodes against networkx on the
+streets cut at the links.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from geoplan.analysis.service_areas import SERVICE_AREA_COLUMNS, STREET_BUFFER_M
 from geoplan.crs import METRIC_CRS
 from geoplan.errors import CRSError, InputError
 from tests.demo_layers import DemoLayers
+from tests.edge_linking_reference import SplitNetwork, walkable_lines
 
 # 6 km/h = 100 m per minute: minutes x 100 = metres
 QUARTER_KM = CoverageSettings(minutes=2.5, speed_kmh=6.0, access_m=30.0)  # 250 m
@@ -54,11 +56,15 @@ def _circumscribed_64gon_area(r: float) -> float:
 # ------------------------------------------------------------------------------------------ hand-built networks
 
 
-def test_a_straight_street_discs_and_a_partial_edge() -> None:
-    """Nodes every 100 m along y = 0; the facility on node 0; 250 m reach: nodes 0, 100, 200 and half an edge."""
+def _inscribed_64gon_area(r: float) -> float:
+    return 32 * r * r * math.sin(2 * math.pi / 64)
+
+
+def test_a_straight_street_budget_buffers_and_a_partial_edge() -> None:
+    """Nodes every 100 m along y = 0; the facility on node 0; 250 m reach, access 30 m. A place (x, y) beside
+    the street is covered when |y| <= 30 and x + |y| <= 250."""
     graph = build_walk_graph(roads=_roads(*[[(x, 0.0), (x + 100.0, 0.0)] for x in range(0, 500, 100)]))
     facilities = _facilities((0.0, 0.0))
-    # without street strips: the three nodes' discs of min(access 30 m, budget) = 30 m, far apart
     areas = service_areas(graph=graph, facilities=facilities, settings=QUARTER_KM, street_buffer_m=0.0)
     assert list(areas.columns) == [*SERVICE_AREA_COLUMNS, "geometry"]
     assert areas.crs == METRIC_CRS
@@ -66,13 +72,17 @@ def test_a_straight_street_discs_and_a_partial_edge() -> None:
     assert (row["facility_id"], row["name"], row["kind"]) == ("F0", "设施0", "文化站")
     assert row["reach_m"] == pytest.approx(250.0)
     assert not row["off_network"]
-    assert row["area_m2"] == pytest.approx(3 * _circumscribed_64gon_area(30.0), rel=1e-9)
     assert row["area_m2"] == pytest.approx(row.geometry.area)
-    for x in (0.0, 100.0, 200.0):
-        assert row.geometry.contains(shapely.Point(x + 29.9, 0.0))
-    assert not row.geometry.intersects(shapely.Point(300.0, 0.0))
+    geom = row.geometry
+    # every covered place is inside: the full 30 m up to x = 220, then less and less
+    for x, y in [(0.0, 29.9), (100.0, -29.9), (220.0, 29.9), (235.0, 14.9), (249.0, 0.9), (-29.9, 0.0)]:
+        assert geom.contains(shapely.Point(x, y)), (x, y)
+    # nothing beyond the access distance, nor beyond the reach plus one 25 m step of the falling budget
+    for x, y in [(100.0, 30.1), (150.0, -30.1), (276.0, 0.0), (300.0, 0.0)]:
+        assert not geom.intersects(shapely.Point(x, y)), (x, y)
+    assert 2 * 30.0 * 220.0 < row["area_m2"] < 2 * 30.1 * 275.0 + math.pi * 30.1**2
 
-    # without discs (access 0): the street walked, 250 m of it, buffered by 10 m
+    # access 0: only the street walked, 250 m of it, buffered by the 10 m street offset
     streets = service_areas(
         graph=graph,
         facilities=facilities,
@@ -80,32 +90,26 @@ def test_a_straight_street_discs_and_a_partial_edge() -> None:
         street_buffer_m=10.0,
     ).geometry.iloc[0]
     assert streets.bounds == pytest.approx((-10.0, -10.0, 260.0, 10.0))
-    assert streets.area == pytest.approx(250.0 * 20.0 + shapely.Point(0, 0).buffer(10.0, quad_segs=4).area)
+    assert streets.area == pytest.approx(250.0 * 20.0 + _inscribed_64gon_area(10.0), rel=1e-7)  # budget + 1 µm
 
 
-def test_a_place_nearer_an_unreached_node_is_not_served() -> None:
-    """(100, 60) is a node reached only by a 260 m detour from (300, 0): not within 250 m. A point 20 m from it
-    and 40 m from the reached node (100, 0) links to (100, 60) in the coverage model, so it is not served."""
-    graph = build_walk_graph(
-        roads=_roads(
-            [(0.0, 0.0), (100.0, 0.0)],
-            [(100.0, 0.0), (200.0, 0.0)],
-            [(200.0, 0.0), (300.0, 0.0)],
-            [(300.0, 0.0), (300.0, 60.0), (100.0, 60.0)],
-        )
-    )
-    settings = CoverageSettings(minutes=2.5, speed_kmh=6.0, access_m=80.0)
-    geom = service_areas(
-        graph=graph, facilities=_facilities((0.0, 0.0)), settings=settings, street_buffer_m=0.0
-    ).geometry.iloc[0]
-    assert geom.contains(shapely.Point(100.0, -70.0))  # nearest to (100, 0): within its 80 m disc
-    assert geom.contains(shapely.Point(100.0, 25.0))
-    assert not geom.intersects(shapely.Point(100.0, 40.0))
-    assert not geom.intersects(shapely.Point(100.0, 60.0))
+def test_a_facility_beside_the_middle_of_a_long_street() -> None:
+    """A 1 km street with nodes only at its ends; the facility 20 m beside its middle. The nearest node is 500 m
+    away (the node-linked model had it off the network); linked to the street, it serves 230 m each way."""
+    graph = build_walk_graph(roads=_roads([(0.0, 0.0), (1000.0, 0.0)]))
+    areas = service_areas(graph=graph, facilities=_facilities((500.0, 20.0)), settings=QUARTER_KM, street_buffer_m=0)
+    assert not areas["off_network"].iloc[0]
+    geom = areas.geometry.iloc[0]
+    # covered: 20 + |x - 500| + |y| <= 250 with |y| <= 30
+    for x, y in [(700.0, 29.0), (300.0, -29.0), (729.0, 0.5), (500.0, -29.9)]:
+        assert geom.contains(shapely.Point(x, y)), (x, y)
+    for x, y in [(0.0, 0.0), (1000.0, 0.0), (500.0, 31.0), (760.0, 0.0)]:
+        assert not geom.intersects(shapely.Point(x, y)), (x, y)
 
 
-def test_a_partial_edge_follows_the_walked_length_not_the_chord() -> None:
-    """The edge 200 -> 300 is a detour of 2 x 70.71 m; 50 m of budget walk 35.36 % of it, drawn on the chord."""
+def test_a_partial_edge_follows_the_street_shape() -> None:
+    """The edge 200 -> 300 bends up to (250, 50); the 50 m of budget left at (200, 0) walk along its shape to
+    (235.36, 35.36), not along the chord."""
     graph = build_walk_graph(
         roads=_roads(
             [(0.0, 0.0), (100.0, 0.0)], [(100.0, 0.0), (200.0, 0.0)], [(200.0, 0.0), (250.0, 50.0), (300.0, 0.0)]
@@ -113,8 +117,10 @@ def test_a_partial_edge_follows_the_walked_length_not_the_chord() -> None:
     )
     settings = CoverageSettings(minutes=2.5, speed_kmh=6.0, access_m=0.0)
     area = service_areas(graph=graph, facilities=_facilities((0.0, 0.0)), settings=settings, street_buffer_m=5.0)
-    share = 50.0 / (2 * math.hypot(50.0, 50.0))
-    assert area.geometry.iloc[0].bounds[2] == pytest.approx(200.0 + 100.0 * share + 5.0)
+    end = 50.0 / math.sqrt(2.0)
+    _, _, maxx, maxy = area.geometry.iloc[0].bounds
+    assert maxx == pytest.approx(200.0 + end + 5.0, abs=0.05)
+    assert maxy == pytest.approx(end + 5.0, abs=0.05)
 
 
 def test_an_edge_reached_from_both_ends_and_a_linked_facility() -> None:
@@ -128,7 +134,8 @@ def test_an_edge_reached_from_both_ends_and_a_linked_facility() -> None:
     ).geometry.iloc[0]
     assert geom.contains(shapely.Point(0.0, -19.0))  # the link to the network is walked
     assert geom.contains(shapely.Point(100.0, 49.0)) and geom.contains(shapely.Point(49.0, 100.0))
-    assert not geom.intersects(shapely.Point(100.0, 53.0)) and not geom.intersects(shapely.Point(53.0, 100.0))
+    assert geom.contains(shapely.Point(124.0, 20.0))  # 24 m beside a street point reached with 30 m left
+    assert not geom.intersects(shapely.Point(100.0, 80.0)) and not geom.intersects(shapely.Point(80.0, 100.0))
     assert not geom.intersects(shapely.Point(100.0, 100.0))
 
 
@@ -211,28 +218,25 @@ def test_every_area_lies_in_the_circle_the_triangle_inequality_allows(
 
 
 def test_reached_nodes_match_networkx(demo: DemoLayers) -> None:
+    """Per facility, the network nodes within the threshold and their distances, against networkx on the streets
+    cut at every facility's link (tests/edge_linking_reference.py)."""
     settings = CoverageSettings()
     r = settings.threshold_m
     fac_xy = shapely.get_coordinates(demo.facilities.to_crs(METRIC_CRS).geometry.to_numpy())
     reach = facility_node_reach(demo.graph, fac_xy, access_m=settings.access_m, limit_m=r)
     fac, node, dist = reach.pairs()
-    coo = demo.graph.matrix.tocoo()
-    g = nx.Graph()
-    g.add_nodes_from(range(demo.graph.n_nodes))
-    g.add_weighted_edges_from(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True))
-    # brute-force nearest node and link, independent of the KD-tree
+    net = SplitNetwork(walkable_lines(demo.roads.to_crs(METRIC_CRS)), fac_xy, settings.access_m)
+    keys = [("junction", round(float(x), 2), round(float(y), 2)) for x, y in demo.graph.coords]
     checked = 0
-    for f, (x, y) in enumerate(fac_xy):
-        d2 = (demo.graph.coords[:, 0] - x) ** 2 + (demo.graph.coords[:, 1] - y) ** 2
-        start = int(np.argmin(d2))
-        link = math.sqrt(float(d2[start]))
-        mine = dict(zip(node[fac == f].tolist(), dist[fac == f].tolist(), strict=True))
-        if link > settings.access_m:
+    for f in range(len(fac_xy)):
+        mine = {keys[k]: d for k, d in zip(node[fac == f].tolist(), dist[fac == f].tolist(), strict=True)}
+        if not net.linked[f]:
             assert not mine
             continue
-        theirs = nx.single_source_dijkstra_path_length(g, start, cutoff=r - link)
+        lengths = nx.single_source_dijkstra_path_length(net.graph, ("point", f), cutoff=r)
+        theirs = {k: v for k, v in lengths.items() if k[0] == "junction"}
         assert set(mine) == set(theirs)
-        assert np.allclose([mine[k] for k in theirs], [link + v for v in theirs.values()])
+        assert np.allclose([mine[k] for k in theirs], list(theirs.values()))
         checked += 1
     assert checked > 100
 

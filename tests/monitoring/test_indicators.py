@@ -15,13 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pyproj
 import pytest
 import shapely
-from scipy.spatial import cKDTree
 
 from geoplan.analysis.rules import ConflictRule
 from geoplan.catalog import Catalog
@@ -37,6 +35,7 @@ from geoplan.services.rule_files import default_rules_path, load_rules
 from geoplan.storage.gpkg import GeoPackageStore
 from geoplan.storage.side_tables import side_table_engine
 from tests.conftest import LAYERS_DIR
+from tests.edge_linking_reference import SplitNetwork, walkable_lines
 from tests.monitoring.ledger_reference import independent_ledger
 
 METRIC = "EPSG:4547"
@@ -482,7 +481,8 @@ def test_the_demo_table_has_every_indicator_and_one_moment(demo_run: IndicatorRu
 
 def _coverage_reference(demo: DemoLayers, kinds: list[str] | None) -> tuple[dict[str, float], float]:
     """Coverage % per town and for the district: cells split between villages by exact box intersections,
-    walking distances by networkx Dijkstra from every facility (linked within 200 m), covered within 750 m."""
+    walking distances by networkx Dijkstra from every facility (cells and facilities linked to the nearest
+    street within 200 m, the streets cut there), covered within 750 m."""
     raster = demo.raster
     villages = demo.layers["villages"].to_crs(METRIC)
     facilities = demo.layers["culture_facilities"]
@@ -505,25 +505,13 @@ def _coverage_reference(demo: DemoLayers, kinds: list[str] | None) -> tuple[dict
         keep = cut > 0
         parts.append((near[keep], cut[keep]))
         np.add.at(held, near[keep], cut[keep])
-    graph = nx.Graph()
+    # walking distances on the streets cut at every link (tests/edge_linking_reference.py)
     roads = demo.layers["roads"]
-    for geom in roads[roads["walkable"].astype(bool)].to_crs(METRIC).geometry:
-        for part in geom.geoms:
-            coords = list(part.coords)
-            a = (round(coords[0][0], 2), round(coords[0][1], 2))
-            b = (round(coords[-1][0], 2), round(coords[-1][1], 2))
-            if a != b and (not graph.has_edge(a, b) or graph[a][b]["weight"] > part.length):
-                graph.add_edge(a, b, weight=part.length)
-    nodes = list(graph.nodes)
-    kd = cKDTree(np.array(nodes))
-    fdist, fidx = kd.query(shapely.get_coordinates(facilities.geometry.values))
-    for d, i in zip(fdist, fidx, strict=True):
-        if d <= 200.0 and (not graph.has_edge("src", nodes[i]) or graph["src"][nodes[i]]["weight"] > d):
-            graph.add_edge("src", nodes[i], weight=d)
-    lengths = nx.multi_source_dijkstra_path_length(graph, {"src"}, cutoff=800.0) if len(facilities) else {}
-    cdist, cidx = kd.query(centres)
-    walk = np.array([lengths.get(nodes[i], np.inf) for i in cidx])
-    covered = np.where(cdist <= 200.0, cdist + walk, np.inf) <= 750.0 + 1e-6
+    fac_xy = shapely.get_coordinates(facilities.geometry.values).reshape(-1, 2)
+    net = SplitNetwork(walkable_lines(roads.to_crs(METRIC)), np.vstack([centres, fac_xy]), 200.0)
+    m = len(centres)
+    walk = net.nearest_source(range(m, m + len(fac_xy)), range(m), cutoff=800.0)
+    covered = walk <= 750.0 + 1e-6
     population: Counter[str] = Counter()
     reached: Counter[str] = Counter()
     for (near, cut), town in zip(parts, villages["town"], strict=True):
