@@ -174,6 +174,8 @@ def _network_areas(
     strips, line_fac = strips[keep], line_fac[keep]
     order = np.argsort(line_fac, kind="stable")
     strips, line_fac = strips[order], line_fac[order]
+    if len(strips) == 0:  # nothing linked (e.g. access_m 0 with no facility on a street): all empty
+        return out, ~links.linked
     present, starts = np.unique(line_fac, return_index=True)
     for f, group in zip(present.tolist(), np.split(strips, starts[1:]), strict=True):
         out[f] = shapely.union_all(group)

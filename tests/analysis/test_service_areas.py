@@ -17,7 +17,7 @@ import pytest
 import shapely
 
 from geoplan.analysis.coverage import CoverageRules, CoverageSettings
-from geoplan.analysis.network import build_walk_graph
+from geoplan.analysis.network import build_walk_graph, graph_of_lines
 from geoplan.analysis.reach import facility_node_reach
 from geoplan.analysis.service_areas import SERVICE_AREA_COLUMNS, STREET_BUFFER_M, service_areas
 from geoplan.crs import METRIC_CRS
@@ -247,3 +247,15 @@ def test_service_areas_of_the_demo_in_the_store_crs(demo: DemoLayers) -> None:
     b = service_areas(graph=demo.graph, facilities=demo.facilities.to_crs(METRIC_CRS), settings=CoverageSettings())
     assert list(a["facility_id"]) == list(demo.facilities["facility_id"].astype(str))
     assert np.allclose(a["area_m2"], b["area_m2"], rtol=1e-6)
+
+
+def test_no_facility_on_a_street_gives_empty_areas_not_an_error() -> None:
+    """access_m 0 and facilities off the streets: every area is empty and every facility off the network."""
+    graph = graph_of_lines(np.array([shapely.LineString([(0, 0), (500, 0)])], dtype=object))
+    facilities = gpd.GeoDataFrame(
+        {"facility_id": ["A", "B"], "kind": ["图书馆", "文化站"]},
+        geometry=[shapely.Point(100, 30), shapely.Point(300, -40)],
+        crs=METRIC_CRS,
+    )
+    areas = service_areas(graph=graph, facilities=facilities, settings=CoverageSettings(access_m=0.0))
+    assert len(areas) == 2 and areas.geometry.is_empty.all() and areas["off_network"].all()
