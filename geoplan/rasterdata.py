@@ -7,6 +7,7 @@ the stores themselves keep rasters as tiles (see `geoplan/storage/raster_grid.py
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -43,10 +44,11 @@ class RasterData:
             data = np.where(data == self.nodata, 0.0, data)
         return float(np.nansum(data))
 
-    def to_geotiff(self) -> bytes:
+    def profile(self, driver: str = "GTiff") -> dict[str, Any]:
+        """rasterio's profile for writing this raster as one deflated band with its CRS and nodata."""
         rows, cols = self.array.shape
-        profile = {
-            "driver": "GTiff",
+        return {
+            "driver": driver,
             "height": rows,
             "width": cols,
             "count": 1,
@@ -56,8 +58,10 @@ class RasterData:
             "nodata": self.nodata,
             "compress": "deflate",
         }
+
+    def to_geotiff(self) -> bytes:
         with MemoryFile() as memfile:
-            with memfile.open(**profile) as dst:
+            with memfile.open(**self.profile()) as dst:
                 dst.write(self.array, 1)
             return bytes(memfile.read())
 

@@ -142,19 +142,7 @@ def export_raster(store: LayerStore, layer: str, path: Path) -> RasterData:
     if path.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"{path.name}: a raster layer exports to a .tif (Cloud-Optimized GeoTIFF)")
     raster = store.read_raster(layer)
-    rows, cols = raster.array.shape
-    profile = {
-        "driver": "COG",
-        "height": rows,
-        "width": cols,
-        "count": 1,
-        "dtype": str(raster.array.dtype),
-        "crs": raster.crs,
-        "transform": raster.transform,
-        "nodata": raster.nodata,
-        "compress": "deflate",
-    }
-    with rasterio.open(path, "w", **profile) as dst:
+    with rasterio.open(path, "w", **raster.profile("COG")) as dst:
         dst.write(raster.array, 1)
     return raster
 

@@ -7,7 +7,6 @@ nothing: on any error the transaction rolls back and the file is as it was.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
@@ -340,19 +339,16 @@ class GeoPackageStore(AuditReader):
 
     def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None:
         definition = raster_layer(self.catalog, layer)
-        grid = raster_grid.checked(definition, raster)
         # the CPU work (TIFF tiles, the compressed history copy) happens before the file is locked
-        tiles = gpkg_coverage.encode_tiles(grid)
-        version = raster_grid.encode_version(grid)
-        rows, cols = grid.array.shape
-        detail = json.dumps({"shape": [rows, cols], "crs": grid.crs, "sum": grid.valid_sum()})
+        write = raster_grid.prepared_write(definition, raster)
+        tiles = gpkg_coverage.encode_tiles(write.grid)
         at = now_utc()
         with self._transaction() as connection:
             gpkg_coverage.write_coverage(
-                connection, layer, grid, tiles, description=definition.title_zh, last_change=at
+                connection, layer, write.grid, tiles, description=definition.title_zh, last_change=at
             )
-            audit_id = self._audit(connection, actor, layer, "write:raster", rows * cols, detail, at=at)
-            self._insert_version(connection, layer, at, audit_id, version)
+            audit_id = self._audit(connection, actor, layer, "write:raster", write.cells, write.detail, at=at)
+            self._insert_version(connection, layer, at, audit_id, write.version)
 
     def _insert_version(
         self, connection: sqlite3.Connection, layer: str, at: str, audit_id: int | None, version: raster_grid.Version

@@ -319,18 +319,14 @@ class PostGISStore(AuditReader):
     # -- rasters ------------------------------------------------------------------------------------------
 
     def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None:
-        definition = raster_layer(self.catalog, layer)
-        grid = raster_grid.checked(definition, raster)
-        wkbs = postgis_raster.tile_wkbs(grid)
-        version = raster_grid.encode_version(grid)
-        rows, cols = grid.array.shape
-        detail = json.dumps({"shape": [rows, cols], "crs": grid.crs, "sum": grid.valid_sum()})
+        write = raster_grid.prepared_write(raster_layer(self.catalog, layer), raster)
+        wkbs = postgis_raster.tile_wkbs(write.grid)
         at = now_utc()
         try:
             with self.engine.begin() as connection:
                 postgis_raster.write_tiles(connection, layer, self.metadata.schema, wkbs)
-                audit_id = self._audit(connection, actor, layer, "write:raster", rows * cols, detail, at=at)
-                self._insert_version(connection, layer, at, audit_id, version)
+                audit_id = self._audit(connection, actor, layer, "write:raster", write.cells, write.detail, at=at)
+                self._insert_version(connection, layer, at, audit_id, write.version)
         except OperationalError as exc:
             raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
 

@@ -29,12 +29,14 @@ __all__ = [
     "TILE",
     "Tile",
     "Version",
+    "Write",
     "assemble",
     "checked",
     "decode_version",
     "encode_version",
     "epsg_code",
     "history_time",
+    "prepared_write",
     "tiles",
 ]
 
@@ -170,6 +172,25 @@ def encode_version(raster: RasterData) -> Version:
         codec=_CODEC,
         data=zlib.compress(shuffled.tobytes(), 1),
     )
+
+
+@dataclass(frozen=True)
+class Write:
+    """What a store needs for one raster write besides its own tiles: the checked grid, the history copy and
+    the audit entry's cell count and detail (the same in both stores)."""
+
+    grid: RasterData
+    version: Version
+    cells: int
+    detail: str
+
+
+def prepared_write(layer: LayerDef, raster: RasterData) -> Write:
+    """Check `raster` for `layer` and do the CPU work of a write before any store is locked."""
+    grid = checked(layer, raster)
+    rows, cols = grid.array.shape
+    detail = json.dumps({"shape": [rows, cols], "crs": grid.crs, "sum": grid.valid_sum()})
+    return Write(grid, encode_version(grid), rows * cols, detail)
 
 
 def decode_version(version: Version) -> RasterData:
