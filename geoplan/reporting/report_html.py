@@ -19,7 +19,8 @@ from markupsafe import Markup
 from geoplan import __version__
 from geoplan.reporting.formatting import change_text, is_missing, met_label, note_text, target_text, value_text
 from geoplan.reporting.report_data import ReportData
-from geoplan.reporting.report_mpl import figure_png, map_figure, rendering
+from geoplan.reporting.report_maps import map_figure
+from geoplan.reporting.report_mpl import figure_png, rendering
 from geoplan.reporting.svg_charts import chart_svg
 
 __all__ = ["render_html"]

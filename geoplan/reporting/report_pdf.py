@@ -31,7 +31,8 @@ from matplotlib.figure import Figure
 
 from geoplan.reporting.formatting import change_text, met_label, target_text, value_text
 from geoplan.reporting.report_data import ReportData
-from geoplan.reporting.report_mpl import draw_chart, draw_coverage_map, draw_projects_map, rendering
+from geoplan.reporting.report_maps import draw_coverage_map, draw_projects_map
+from geoplan.reporting.report_mpl import draw_chart, rendering
 
 __all__ = [
     "DETAIL_ROWS_PER_PAGE",
@@ -49,6 +50,8 @@ TRENDS_PER_PAGE = 8
 WARNINGS_PER_PAGE = 36
 DETAIL_ROWS_PER_PAGE = 44
 HEADER_BG = "#e4ebf2"
+MAP_BOXES = ((0.05, 0.50, 0.66, 0.42), (0.05, 0.05, 0.66, 0.42))
+"""The two maps' axes on the maps page (left, bottom, width, height): legends go beside them, right of 0.71."""
 
 
 NOTE_WIDTH = 56
@@ -256,9 +259,9 @@ def _no_trends_page(figure: Figure) -> None:
 
 def _maps_page(figure: Figure, data: ReportData) -> None:
     _heading(figure, "专题地图")
-    grid = figure.add_gridspec(2, 1, left=0.05, right=0.95, top=0.93, bottom=0.06, hspace=0.12)
-    draw_coverage_map(figure.add_subplot(grid[0, 0]), data.layers)
-    draw_projects_map(figure.add_subplot(grid[1, 0]), data.layers)
+    # The maps take the left 70 % of the page; their legends sit in the strip to their right (report_maps).
+    draw_coverage_map(figure.add_axes(MAP_BOXES[0]), data.layers)
+    draw_projects_map(figure.add_axes(MAP_BOXES[1]), data.layers)
 
 
 def _towns_page(figure: Figure, data: ReportData) -> None:

@@ -28,7 +28,8 @@ from geoplan.monitoring.snapshots import WARNING_COLUMNS
 from geoplan.reporting.charts import Chart
 from geoplan.reporting.formatting import plain, target_text
 from geoplan.reporting.report_data import ReportData
-from geoplan.reporting.report_mpl import figure_png, map_figure, rendering
+from geoplan.reporting.report_maps import map_figure
+from geoplan.reporting.report_mpl import figure_png, rendering
 
 __all__ = ["DETAIL_COLUMNS", "SHEETS", "render_xlsx"]
 
