@@ -15,7 +15,6 @@ import math
 from dataclasses import dataclass
 
 import geopandas as gpd
-from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
@@ -36,7 +35,9 @@ __all__ = [
 ]
 
 TOWN_EDGE, DISTRICT_EDGE = "#52606d", "#1f2933"
-HALO = [patheffects.withStroke(linewidth=2.2, foreground="#ffffff")]
+HALO = {"boxstyle": "round,pad=0.12", "facecolor": "#ffffff", "edgecolor": "none", "alpha": 0.75}
+"""A light box behind a label, so it reads on any class colour. Not a stroked halo (path effects): that turns the
+text into outlines, and a PDF reader could no longer find or copy a town's name."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def _outline(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> None:
 def _furniture(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> None:
     """Town names, a scale bar (lower left) and a north arrow (upper left), after everything else is drawn."""
     for name, x, y in town_labels(layers):
-        ax.text(x, y, name, fontsize=6.5, ha="center", va="center", color="#1f2933", path_effects=HALO, zorder=5)
+        ax.text(x, y, name, fontsize=6.5, ha="center", va="center", color="#1f2933", bbox=HALO, zorder=5)
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
     width, height = x1 - x0, y1 - y0
@@ -109,7 +110,7 @@ def _furniture(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> None:
         )
     label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
     for x, text in ((left, "0"), (left + length, label)):
-        ax.text(x, base + bar * 1.6, text, fontsize=6, ha="center", va="bottom", path_effects=HALO, zorder=6)
+        ax.text(x, base + bar * 1.6, text, fontsize=6, ha="center", va="bottom", bbox=HALO, zorder=6)
     tip = (x0 + 0.05 * width, y1 - 0.08 * height)
     ax.annotate(
         "",
