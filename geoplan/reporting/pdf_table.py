@@ -184,8 +184,8 @@ def draw_table(
                 )
             )
             for n, line in enumerate(cell):
-                y = top - PAD_Y - n * layout.font * LINE
-                figure.text((x + PAD_X) / page_w, y / page_h, line, fontsize=layout.font, va="top", color="#1f2933")
+                y = top - PAD_Y - (n + 0.5) * layout.font * LINE  # the middle of the line's slot
+                figure.text((x + PAD_X) / page_w, y / page_h, line, fontsize=layout.font, va="center", color="#1f2933")
             x += col_width
         top -= row_height
     return layout

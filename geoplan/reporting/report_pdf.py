@@ -253,7 +253,7 @@ def _warnings_page(figure: Figure, data: ReportData, rows: range) -> None:
         [
             kinds.get(str(r["warning"]), str(r["warning"])),
             titles.get(str(r["indicator"]), str(r["indicator"])),
-            str(r["scope_key"]) or "全区",
+            data.key_label(r["scope"], r["scope_key"]),
             value_text(r["value"], str(r["unit"])),
             value_text(r["previous_value"], str(r["unit"])),
             target_text(r["target_op"], r["target"], r["target_year"], str(r["unit"])),
@@ -272,7 +272,7 @@ def _detail_page(figure: Figure, data: ReportData, rows: range) -> None:
         [
             titles.get(str(r["indicator"]), str(r["indicator"])),
             scope_text(r["scope"]),
-            str(r["scope_key"]) or "—",
+            data.key_label(r["scope"], r["scope_key"]) if str(r["scope_key"]) else "—",
             value_text(r["value"], str(r["unit"])),
             target_text(r["target_op"], r["target"], r["target_year"], str(r["unit"])),
             met_label(r["target_met"]),

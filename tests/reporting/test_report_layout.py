@@ -21,6 +21,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from matplotlib.patches import Patch
+from openpyxl import load_workbook
 from PIL import Image
 
 from geoplan.analysis.coverage_classes import PALETTES
@@ -31,6 +32,7 @@ from geoplan.reporting.report_html import render_html
 from geoplan.reporting.report_maps import map_figure
 from geoplan.reporting.report_mpl import rendering
 from geoplan.reporting.report_pdf import page_plan, render_pdf
+from geoplan.reporting.report_xlsx import render_xlsx
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.web.conftest import bearer, tokens_in
@@ -274,3 +276,28 @@ def test_a_table_takes_natural_widths_when_they_fit_and_wraps_when_not() -> None
         assert wide.lines[1][1] == ("68.0%",)  # the short column is not squeezed
         tall = layout_table(["x"], [[long]] * 30, width=150.0, height=120.0)
         assert tall.font < 7.5 and (tall.height <= 120.0 or tall.font == 5.0)
+
+
+def test_rows_keyed_by_rule_show_the_rules_title_before_its_code(
+    pages: tuple[list[PdfPage], list[str]], data: ReportData
+) -> None:
+    rules = yaml.safe_load((LAYERS_DIR / "rules" / "conflicts.yaml").read_text())["rules"]
+    titles = {r["code"]: r["title_zh"] for r in rules}
+    keyed = {str(k) for k in data.table.loc[data.table["scope"] == "rule", "scope_key"]}
+    assert keyed and keyed <= set(titles)
+    pdf, page_titles = pages
+    text = re.sub(r"\s+", "", "".join(p.text for p, t in zip(pdf, page_titles, strict=True) if t == "指标明细"))
+    for code in keyed:
+        assert f"{titles[code]}（{code}）".replace(" ", "") in text, code
+
+
+def test_the_workbooks_warnings_name_each_indicator(data: ReportData, tmp_path: Path) -> None:
+    path = tmp_path / "report.xlsx"
+    path.write_bytes(render_xlsx(data))
+    rows = list(load_workbook(path)["预警"].iter_rows(values_only=True))
+    header, body = rows[0], rows[1:]
+    assert len(body) == len(data.warnings) > 0
+    titles = {item["id"]: item["title_zh"] for item in INDICATORS}
+    at = header.index("indicator")
+    assert header[at + 1] == "title_zh"
+    assert all(row[at + 1] == titles[str(row[at])] for row in body)
