@@ -26,6 +26,7 @@ from PIL import Image
 
 from geoplan.analysis.coverage_classes import PALETTES
 from geoplan.catalog import Catalog
+from geoplan.reporting.charts import Chart, Series
 from geoplan.reporting.pdf_table import layout_table, text_width
 from geoplan.reporting.report_data import ReportData, gather_report
 from geoplan.reporting.report_html import render_html
@@ -33,11 +34,15 @@ from geoplan.reporting.report_maps import map_figure
 from geoplan.reporting.report_mpl import rendering
 from geoplan.reporting.report_pdf import page_plan, render_pdf
 from geoplan.reporting.report_xlsx import render_xlsx
+from geoplan.reporting.svg_charts import chart_svg, shortened
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
+from tests.web.browser import browser
 from tests.web.conftest import bearer, tokens_in
 from web.app import create_app
 from web.settings import WebSettings
+
+__all__ = ["browser"]  # the fixture, imported so pytest finds it
 
 PDFTOTEXT = shutil.which("pdftotext")
 PDFTOPPM = shutil.which("pdftoppm")
@@ -301,3 +306,40 @@ def test_the_workbooks_warnings_name_each_indicator(data: ReportData, tmp_path: 
     at = header.index("indicator")
     assert header[at + 1] == "title_zh"
     assert all(row[at + 1] == titles[str(row[at])] for row in body)
+
+
+def _printed(browser: Any, html: bytes | str, folder: Path) -> list[PdfPage]:
+    """The HTML as Chromium prints it (its own @page size and margins), as words with positions."""
+    source = folder / "report.html"
+    source.write_bytes(html if isinstance(html, bytes) else html.encode("utf-8"))
+    tab = browser.new_page()
+    try:
+        tab.goto(source.as_uri())
+        tab.pdf(path=str(folder / "printed.pdf"), prefer_css_page_size=True)
+    finally:
+        tab.close()
+    return pdf_words(folder / "printed.pdf")
+
+
+def test_the_html_report_prints_inside_its_margins_even_with_a_long_key(
+    browser: Any, long_data: ReportData, tmp_path: Path
+) -> None:
+    printed = _printed(browser, render_html(long_data), tmp_path)
+    assert len(printed) > 5
+    left, right = 12 / 25.4 * 72 - 1.0, 595.3 - 12 / 25.4 * 72 + 1.0  # the template's @page margins: 12 mm
+    for number, page in enumerate(printed, start=1):
+        outside = [w.text for w in page.words if w.x0 < left or w.x1 > right]
+        assert not outside, f"printed page {number}: {outside[:5]}"
+    text = re.sub(r"\s+", "", "".join(p.text for p in printed))
+    assert LONG_KEY in text  # wrapped in its cell, not cut: the table's copy is whole
+
+
+def test_a_long_chart_category_is_shortened_with_its_whole_name_as_tooltip() -> None:
+    assert shortened("荷城街道", 126.0) == "荷城街道"
+    cut = shortened(LONG_KEY, 126.0)
+    assert cut.endswith("…") and LONG_KEY.startswith(cut[:-1]) and len(cut) == 10  # 9 full-width + …: 10 × 12 px
+    chart = Chart(
+        id="c", title="t", unit="%", kind="bars", categories=(LONG_KEY,), series=(Series("全区", (50.0,), "#123456"),)
+    )
+    labels = [n for n in chart_svg(chart).walk() if n.tag == "text" and n.text == cut]
+    assert len(labels) == 1 and [c.text for c in labels[0].children if c.tag == "title"] == [LONG_KEY]
