@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 
 from geoplan.analysis.coverage import CoverageResult, CoverageRules, compute_coverage, district_total, town_rollup
+from geoplan.analysis.coverage_classes import CoverageClasses, classify_coverage
 from geoplan.analysis.network import WalkGraph
 from geoplan.analysis.service_areas import service_areas
 from geoplan.analysis.siting import suggest_sites, uncovered_areas
@@ -39,7 +40,6 @@ from geoplan.services.coverage_inputs import (
 from geoplan.services.rule_files import default_coverage_rules_path, load_coverage_rules
 from geoplan.storage import LayerStore
 from web.computed_once import ComputedOnce, FileBacked
-from web.maps.coverage_map import CoverageClasses, classify_coverage
 
 __all__ = ["COVERAGE_LAYERS", "CoverageCache", "CoverageQuery", "CoverageRun", "GeoLayer"]
 
