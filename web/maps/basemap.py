@@ -115,7 +115,7 @@ def package_basemap(kind: str, info: PackageInfo) -> Basemap:
     source = TileSource(
         what,
         PACKAGE_TILES_URL,
-        info.attribution,
+        info.attribution or what,  # Leaflet's attribution: the package's own credit, else its name
         subdomains="",
         max_zoom=19,
         min_zoom=info.min_zoom,
@@ -135,7 +135,7 @@ def url_basemap(settings: WebSettings) -> Basemap | None:
         return Basemap(
             kind="url", reference="outlines", vector_tiles=tiles, connect_hosts=(tile_url.origin,), note_zh=note
         )
-    source = TileSource("内网瓦片", tile_url.template, "", subdomains="", max_zoom=19)
+    source = TileSource("内网瓦片", tile_url.template, "内网瓦片服务", subdomains="", max_zoom=19)
     return Basemap(kind="url", tiles=(source,), hosts=(tile_url.origin,), reference="outlines", note_zh=note)
 
 
