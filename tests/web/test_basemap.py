@@ -184,8 +184,10 @@ def test_the_reference_document_places_every_name_inside_its_area(
     demo_client: TestClient, demo_store_copy: Path
 ) -> None:
     response = demo_client.get("/basemap/reference.json")
-    assert response.status_code == 200
+    assert response.status_code == 200 and response.headers["content-encoding"] == "gzip"
     document = response.json()
+    plain = demo_client.get("/basemap/reference.json", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.json() == document
     store = demo_client.app.state.store  # type: ignore[attr-defined]
     towns = store.read("towns")
     villages = store.read("villages")
