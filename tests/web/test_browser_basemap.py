@@ -7,7 +7,9 @@ must stay empty on every page, with the default reference basemap drawn from the
 from __future__ import annotations
 
 import io
+import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,7 +123,33 @@ def test_every_map_page_reads_offline(browser: Any, server: Server, demo: tuple[
             for b in shown[i + 1 :]:
                 assert not _overlap(a, b), f"{a['name']} overlaps {b['name']}"
         tab.shot("basemap-coverage-zoom13")
+        # Street names from zoom 16: a named street of the demo, seen from its first vertex.
+        street = _named_street(server)
+        lon, lat = street["geometry"]["coordinates"][0][0]
+        tab.open("/")
+        tab.page.wait_for_selector(".leaflet-container[data-basemap='ready']", state="attached")
+        tab.page.evaluate(
+            "([lat, lon]) => Object.values(window).find((v) => v instanceof L.Map)"
+            ".setView([lat, lon], 16, {animate: false})",
+            [lat, lon],
+        )
+        tab.page.wait_for_function(
+            "() => document.querySelectorAll('.gp-base-label[data-layer=roads]:not([hidden])').length > 0"
+        )
+        names = tab.page.evaluate(
+            "() => Array.from(document.querySelectorAll('.gp-base-label[data-layer=roads]')).map((e) => e.textContent)"
+        )
+        assert names and all(names), names  # each named once, at its longest drawn piece
+        assert len(names) == len(set(names))
     assert tab.foreign == []
+
+
+def _named_street(server: Server) -> dict[str, Any]:
+    """One named road of the demo, as the public OGC API gives it."""
+    query = urllib.parse.urlencode({"filter": "name IS NOT NULL", "limit": 1})
+    with urllib.request.urlopen(f"{server.base}/ogc/collections/roads/items?{query}", timeout=60) as response:
+        feature: dict[str, Any] = json.load(response)["features"][0]
+    return feature
 
 
 # --------------------------------------------------------------------------------------------- tile packages

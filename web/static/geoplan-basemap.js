@@ -9,6 +9,7 @@
  *   - town names (the special units ranked lower) and, from zoom 12, village names, at points the server placed
  *     inside each area, culled on every zoom so a label overlapping a higher-ranked one is hidden;
  *   - the credit for roads and water (© OpenStreetMap contributors, or the synthetic mark);
+ *   - street names from zoom 16 (the longest drawn piece of each named street);
  *   - a metric scale bar (folium's also shows miles).
  * A vector tile basemap (a .pbf package or intranet URL) is drawn with a plain style per geometry type.
  *
@@ -38,6 +39,8 @@
   var WATER_FILL = '#b3d4ee';
   var VIEW_LIMIT = 5000;
   var LABEL_GAP = 4; // px kept free around each label
+  var ROAD_NAME_ZOOM = 16; // street names only when streets are far enough apart to carry them
+  var ROAD_NAME_RANK = 4;
   var CREDIT_OSM = '© OpenStreetMap contributors';
   var CREDIT_SYNTHETIC = '示意数据 / synthetic';
 
@@ -173,19 +176,26 @@
     initialize: function (labels) {
       this._labels = labels;
       this._items = [];
+      this._extra = [];
+    },
+    _item: function (label) {
+      var node = el('span', 'gp-base-label gp-base-label-r' + label.rank, label.name);
+      node.dataset.layer = label.layer;
+      node.hidden = true;
+      this._box.appendChild(node);
+      return { label: label, el: node, size: null };
     },
     onAdd: function (map) {
-      var box = el('div', 'gp-base-labels leaflet-zoom-hide');
-      map.getPane('gpBaseLabels').appendChild(box);
-      this._box = box;
-      this._items = this._labels.map(function (label) {
-        var node = el('span', 'gp-base-label gp-base-label-r' + label.rank, label.name);
-        node.dataset.layer = label.layer;
-        node.hidden = true;
-        box.appendChild(node);
-        return { label: label, el: node, size: null };
-      });
+      this._box = el('div', 'gp-base-labels leaflet-zoom-hide');
+      map.getPane('gpBaseLabels').appendChild(this._box);
+      this._items = this._labels.map(this._item, this);
       map.on('zoomend viewreset moveend', this.place, this);
+      this.place();
+    },
+    // Labels that change with the view (street names), ranked after the areas' names.
+    setExtra: function (labels) {
+      this._extra.forEach(function (item) { item.el.remove(); });
+      this._extra = this._box ? labels.map(this._item, this) : [];
       this.place();
     },
     onRemove: function (map) {
@@ -199,7 +209,7 @@
       var view = map.getPixelBounds();
       var origin = map.getPixelOrigin();
       var placed = [];
-      this._items.forEach(function (item) {
+      this._items.concat(this._extra).forEach(function (item) {
         var label = item.label;
         if (zoom < label.minZoom) { item.el.hidden = true; return; }
         var p = map.latLngToLayerPoint([label.lat, label.lon]);
@@ -219,6 +229,26 @@
       if (this._box) this._box.dataset.zoom = String(zoom);
     },
   });
+
+  // The longest drawn piece of each named street, named at its middle (a street is many segments).
+  function roadNames(map, roads) {
+    if (map.getZoom() < ROAD_NAME_ZOOM) return [];
+    var best = {};
+    roads.eachLayer(function (collection) {
+      collection.eachLayer(function (line) {
+        var name = ((line.feature || {}).properties || {}).name;
+        if (!name || !line.getLatLngs) return;
+        var points = L.LineUtil.isFlat(line.getLatLngs()) ? line.getLatLngs() : line.getLatLngs()[0];
+        var length = 0;
+        for (var i = 1; i < points.length; i++) length += map.distance(points[i - 1], points[i]);
+        if (!best[name] || best[name].length < length) best[name] = { line: line, length: length };
+      });
+    });
+    return Object.keys(best).map(function (name) {
+      var centre = best[name].line.getCenter();
+      return { name: name, lon: centre.lng, lat: centre.lat, rank: ROAD_NAME_RANK, minZoom: ROAD_NAME_ZOOM, layer: 'roads' };
+    });
+  }
 
   // ------------------------------------------------------------------ credit and scale
   function creditText(reference) {
@@ -280,6 +310,9 @@
       drawOutlines(renderers, reference).forEach(function (layer) { layer.addTo(map); });
       if (config.reference === 'full') state.lines = drawLines(map, renderers, reference.lines || {});
       state.labels = new LabelLayer(reference.labels || []).addTo(map);
+      if (state.lines.roads) {
+        state.lines.roads.on('gp-loaded', function () { state.labels.setExtra(roadNames(map, state.lines.roads)); });
+      }
       if (config.reference === 'full') addCredit(map, creditText(reference));
       state.ready = true;
       map.getContainer().dataset.basemap = 'ready';
