@@ -21,7 +21,7 @@ from PIL import Image
 from tests.web.browser import Server, Session, browser, serve, session
 from tests.web.conftest import Tokens
 from tests.web.module_demo import demo
-from tests.web.tile_packages import tiles_around, write_mbtiles, write_pmtiles
+from tests.web.tile_packages import tiles_around, vector_tile, write_mbtiles, write_pmtiles
 from tests.web.token_pages import sign_in
 
 __all__ = ["browser", "demo"]
@@ -193,3 +193,19 @@ def test_a_local_tile_package_is_the_background(
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(running.base + "/basemap/tiles/8/0/0", timeout=30)
         assert missing.value.code == 404
+
+
+def test_a_vector_tile_package_is_drawn(browser: Any, demo: tuple[Path, Tokens], tmp_path: Path) -> None:
+    tile = vector_tile()
+    tiles = {key: tile for key in tiles_around(*GAOMING, range(8, 13), PACKAGE_RGB, radius=4)}
+    package = write_mbtiles(tmp_path / "vector.mbtiles", tiles, fmt="pbf")
+    with (
+        serve(demo[0], tmp_path / "uvicorn.log", GEOPLAN_BASEMAP=f"mbtiles:{package}") as running,
+        session(browser, running) as tab,
+    ):
+        tab.open("/layers/district")
+        tab.page.wait_for_selector(".leaflet-container[data-basemap='ready']", state="attached")
+        # Each tile: its area and its line, unpacked (gzip) and drawn by Leaflet.VectorGrid in the basemap pane.
+        tab.page.wait_for_function(f"() => ({_PANE_PATHS})('gpBaseTiles') >= 8")
+        tab.shot("basemap-vector-package")
+        assert tab.foreign == []

@@ -42,6 +42,22 @@ def tiles_around(lon: float, lat: float, zooms: range, rgb: tuple[int, int, int]
     return tiles
 
 
+def vector_tile() -> bytes:
+    """A gzipped MVT tile with one area (most of the tile) and one line across it, in a layer named `land`."""
+    import gzip
+
+    import mapbox_vector_tile
+
+    layer = {
+        "name": "land",
+        "features": [
+            {"geometry": "POLYGON ((200 200, 3900 200, 3900 3900, 200 3900, 200 200))", "properties": {"k": "a"}},
+            {"geometry": "LINESTRING (0 2000, 4096 2100)", "properties": {"k": "b"}},
+        ],
+    }
+    return gzip.compress(mapbox_vector_tile.encode([layer]), mtime=0)
+
+
 def write_mbtiles(path: Path, tiles: Tiles, *, fmt: str = "png", name: str = "测试瓦片包") -> Path:
     zooms = [z for z, _, _ in tiles]
     with sqlite3.connect(path) as db:
