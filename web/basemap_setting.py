@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, cast
 from urllib.parse import urlsplit
 
 Kind = Literal["reference", "none", "osm", "tianditu", "amap", "mbtiles", "pmtiles"]
@@ -45,14 +45,14 @@ def parse_basemap(text: str) -> BasemapChoice:
     kind, sep, rest = value.partition(":")
     kind = kind.strip().lower()
     if not sep and kind in NAMED_KINDS:
-        return BasemapChoice(kind)  # type: ignore[arg-type]  # checked against NAMED_KINDS
+        return BasemapChoice(cast(Kind, kind))
     if sep and kind in PACKAGE_KINDS:
         path = Path(rest.strip()).expanduser()
         if not rest.strip():
             raise ValueError(f"basemap {value!r}: give the package file, e.g. {kind}:/srv/tiles/gaoming.{kind}")
         if not path.is_file():
             raise ValueError(f"basemap {value!r}: the tile package {path} does not exist or is not a file")
-        return BasemapChoice(kind, path)  # type: ignore[arg-type]
+        return BasemapChoice(cast(Kind, kind), path)
     choices = ", ".join([*NAMED_KINDS, *(f"{k}:PATH" for k in PACKAGE_KINDS)])
     raise ValueError(f"basemap {value!r} is not one of {choices}")
 
@@ -79,6 +79,3 @@ def check_combination(basemap: BasemapChoice, url: str) -> None:
         raise ValueError(
             f"GEOPLAN_BASEMAP_URL replaces the background; it cannot be combined with basemap {basemap.kind!r}"
         )
-
-
-assert set(get_args(Kind)) == {*NAMED_KINDS, *PACKAGE_KINDS}

@@ -102,9 +102,8 @@ def _area_layer(store: LayerStore, layer: LayerDef) -> tuple[dict[str, Any], lis
     field = name_field(layer)
     frame = frame[~frame.geometry.isna() & ~frame.geometry.is_empty].reset_index(drop=True)
     outlines, metric = _outlines(frame, layer.name)
-    names = [
-        str(v) if field and v is not None and v == v else "" for v in (frame[field] if field else [None] * len(frame))
-    ]
+    values = frame[field].tolist() if field else [None] * len(frame)
+    names = ["" if value is None or value != value else str(value) for value in values]  # value != value: NaN
     features = [
         {"type": "Feature", "properties": {"name": name}, "geometry": shapely.geometry.mapping(geometry)}
         for name, geometry in zip(names, outlines, strict=True)
