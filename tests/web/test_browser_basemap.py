@@ -94,6 +94,7 @@ def check_reference_at_district_zoom(tab: Session, page: str) -> None:
     assert "km" in scale or " m" in scale
     assert "mi" not in scale and "ft" not in scale  # metric only
     assert tab.foreign == [], f"{page}: requests to other hosts: {tab.foreign}"
+    tab.shot("basemap" + page.replace("/", "-").rstrip("-"))
 
 
 def test_every_map_page_reads_offline(browser: Any, server: Server, demo: tuple[Path, Tokens]) -> None:
