@@ -69,8 +69,11 @@
   }
 
   // ------------------------------------------------------------------ roads and water
+  // Takes a GeoJSON feature (L.geoJSON) or its properties (Leaflet.VectorGrid's style functions), so the same
+  // style serves either source.
   function roadStyle(feature) {
-    var style = ROAD_CLASSES[(feature.properties || {}).road_class] || ROAD_CLASSES['其他'];
+    var properties = feature.properties || feature;
+    var style = ROAD_CLASSES[properties.road_class] || ROAD_CLASSES['其他'];
     return { color: style.color, weight: style.weight, dashArray: style.dashArray || null, opacity: 0.95 };
   }
 
@@ -121,6 +124,7 @@
 
   // Roads and water from the store. ONE place to switch to vector tiles once the OGC tiles endpoint is there:
   //   return GeoplanMap.lib.vectorTileLayer('/ogc/collections/' + name + '/tiles/WebMercatorQuad/{z}/{x}/{y}', …);
+  // (the styles already take properties as VectorGrid gives them; street names then need the tiles' features).
   function storeLayer(map, name, options) {
     return viewGeoJsonLayer(map, name, options);
   }
