@@ -160,11 +160,19 @@ def test_private_raster_and_unknown_layers_have_no_page(client: TestClient, toke
 # --------------------------------------------------------------------------------------------- basemaps
 
 
-def test_no_basemap_means_no_tiles(client: TestClient) -> None:
+def test_the_default_reference_basemap_needs_no_tiles(client: TestClient) -> None:
     html = client.get("/").text
     assert "L.tileLayer" not in html and "{z}" not in html
     assert '"displayCrs": "cgcs2000"' in map_config(html)
-    assert "无底图" in html
+    assert "参考底图：本库区界、镇街、村居、道路、水系" in html
+    assert '"reference": "full"' in html
+
+
+@basemap(basemap="none")
+def test_no_basemap_means_no_tiles(page_client: TestClient) -> None:
+    html = page_client.get("/").text
+    assert "L.tileLayer" not in html and "{z}" not in html
+    assert "无底图" in html and '"reference": "off"' in html
 
 
 @basemap(basemap="osm")
@@ -250,3 +258,4 @@ def test_catalogue_text_is_escaped_in_legend_and_config(catalog: Catalog) -> Non
 def test_page_script_builds_no_html_from_strings() -> None:
     """User data reaches the DOM as text only: the script may not use any HTML-parsing sink."""
     assert_builds_no_html_from_strings("geoplan-map.js")
+    assert_builds_no_html_from_strings("geoplan-basemap.js", leaflet=True)
