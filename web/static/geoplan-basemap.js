@@ -23,7 +23,9 @@
     ['gpBaseWater', 230],
     ['gpBaseRoads', 240],
     ['gpBaseBounds', 250],
-    ['gpBaseLabels', 390], // still below the overlay pane (400): the page's data stays on top
+    // Names above the data (overlay pane 400: a choropleth's fill would hide them) but below markers (600) and
+    // popups; the pane takes no pointer events, so a click on a name reaches the feature under it.
+    ['gpBaseLabels', 450],
   ];
   // Width and colour per road class; minZoom: below it the class is not fetched or drawn at all.
   var ROAD_CLASSES = {
