@@ -24,6 +24,7 @@ from geoplan.monitoring.asof import as_of_now
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.monitoring.uncovered import facility_feature, uncovered_site
+from tests.web.accessibility import axe_violations
 from tests.web.browser import Server, Session, api, browser, server, session
 from tests.web.conftest import Tokens
 from tests.web.module_demo import demo, tokens
@@ -207,3 +208,4 @@ def test_a_quarter_the_data_cannot_answer_is_explained_in_chinese(browser: Any, 
             " 下面仍是当前的数据。"
         )
         assert rows.count() == len(INDICATOR_IDS) and tab.page.locator("#gp-quarter").is_enabled()
+        assert axe_violations(tab.page) == []  # WCAG 2.0 A/AA: no serious or critical violation

@@ -23,7 +23,8 @@
   }
 
   // The heading's content moves into a button; everything after the heading into a body the button shows or hides.
-  function collapsible(legend) {
+  // options.folded: start folded (default: on narrow screens).
+  function collapsible(legend, options) {
     if (!legend || legend.querySelector('.gp-legend-toggle')) return legend;
     var heading = legend.querySelector('.gp-legend-title');
     if (!heading) return legend;
@@ -51,7 +52,7 @@
       legend.classList.toggle('gp-legend-collapsed', !open);
     }
     button.addEventListener('click', function () { set(button.getAttribute('aria-expanded') !== 'true'); });
-    set(!narrow());
+    set(!(options && options.folded !== undefined ? options.folded : narrow()));
     return legend;
   }
 
@@ -122,15 +123,17 @@
     var margin = 12;
     var zoom = size('.leaflet-control-zoom');
     var scale = size('.leaflet-control-scale');
-    var legend = size('.leaflet-bottom.leaflet-right .gp-legend');
+    var legend = size('.leaflet-bottom .gp-legend');
+    var onLeft = Boolean(container.querySelector('.leaflet-bottom.leaflet-left .gp-legend'));
     var height = container.clientHeight;
     var width = container.clientWidth;
-    // A control that takes most of a small map is left out: covering part of the area beats a tiny drawing.
-    var right = legend.width < width * 0.4 && legend.height > height * 0.3 ? legend.width : 0;
+    // A tall legend takes its width off its side, a low one its height off the bottom; one that takes most of a
+    // small map is left out: covering part of the area beats a tiny drawing.
+    var side = legend.width < width * 0.4 && legend.height > height * 0.3 ? legend.width : 0;
     var bottom = Math.max(scale.height, legend.height <= height * 0.3 ? legend.height : 0);
     return Object.assign({
-      paddingTopLeft: [zoom.width + margin, margin],
-      paddingBottomRight: [right + margin, bottom + margin],
+      paddingTopLeft: [Math.max(zoom.width, onLeft ? side : 0) + margin, margin],
+      paddingBottomRight: [(onLeft ? 0 : side) + margin, bottom + margin],
       animate: false,
     }, extra || {});
   }

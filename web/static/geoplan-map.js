@@ -208,15 +208,17 @@
     if (node) addControl(map, window.GeoplanMapUI.collapsible(node), position || 'bottomright');
   }
 
-  // The layer switcher (top right). Leaflet's own L.control.layers writes layer names as HTML; this one writes
+  // The layer switcher (top right unless `position` says otherwise). Leaflet's own L.control.layers writes layer names as HTML; this one writes
   // text. Returns toggle(label, group, options): a checkbox line that adds the group to the map or removes it.
   // options: layer (its data-layer), checked (default true), before/after (nodes around the label), onShow.
-  function layerSwitcher(map) {
+  function layerSwitcher(map, position) {
     var box = el('div', 'leaflet-control-layers leaflet-control-layers-expanded gp-layers');
     box.setAttribute('role', 'group');
     box.setAttribute('aria-label', '图层');
     box.appendChild(el('h2', 'gp-legend-title', '图层'));
-    addControl(map, box, 'topright');
+    window.GeoplanMapUI.collapsible(box); // folded on a phone, where it would cover a third of the map
+    var lines = box.querySelector('.gp-legend-body') || box;
+    addControl(map, box, position || 'topright');
     return function toggle(label, group, options) {
       var line = el('label', 'gp-layer-toggle');
       var input = document.createElement('input');
@@ -232,7 +234,7 @@
       (options.before || []).forEach(function (node) { line.appendChild(node); });
       line.appendChild(el('span', 'gp-layer-name', label));
       (options.after || []).forEach(function (node) { line.appendChild(node); });
-      box.appendChild(line);
+      lines.appendChild(line);
       return input;
     };
   }
