@@ -205,6 +205,8 @@
   // folium renders the legend <div>; this moves it into a Leaflet control so it sits on the map, foldable
   // (geoplan-map-ui.js). The planner and coverage pages pass their own legends and positions.
   function addLegend(map, node, position) {
+    // Every map page has a legend: a map whose page script names it (projectMap, layerMap…) renames it later.
+    if (!map.getContainer().hasAttribute('aria-label')) window.GeoplanMapUI.describe(map, '地图');
     if (node) addControl(map, window.GeoplanMapUI.collapsible(node), position || 'bottomright');
   }
 
