@@ -97,6 +97,8 @@
         if (target === title) target.tabIndex = -1;
         target.focus({ preventScroll: true });
       }
+      if (container.getAttribute('data-gp-keys')) return; // a popup reopened keeps its container and listener
+      container.setAttribute('data-gp-keys', 'true');
       container.addEventListener('keydown', function (key) {
         if (key.key !== 'Escape') return;
         key.stopPropagation();
