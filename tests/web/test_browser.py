@@ -278,6 +278,9 @@ def test_layer_browser_lists_public_layers_and_maps_one(tab: Session, catalog: C
     assert culture.locator(".gp-num").inner_text() == "30"
     assert "示意数据 / synthetic" in culture.inner_text()
     assert "真实数据" in tab.page.locator("tr[data-layer='district']").inner_text()
+    # Each layer described in Chinese, as the catalogue's description_zh says.
+    assert culture.locator(".gp-row-description").inner_text() == catalog.get("culture_facilities").description_zh
+    assert "SYNTHETIC" not in tab.page.locator("main").inner_text()
     tab.shot("layers")
     culture.locator("a", has_text="地图").click()
     tab.page.wait_for_selector("body[data-ready='true']")
