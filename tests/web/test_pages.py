@@ -98,6 +98,9 @@ def test_pages_are_chinese_and_load_only_our_own_files(client: TestClient, path:
         assert url.startswith("/static/"), url
         # Every file the page needs is served: run scripts/install_web_assets.sh if vendor/ is missing.
         assert client.get(url).status_code == 200, f"{url} is not served (web assets installed?)"
+    # One viewport tag, and it lets people zoom (WCAG 1.4.4): folium's forbids it.
+    viewports = re.findall(r'<meta\s+name="viewport"[^>]*>', response.text)
+    assert viewports == ['<meta name="viewport" content="width=device-width, initial-scale=1">'], viewports
 
 
 def test_project_map_page(client: TestClient, web_store: GeoPackageStore) -> None:
@@ -259,3 +262,4 @@ def test_page_script_builds_no_html_from_strings() -> None:
     """User data reaches the DOM as text only: the script may not use any HTML-parsing sink."""
     assert_builds_no_html_from_strings("geoplan-map.js")
     assert_builds_no_html_from_strings("geoplan-basemap.js", leaflet=True)
+    assert_builds_no_html_from_strings("geoplan-map-ui.js", leaflet=True)
