@@ -144,3 +144,24 @@ def test_the_html_names_the_source_in_chinese_and_draws_the_context(
     assert "道路" in html and "镇街界" in html
     uploaded = render_html(report, layer_colours=layer_colours(store.catalog), context=context)
     assert "选址文件 site.geojson" in uploaded
+
+
+@pytest.mark.postgis
+def test_the_context_is_the_same_from_postgis(
+    store: GeoPackageStore, passing: tuple[ComplianceReport, gpd.GeoDataFrame], context: SiteContext, postgis_url: str
+) -> None:
+    """The same district, towns and nearby roads read from a PostGIS store holding the same layers."""
+    from geoplan.storage.postgis import PostGISStore
+
+    postgis = PostGISStore(postgis_url, store.catalog)
+    postgis.init()
+    try:
+        for name in ("district", "towns", "roads"):
+            postgis.write(name, store.read(name), actor="test:context")
+        there = site_context(postgis, passing[0].site_geometry)
+    finally:
+        postgis.close()
+    assert [name for name, _ in there.towns] == [name for name, _ in context.towns]
+    assert len(there.roads) == len(context.roads) > 0
+    assert there.district is not None and context.district is not None
+    assert there.district.area == pytest.approx(context.district.area, rel=1e-9)
