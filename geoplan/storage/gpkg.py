@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from geoplan.storage.base import (
     audit_detail,
     check_all_found,
     check_batch_rows,
+    check_tile_fields,
     check_where,
     frame_from_records,
     now_utc,
@@ -43,7 +44,9 @@ from geoplan.storage.base import (
     rows_for_write,
     vector_layer,
 )
+from geoplan.storage.mvt import encode_tile
 from geoplan.storage.raster_grid import LEGACY_RASTER_TABLE, RASTER_VERSIONS_TABLE
+from geoplan.storage.tile_matrix import TileKey
 
 log = logging.getLogger(__name__)
 
@@ -454,6 +457,11 @@ class GeoPackageStore(AuditReader):
         with self._connect() as connection:
             rows = connection.execute(sql, (*params, query.limit, query.offset)).fetchall()
         return [AuditEntry.from_row(row) for row in rows]
+
+    def vector_tile(self, layer: str, tile: TileKey, fields: Sequence[str]) -> bytes:
+        # The R-tree finds the tile's candidates; the encoder keeps those that truly intersect the tile.
+        names = check_tile_fields(vector_layer(self.catalog, layer), fields)
+        return encode_tile(self.read(layer, bbox=tile.lonlat_bounds), tile, layer, names)
 
     def layer_version(self, layer: str) -> int:
         row = self._reader().execute(f"SELECT max(id) FROM {AUDIT_TABLE} WHERE layer = ?", (layer,)).fetchone()
