@@ -144,6 +144,7 @@ def test_openapi_tags_the_routes_planning(client: TestClient) -> None:
         "/api/overlaps.{fmt}",
         "/api/overlaps/{patch_id}",
         "/api/overlaps/{patch_id}/mark",
+        "/api/overlaps/tiles/{z}/{x}/{y}",
     }
     for operations in ours.values():
         for operation in operations.values():
