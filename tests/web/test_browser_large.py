@@ -1,14 +1,17 @@
-"""Large layers load by the map's view, never whole: in Chromium (see tests/web/browser.py) and in the page config.
+"""Large layers are never loaded whole: in Chromium (see tests/web/browser.py) and in the page config.
 
 The store holds 30,000 roads spread over the whole district (tests.factories.spread_frame), far above the
-whole-layer threshold (5,000), and 30 cultural facilities, below it. Every request the page makes for roads is
-recorded; what the map draws is compared, id for id, with what the store holds inside the bbox the page sent,
-computed here with shapely on the store's own frame. Screenshots go to test-artifacts/.
+whole-layer threshold (5,000), and 30 cultural facilities, below it. A large layer is drawn from vector tiles
+(geoplan-tiles.js): what the map draws is compared, id for id, with what the store holds inside the tiles the page
+asked for, their bounds computed here from the tile numbers. Over a GCJ-02 basemap (or without VectorGrid) the page
+loads GeoJSON by the map's view instead (loadByView): those tests run with VectorGrid withheld (`tab` below) and
+compare the drawn ids with the store's features inside the bbox the page sent. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,13 +29,13 @@ from geoplan.crs import gcj02_to_wgs84
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.factories import sample_frame, spread_frame
-from tests.web.browser import Server, Session, browser, serve, serve_without_basemap, session, tab
+from tests.web.browser import Server, Session, browser, serve, serve_without_basemap, session
 from tests.web.test_browser import _district, drawn_ids, popup_fields, read_layer
 from tests.web.test_pages import map_config
 from web.app import create_app
 from web.settings import WebSettings
 
-__all__ = ["browser", "tab"]  # the shared fixtures
+__all__ = ["browser"]  # the shared fixture
 
 ROADS = 30_000
 FACILITIES = 30
@@ -42,6 +45,8 @@ DEFAULT_VIEW_LIMIT = WebSettings.model_fields["large_layer_view_limit"].default
 MIN_ZOOM = WebSettings.model_fields["large_layer_min_zoom"].default
 # A street-level view in 荷城: at zoom 15 the padded view holds a few hundred of the 30,000 roads.
 STREET = (112.70, 22.85)
+VECTORGRID = "**/static/vendor/leaflet-vectorgrid/*"
+TILE_PATH = re.compile(r"^/ogc/collections/roads/tiles/WebMercatorQuad/(\d+)/(\d+)/(\d+)$")
 
 
 Bbox = tuple[float, float, float, float]
@@ -70,6 +75,26 @@ def roads_frame(large_store: Path, catalog: Catalog) -> gpd.GeoDataFrame:
 @pytest.fixture(scope="module")
 def server(large_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from serve_without_basemap(large_store, tmp_path_factory)
+
+
+def without_vectorgrid(page: Any) -> None:
+    """The plugin answers as an empty script: the page falls back to GeoJSON by view, as over GCJ-02."""
+    page.route(VECTORGRID, lambda route: route.fulfill(body="/* withheld */", content_type="text/javascript"))
+
+
+@pytest.fixture
+def tab(browser: Any, server: Server) -> Iterator[Session]:
+    """A guarded tab with VectorGrid withheld: the by-view path."""
+    with session(browser, server) as opened:
+        without_vectorgrid(opened.page)
+        yield opened
+
+
+@pytest.fixture
+def tiles_tab(browser: Any, server: Server) -> Iterator[Session]:
+    """A guarded tab as a visitor gets it: large layers from vector tiles."""
+    with session(browser, server) as opened:
+        yield opened
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -254,6 +279,7 @@ def test_a_revisited_view_is_revalidated_with_its_etag(
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     try:
         page = context.new_page()
+        without_vectorgrid(page)
         tab = Session(page, server)
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
@@ -349,6 +375,92 @@ def test_bbox_undoes_the_amap_display_shift(
         assert abs(sent[0] - padded[0]) > 0.004  # a real shift (~500 m), not a no-op
         assert sorted(drawn_ids(tab, "roads")) == sorted(store_ids_in(roads_frame, sent))
         tab.shot("layer-roads-amap")
+
+
+# --------------------------------------------------------------------------------------------- vector tiles
+
+
+def tile_lonlat_bounds(z: int, x: int, y: int) -> Bbox:
+    """An XYZ tile's corners in lon/lat, from the Web Mercator inverse (the slippy-map formulas)."""
+    n = 2**z
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+    return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
+
+
+def record_tiles(tab: Session) -> list[tuple[int, int, int]]:
+    """The (z, x, y) of every roads tile the page asks for from now on (the path is z/row/column)."""
+    tiles: list[tuple[int, int, int]] = []
+
+    def seen(request: Any) -> None:
+        match = TILE_PATH.match(urlsplit(request.url).path)
+        if match:
+            z, row, column = (int(v) for v in match.groups())
+            tiles.append((z, column, row))
+
+    tab.page.on("request", seen)
+    return tiles
+
+
+def tiles_settled(tab: Session) -> None:
+    tab.page.wait_for_function("() => !GeoplanMap.current.tiles.isLoading()")
+    tab.page.wait_for_timeout(200)
+
+
+TILE_IDS = "GeoplanMap.current.tiles.drawnFeatures().map(f => f.id)"
+
+
+@pytest.mark.browser
+def test_large_layer_draws_from_vector_tiles(tiles_tab: Session, roads_frame: gpd.GeoDataFrame) -> None:
+    tab = tiles_tab
+    roads, tiles = record_items(tab, "roads"), record_tiles(tab)
+    tab.open("/layers/roads")
+    assert tab.page.locator("#gp-count").inner_text() == f"共 {ROADS} 个要素（矢量瓦片，随视图加载）"
+    tab.page.evaluate(f"GeoplanMap.current.map.setView([{STREET[1]}, {STREET[0]}], 15, {{animate: false}})")
+    tiles_settled(tab)
+    assert roads == []  # no GeoJSON at all
+    at_15 = [t for t in tiles if t[0] == 15]
+    assert 4 <= len(at_15) <= 30
+    # The tiles drawn now (VectorGrid keys them "x:y:z"); each was asked of the tile endpoint.
+    keys = tab.page.evaluate("Object.keys(GeoplanMap.current.tiles._vectorTiles)")
+    current = {(z, x, y) for x, y, z in (tuple(int(v) for v in key.split(":")) for key in keys)}
+    assert current and current <= set(at_15)
+    expected = set()
+    for z, x, y in current:
+        expected |= set(store_ids_in(roads_frame, tile_lonlat_bounds(z, x, y)))
+    assert 100 < len(expected) < 2_000
+    assert set(tab.page.evaluate(TILE_IDS)) == expected
+    assert tab.page.locator("path.gp-layer-roads").count() >= len(expected)  # a road across tiles is drawn in each
+    tab.shot("layer-roads-tiles")
+    # A click on a road opens its popup, with its fields as the GeoJSON pages show them.
+    road_id = tab.page.evaluate(NEAREST_TILE_ROAD)
+    assert road_id in expected
+    tab.page.evaluate(f"GeoplanMap.current.tiles.highlight({json.dumps(road_id)})")
+    tab.page.locator("path.gp-layer-roads[stroke='#000']").first.click(force=True)
+    _, fields = popup_fields(tab)
+    assert fields["路段编号"] == road_id and "等级" in fields
+    tab.shot("layer-roads-tiles-popup")
+
+
+# The id of the tiled road whose drawn path is nearest the map's centre.
+NEAREST_TILE_ROAD = """() => {
+  const grid = GeoplanMap.current.tiles;
+  const box = GeoplanMap.current.map.getContainer().getBoundingClientRect();
+  const cx = box.left + box.width / 2, cy = box.top + box.height / 2;
+  let best = null, bestDistance = Infinity;
+  for (const key of Object.keys(grid._vectorTiles)) {
+    const features = grid._vectorTiles[key]._features;
+    for (const id of Object.keys(features)) {
+      const r = features[id].feature._path.getBoundingClientRect();
+      if (!r.width && !r.height) continue;
+      const d = Math.hypot(r.left + r.width / 2 - cx, r.top + r.height / 2 - cy);
+      if (d < bestDistance) { bestDistance = d; best = id; }
+    }
+  }
+  return best;
+}"""
 
 
 # --------------------------------------------------------------------------------------------- page config

@@ -39,6 +39,7 @@ def layer_config(layer: LayerDef, *, page_size: int, synthetic: bool) -> dict[st
         "fields": [{"name": name, "label": layer.field(name).title_zh or name} for name in fields],
         "url": f"/ogc/collections/{layer.name}/items?limit={page_size}",
         "itemsUrl": f"/ogc/collections/{layer.name}/items",
+        "tilesUrl": f"/ogc/collections/{layer.name}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}",
         "style": layer_style(layer).to_json(),
     }
 
