@@ -39,9 +39,13 @@ def layer_config(layer: LayerDef, *, page_size: int, synthetic: bool) -> dict[st
         "fields": [{"name": name, "label": layer.field(name).title_zh or name} for name in fields],
         "url": f"/ogc/collections/{layer.name}/items?limit={page_size}",
         "itemsUrl": f"/ogc/collections/{layer.name}/items",
-        "tilesUrl": f"/ogc/collections/{layer.name}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}",
         "style": layer_style(layer).to_json(),
     }
+
+
+def tiles_url(layer: LayerDef) -> str:
+    """The layer's vector tile URL template for Leaflet: OGC API – Tiles paths are zoom/row/column."""
+    return f"/ogc/collections/{layer.name}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
 
 
 def page_config(basemap: Basemap, layers: dict[str, dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from geoplan.services.overlap_marks import STATUS_TITLES, STATUSES
 from geoplan.services.provenance import synthetic_banner, synthetic_now
 from geoplan.storage import LayerStore
 from web.maps.basemap import Basemap
-from web.maps.client import PageScript, layer_config, page_config
+from web.maps.client import PageScript, layer_config, page_config, tiles_url
 from web.maps.layer_map import LargeLayerPolicy
 from web.maps.legend import REAL_LABEL, SYNTHETIC_LABEL
 from web.maps.offline import OfflineMap, new_map
@@ -94,6 +94,7 @@ def planner_layer_config(
         "fields": [{"name": n, "label": layer.field(n).title_zh or n} for n in visible_fields(layer, role)],
         "featureCount": count,
         "extent": list(extent) if extent is not None else None,
+        "tilesUrl": tiles_url(layer),
         "shown": count <= EAGER_MAX_FEATURES,
     }
 
