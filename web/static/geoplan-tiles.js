@@ -7,8 +7,8 @@
  * layerConfig is the page config's layer (tilesUrl, style, fields, idField, labelField); the tile's MVT layer is
  * layerConfig.name unless options.layerName says otherwise. options: headers (the planner's bearer token),
  * pane, popups (default true), popup(feature) -> a DOM node (default GeoplanMap.lib.popupContent), style(props)
- * (extra path options), color(props), onClick(feature, event), popupPadding ([x, y] kept clear when a popup pans
- * the map, e.g. the layer panel's width).
+ * (extra path options), color(props), onClick(feature, event), popupPadding ([x, y] or a function giving it:
+ * kept clear at the bottom right when a popup pans the map, e.g. the layer panel's width).
  *
  * Renderer: VectorGrid's default SVG tiles (L.svg.tile). Its canvas renderer calls L.DomEvent.fakeStop, which
  * Leaflet 1.9 removed, so a click on a canvas tile throws; SVG tiles also keep each feature a DOM path that the
@@ -68,7 +68,7 @@
       if (options.onClick) options.onClick(feature, event);
       if (options.popups === false) return;
       var content = options.popup ? options.popup(feature) : lib.popupContent(layerConfig, feature, null);
-      var padding = options.popupPadding || [20, 20];
+      var padding = typeof options.popupPadding === 'function' ? options.popupPadding() : options.popupPadding || [20, 20];
       L.popup({ maxWidth: 340, autoPanPaddingTopLeft: L.point(20, 20), autoPanPaddingBottomRight: L.point(padding) })
         .setLatLng(event.latlng).setContent(content).openOn(grid._map);
     });
