@@ -24,7 +24,7 @@ from geoplan.catalog import Catalog, FieldDef, LayerDef
 from geoplan.crs import STORE_CRS
 from geoplan.errors import InputError, NotFoundError, StoreError
 from geoplan.rasterdata import RasterData
-from geoplan.storage import gpkg_blob, gpkg_coverage, raster_grid
+from geoplan.storage import gpkg_blob, gpkg_coverage, gpkg_tiles, raster_grid
 from geoplan.storage.base import (
     AUDIT_TABLE,
     AuditEntry,
@@ -44,7 +44,6 @@ from geoplan.storage.base import (
     rows_for_write,
     vector_layer,
 )
-from geoplan.storage.mvt import encode_tile
 from geoplan.storage.raster_grid import LEGACY_RASTER_TABLE, RASTER_VERSIONS_TABLE
 from geoplan.storage.tile_matrix import TileKey
 
@@ -459,9 +458,13 @@ class GeoPackageStore(AuditReader):
         return [AuditEntry.from_row(row) for row in rows]
 
     def vector_tile(self, layer: str, tile: TileKey, fields: Sequence[str]) -> bytes:
-        # The R-tree finds the tile's candidates; the encoder keeps those that truly intersect the tile.
-        names = check_tile_fields(vector_layer(self.catalog, layer), fields)
-        return encode_tile(self.read(layer, bbox=tile.lonlat_bounds), tile, layer, names)
+        definition = vector_layer(self.catalog, layer)
+        names = check_tile_fields(definition, fields)
+        try:
+            return gpkg_tiles.vector_tile(self._reader(), definition, tile, names)
+        except sqlite3.OperationalError:
+            self._require_table(layer)  # a clear StoreError when the layer has no table (or R-tree) at all
+            raise
 
     def layer_version(self, layer: str) -> int:
         row = self._reader().execute(f"SELECT max(id) FROM {AUDIT_TABLE} WHERE layer = ?", (layer,)).fetchone()
