@@ -25,6 +25,7 @@ from geoplan.crs import STORE_CRS
 from geoplan.errors import InputError, NotFoundError
 from geoplan.geojson import feature_strings
 from geoplan.rasterdata import RasterData
+from geoplan.storage.tile_matrix import TileKey
 
 WriteMode = Literal["replace", "append"]
 Bounds = tuple[float, float, float, float]
@@ -183,6 +184,12 @@ class LayerStore(AuditReader, Protocol):
         """Delete features by id; all must exist. The audit keeps what was deleted."""
         ...
 
+    def vector_tile(self, layer: str, tile: TileKey, fields: Sequence[str]) -> bytes:
+        """The layer's features in one WebMercatorQuad tile as a Mapbox Vector Tile: one MVT layer named after
+        the layer, each feature with the catalogue `fields` given (missing values left out), selected and
+        clipped as `geoplan.storage.mvt` describes. b"" when no feature is in the tile."""
+        ...
+
     def layer_version(self, layer: str) -> int:
         """A number that changes with every write to the layer (the id of its latest audit entry; 0 if none).
 
@@ -224,6 +231,13 @@ def raster_layer(catalog: Catalog, name: str) -> LayerDef:
 def check_batch_rows(rows: int) -> None:
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise InputError(f"batch rows must be a positive integer, not {rows!r}")
+
+
+def check_tile_fields(layer: LayerDef, fields: Sequence[str]) -> list[str]:
+    """The fields a tile carries: catalogue fields only (their names reach SQL)."""
+    for name in fields:
+        layer.field(name)  # raises NotFoundError for anything else
+    return list(fields)
 
 
 def check_where(layer: LayerDef, where: Mapping[str, Any] | None) -> dict[str, Any]:

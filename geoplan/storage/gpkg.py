@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from geoplan.catalog import Catalog, FieldDef, LayerDef
 from geoplan.crs import STORE_CRS
 from geoplan.errors import InputError, NotFoundError, StoreError
 from geoplan.rasterdata import RasterData
-from geoplan.storage import gpkg_blob, gpkg_coverage, raster_grid
+from geoplan.storage import gpkg_blob, gpkg_coverage, gpkg_tiles, raster_grid
 from geoplan.storage.base import (
     AUDIT_TABLE,
     AuditEntry,
@@ -35,6 +35,7 @@ from geoplan.storage.base import (
     audit_detail,
     check_all_found,
     check_batch_rows,
+    check_tile_fields,
     check_where,
     frame_from_records,
     now_utc,
@@ -44,6 +45,7 @@ from geoplan.storage.base import (
     vector_layer,
 )
 from geoplan.storage.raster_grid import LEGACY_RASTER_TABLE, RASTER_VERSIONS_TABLE
+from geoplan.storage.tile_matrix import TileKey
 
 log = logging.getLogger(__name__)
 
@@ -454,6 +456,15 @@ class GeoPackageStore(AuditReader):
         with self._connect() as connection:
             rows = connection.execute(sql, (*params, query.limit, query.offset)).fetchall()
         return [AuditEntry.from_row(row) for row in rows]
+
+    def vector_tile(self, layer: str, tile: TileKey, fields: Sequence[str]) -> bytes:
+        definition = vector_layer(self.catalog, layer)
+        names = check_tile_fields(definition, fields)
+        try:
+            return gpkg_tiles.vector_tile(self._reader(), definition, tile, names)
+        except sqlite3.OperationalError:
+            self._require_table(layer)  # a clear StoreError when the layer has no table (or R-tree) at all
+            raise
 
     def layer_version(self, layer: str) -> int:
         row = self._reader().execute(f"SELECT max(id) FROM {AUDIT_TABLE} WHERE layer = ?", (layer,)).fetchone()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +46,7 @@ from geoplan.catalog import Catalog, FieldDef, LayerDef
 from geoplan.cql2 import GEOMETRY, Node
 from geoplan.errors import InputError, NotFoundError, StoreError
 from geoplan.rasterdata import RasterData
-from geoplan.storage import postgis_raster, raster_grid
+from geoplan.storage import postgis_raster, postgis_tiles, raster_grid
 from geoplan.storage.base import (
     AUDIT_TABLE,
     AuditEntry,
@@ -57,6 +57,7 @@ from geoplan.storage.base import (
     audit_detail,
     check_all_found,
     check_batch_rows,
+    check_tile_fields,
     check_where,
     frame_from_records,
     now_utc,
@@ -67,6 +68,7 @@ from geoplan.storage.base import (
 )
 from geoplan.storage.postgis_filter import to_sql
 from geoplan.storage.raster_grid import LEGACY_RASTER_TABLE, RASTER_VERSIONS_TABLE
+from geoplan.storage.tile_matrix import TileKey
 
 log = logging.getLogger(__name__)
 STORE_SRID = 4490
@@ -446,6 +448,12 @@ class PostGISStore(AuditReader):
                 version = int(connection.execute(version_query).scalar_one() or 0)
                 found = connection.execute(query).scalars().all()
         return version, np.asarray(found, dtype=np.int64)
+
+    def vector_tile(self, layer: str, tile: TileKey, fields: Sequence[str]) -> bytes:
+        definition = vector_layer(self.catalog, layer)
+        names = check_tile_fields(definition, fields)
+        with self._connection() as connection:
+            return postgis_tiles.vector_tile(connection, definition, tile, names, self.metadata.schema)
 
     def layer_version(self, layer: str) -> int:
         query = select(func.max(self.audit.c.id)).where(self.audit.c.layer == layer)

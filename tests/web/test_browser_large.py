@@ -1,14 +1,17 @@
-"""Large layers load by the map's view, never whole: in Chromium (see tests/web/browser.py) and in the page config.
+"""Large layers are never loaded whole: in Chromium (see tests/web/browser.py) and in the page config.
 
 The store holds 30,000 roads spread over the whole district (tests.factories.spread_frame), far above the
-whole-layer threshold (5,000), and 30 cultural facilities, below it. Every request the page makes for roads is
-recorded; what the map draws is compared, id for id, with what the store holds inside the bbox the page sent,
-computed here with shapely on the store's own frame. Screenshots go to test-artifacts/.
+whole-layer threshold (5,000), and 30 cultural facilities, below it. A large layer is drawn from vector tiles
+(geoplan-tiles.js): what the map draws is compared, id for id, with what the store holds inside the tiles the page
+asked for, their bounds computed here from the tile numbers. Over a GCJ-02 basemap (or without VectorGrid) the page
+loads GeoJSON by the map's view instead (loadByView): those tests run with VectorGrid withheld (`tab` below) and
+compare the drawn ids with the store's features inside the bbox the page sent. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,13 +29,13 @@ from geoplan.crs import gcj02_to_wgs84
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.factories import sample_frame, spread_frame
-from tests.web.browser import Server, Session, browser, serve, serve_without_basemap, session, tab
+from tests.web.browser import Server, Session, browser, serve, serve_without_basemap, session
 from tests.web.test_browser import _district, drawn_ids, popup_fields, read_layer
 from tests.web.test_pages import map_config
 from web.app import create_app
 from web.settings import WebSettings
 
-__all__ = ["browser", "tab"]  # the shared fixtures
+__all__ = ["browser"]  # the shared fixture
 
 ROADS = 30_000
 FACILITIES = 30
@@ -42,6 +45,8 @@ DEFAULT_VIEW_LIMIT = WebSettings.model_fields["large_layer_view_limit"].default
 MIN_ZOOM = WebSettings.model_fields["large_layer_min_zoom"].default
 # A street-level view in 荷城: at zoom 15 the padded view holds a few hundred of the 30,000 roads.
 STREET = (112.70, 22.85)
+VECTORGRID = "**/static/vendor/leaflet-vectorgrid/*"
+TILE_PATH = re.compile(r"^/ogc/collections/roads/tiles/WebMercatorQuad/(\d+)/(\d+)/(\d+)$")
 
 
 Bbox = tuple[float, float, float, float]
@@ -70,6 +75,26 @@ def roads_frame(large_store: Path, catalog: Catalog) -> gpd.GeoDataFrame:
 @pytest.fixture(scope="module")
 def server(large_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from serve_without_basemap(large_store, tmp_path_factory)
+
+
+def without_vectorgrid(page: Any) -> None:
+    """The plugin answers as an empty script: the page falls back to GeoJSON by view, as over GCJ-02."""
+    page.route(VECTORGRID, lambda route: route.fulfill(body="/* withheld */", content_type="text/javascript"))
+
+
+@pytest.fixture
+def tab(browser: Any, server: Server) -> Iterator[Session]:
+    """A guarded tab with VectorGrid withheld: the by-view path."""
+    with session(browser, server) as opened:
+        without_vectorgrid(opened.page)
+        yield opened
+
+
+@pytest.fixture
+def tiles_tab(browser: Any, server: Server) -> Iterator[Session]:
+    """A guarded tab as a visitor gets it: large layers from vector tiles."""
+    with session(browser, server) as opened:
+        yield opened
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -243,13 +268,13 @@ def test_a_crowded_view_is_capped_and_says_so(tab: Session, roads_frame: gpd.Geo
 
 
 @pytest.mark.browser
-def test_a_revisited_view_is_revalidated_with_its_etag(
+def test_revisited_tiles_are_revalidated_with_their_etags(
     browser: Any,
     server: Server,
 ) -> None:
-    """The browser's own HTTP cache revalidates a view it has seen (If-None-Match -> 304). Playwright turns that
-    cache off in a context that routes requests, so this tab has no route: every URL it asked for is checked
-    against the app's own host afterwards instead.
+    """The browser's own HTTP cache revalidates a tile it has seen (If-None-Match -> 304), and VectorGrid draws
+    the cached tile. Playwright turns that cache off in a context that routes requests, so this tab has no route:
+    every URL it asked for is checked against the app's own host afterwards instead.
     """
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     try:
@@ -257,24 +282,30 @@ def test_a_revisited_view_is_revalidated_with_its_etag(
         tab = Session(page, server)
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
-        roads = record_items(tab, "roads")
+        tiles: list[Any] = []
+        page.on("request", lambda r: tiles.append(r) if TILE_PATH.match(urlsplit(r.url).path) else None)
         tab.open("/layers/roads")
-        set_view(tab, *STREET, 15)
-        drawn = sorted(drawn_ids(tab, "roads"))
-        set_view(tab, STREET[0] + 0.02, STREET[1], 15)
-        set_view(tab, *STREET, 15)
-        assert len(roads) == 3 and roads[2].url == roads[0].url  # rounded outward: the same view, the same URL
-        assert "if-none-match" not in roads[0].all_headers()
-        assert roads[2].all_headers()["if-none-match"].startswith('"')  # the browser revalidates...
-        # ...and the server answers 304 "not modified": the page gets the cached body (Playwright reports the
-        # cached 200), but only headers crossed the network.
-        assert roads[2].sizes()["responseBodySize"] == 0 and roads[0].sizes()["responseBodySize"] > 10_000
-        transfers = page.evaluate(
-            "performance.getEntriesByType('resource')"
-            f".filter(e => new URL(e.name).pathname === '{ROADS_ITEMS}').map(e => [e.transferSize, e.encodedBodySize])"
-        )
-        assert transfers[2][0] < 1_000 < transfers[2][1]  # a few hundred bytes of headers for a ~70 kB body
-        assert sorted(drawn_ids(tab, "roads")) == drawn
+
+        def show(lon: float, lat: float) -> None:
+            page.evaluate(f"GeoplanMap.current.map.setView([{lat}, {lon}], 15, {{animate: false}})")
+            tiles_settled(tab)
+
+        show(*STREET)
+        drawn = sorted(page.evaluate(TILE_IDS))
+        first = {r.url: r for r in tiles if "/15/" in r.url}
+        show(STREET[0] + 0.1, STREET[1])  # ~10 km east: every tile of the first view is dropped
+        count = len(tiles)
+        show(*STREET)
+        again = [r for r in tiles[count:] if r.url in first]
+        assert again and len(again) == len(first)  # the same tiles asked again...
+        for request in again:
+            assert "if-none-match" not in first[request.url].all_headers()
+            assert request.all_headers()["if-none-match"].startswith('"')  # ...revalidated with the tag
+            response = request.response()
+            assert response is not None and response.status in (200, 204)
+            if response.status == 200:  # a cached 200 for a 304: only headers crossed the network
+                assert request.sizes()["responseBodySize"] == 0
+        assert sorted(page.evaluate(TILE_IDS)) == drawn
         assert all(urlsplit(url).netloc == server.netloc for url in requested)
     finally:
         context.close()
@@ -349,6 +380,92 @@ def test_bbox_undoes_the_amap_display_shift(
         assert abs(sent[0] - padded[0]) > 0.004  # a real shift (~500 m), not a no-op
         assert sorted(drawn_ids(tab, "roads")) == sorted(store_ids_in(roads_frame, sent))
         tab.shot("layer-roads-amap")
+
+
+# --------------------------------------------------------------------------------------------- vector tiles
+
+
+def tile_lonlat_bounds(z: int, x: int, y: int) -> Bbox:
+    """An XYZ tile's corners in lon/lat, from the Web Mercator inverse (the slippy-map formulas)."""
+    n = 2**z
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+    return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
+
+
+def record_tiles(tab: Session) -> list[tuple[int, int, int]]:
+    """The (z, x, y) of every roads tile the page asks for from now on (the path is z/row/column)."""
+    tiles: list[tuple[int, int, int]] = []
+
+    def seen(request: Any) -> None:
+        match = TILE_PATH.match(urlsplit(request.url).path)
+        if match:
+            z, row, column = (int(v) for v in match.groups())
+            tiles.append((z, column, row))
+
+    tab.page.on("request", seen)
+    return tiles
+
+
+def tiles_settled(tab: Session) -> None:
+    tab.page.wait_for_function("() => !GeoplanMap.current.tiles.isLoading()")
+    tab.page.wait_for_timeout(200)
+
+
+TILE_IDS = "GeoplanMap.current.tiles.drawnFeatures().map(f => f.id)"
+
+
+@pytest.mark.browser
+def test_large_layer_draws_from_vector_tiles(tiles_tab: Session, roads_frame: gpd.GeoDataFrame) -> None:
+    tab = tiles_tab
+    roads, tiles = record_items(tab, "roads"), record_tiles(tab)
+    tab.open("/layers/roads")
+    assert tab.page.locator("#gp-count").inner_text() == f"共 {ROADS} 个要素（矢量瓦片，随视图加载）"
+    tab.page.evaluate(f"GeoplanMap.current.map.setView([{STREET[1]}, {STREET[0]}], 15, {{animate: false}})")
+    tiles_settled(tab)
+    assert roads == []  # no GeoJSON at all
+    at_15 = [t for t in tiles if t[0] == 15]
+    assert 4 <= len(at_15) <= 30
+    # The tiles drawn now (VectorGrid keys them "x:y:z"); each was asked of the tile endpoint.
+    keys = tab.page.evaluate("Object.keys(GeoplanMap.current.tiles._vectorTiles)")
+    current = {(z, x, y) for x, y, z in (tuple(int(v) for v in key.split(":")) for key in keys)}
+    assert current and current <= set(at_15)
+    expected = set()
+    for z, x, y in current:
+        expected |= set(store_ids_in(roads_frame, tile_lonlat_bounds(z, x, y)))
+    assert 100 < len(expected) < 2_000
+    assert set(tab.page.evaluate(TILE_IDS)) == expected
+    assert tab.page.locator("path.gp-layer-roads").count() >= len(expected)  # a road across tiles is drawn in each
+    tab.shot("layer-roads-tiles")
+    # A click on a road opens its popup, with its fields as the GeoJSON pages show them.
+    road_id = tab.page.evaluate(NEAREST_TILE_ROAD)
+    assert road_id in expected
+    tab.page.evaluate(f"GeoplanMap.current.tiles.highlight({json.dumps(road_id)})")
+    tab.page.locator("path.gp-layer-roads[stroke='#000']").first.click(force=True)
+    _, fields = popup_fields(tab)
+    assert fields["路段编号"] == road_id and "等级" in fields
+    tab.shot("layer-roads-tiles-popup")
+
+
+# The id of the tiled road whose drawn path is nearest the map's centre.
+NEAREST_TILE_ROAD = """() => {
+  const grid = GeoplanMap.current.tiles;
+  const box = GeoplanMap.current.map.getContainer().getBoundingClientRect();
+  const cx = box.left + box.width / 2, cy = box.top + box.height / 2;
+  let best = null, bestDistance = Infinity;
+  for (const key of Object.keys(grid._vectorTiles)) {
+    const features = grid._vectorTiles[key]._features;
+    for (const id of Object.keys(features)) {
+      const r = features[id].feature._path.getBoundingClientRect();
+      if (!r.width && !r.height) continue;
+      const d = Math.hypot(r.left + r.width / 2 - cx, r.top + r.height / 2 - cy);
+      if (d < bestDistance) { bestDistance = d; best = id; }
+    }
+  }
+  return best;
+}"""
 
 
 # --------------------------------------------------------------------------------------------- page config

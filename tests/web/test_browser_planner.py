@@ -9,6 +9,7 @@ line a drawn site overlaps). Screenshots go to test-artifacts/planner-*.png.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 import shapely
+from pyproj import Transformer
 from shapely.geometry import shape
 
 from geoplan.catalog import Catalog
@@ -31,6 +33,8 @@ __all__ = ["browser", "demo", "server", "tab", "tokens"]  # the shared fixtures 
 
 pytestmark = pytest.mark.browser
 
+TO_METRES = Transformer.from_crs("EPSG:4490", "EPSG:4547", always_xy=True)
+TO_DEGREES = Transformer.from_crs("EPSG:4547", "EPSG:4490", always_xy=True)
 HOSTILE_NOTE = "<img src=x onerror=alert(1)>"
 ECO_PROJECT = "ECO_PROJECT"
 
@@ -209,22 +213,157 @@ def test_a_patch_opens_with_its_sources_and_a_mark_persists(
     assert tab.page.locator("path.gp-patch").count() == 0
 
 
+def tiled_ids(tab: Session, name: str) -> set[str]:
+    """The ids a plan layer's vector tiles hold once every tile in view has loaded."""
+    tab.page.wait_for_function(f"() => !GeoplanMap.current.planTiles({json.dumps(name)}).isLoading()")
+    return set(tab.page.evaluate(f"GeoplanMap.current.planTiles({json.dumps(name)}).drawnFeatures().map(f => f.id)"))
+
+
+def layer_ids(server: Server, token: str, name: str, id_field: str) -> set[str]:
+    body = api(server, token, f"/ogc/collections/{name}/items", limit=10_000)
+    return {f["properties"][id_field] for f in body["features"]}
+
+
 def test_a_private_plan_layer_loads_with_the_token(tab: Session, server: Server, tokens: Tokens) -> None:
     login(tab, tokens.planner)
     config = api(server, tokens.planner, "/api/overlaps/config")
     landuse = config["layers"]["landuse_plan"]
     assert not landuse["shown"] and tab.page.locator("path.gp-layer-landuse_plan").count() == 0
+    assert {name for name in config["order"] if config["layers"][name]["tiled"]} == {
+        "landuse_plan",
+        "urban_plan",
+        "basic_farmland",
+    }
     shown = [name for name in config["order"] if config["layers"][name]["shown"]]
     for name in shown:
-        assert tab.page.locator(f"path.gp-layer-{name}").count() == config["layers"][name]["featureCount"], name
+        layer = config["layers"][name]
+        if layer["tiled"]:  # the view is the whole district: its tiles hold every feature, with the token
+            assert tiled_ids(tab, name) == layer_ids(server, tokens.planner, name, layer["idField"]), name
+        else:
+            assert tab.page.locator(f"path.gp-layer-{name}").count() == layer["featureCount"], name
+    legend = tab.page.locator(".gp-class-legend[data-layer='landuse_plan']")
+    assert legend.is_hidden()
     tab.page.check("input[data-layer='landuse_plan']")
-    tab.page.wait_for_function(
-        f"() => document.querySelectorAll('path.gp-layer-landuse_plan').length === {landuse['featureCount']}"
-    )
+    ids = tiled_ids(tab, "landuse_plan")
+    assert ids == layer_ids(server, tokens.planner, "landuse_plan", "parcel_id") and len(ids) == landuse["featureCount"]
     assert "个" in tab.page.locator("input[data-layer='landuse_plan'] ~ .gp-layer-count").inner_text()
+    # The land-use classes and their colours, as the catalogue styles them, in the legend while the layer is on.
+    assert legend.is_visible()
+    classes = legend.locator("li")
+    assert [classes.nth(i).inner_text() for i in range(classes.count())] == list(landuse["style"]["categories"])
+    assert landuse["categoryTitle"] in legend.inner_text()
+    colours = tab.page.eval_on_selector_all(
+        ".gp-class-legend[data-layer='landuse_plan'] .gp-swatch-box", "ss => ss.map(s => s.style.backgroundColor)"
+    )
+    assert colours == [rgb(c) for c in landuse["style"]["categories"].values()]
     tab.shot("planner-landuse")
     tab.page.uncheck("input[data-layer='landuse_plan']")
     assert tab.page.locator("path.gp-layer-landuse_plan").count() == 0
+    assert legend.is_hidden()
+
+
+def rgb(hex_colour: str) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+def test_a_plan_popup_stays_clear_of_the_layer_panel(tab: Session, server: Server, tokens: Tokens) -> None:
+    """A parcel clicked just left of the layer panel, near the top: its popup pans the map until it is beside the
+    panel, not under it (controls are drawn above popups)."""
+    login(tab, tokens.planner)
+    patches = shapely.union_all(
+        [shape(f["geometry"]) for f in api(server, tokens.planner, "/api/overlaps")["features"]]
+    )
+    parcels = api(server, tokens.planner, "/ogc/collections/landuse_plan/items", limit=10_000)["features"]
+    points = (shape(f["geometry"]).representative_point() for f in parcels)
+    target = next(p for p in points if p.distance(patches) > 0.005)  # ~500 m from any patch: nothing above it
+    tab.page.check("input[data-layer='landuse_plan']")
+    tiled_ids(tab, "landuse_plan")
+    panel = tab.page.locator(".gp-layers").bounding_box()
+    box = tab.page.locator(".gp-map .leaflet-container").bounding_box()
+    assert panel is not None and box is not None
+    x, y = panel["x"] - 25, panel["y"] + 40
+    # Bring the parcel's inner point to that spot of the page, then click it there.
+    tab.page.evaluate(
+        "([lat, lon, x, y]) => { const map = GeoplanMap.current.map; map.setView([lat, lon], 15, {animate: false});"
+        " const c = map.latLngToContainerPoint([lat, lon]); map.panBy([c.x - x, c.y - y], {animate: false}); }",
+        [target.y, target.x, x - box["x"], y - box["y"]],
+    )
+    tiled_ids(tab, "landuse_plan")
+    assert page_point(tab, target.x, target.y) == pytest.approx((x, y), abs=1)
+    tab.page.mouse.click(x, y)
+    tab.page.wait_for_selector(".leaflet-popup-content .gp-popup-title")
+    tab.page.wait_for_timeout(400)  # the auto-pan animation
+    popup = tab.page.locator(".leaflet-popup-content-wrapper").bounding_box()
+    assert popup is not None
+    assert popup["x"] + popup["width"] <= panel["x"], (popup, panel)
+    fields = tab.page.locator(".leaflet-popup-content dt").all_inner_texts()
+    assert "规划用途" in fields  # the parcel's own popup, as on the GeoJSON layers
+    tab.shot("planner-popup-clear-of-panel")
+
+
+def metric(geometry: Any) -> Any:
+    return shapely.transform(geometry, lambda c: np.column_stack(TO_METRES.transform(c[:, 0], c[:, 1])))
+
+
+def test_a_thin_patch_opens_with_a_click_beside_it(tab: Session, server: Server, tokens: Tokens) -> None:
+    """The thinnest patch (a strip along a road, a few metres wide) at zoom 14, where it is about a pixel wide:
+    a click on it, and a click 5 px beside it, both open it (not the red line or parcel under it)."""
+    login(tab, tokens.planner)
+    features = api(server, tokens.planner, "/api/overlaps")["features"]
+    shapes = {f["id"]: metric(shape(f["geometry"])) for f in features}
+    zoom = 14
+    metres_per_px = 156543.03392804097 / 2**zoom * math.cos(math.radians(22.85))
+
+    def alone(feature: dict[str, Any]) -> bool:  # no other patch within 25 px: a click near it means it
+        rest = [g for i, g in shapes.items() if i != feature["id"]]
+        return bool(shapely.union_all(rest).distance(shapes[feature["id"]]) > 25 * metres_per_px)
+
+    thin = min(filter(alone, features), key=lambda f: 2 * shapes[f["id"]].area / shapes[f["id"]].length)
+    width = 2 * shapes[thin["id"]].area / shapes[thin["id"]].length
+    assert width < 2 * metres_per_px, width  # thinner than two pixels at this zoom
+    inside = shape(thin["geometry"]).representative_point()
+    tab.page.evaluate(f"GeoplanMap.current.map.setView([{inside.y}, {inside.x}], {zoom}, {{animate: false}})")
+    tab.page.mouse.click(*page_point(tab, inside.x, inside.y))
+    tab.page.wait_for_selector(f"#gp-patch[data-id='{thin['id']}'] .gp-patch-detail")
+    # A point 5 px outside the patch (no other patch is within 25 px of it).
+    beside = shapes[thin["id"]].buffer(5 * metres_per_px).exterior.interpolate(0.25, normalized=True)
+    lon, lat = TO_DEGREES.transform(beside.x, beside.y)
+    tab.page.click("#gp-tab-summary")
+    tab.page.evaluate("history.replaceState(null, '', '#')")
+    tab.page.locator("#gp-patch").evaluate("node => node.removeAttribute('data-id')")
+    tab.page.mouse.click(*page_point(tab, lon, lat))
+    tab.page.wait_for_selector(f"#gp-patch[data-id='{thin['id']}'] .gp-patch-detail")
+    # Named readably: rule, town and area first; the 16-digit id only on the second line.
+    props = thin["properties"]
+    name = tab.page.locator("#gp-patch .gp-patch-name").inner_text()
+    assert name.startswith(props["rule_title"] + " · ") and (props["town"] or "镇街不详") in name
+    assert props["patch_id"] not in name
+    assert tab.page.locator("#gp-patch .gp-patch-code").inner_text() == f"图斑编号 {props['patch_id']}"
+    tab.shot("planner-thin-patch")
+
+
+def test_clicking_a_rule_zooms_to_its_patches(tab: Session, server: Server, tokens: Tokens) -> None:
+    login(tab, tokens.planner)
+    features = api(server, tokens.planner, "/api/overlaps")["features"]
+    counts: dict[str, int] = {}
+    for f in features:
+        counts[f["properties"]["rule"]] = counts.get(f["properties"]["rule"], 0) + 1
+    rule = min(counts, key=lambda r: counts[r])  # the rule with the fewest patches: a small area to zoom to
+    ours = [shape(f["geometry"]) for f in features if f["properties"]["rule"] == rule]
+    west, south, east, north = shapely.union_all(ours).bounds
+    before = tab.page.evaluate("GeoplanMap.current.map.getZoom()")
+    tab.page.click(f"#gp-by-rule tr[data-rule='{rule}'] button")
+    # The view Leaflet fits to those bounds (padding 40 px, at most zoom 16), and every patch of the rule in it.
+    expected = tab.page.evaluate(
+        f"Math.min(16, GeoplanMap.current.map.getBoundsZoom([[{south}, {west}], [{north}, {east}]], false,"
+        " L.point(80, 80)))"
+    )
+    zoom = tab.page.evaluate("GeoplanMap.current.map.getZoom()")
+    assert zoom == expected and zoom > before
+    assert tab.page.evaluate(f"GeoplanMap.current.map.getBounds().contains([[{south}, {west}], [{north}, {east}]])")
+    assert sorted(drawn_patch_ids(tab)) == sorted(f["id"] for f in features if f["properties"]["rule"] == rule)
+    tab.shot("planner-rule-zoom")
 
 
 def test_a_site_drawn_over_a_red_line_fails_the_check(

@@ -8,6 +8,7 @@ the engine.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import threading
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import mapbox_vector_tile
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from pyproj import Transformer
 
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.rules import ConflictRule
@@ -141,6 +144,7 @@ def test_openapi_tags_the_routes_planning(client: TestClient) -> None:
         "/api/overlaps.{fmt}",
         "/api/overlaps/{patch_id}",
         "/api/overlaps/{patch_id}/mark",
+        "/api/overlaps/tiles/{z}/{x}/{y}",
     }
     for operations in ours.values():
         for operation in operations.values():
@@ -497,3 +501,48 @@ def test_report_viewer_runs_only_its_own_script(client: TestClient) -> None:
 
 def test_planner_script_builds_no_html_from_strings() -> None:
     assert_builds_no_html_from_strings("geoplan-planner.js", leaflet=True)
+
+
+# --------------------------------------------------------------------------------------------- vector tiles
+
+
+def test_patch_tiles_hold_the_patches_of_their_bounds(client: TestClient, tokens: Tokens) -> None:
+    body = client.get("/api/overlaps", headers=planner(tokens)).json()
+    patch = body["features"][0]
+    point = shapely.geometry.shape(patch["geometry"]).representative_point()
+    z = 13
+    x = int((point.x + 180) / 360 * 2**z)
+    y = int((1 - math.asinh(math.tan(math.radians(point.y))) / math.pi) / 2 * 2**z)
+    size, half = 40075016.68557849 / 2**z, 20037508.342789244
+    to_lonlat = Transformer.from_crs("EPSG:3857", "OGC:CRS84", always_xy=True)
+    west, south = to_lonlat.transform(-half + x * size, half - (y + 1) * size)
+    east, north = to_lonlat.transform(-half + (x + 1) * size, half - y * size)
+    box = shapely.box(west, south, east, north)
+    url = f"/api/overlaps/tiles/{z}/{x}/{y}"
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers=bearer(tokens.staff)).status_code == 403
+    answer = client.get(url, headers=planner(tokens))
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    features = mapbox_vector_tile.decode(answer.content)["patches"]["features"]
+    expected = {f["id"] for f in body["features"] if shapely.geometry.shape(f["geometry"]).intersects(box)}
+    assert {f["properties"]["patch_id"] for f in features} == expected
+    by_id = {f["id"]: f["properties"] for f in body["features"]}
+    for feature in features:
+        props = feature["properties"]
+        assert props["rule_title"] == by_id[props["patch_id"]]["rule_title"]
+        assert props["area_m2"] == pytest.approx(by_id[props["patch_id"]]["area_m2"])
+    again = client.get(url, headers={**planner(tokens), "If-None-Match": answer.headers["etag"]})
+    assert again.status_code == 304
+    other_rule = next(
+        f["properties"]["rule"] for f in body["features"] if f["properties"]["rule"] != patch["properties"]["rule"]
+    )
+    only = client.get(url, params={"rule": other_rule}, headers=planner(tokens))
+    kept = {f["id"] for f in body["features"] if f["id"] in expected and f["properties"]["rule"] == other_rule}
+    if only.status_code == 204:
+        assert kept == set()
+    else:
+        assert {
+            f["properties"]["patch_id"] for f in mapbox_vector_tile.decode(only.content)["patches"]["features"]
+        } == kept
+    assert client.get("/api/overlaps/tiles/23/0/0", headers=planner(tokens)).status_code == 404
+    assert client.get("/api/overlaps/tiles/13/0/0", params={"rule": "NOPE"}, headers=planner(tokens)).status_code == 400

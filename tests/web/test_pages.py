@@ -19,7 +19,7 @@ from geoplan.catalog import Catalog
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.web.conftest import SAMPLE_COUNTS, Tokens, bearer
-from tests.web.script_checks import assert_builds_no_html_from_strings
+from tests.web.script_checks import HTML_SINKS, assert_builds_no_html_from_strings, script_code
 from web.app import create_app
 from web.maps.basemap import NO_BASEMAP
 from web.maps.project_map import build_project_map
@@ -263,3 +263,14 @@ def test_page_script_builds_no_html_from_strings() -> None:
     assert_builds_no_html_from_strings("geoplan-map.js")
     assert_builds_no_html_from_strings("geoplan-basemap.js", leaflet=True)
     assert_builds_no_html_from_strings("geoplan-map-ui.js", leaflet=True)
+
+
+def test_tile_script_builds_no_html_from_strings() -> None:
+    """The vector-tile layer writes nothing itself: its popups are popupContent's DOM nodes (or the page's own)."""
+    code = script_code("geoplan-tiles.js")
+    for sink in HTML_SINKS:
+        assert sink not in code, sink
+    [content] = re.findall(r"\.setContent\(([^)]*)\)", code)
+    assert content == "content"
+    assert "options.popup(feature) : lib.popupContent(layerConfig, feature, null)" in code
+    assert "bindPopup" not in code and "bindTooltip" not in code

@@ -43,6 +43,11 @@ def layer_config(layer: LayerDef, *, page_size: int, synthetic: bool) -> dict[st
     }
 
 
+def tiles_url(layer: LayerDef) -> str:
+    """The layer's vector tile URL template for Leaflet: OGC API – Tiles paths are zoom/row/column."""
+    return f"/ogc/collections/{layer.name}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
+
+
 def page_config(basemap: Basemap, layers: dict[str, dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {"displayCrs": basemap.display_crs, "basemap": basemap.kind, "layers": layers, **extra}
 

@@ -16,7 +16,7 @@ import folium
 
 from geoplan.catalog import LayerDef
 from web.maps.basemap import Basemap
-from web.maps.client import PageScript, layer_config, page_config
+from web.maps.client import PageScript, layer_config, page_config, tiles_url
 from web.maps.legend import Legend, legend_entry
 from web.maps.offline import OfflineMap, new_group, new_map
 from web.maps.style import layer_style
@@ -80,6 +80,7 @@ def build_layer_map(
         **layer_config(layer, page_size=page_size, synthetic=layer.name in synthetic),
         "featureCount": feature_count,
         "extent": list(extent) if extent is not None else None,
+        "tilesUrl": tiles_url(layer),
     }
     Legend(entries, note=basemap.note_zh).add_to(m)
     PageScript("layerMap", groups, page_config(basemap, layers, largeLayer=policy.to_json())).add_to(m)

@@ -21,10 +21,11 @@ from geoplan.services.overlap_marks import STATUS_TITLES, STATUSES
 from geoplan.services.provenance import synthetic_banner, synthetic_now
 from geoplan.storage import LayerStore
 from web.maps.basemap import Basemap
-from web.maps.client import PageScript, layer_config, page_config
+from web.maps.client import PageScript, layer_config, page_config, tiles_url
 from web.maps.layer_map import LargeLayerPolicy
 from web.maps.legend import REAL_LABEL, SYNTHETIC_LABEL
 from web.maps.offline import OfflineMap, new_map
+from web.maps.style import layer_style
 
 # Strong colours, apart from the plan layers' own (the patches are drawn on top of them), in rule order.
 RULE_PALETTE = (
@@ -42,6 +43,11 @@ RULE_PALETTE = (
 SEVERITY_ZH = {"high": "高", "medium": "中", "low": "低"}
 DRAW_ORDER = ("landuse_plan", "urban_plan", "basic_farmland", "eco_redlines", "dev_boundary", "projects")
 """Bottom to top: the wall-to-wall plans underneath, the control lines and the projects above them."""
+TILED = ("landuse_plan", "urban_plan", "basic_farmland")
+"""Plan layers drawn from vector tiles (with any layer over EAGER_MAX_FEATURES): the wall-to-wall plans and the
+farmland, thousands of parcels each on real data."""
+LAND_USE_PLANS = ("landuse_plan", "urban_plan")
+"""Plans coloured by land-use class: the legend lists their classes while they are on the map."""
 EAGER_MAX_FEATURES = 1_000
 """Layers up to this size are shown at once; larger ones (the two plans, thousands of parcels that cover the
 whole district) load when switched on in the layer control, so the first view is quick and the patches legible."""
@@ -89,11 +95,16 @@ def planner_layer_config(
     needs to choose between whole-layer and by-view loading."""
     count = store.count(layer.name)
     extent = store.bounds(layer.name)
+    style = layer_style(layer)
     return {
         **layer_config(layer, page_size=page_size, synthetic=layer.name in synthetic),
         "fields": [{"name": n, "label": layer.field(n).title_zh or n} for n in visible_fields(layer, role)],
         "featureCount": count,
         "extent": list(extent) if extent is not None else None,
+        "tilesUrl": tiles_url(layer),
+        "tiled": layer.name in TILED or count > EAGER_MAX_FEATURES,
+        "categoryTitle": layer.field(style.category_field).title_zh if style.category_field else "",
+        "classLegend": bool(style.categories) and layer.name in LAND_USE_PLANS,
         "shown": count <= EAGER_MAX_FEATURES,
     }
 

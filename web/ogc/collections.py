@@ -27,6 +27,7 @@ from web.ogc.common import (
     JSON,
     QUERYABLES_REL,
     SCHEMA_JSON,
+    VECTOR_TILESETS_REL,
     wants_html,
 )
 from web.ogc.crs import CRS84, STORAGE_CRS, SUPPORTED_CRS
@@ -81,6 +82,7 @@ def collection_document(layer: LayerDef, base: str, summary: LayerSummary, *, sy
             {"rel": "items", "type": GEOJSON, "title": title, "href": f"{href}/items"},
             {"rel": "items", "type": HTML, "title": f"{title} (map)", "href": f"{href}/items?f=html"},
             {"rel": QUERYABLES_REL, "type": SCHEMA_JSON, "title": "queryables", "href": f"{href}/queryables"},
+            {"rel": VECTOR_TILESETS_REL, "type": JSON, "title": "vector tiles", "href": f"{href}/tiles"},
         ],
     }
     if summary.bounds is not None:

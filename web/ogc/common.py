@@ -1,4 +1,5 @@
-"""What every OGC API module shares: media types, conformance, the visible-layer check, format negotiation."""
+"""What every OGC API module (Features, Tiles) shares: media types, conformance, the visible-layer check,
+format negotiation."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ GEOJSON = "application/geo+json"
 JSON = "application/json"
 SCHEMA_JSON = "application/schema+json"
 HTML = "text/html"
+MVT = "application/vnd.mapbox-vector-tile"
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+TILING_SCHEMES_REL = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
+VECTOR_TILESETS_REL = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 
+_TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/"
 _CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/"
 _PART3 = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/"
 CONFORMANCE = [
@@ -29,6 +34,14 @@ CONFORMANCE = [
     f"{_CQL2}case-insensitive-comparison",
     f"{_CQL2}basic-spatial-functions",
     f"{_CQL2}basic-spatial-operators",  # the draft name newer QGIS checks before pushing spatial filters down
+    f"{_TILES}core",
+    f"{_TILES}tileset",
+    f"{_TILES}tilesets-list",
+    f"{_TILES}geodata-tilesets",
+    f"{_TILES}mvt",
+    f"{_TILES}oas30",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
 ]
 
 # Cached per caller's role (the token), revalidated every time: the data can change at any write.

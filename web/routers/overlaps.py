@@ -34,11 +34,15 @@ from geoplan.services.overlap import mark_patch
 from geoplan.services.overlap_marks import MAX_NOTE, STATUS_TITLES, Mark, MarkStatus
 from geoplan.services.provenance import synthetic_now
 from geoplan.storage import LayerStore
+from geoplan.storage.mvt import encode_tile
+from geoplan.storage.tile_matrix import TileKey
 from web.deps import Caller, SettingsDep, StoreDep, require_role
 from web.downloads import table_download
 from web.etags import etag_headers, not_modified
 from web.layer_cache import LayerCache
 from web.maps.planner_map import planner_config
+from web.ogc.common import MVT
+from web.ogc.tiles import mvt_response
 from web.overlap_cache import DEFAULTS, OverlapCache, PatchTable
 from web.uploads import json_body_openapi, model_body
 
@@ -46,6 +50,9 @@ router = APIRouter(prefix="/api", tags=["planning"])
 
 GEOJSON = "application/geo+json"
 PATCH_ID = re.compile(r"^[0-9a-f]{16}$")
+PATCH_TILE_LAYER = "patches"
+PATCH_TILE_FIELDS = ("patch_id", "rule", "severity", "rule_title", "area_m2", "town", "village_code", "mark_status")
+"""What the map draws and labels a patch with; the rest comes with the patch's detail when it is opened."""
 MARK_BODY_LIMIT = 16 * 1024
 """A mark is a status and a note of at most MAX_NOTE characters: 16 KB is ample even in UTF-8 Chinese."""
 DownloadFormat = Literal["gpkg", "csv", "geojson"]
@@ -176,6 +183,26 @@ async def overlaps(
         thresholds=asdict(found.settings),
     )
     return Response(body, media_type=GEOJSON, headers=headers)
+
+
+@router.get(
+    "/overlaps/tiles/{z}/{x}/{y}",
+    summary="Conflict patches as a vector tile (MVT, layer 'patches', XYZ order); 204 when none is in it",
+    response_class=Response,
+    responses={200: {"content": {MVT: {}}}, 204: {"description": "no patch in this tile"}},
+)
+async def overlap_tile(
+    z: int, x: int, y: int, request: Request, _: PlannerCaller, query: Patches, cache: OverlapsDep
+) -> Response:
+    key = TileKey(z, x, y)  # 404 outside the tile matrix, with the valid range
+    found = await run_in_threadpool(cache.table, query.settings)
+    etag, headers = etag_headers(request, found.digest)
+    if (cached := not_modified(request, etag, headers)) is not None:
+        return cached
+    rows = _selected(found, query)
+    frame = found.frame.iloc[rows]
+    data = await run_in_threadpool(encode_tile, frame, key, PATCH_TILE_LAYER, PATCH_TILE_FIELDS)
+    return mvt_response(data, headers)
 
 
 @router.get("/overlaps.{fmt}", summary="The patch table as a file: GeoPackage, CSV or GeoJSON", response_model=None)

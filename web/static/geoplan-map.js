@@ -5,8 +5,8 @@
  *   GeoplanMap.projectMap(map, {district, projects}, config)   on /            (the public project map)
  *   GeoplanMap.layerMap(map, {district?, layer}, config)        on /layers/x    (one public layer)
  * The features come from the OGC API (anonymous fetch = public fields only); nothing is embedded in the HTML.
- * A layer larger than config.largeLayer.maxFeaturesWholeLayer is never fetched whole: only the features in the
- * map's view, with bbox requests (see loadByView).
+ * A layer larger than config.largeLayer.maxFeaturesWholeLayer is never fetched whole: it is drawn from vector
+ * tiles (geoplan-tiles.js), or over a GCJ-02 basemap from the features in the map's view (see loadByView).
  *
  * SECURITY: feature properties are user data. They reach the DOM only as text (textContent, new Option)
  * inside elements built with createElement, and popups get DOM nodes, never HTML strings. Keep it that way:
@@ -420,7 +420,11 @@
     var outline = groups.district
       ? drawDistrict(groups.district, config.layers.district, config.displayCrs).catch(function () { return null; })
       : Promise.resolve(null);
-    if (layerConfig.featureCount > config.largeLayer.maxFeaturesWholeLayer) {
+    if (layerConfig.featureCount > config.largeLayer.maxFeaturesWholeLayer && tilesReady(config)) {
+      await tiledLayer(map, groups.layer, layerConfig, count, outline);
+      return;
+    }
+    if (layerConfig.featureCount > config.largeLayer.maxFeaturesWholeLayer) { // GCJ-02 display: GeoJSON by view
       var byView = loadByView(map, groups.layer, layerConfig, config, {
         status: function (text, isError) { setStatus(count, text, isError); },
         // Ready when a view has settled and the outline is drawn (as on the whole-layer path below).
@@ -445,6 +449,26 @@
     var bounds = features.length ? drawn.getBounds() : districtLayer && districtLayer.getBounds();
     if (bounds && bounds.isValid()) map.fitBounds(bounds, window.GeoplanMapUI.fitOptions(map, { maxZoom: 15 }));
     window.GeoplanMap.current = { map: map, layer: function () { return drawn; } };
+    document.body.setAttribute('data-ready', 'true');
+  }
+
+  function tilesReady(config) {
+    var lib = window.GeoplanMap.lib;
+    return Boolean(lib.tilesFit) && lib.tilesFit(config);
+  }
+
+  // A large layer as vector tiles (geoplan-tiles.js): the server sends each tile's features, clipped, only for
+  // the tiles in view, at every zoom. Ready once the first tiles are drawn and the outline is there.
+  async function tiledLayer(map, group, layerConfig, count, outline) {
+    var grid = window.GeoplanMap.lib.vectorTileLayer(layerConfig, {});
+    var extent = layerConfig.extent;
+    if (extent) map.fitBounds([[extent[1], extent[0]], [extent[3], extent[2]]], { animate: false });
+    var loaded = new Promise(function (resolve) { grid.once('load', resolve); });
+    grid.on('tileerror', function () { setStatus(count, '部分瓦片加载失败，请稍后重试。', true); });
+    group.addLayer(grid);
+    setStatus(count, '共 ' + layerConfig.featureCount + ' 个要素（矢量瓦片，随视图加载）');
+    window.GeoplanMap.current = { map: map, layer: function () { return group; }, tiles: grid };
+    await Promise.all([loaded, outline]);
     document.body.setAttribute('data-ready', 'true');
   }
 

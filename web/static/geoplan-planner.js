@@ -19,6 +19,7 @@
   'use strict';
 
   var PATCH_PARAM = 'patch';
+  var HIT_WIDTH = 14; // px: a thin patch (a strip along a road) is clickable within 7 px of its outline
   var SOURCE_STYLES = { a: { color: '#0b3d91', dashArray: '6 4' }, b: { color: '#111111', dashArray: '2 4' } };
 
   // ------------------------------------------------------------------ GCJ-02 back to CGCS2000 (drawn sites)
@@ -127,13 +128,14 @@
     var thresholds = null;   // {min_area_m2, min_width_m}
     var lastSite = null;     // the last checked site: {body} (drawn) or {file, crs} (uploaded)
 
-    // Panes keep the order whatever loads first: plan layers < patches < highlighted sources < the drawn site.
-    [['gp-patches', 450], ['gp-sources', 460], ['gp-site', 470]].forEach(function (pane) {
+    // Panes keep the order whatever loads first: plan layers < patches < their click targets < highlighted
+    // sources < the drawn site. The click targets are each patch again, invisible, with a wide stroke.
+    [['gp-patches', 450], ['gp-patch-hits', 455], ['gp-sources', 460], ['gp-site', 470]].forEach(function (pane) {
       map.createPane(pane[0]).style.zIndex = String(pane[1]);
     });
     var patchGroup = L.featureGroup().addTo(map);
     var sourceGroup = L.featureGroup().addTo(map);
-    var planLayers = {};     // name -> {config, group, loading, refresh}
+    var planLayers = {};     // name -> {config, group, loading, refresh, tiles}
     var legendList = el('ul', 'gp-legend-items gp-rule-legend');
 
     function queryString(extra) {
@@ -170,6 +172,7 @@
         map: map,
         patch: function (id) { return patchEntries[id] && patchEntries[id].layer; },
         planLayer: function (name) { return planLayers[name] && planLayers[name].group; },
+        planTiles: function (name) { return planLayers[name] && planLayers[name].tiles; },
         drawing: drawing,
       };
       session.state('ready');
@@ -200,6 +203,16 @@
         if (entry.refresh) entry.refresh();
         return entry.loading;
       }
+      if (layerConfig.tiled && lib.tilesFit && lib.tilesFit(config)) {
+        // Vector tiles with the token: each tile's parcels, clipped, at every zoom (geoplan-tiles.js).
+        var grid = lib.vectorTileLayer(layerConfig, { headers: api.headers(), popupPadding: panelPadding });
+        entry.tiles = grid;
+        entry.loading = new Promise(function (resolve) { grid.once('load', resolve); });
+        grid.on('tileerror', function () { lib.setStatus(entry.status, '部分瓦片加载失败', true); });
+        entry.group.addLayer(grid);
+        lib.setStatus(entry.status, fmtNumber(layerConfig.featureCount, 0) + ' 个');
+        return entry.loading;
+      }
       if (layerConfig.featureCount > config.largeLayer.maxFeaturesWholeLayer) {
         var byView = lib.loadByView(map, entry.group, layerConfig, config, {
           headers: api.headers(), fit: false,
@@ -222,6 +235,19 @@
       });
       return entry.loading;
     }
+
+    // A popup opened near the layer panel (top right; controls sit above popups) pans the map until it is
+    // clear of the panel, as wide as the panel is now (its counts fill in as layers load).
+    function panelPadding() {
+      var panel = map.getContainer().querySelector('.gp-layers');
+      return [(panel ? panel.offsetWidth : 260) + 30, 20];
+    }
+    map.on('popupopen', function (event) {
+      var popup = event.popup;
+      popup.options.autoPanPaddingTopLeft = L.point(20, 20);
+      popup.options.autoPanPaddingBottomRight = L.point(panelPadding());
+      popup.update(); // pans again with this padding (GeoJSON layers' popups are bound without it)
+    });
 
     function addLayerControl() {
       var toggle = lib.layerSwitcher(map);
@@ -250,8 +276,31 @@
       if (synthetic) box.appendChild(S.syntheticTag(config.syntheticLabel));
       box.appendChild(legendList);
       box.appendChild(el('p', 'gp-legend-note', '虚线边框：已标记的图斑；程度：高／中／低'));
+      cfg.order.forEach(function (name) { addClassLegend(box, planLayers[name]); });
       if (config.basemapNote) box.appendChild(el('p', 'gp-legend-note', config.basemapNote));
       window.GeoplanMap.addLegend(map, box);
+    }
+
+    // A land-use plan coloured by class (用地性质): its classes and colours, listed while the layer is on.
+    function addClassLegend(box, entry) {
+      var layerConfig = entry.config;
+      var categories = layerConfig.style.categories || {};
+      if (!layerConfig.classLegend) return;
+      var section = el('section', 'gp-legend-layer gp-class-legend');
+      section.setAttribute('data-layer', layerConfig.name);
+      section.appendChild(el('h3', 'gp-legend-name', layerConfig.title + ' · 按' + (layerConfig.categoryTitle || '类别')));
+      var list = el('ul', 'gp-legend-items');
+      Object.keys(categories).forEach(function (label) {
+        var item = el('li', null);
+        item.appendChild(lib.swatch(categories[label]));
+        item.appendChild(el('span', null, label));
+        list.appendChild(item);
+      });
+      section.appendChild(list);
+      box.appendChild(section);
+      function update() { section.hidden = !map.hasLayer(entry.group); }
+      map.on('layeradd layerremove', function (event) { if (event.layer === entry.group) update(); });
+      update();
     }
 
     function fillLegend(features) {
@@ -297,9 +346,49 @@
       };
     }
 
+    // A patch's readable name: what conflicts, where, how big; its 16-digit id is only the second line.
+    function patchName(props) {
+      var rule = rules[props.rule] || { title: props.rule_title || props.rule };
+      var area = props.area_m2 >= 10000 ? hectares(props.area_m2) + ' 公顷' : fmtNumber(props.area_m2, 0) + ' m²';
+      return rule.title + ' · ' + (props.town || '镇街不详') + ' · ' + area;
+    }
+
     function tooltipFor(props) {
-      var rule = rules[props.rule] || { title: props.rule };
-      return el('span', null, rule.title + ' · ' + fmtNumber(props.area_m2, 0) + ' m²');
+      var node = el('span', 'gp-patch-tip');
+      node.appendChild(el('strong', null, patchName(props)));
+      node.appendChild(el('span', 'gp-patch-code', '编号 ' + props.patch_id));
+      return node;
+    }
+
+    // The patch under a click: the smallest shown patch containing the point, else the one whose (wide,
+    // invisible) click target was hit. So a click inside a patch opens it, even beside a neighbour's edge.
+    function patchAt(latlng, fallback) {
+      var point = displayToLonLat(lib, config.displayCrs, latlng);
+      var best = null, bestArea = Infinity;
+      Object.keys(patchEntries).forEach(function (id) {
+        var entry = patchEntries[id];
+        if (!patchGroup.hasLayer(entry.layer)) return;
+        var props = entry.feature.properties;
+        if (props.area_m2 < bestArea && containsPoint(entry.feature.geometry, point)) { best = id; bestArea = props.area_m2; }
+      });
+      return best || fallback;
+    }
+
+    // Even-odd ray casting over every ring of a (Multi)Polygon in lon/lat.
+    function containsPoint(geometry, point) {
+      var polygons = geometry.type === 'Polygon' ? [geometry.coordinates]
+        : geometry.type === 'MultiPolygon' ? geometry.coordinates : [];
+      var inside = false;
+      polygons.forEach(function (rings) {
+        rings.forEach(function (ring) {
+          for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+            var a = ring[i], b = ring[j];
+            if ((a[1] > point[1]) !== (b[1] > point[1]) &&
+                point[0] < (b[0] - a[0]) * (point[1] - a[1]) / (b[1] - a[1]) + a[0]) inside = !inside;
+          }
+        });
+      });
+      return inside;
     }
 
     async function loadPatches() {
@@ -316,9 +405,24 @@
             var node = layer.getElement && layer.getElement();
             if (node) { node.setAttribute('data-id', String(feature.id)); node.setAttribute('data-rule', feature.properties.rule); }
           });
-          layer.on('click', function () { openPatch(String(feature.id)); });
-          layer.bindTooltip(tooltipFor(feature.properties), { sticky: true });
-          patchEntries[String(feature.id)] = { feature: feature, layer: layer };
+          var id = String(feature.id);
+          var hit = L.geoJSON(feature, {
+            pane: 'gp-patch-hits', coordsToLatLng: lib.coordsToLatLng(config.displayCrs),
+            style: function () {
+              return { pane: 'gp-patch-hits', color: '#000', opacity: 0, weight: HIT_WIDTH, fill: true, fillOpacity: 0,
+                className: 'gp-patch-hit' };
+            },
+          });
+          hit.on('add', function () {
+            hit.eachLayer(function (part) {
+              var node = part.getElement && part.getElement();
+              if (node) node.setAttribute('data-id', id);
+            });
+          });
+          hit.on('click', function (event) { openPatch(patchAt(event.latlng, id)); });
+          hit.bindTooltip(tooltipFor(feature.properties), { sticky: true });
+          layer.on('click', function (event) { openPatch(patchAt(event.latlng, id)); });
+          patchEntries[id] = { feature: feature, layer: layer, hit: hit };
         },
       });
       applyRuleFilter();
@@ -336,6 +440,7 @@
         var entry = patchEntries[id];
         if (ruleFilter && entry.feature.properties.rule !== ruleFilter) return;
         patchGroup.addLayer(entry.layer);
+        patchGroup.addLayer(entry.hit);
         shown += 1;
       });
       var note = byId('gp-filter');
@@ -346,6 +451,16 @@
       document.querySelectorAll('#gp-by-rule tbody tr').forEach(function (tr) {
         tr.classList.toggle('gp-selected', tr.getAttribute('data-rule') === ruleFilter);
       });
+    }
+
+    // The map moves to the patches shown (a rule's, after a click on it in the totals).
+    function zoomToShownPatches() {
+      var bounds = L.latLngBounds([]);
+      Object.keys(patchEntries).forEach(function (id) {
+        var entry = patchEntries[id];
+        if (patchGroup.hasLayer(entry.layer)) bounds.extend(entry.layer.getBounds());
+      });
+      if (bounds.isValid()) map.fitBounds(bounds, { maxZoom: 16, padding: [40, 40], animate: false });
     }
 
     byId('gp-filter-clear').addEventListener('click', function () { ruleFilter = null; applyRuleFilter(); });
@@ -360,6 +475,7 @@
         var pick = button('', 'gp-rule-button', function () {
           ruleFilter = ruleFilter === item.rule ? null : item.rule;
           applyRuleFilter();
+          if (ruleFilter) zoomToShownPatches();
         });
         pick.appendChild(lib.swatch(rule.color));
         pick.appendChild(el('span', null, item.title || item.rule));
@@ -469,8 +585,8 @@
       var props = detail.patch.properties;
       var rule = detail.rule;
       var root = el('article', 'gp-patch-detail');
-      var title = el('h2', 'gp-subtitle', rule.title);
-      root.appendChild(title);
+      root.appendChild(el('h2', 'gp-subtitle gp-patch-name', patchName(props)));
+      root.appendChild(el('p', 'gp-patch-code', '图斑编号 ' + props.patch_id));
       var meta = el('p', 'gp-patch-meta');
       meta.appendChild(el('span', 'gp-sev gp-sev-' + rule.severity, '严重程度：' + (config.severities[rule.severity] || rule.severity)));
       meta.appendChild(el('code', null, rule.code));
