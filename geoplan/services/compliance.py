@@ -142,6 +142,7 @@ def check_site_in_store(
     data: dict[str, Any] = {
         "store": store_label(store.url),
         "layer_versions": {name: store.layer_version(name) for name in versioned},
+        "layer_titles": {name: store.catalog.get(name).title_zh for name in versioned},
         "rules": rules_source,
         "geoplan_version": __version__,
     }

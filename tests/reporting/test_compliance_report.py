@@ -144,6 +144,10 @@ def test_the_html_names_the_source_in_chinese_and_draws_the_context(
     assert "道路" in html and "镇街界" in html
     uploaded = render_html(report, layer_colours=layer_colours(store.catalog), context=context)
     assert "选址文件 site.geojson" in uploaded
+    footer = uploaded.split("<footer>", 1)[1]
+    assert "城镇开发边界 v" in footer and "dev_boundary" not in footer  # layers named, not by their ids
+    bare = replace(report, data={k: v for k, v in report.data.items() if k != "layer_titles"})
+    assert "dev_boundary v" in render_html(bare).split("<footer>", 1)[1]  # an older report's data still renders
 
 
 @pytest.mark.postgis

@@ -53,6 +53,9 @@ MARGIN = 0.05
 LONG_KEY = "荷城街道城南片区（含" + "某某工业园" * 6 + "）" + "_RULE_IDENTIFIER_WITHOUT_ANY_SPACE_0123456789"
 """A scope key far wider than any column: a real rule or field value can be this long."""
 TABLE_PAGES = ("指标总表", "镇街对比", "预警", "指标明细")
+FOOTER_TOP = 0.97
+"""The page footer's top, from the page's top as a share of its height (report_pdf draws it at 1.8 % from the
+bottom, 6.5 pt): nothing above it may reach into it."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,8 @@ def test_no_text_crosses_the_margins_and_no_table_cell_runs_into_the_next(
         assert page.width == pytest.approx(595.3, abs=0.5) and page.height == pytest.approx(841.9, abs=0.5)  # A4
         assert page.words, f"page {number} has no text"
         assert not _outside(page), f"page {number} ({title}): {[w.text for w in _outside(page)][:5]}"
+        body = [w for w in page.words if w.y0 < FOOTER_TOP * page.height]
+        assert max(w.y1 for w in body) <= FOOTER_TOP * page.height, f"page {number} ({title}) runs into the footer"
         if title in TABLE_PAGES:
             assert not _overlaps(page), f"page {number} ({title}): {_overlaps(page)[:5]}"
 
