@@ -17,6 +17,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -76,22 +77,28 @@ def postgis_server() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture
-def postgis_url(postgis_server: str) -> Iterator[str]:
-    """A fresh, empty database on the shared server for each test, dropped afterwards."""
+@contextmanager
+def fresh_database(postgis_server: str) -> Iterator[str]:
+    """A new, empty database on the shared server (its URL), dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(
         postgis_server.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
     )
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = postgis_server.rsplit("/", 1)[0] + f"/{name}"
     try:
-        yield url
+        yield postgis_server.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture
+def postgis_url(postgis_server: str) -> Iterator[str]:
+    """A fresh, empty database on the shared server for each test, dropped afterwards."""
+    with fresh_database(postgis_server) as url:
+        yield url
 
 
 @pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])

@@ -9,7 +9,6 @@ point, and pyproj for the lon/lat of the tile's Web Mercator corners.
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import mapbox_vector_tile
 import pytest
 import shapely
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 
@@ -25,7 +23,7 @@ from geoplan.catalog import Catalog
 from geoplan.services.provenance import DEMO_ACTOR
 from geoplan.storage.gpkg import GeoPackageStore
 from geoplan.storage.postgis import PostGISStore
-from tests.conftest import LAYERS_DIR
+from tests.conftest import LAYERS_DIR, fresh_database
 from tests.web.conftest import Tokens, bearer, demo_store_with_tokens, tokens_in
 from web.app import create_app
 from web.settings import WebSettings
@@ -40,26 +38,17 @@ TO_MERCATOR = Transformer.from_crs("OGC:CRS84", "EPSG:3857", always_xy=True)
 @pytest.fixture(scope="module")
 def postgis_demo_url(postgis_server: str, demo_store_path: Path, catalog: Catalog) -> Iterator[str]:
     """A database holding the demo's tiled layers, for this module (a copy, written as the demo writes)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(
-        postgis_server.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = postgis_server.rsplit("/", 1)[0] + f"/{name}"
-    source = GeoPackageStore(demo_store_path, catalog)
-    target = PostGISStore(url, catalog)
-    try:
-        target.init()
-        for layer in COPIED:
-            target.write(layer, source.read(layer), actor=DEMO_ACTOR)
-        yield url
-    finally:
-        source.close()
-        target.close()
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_database(postgis_server) as url:
+        source = GeoPackageStore(demo_store_path, catalog)
+        target = PostGISStore(url, catalog)
+        try:
+            target.init()
+            for layer in COPIED:
+                target.write(layer, source.read(layer), actor=DEMO_ACTOR)
+            yield url
+        finally:
+            source.close()
+            target.close()
 
 
 @pytest.fixture(scope="module", params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
