@@ -25,6 +25,7 @@ GEOMETRY_TYPES: tuple[str, ...] = ("MultiPolygon", "MultiLineString", "Point")
 # Names end up as SQL identifiers in two databases: keep them plain.
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 RESERVED_COLUMNS = frozenset({"fid", "geom", "geometry"})
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class LayerDef:
     synthetic: bool
     public: bool
     description: str = ""
+    """For the data's users and the OGC API (English)."""
+    description_zh: str = ""
+    """What the public pages show: required (in Chinese) for a public layer."""
     group: str = ""
     style: dict[str, Any] = field(default_factory=dict)
     raster: dict[str, Any] = field(default_factory=dict)
@@ -152,6 +156,11 @@ def _layer_from_dict(raw: dict[str, Any], path: Path) -> LayerDef:
     id_field = raw.get("id_field")
     if id_field is not None and id_field not in names:
         raise fail(f"id_field '{id_field}' is not one of its fields")
+    public = bool(raw.get("public", False))
+    description_zh = str(raw.get("description_zh", "")).strip()
+    # The public pages are read by residents: a public layer describes itself in Chinese.
+    if public and not _CJK.search(description_zh):
+        raise fail("a public layer needs description_zh, a description in Chinese for the public pages")
     return LayerDef(
         name=name,
         title_zh=raw.get("title_zh", name),
@@ -161,8 +170,9 @@ def _layer_from_dict(raw: dict[str, Any], path: Path) -> LayerDef:
         id_field=id_field,
         fields=fields,
         synthetic=bool(raw.get("synthetic", False)),
-        public=bool(raw.get("public", False)),
+        public=public,
         description=raw.get("description", ""),
+        description_zh=description_zh,
         group=raw.get("group", ""),
         style=dict(raw.get("style", {})),
         raster=dict(raw.get("raster", {})),

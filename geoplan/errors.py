@@ -13,7 +13,15 @@ class GeoplanError(Exception):
 
 
 class InputError(GeoplanError):
-    """The user's input is wrong: a bad file, option, value or request."""
+    """The user's input is wrong: a bad file, option, value or request.
+
+    `zh`: the same in Chinese, for the pages people read (the API sends it as `detail_zh` beside `detail`); given
+    where a page's user can meet the error (a quarter the data cannot answer, say).
+    """
+
+    def __init__(self, message: str, *, zh: str = "") -> None:
+        super().__init__(message)
+        self.zh = zh
 
 
 class NotFoundError(InputError):

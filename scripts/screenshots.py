@@ -1,10 +1,15 @@
-"""The README's two screenshots: the public project map (/) and the planner map (/planner) on the demo data.
+"""Screenshots of every page, on a desktop and on a phone, from the Gaoming demo; the README's two come from them.
 
-Builds the Gaoming demo into a temporary GeoPackage, makes a planner token, serves the app with uvicorn on a free
-loopback port, opens both pages in headless Chromium through Playwright and writes docs/img/public-map.png and
-docs/img/planner-map.png, downscaled to keep each file small. Nothing is loaded from another host (no basemap).
+Builds the demo into a temporary GeoPackage, makes a planner token (it opens the staff pages too) and an admin
+token (the audit page), serves the app with uvicorn on a free loopback port and opens each page of `PAGES` in
+headless Chromium at 1400×900 and 390×844. Every request to another host is aborted and counted: the pictures
+show what an offline intranet shows. A map page whose map draws none of its own features fails the run (exit 1),
+so a blank map is never shipped as a picture.
 
-Usage: python scripts/screenshots.py [--chromium /usr/bin/chromium] [--out docs/img]
+Writes <out>/<page>-desktop.png and <out>/<page>-phone.png, and with --readme docs/img/public-map.png and
+docs/img/planner-map.png (downscaled to keep the repository small).
+
+Usage: python scripts/screenshots.py [--out test-artifacts/screenshots] [--readme] [--chromium /usr/bin/chromium]
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
@@ -23,10 +29,46 @@ from playwright.sync_api import Page, ViewportSize, sync_playwright
 from geoplan.testing import ServerFailed, app_command, free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
-VIEWPORT: ViewportSize = {"width": 1200, "height": 750}
-WIDTH = 900
-"""Width of the written PNGs in pixels (the page is shot at the viewport's size, then downscaled)."""
+VIEWPORTS: dict[str, ViewportSize] = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, "height": 844}}
+README_WIDTH = 900
+"""Width of the README's PNGs in pixels (shot at the desktop size, then downscaled)."""
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+# The map's own features: what the page scripts draw from the data (class gp-feature), not the basemap under them.
+DRAWN_FEATURES = """() => {
+  const map = document.querySelector('.leaflet-container');
+  if (!map) return null;
+  const box = map.getBoundingClientRect();
+  return [...map.querySelectorAll(".gp-feature:not(.gp-layer-district)")].filter((node) => {
+    const r = node.getBoundingClientRect();
+    return r.width + r.height > 0 && r.right > box.left && r.left < box.right && r.bottom > box.top
+      && r.top < box.bottom;
+  }).length;
+}"""
+
+
+@dataclass(frozen=True)
+class PageShot:
+    name: str
+    path: str
+    ready: str = ""
+    """The selector the page shows once drawn ("" for a page without a script)."""
+    token: str = ""
+    """Which token the page asks for: "" (public), "planner" or "admin"."""
+
+
+PAGES = (
+    PageShot("public-map", "/", ready="body[data-ready='true']"),
+    PageShot("layers", "/layers"),
+    PageShot("layer-culture", "/layers/culture_facilities", ready="body[data-ready='true']"),
+    PageShot("layer-roads", "/layers/roads", ready="body[data-ready='true']"),
+    PageShot("layer-renewal", "/layers/renewal_zones", ready="body[data-ready='true']"),
+    PageShot("planner-map", "/planner", ready="body[data-planner='ready']", token="planner"),
+    PageShot("coverage", "/coverage", ready="body[data-coverage='ready']", token="planner"),
+    PageShot("dashboard", "/dashboard", ready="body[data-dashboard='ready']", token="planner"),
+    PageShot("audit", "/audit", ready="body[data-audit='loaded']", token="admin"),
+    PageShot("ogc", "/ogc/collections"),
+)
 
 
 def geoplan(*args: str, env: dict[str, str]) -> str:
@@ -37,60 +79,99 @@ def geoplan(*args: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def save(page: Page, path: Path) -> None:
-    """Screenshot the page, downscale it to WIDTH and write it as an optimised PNG."""
-    page.wait_for_timeout(800)  # let Leaflet's fade and zoom animations finish
-    with Image.open(io.BytesIO(page.screenshot())) as image:
-        size = (WIDTH, round(image.height * WIDTH / image.width))
+def open_page(page: Page, base: str, shot: PageShot, tokens: dict[str, str]) -> None:
+    page.goto(base + shot.path)
+    if shot.token:
+        page.fill("#gp-token", tokens[shot.token])
+        page.click("#gp-login button[type=submit]")
+    if shot.ready:
+        page.wait_for_selector(shot.ready)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(800)  # Leaflet's fade and zoom animations
+
+
+def downscaled(png: bytes, path: Path) -> None:
+    with Image.open(io.BytesIO(png)) as image:
+        size = (README_WIDTH, round(image.height * README_WIDTH / image.width))
         small = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
     small.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
-    print(f"{path}: {path.stat().st_size // 1024} KiB")
 
 
-def shoot(base: str, token: str, out: Path, chromium: str) -> None:
+def shoot(base: str, tokens: dict[str, str], out: Path, readme: Path | None, chromium: str) -> list[str]:
+    """Every page at every size; returns the problems found (blank maps, requests to other hosts)."""
+    problems: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport=VIEWPORT)
-            # Nothing but the app itself: a request to any other host would make the picture depend on the network.
-            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base) else route.abort())
-            page.set_default_timeout(300_000)  # the planner's first overlap run may take a while on a slow machine
+            for size, viewport in VIEWPORTS.items():
+                context = browser.new_context(viewport=viewport, locale="zh-CN")
+                context.set_default_timeout(60_000)  # the first overlap run may take minutes on a slow machine
+                foreign: list[str] = []
 
-            page.goto(base + "/")
-            page.wait_for_selector("body[data-ready='true']")
-            page.wait_for_function("() => document.querySelectorAll('#gp-list li').length > 0")
-            save(page, out / "public-map.png")
+                def route(route: object, foreign: list[str] = foreign) -> None:
+                    url = route.request.url  # type: ignore[attr-defined]
+                    if url.startswith(base):
+                        route.continue_()  # type: ignore[attr-defined]
+                    else:
+                        foreign.append(url)
+                        route.abort()  # type: ignore[attr-defined]
 
-            page.goto(base + "/planner")
-            page.fill("#gp-token", token)
-            page.click("#gp-login button[type=submit]")
-            page.wait_for_selector("body[data-planner='ready']")
-            save(page, out / "planner-map.png")
+                context.route("**/*", route)
+                for shot in PAGES:
+                    page = context.new_page()  # a fresh tab: a token is kept per tab (sessionStorage)
+                    print(f"{shot.path} ({size})", flush=True)
+                    open_page(page, base, shot, tokens)
+                    drawn = page.evaluate(DRAWN_FEATURES)
+                    if drawn == 0:
+                        problems.append(f"{shot.path} ({size}): the map shows none of its features")
+                    png = page.screenshot()
+                    path = out / f"{shot.name}-{size}.png"
+                    path.write_bytes(png)
+                    print(f"{path.relative_to(out.parent)}: {len(png) // 1024} KiB, drawn features: {drawn}")
+                    if readme and size == "desktop" and shot.name in ("public-map", "planner-map"):
+                        downscaled(png, readme / f"{shot.name}.png")
+                    page.close()
+                problems += [f"a request to another host ({size}): {url}" for url in foreign]
+                context.close()
         finally:
             browser.close()
+    return problems
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="the Chromium executable")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img", help="where the PNGs go")
+    parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts" / "screenshots", help="where PNGs go")
+    parser.add_argument("--readme", action="store_true", help="also write the README's two pictures to docs/img")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="geoplan-shots-") as tmp:
         store = Path(tmp) / "gaoming.gpkg"
         env = {**os.environ, "GEOPLAN_STORE": str(store), "GEOPLAN_LAYERS_DIR": str(ROOT / "layers")}
-        env["GEOPLAN_BASEMAP"] = "none"
+        env.pop("GEOPLAN_BASEMAP", None)  # the default: the offline reference basemap
         geoplan("demo", env=env)
-        token = geoplan("token", "create", "--role", "planner", "--name", "screenshots", env=env).split()[-1]
+        tokens = {
+            role: geoplan("token", "create", "--role", role, "--name", f"screenshots-{role}", env=env).split()[-1]
+            for role in ("planner", "admin")
+        }
         port = free_port()
-        log_path = Path(tmp) / "uvicorn.log"
         try:
             with serving(
-                app_command(port), port=port, env=env, log_path=log_path, name="uvicorn", timeout=60, cwd=ROOT
+                app_command(port),
+                port=port,
+                env=env,
+                log_path=Path(tmp) / "uvicorn.log",
+                name="uvicorn",
+                timeout=60,
+                cwd=ROOT,
             ) as base:
-                shoot(base, token, args.out.resolve(), args.chromium)
+                problems = shoot(
+                    base, tokens, args.out.resolve(), ROOT / "docs" / "img" if args.readme else None, args.chromium
+                )
         except ServerFailed as exc:
             sys.exit(str(exc))
+    if problems:
+        sys.exit("\n".join(problems))
 
 
 if __name__ == "__main__":

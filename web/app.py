@@ -27,6 +27,7 @@ from web.middleware import HeadAsGet, RefuseInvisiblePaths
 from web.overlap_cache import OverlapCache
 from web.routers import (
     audit,
+    basemap,
     compliance,
     coverage,
     dashboard,
@@ -90,6 +91,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(report.router)
     app.include_router(coverage.router)
+    app.include_router(basemap.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 
 from geoplan.analysis.coverage import CoverageResult, CoverageRules, compute_coverage, district_total, town_rollup
+from geoplan.analysis.coverage_classes import CoverageClasses, classify_coverage
 from geoplan.analysis.network import WalkGraph
 from geoplan.analysis.service_areas import service_areas
 from geoplan.analysis.siting import suggest_sites, uncovered_areas
@@ -39,7 +40,6 @@ from geoplan.services.coverage_inputs import (
 from geoplan.services.rule_files import default_coverage_rules_path, load_coverage_rules
 from geoplan.storage import LayerStore
 from web.computed_once import ComputedOnce, FileBacked
-from web.maps.coverage_map import CoverageClasses, classify_coverage
 
 __all__ = ["COVERAGE_LAYERS", "CoverageCache", "CoverageQuery", "CoverageRun", "GeoLayer"]
 
@@ -173,8 +173,17 @@ def village_frame(run: CoverageRun) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(run.result.table, geometry=run.villages.geometry.to_numpy(), crs=run.villages.crs)
 
 
+def nearest_facility_names(run: CoverageRun) -> pd.Series:
+    """Each village's nearest facility by name (the table has its id), for the pages: people know 图书馆 names,
+    not CF-0125. None where the village has no nearest facility. Indexed like the village table."""
+    names = dict(zip(run.facilities["facility_id"].astype(str), run.facilities["name"].astype(str), strict=True))
+    ids = run.result.table["nearest_facility"]
+    return pd.Series([names.get(i) if isinstance(i, str) else None for i in ids], index=ids.index, dtype=object)
+
+
 def _village_layer(run: CoverageRun) -> GeoLayer:
     frame = village_frame(run)
+    frame["nearest_facility_name"] = nearest_facility_names(run).to_numpy()
     for column in ("mean_minutes", "p90_minutes"):  # inf (no route) is not JSON: null, like the API's table
         values = frame[column].to_numpy(dtype=np.float64)
         frame[column] = np.where(np.isfinite(values), values, np.nan)

@@ -49,6 +49,9 @@ async def _handle_geoplan_error(request: Request, exc: Exception) -> JSONRespons
         log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": "internal error"}, status_code=status)
     body: dict[str, object] = {"detail": str(exc)}
+    zh = getattr(exc, "zh", "")
+    if zh:  # what the pages show (geoplan-session.js prefers it)
+        body["detail_zh"] = zh
     problems = getattr(exc, "problems", None)
     if problems:
         body["problems"] = [{"feature": p.feature, "field": p.field, "message": p.message} for p in problems[:200]]

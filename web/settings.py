@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from geoplan.settings import Settings
-
-Basemap = Literal["none", "osm", "tianditu", "amap"]
+from web.basemap_setting import BasemapChoice, TileUrl, check_combination, parse_basemap, parse_tile_url
+from web.tile_package import PackageError, open_package
 
 
 class WebSettings(Settings):
-    basemap: Basemap = "none"
-    """The map background. `none` works offline; tianditu needs `tianditu_key`; amap shifts display to GCJ-02."""
+    basemap: str = "reference"
+    """The map background: `reference` (the store's own outlines, names, roads and water; offline), `none`,
+    `osm`, `tianditu` (needs `tianditu_key`), `amap` (shifts display to GCJ-02), or a local tile package
+    `mbtiles:PATH` / `pmtiles:PATH`. Checked at startup (web.basemap_setting)."""
+
+    basemap_url: str = ""
+    """An intranet XYZ or WMTS tile template used as the background (with the reference outlines and names over
+    it); the page's CSP allows exactly its origin."""
 
     tianditu_key: str = ""
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -33,3 +37,35 @@ class WebSettings(Settings):
     back to the server's own address, so a forged Host never reaches a link."""
     trusted_proxies: list[str] = Field(default_factory=list)
     """Peer addresses whose X-Forwarded-Proto / X-Forwarded-Host are believed (a reverse proxy in front)."""
+
+    @field_validator("basemap")
+    @classmethod
+    def _known_basemap(cls, value: str) -> str:
+        choice = parse_basemap(value)
+        if choice.path is not None:
+            try:
+                open_package(choice.kind, choice.path.resolve())
+            except PackageError as exc:
+                raise ValueError(f"basemap {value!r}: {exc}") from None
+        return value.strip()
+
+    @field_validator("basemap_url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        if value.strip():
+            parse_tile_url(value)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _one_background(self) -> WebSettings:
+        check_combination(self.basemap_choice, self.basemap_url)
+        return self
+
+    @property
+    def basemap_choice(self) -> BasemapChoice:
+        choice = parse_basemap(self.basemap)
+        return choice if choice.path is None else BasemapChoice(choice.kind, choice.path.resolve())
+
+    @property
+    def basemap_tile_url(self) -> TileUrl | None:
+        return parse_tile_url(self.basemap_url) if self.basemap_url else None

@@ -41,6 +41,7 @@ from geoplan.analysis.compliance_site import (
     check_site_size,
     site_name,
     site_polygon,
+    source_label,
 )
 from geoplan.analysis.rules import ConflictRule, filter_mask
 from geoplan.catalog import Catalog
@@ -211,6 +212,7 @@ class ComplianceReport:
             "site": {
                 "name": self.site_name,
                 "source": self.site_source,
+                "source_label": source_label(self.site_source),
                 "bounds_lonlat": [round(v, 7) for v in self.site_bounds] if self.site_bounds else None,
             },
             "site_area_m2": round(self.site_area_m2, 1),

@@ -53,6 +53,20 @@ _NO_AREA_HINT = {
 }
 
 
+REQUEST_BODY = "request body"
+"""The `source` of a site sent as GeoJSON in an HTTP request's body: the JSON answer keeps this machine value,
+a report shows `source_label`'s words instead."""
+
+
+def source_label(source: str | None) -> str:
+    """Where a site came from, as a reader of the report names it: the web form's outline or the file's name."""
+    if not source:
+        return "（未注明）"
+    if source == REQUEST_BODY:
+        return "网页提交的选址范围（GeoJSON）"
+    return f"选址文件 {source}"
+
+
 @dataclass(frozen=True)
 class SiteInput:
     """A site ready for `check_site`: one row in EPSG:4490 with a valid (Multi)Polygon, and what was done to it."""

@@ -50,7 +50,7 @@ def check_site_command(
     import json
 
     from geoplan.reporting.compliance_html import render_html
-    from geoplan.services.compliance import check_site_in_store, layer_colours, site_from_file
+    from geoplan.services.compliance import check_site_in_store, layer_colours, site_context, site_from_file
     from geoplan.services.rule_files import default_rules_path, load_rules
     from geoplan.storage import is_postgis_url
 
@@ -72,6 +72,7 @@ def check_site_command(
                 backend, site.frame, rules=rule_list, notes=site.notes, source=file.name, rules_source=rules_path.name
             )
         colours = layer_colours(backend.catalog)
+        context = site_context(backend, report.site_geometry) if output is not None else None
     finally:
         backend.close()
 
@@ -105,7 +106,7 @@ def check_site_command(
         if output.suffix.lower() == ".json":
             text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2)
         else:
-            text = render_html(report, layer_colours=colours)
+            text = render_html(report, layer_colours=colours, context=context)
         output.write_text(text, encoding="utf-8")
         out.print(Text(f"report written to {output}"))
 

@@ -100,7 +100,10 @@ def as_of_quarter(quarter: str | Quarter, *, now: datetime | None = None) -> AsO
     end = datetime.combine(first_day_after, time(0), tzinfo=LOCAL_TZ) - timedelta(microseconds=1)
     current = as_of_now(now)
     if datetime.combine(date(q.year, 3 * (q.q - 1) + 1, 1), time(0), tzinfo=LOCAL_TZ) > current.at:
-        raise InputError(f"quarter {q} has not begun yet; the current quarter is {current.quarter}")
+        raise InputError(
+            f"quarter {q} has not begun yet; the current quarter is {current.quarter}",
+            zh=f"{q} 尚未开始（当前为 {current.quarter}）：指标只能反映过去和现在。",
+        )
     return current if end >= current.at else AsOf(at=end.astimezone(UTC))
 
 
@@ -146,7 +149,10 @@ def _capped(moment: datetime, *, what: str, now: datetime | None) -> AsOf:
     if moment.astimezone(UTC) > current.at:
         if moment.astimezone(LOCAL_TZ).date() == current.local_date:
             return current  # the end of today: the store as it is
-        raise InputError(f"{what} is in the future; indicators can only describe the past and the present")
+        raise InputError(
+            f"{what} is in the future; indicators can only describe the past and the present",
+            zh=f"{what} 在未来：指标只能反映过去和现在。",
+        )
     return AsOf(at=moment.astimezone(UTC))
 
 
@@ -198,7 +204,9 @@ def replay_layer(
         except _CannotReplay as forward:
             raise InputError(
                 f"layer '{definition.name}' cannot be reconstructed as of {at.isoformat()}: {backward} "
-                f"(and rebuilding it forwards fails: {forward})"
+                f"(and rebuilding it forwards fails: {forward})",
+                zh=f"图层“{definition.title_zh}”无法还原到 {at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}（北京时间）："
+                "审计日志中缺少还原所需的记录。",
             ) from None
 
 
@@ -398,10 +406,19 @@ def raster_as_of(store: LayerStore, layer: str, as_of: AsOf) -> RasterData:
             raise
         if writes[0].at > as_of.at:
             raise InputError(
-                f"raster '{layer}' did not exist yet at {as_of.iso}: it was first written at {writes[0].at.isoformat()}"
+                f"raster '{layer}' did not exist yet at {as_of.iso}: "
+                f"it was first written at {writes[0].at.isoformat()}",
+                zh=f"所选时点（{as_of.local_date.isoformat()}）数据尚未录入：栅格图层“{_title(store, layer)}”"
+                f"最早于 {writes[0].at.astimezone(LOCAL_TZ):%Y-%m-%d} 写入，请选择此后的时点。",
             ) from None
         # a store migrated from the single-blob form keeps history only from its last write before migrating
         raise InputError(
             f"raster '{layer}' was written before {as_of.iso}, but the store's raster history starts later: "
-            "that version was not kept"
+            "that version was not kept",
+            zh=f"所选时点（{as_of.local_date.isoformat()}）的栅格图层“{_title(store, layer)}”版本未保留，无法回溯。",
         ) from None
+
+
+def _title(store: LayerStore, layer: str) -> str:
+    """The layer's Chinese title for a message (its name when the catalogue does not know it)."""
+    return store.catalog.get(layer).title_zh if layer in store.catalog else layer

@@ -27,10 +27,16 @@ class Quarter:
         """'2019Q2' (upper or lower case q, surrounding blanks ignored); anything else is an InputError."""
         match = _QUARTER.fullmatch(text.strip().upper()) if isinstance(text, str) else None
         if match is None:
-            raise InputError(f"invalid quarter {text!r}: write it as YYYYQn, e.g. 2019Q2")
+            raise InputError(
+                f"invalid quarter {text!r}: write it as YYYYQn, e.g. 2019Q2",
+                zh=f"季度“{text}”的写法不对：请写成 YYYYQn，如 2019Q2。",
+            )
         year = int(match.group(1))
         if not MIN_YEAR <= year <= MAX_YEAR:
-            raise InputError(f"invalid quarter {text!r}: the year must lie in {MIN_YEAR}–{MAX_YEAR}")
+            raise InputError(
+                f"invalid quarter {text!r}: the year must lie in {MIN_YEAR}–{MAX_YEAR}",
+                zh=f"季度“{text}”的年份须在 {MIN_YEAR}–{MAX_YEAR} 之间。",
+            )
         return cls(year, int(match.group(2)))
 
     @classmethod

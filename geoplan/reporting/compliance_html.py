@@ -18,7 +18,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from geoplan import __version__
 from geoplan.analysis.compliance import ComplianceReport
+from geoplan.analysis.compliance_site import source_label
 from geoplan.reporting.compliance_svg import site_map
+from geoplan.services.compliance import SiteContext
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "compliance_report.html"
@@ -65,12 +67,16 @@ def _beijing_time(iso: str) -> str:
     return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S（北京时间）")
 
 
-def render_html(report: ComplianceReport, *, layer_colours: dict[str, str] | None = None) -> str:
+def render_html(
+    report: ComplianceReport, *, layer_colours: dict[str, str] | None = None, context: SiteContext | None = None
+) -> str:
     """The report as a complete HTML document (A4 print layout). `layer_colours` colours the touched layers
-    on the map (layer -> #rrggbb, e.g. from the catalogue styles)."""
-    context: dict[str, Any] = {
+    on the map (layer -> #rrggbb, e.g. from the catalogue styles); `context` (services.compliance.site_context)
+    draws the roads, towns and district around the site."""
+    values: dict[str, Any] = {
         "report": report,
-        "map": site_map(report, layer_colours=layer_colours),
+        "source_label": source_label(report.site_source),
+        "map": site_map(report, layer_colours=layer_colours, context=context),
         "verdict_text": VERDICT_ZH[report.verdict],
         "verdict_explain": VERDICT_EXPLAIN[report.verdict],
         "severity_zh": SEVERITY_ZH,
@@ -79,4 +85,4 @@ def render_html(report: ComplianceReport, *, layer_colours: dict[str, str] | Non
         "data": dict(report.data),
         "version": __version__,
     }
-    return _environment().get_template(TEMPLATE).render(context)
+    return _environment().get_template(TEMPLATE).render(values)

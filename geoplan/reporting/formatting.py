@@ -18,6 +18,7 @@ __all__ = [
     "note_text",
     "number_or_none",
     "plain",
+    "scope_text",
     "target_text",
     "value_text",
 ]
@@ -109,3 +110,20 @@ def note_text(note: Any) -> str:
         detail = text.partition(":")[2].strip()
         return f"{NO_VALUE}（{detail}）" if detail else NO_VALUE
     return text
+
+
+SCOPES_ZH = {
+    "district": "全区",
+    "town": "镇街",
+    "rule": "规则",
+    "status": "状态",
+    "task_area": "任务领域",
+    "task_area_status": "任务领域·状态",
+    "town_status": "镇街·状态",
+}
+"""An indicator row's scope as a reader names it; the field of an area_by_field indicator stays as it is."""
+
+
+def scope_text(scope: Any) -> str:
+    text = "" if is_missing(scope) else str(scope)
+    return SCOPES_ZH.get(text, text)

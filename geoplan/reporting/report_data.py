@@ -46,7 +46,12 @@ from geoplan.reporting.tables import (
 from geoplan.services import provenance
 from geoplan.services.coverage_inputs import coverage_inputs, uses_network
 from geoplan.services.indicators import IndicatorRun, compute_indicators, definitions_for
-from geoplan.services.rule_files import default_coverage_rules_path, load_coverage_rules
+from geoplan.services.rule_files import (
+    default_coverage_rules_path,
+    default_rules_path,
+    load_coverage_rules,
+    load_rules,
+)
 from geoplan.storage import LayerStore
 from geoplan.storage.base import now_utc
 
@@ -83,6 +88,17 @@ class ReportData:
     synthetic_titles: tuple[str, ...] = ()
     """The same layers as a reader names them (Chinese titles, a partly synthetic one marked so)."""
     notes: tuple[str, ...] = ()
+    rule_titles: dict[str, str] = field(default_factory=dict)
+    """Conflict rule code -> its Chinese title (layers/rules/conflicts.yaml), for rows keyed by rule."""
+
+    def key_label(self, scope: object, key: object) -> str:
+        """A row's key as a reader names it: 全区 for the district row, a rule's title before its code."""
+        text = "" if key is None else str(key)
+        if not text:
+            return "全区"
+        if str(scope) == "rule" and text in self.rule_titles:
+            return f"{self.rule_titles[text]}（{text}）"
+        return text
 
     @property
     def year(self) -> int:
@@ -210,6 +226,7 @@ def gather_report(
         layers = {"towns": layer_as_of(store, "towns", run.as_of)} if "towns" in store.catalog else {}
     synthetic = synthetic_layers(store)
     return ReportData(
+        rule_titles=_rule_titles(store, layers_dir),
         quarter=chosen,
         as_of=run.as_of,
         generated_at=now_utc(),
@@ -225,6 +242,16 @@ def gather_report(
         synthetic_titles=provenance.synthetic_titles(store, synthetic),
         notes=tuple(notes),
     )
+
+
+def _rule_titles(store: LayerStore, layers_dir: Path) -> dict[str, str]:
+    """The conflict rules' Chinese titles; none when the rules file cannot be read (the rows keep their codes)."""
+    try:
+        rules = load_rules(default_rules_path(layers_dir), store.catalog)
+    except (InputError, OSError) as exc:
+        log.warning("rule titles not shown in the report: %s", exc)
+        return {}
+    return {rule.code: rule.title_zh for rule in rules}
 
 
 def _map_layers(

@@ -17,9 +17,18 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from geoplan import __version__
-from geoplan.reporting.formatting import change_text, is_missing, met_label, note_text, target_text, value_text
+from geoplan.reporting.formatting import (
+    change_text,
+    is_missing,
+    met_label,
+    note_text,
+    scope_text,
+    target_text,
+    value_text,
+)
 from geoplan.reporting.report_data import ReportData
-from geoplan.reporting.report_mpl import figure_png, map_figure, rendering
+from geoplan.reporting.report_maps import map_figure
+from geoplan.reporting.report_mpl import figure_png, rendering
 from geoplan.reporting.svg_charts import chart_svg
 
 __all__ = ["render_html"]
@@ -62,11 +71,13 @@ def render_html(data: ReportData) -> bytes:
             state = "" if met is None else ("met" if met else "missed")
             cells.append((value_text(value, d.unit, with_unit=False) if value is not None else (note or "—"), state))
         town_rows.append((name, cells))
+    titles = {d.id: d.title_zh for d in data.definitions}
     warnings = [
         {
             "kind": WARNING_KINDS.get(str(r["warning"]), str(r["warning"])),
             "indicator": str(r["indicator"]),
-            "key": str(r["scope_key"]) or "全区",
+            "title": titles.get(str(r["indicator"]), str(r["indicator"])),
+            "key": data.key_label(r["scope"], r["scope_key"]),
             "value": value_text(r["value"], str(r["unit"])),
             "previous": value_text(r["previous_value"], str(r["unit"])),
             "target": target_text(r["target_op"], r["target"], r["target_year"], str(r["unit"])),
@@ -74,13 +85,12 @@ def render_html(data: ReportData) -> bytes:
         }
         for r in data.warnings.to_dict("records")
     ]
-    titles = {d.id: d.title_zh for d in data.definitions}
     detail = [
         {
             "indicator": str(r["indicator"]),
             "title": titles.get(str(r["indicator"]), ""),
-            "scope": str(r["scope"]),
-            "key": str(r["scope_key"]) or "全区",
+            "scope": scope_text(r["scope"]),
+            "key": data.key_label(r["scope"], r["scope_key"]),
             "value": value_text(r["value"], str(r["unit"])),
             "ellipsoid": "" if is_missing(r["value_ellipsoid"]) else value_text(r["value_ellipsoid"], str(r["unit"])),
             "target": target_text(r["target_op"], r["target"], r["target_year"], str(r["unit"])),

@@ -1,5 +1,5 @@
-"""matplotlib drawings for the reports: the charts (`charts.Chart`) and the two small maps (coverage per village,
-projects by status), for the PDF pages and as PNG images (the workbook and the HTML report).
+"""matplotlib drawings for the reports: the charts (`charts.Chart`), for the PDF pages, and the settings every
+report drawing is made under (the maps are report_maps).
 
 No pyplot: figures are plain `Figure` objects, so nothing global (a backend, a figure registry) is touched and
 the web app can draw in a worker thread. rcParams are global, though, so drawing holds `RENDER_LOCK`.
@@ -21,28 +21,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 
-import geopandas as gpd
 import numpy as np
 from matplotlib import font_manager, rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
-from geoplan.crs import METRIC_CRS
-from geoplan.reporting.charts import MET_COLOUR, MISSED_COLOUR, NO_DATA_COLOUR, STATUS_COLOURS, Chart
+from geoplan.reporting.charts import MET_COLOUR, MISSED_COLOUR, NO_DATA_COLOUR, Chart
 from geoplan.reporting.formatting import value_text
 
 __all__ = [
     "CJK_FONTS",
-    "COVERAGE_CLASSES",
     "RENDER_LOCK",
     "cjk_font",
-    "coverage_class",
     "draw_chart",
-    "draw_coverage_map",
-    "draw_projects_map",
     "figure_png",
-    "map_figure",
     "rendering",
 ]
 
@@ -61,16 +53,6 @@ CJK_FONTS = (
     "AR PL UMing CN",
 )
 RENDER_LOCK = threading.RLock()
-COVERAGE_CLASSES: tuple[tuple[float, float, str, str], ...] = (
-    (0.0, 50.0, "#d7191c", "< 50%"),
-    (50.0, 80.0, "#fdae61", "50–80%"),
-    (80.0, 90.0, "#a6d96a", "80–90%"),
-    (90.0, math.inf, "#1a9641", "≥ 90%"),
-)
-"""Coverage % classes of the village map: fixed breaks, so maps of two quarters can be compared (the coverage
-page's natural breaks follow the data instead); 90 % is the 2020 target of the coverage indicator."""
-NO_PEOPLE = ("#f0f0f0", "无人口")
-TOWN_EDGE, DISTRICT_EDGE = "#52606d", "#1f2933"
 
 
 @cache
@@ -203,78 +185,3 @@ def _draw_lines(ax: Axes, chart: Chart) -> None:
     ax.set_ylabel(chart.unit)
     if len(chart.series) > 1:
         ax.legend(frameon=False, ncols=2)
-
-
-# --------------------------------------------------------------------------------------------- maps
-
-
-def coverage_class(pct: float | None) -> tuple[str, str]:
-    """(colour, label) of a village's coverage %."""
-    if pct is None or not math.isfinite(pct):
-        return NO_PEOPLE
-    for low, high, colour, label in COVERAGE_CLASSES:
-        if low <= pct < high or (high == math.inf and pct >= low):
-            return colour, label
-    return COVERAGE_CLASSES[0][2], COVERAGE_CLASSES[0][3]  # below 0 cannot happen
-
-
-def _outline(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> None:
-    towns = layers.get("towns")
-    if towns is not None and len(towns):
-        towns.to_crs(METRIC_CRS).boundary.plot(ax=ax, color=TOWN_EDGE, linewidth=0.6)
-    district = layers.get("district")
-    if district is not None and len(district):
-        district.to_crs(METRIC_CRS).boundary.plot(ax=ax, color=DISTRICT_EDGE, linewidth=1.0)
-
-
-def _map_axes(ax: Axes, title: str) -> None:
-    ax.set_title(title, loc="left")
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-
-
-def draw_coverage_map(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> None:
-    """Villages coloured by their ten-minute cultural-circle coverage (fixed classes), town and district lines."""
-    _map_axes(ax, "各村（社区）十分钟文化圈人口覆盖率")
-    villages = layers.get("villages")
-    if villages is None or not len(villages):
-        ax.text(0.5, 0.5, "无数据", ha="center", va="center", transform=ax.transAxes)
-        return
-    metric = villages.to_crs(METRIC_CRS)
-    pcts = [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in metric["coverage_pct"]]
-    classes = [coverage_class(p) for p in pcts]
-    metric.plot(ax=ax, color=[c for c, _ in classes], edgecolor="#ffffff", linewidth=0.3)
-    _outline(ax, layers)
-    labels = {label: colour for colour, label in classes}
-    handles = [Patch(facecolor=colour, label=label) for _, _, colour, label in COVERAGE_CLASSES]
-    if NO_PEOPLE[1] in labels:
-        handles.append(Patch(facecolor=NO_PEOPLE[0], edgecolor="#bdbdbd", label=NO_PEOPLE[1]))
-    ax.legend(handles=handles, loc="lower left", frameon=False, title="覆盖率", title_fontsize=7)
-
-
-def draw_projects_map(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> None:
-    """Projects coloured by status (outline and a dot, so small sites show at district scale)."""
-    _map_axes(ax, "建设项目分布（按状态）")
-    _outline(ax, layers)
-    projects = layers.get("projects")
-    if projects is None or not len(projects):
-        ax.text(0.5, 0.5, "无数据", ha="center", va="center", transform=ax.transAxes)
-        return
-    metric = projects.to_crs(METRIC_CRS)
-    statuses = [str(s) for s in metric["status"]]
-    colours = [STATUS_COLOURS.get(s, "#666666") for s in statuses]
-    metric.plot(ax=ax, color=colours, edgecolor=colours, linewidth=0.8)
-    points = metric.geometry.representative_point()
-    ax.scatter(points.x, points.y, s=10, c=colours, edgecolors="#1f2933", linewidths=0.3, zorder=3)
-    present = list(dict.fromkeys(statuses))
-    order = [s for s in STATUS_COLOURS if s in present] + [s for s in present if s not in STATUS_COLOURS]
-    handles = [Patch(facecolor=STATUS_COLOURS.get(s, "#666666"), label=f"{s}（{statuses.count(s)}）") for s in order]
-    ax.legend(handles=handles, loc="lower left", frameon=False, title="状态（项）", title_fontsize=7)
-
-
-def map_figure(kind: str, layers: dict[str, gpd.GeoDataFrame], *, size: tuple[float, float] = (6.0, 5.0)) -> Figure:
-    """One of the two maps ("coverage" or "projects") on its own figure."""
-    figure = Figure(figsize=size)
-    ax = figure.add_subplot()
-    (draw_coverage_map if kind == "coverage" else draw_projects_map)(ax, layers)
-    return figure

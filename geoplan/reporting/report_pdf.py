@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import io
 import math
-import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from geoplan.reporting.formatting import change_text, met_label, target_text, value_text
+from geoplan.reporting.formatting import change_text, met_label, scope_text, target_text, value_text
+from geoplan.reporting.pdf_table import draw_table, text_width
 from geoplan.reporting.report_data import ReportData
-from geoplan.reporting.report_mpl import draw_chart, draw_coverage_map, draw_projects_map, rendering
+from geoplan.reporting.report_maps import draw_coverage_map, draw_projects_map
+from geoplan.reporting.report_mpl import draw_chart, rendering
 
 __all__ = [
     "DETAIL_ROWS_PER_PAGE",
@@ -48,21 +48,24 @@ SUMMARY_ROWS_PER_PAGE = 16
 TRENDS_PER_PAGE = 8
 WARNINGS_PER_PAGE = 36
 DETAIL_ROWS_PER_PAGE = 44
-HEADER_BG = "#e4ebf2"
+MARGIN = 0.05
+"""Left and right page margins (a share of the width, 10.5 mm on A4): no table or text crosses them."""
+MAP_BOXES = ((0.05, 0.50, 0.66, 0.42), (0.05, 0.05, 0.66, 0.42))
+"""The two maps' axes on the maps page (left, bottom, width, height): legends go beside them, right of 0.71."""
 
 
-NOTE_WIDTH = 56
-"""Characters of a summary line on A4 at 8 pt: the CJK glyphs are full width, so a longer line runs off."""
+NOTE_WIDTH_PT = (1 - 0.06 - 0.05) * A4[0] * 72
+"""Points of a summary line: from the text's left edge (6 % of the page) to the right margin (5 %)."""
 
 
 def synthetic_note(data: ReportData) -> list[str]:
     """The summary page's warning naming the layers that still hold demo data (as the web's banners do), wrapped
-    between names so no line runs off the page or starts with a comma."""
+    between names (measured in the page's font at 8 pt) so no line runs off the page or starts with a comma."""
     lines = ["示意数据（synthetic）："]
     names = list(data.synthetic_titles or data.synthetic)
     for i, name in enumerate(names):
         piece = name + ("、" if i < len(names) - 1 else "为合成的演示数据，数值非官方统计。")
-        if len(lines[-1]) + len(piece) > NOTE_WIDTH:
+        if text_width(lines[-1] + piece, 8.0) > NOTE_WIDTH_PT:
             lines.append("")
         lines[-1] += piece
     return lines
@@ -143,38 +146,6 @@ def _heading(figure: Figure, text: str, *, y: float = 0.965, size: float = 13) -
     figure.text(0.06, y, text, fontsize=size, color="#1f2933")
 
 
-def _table(
-    ax: Axes,
-    header: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    widths: Sequence[float],
-    *,
-    font: float = 7.0,
-    colours: Sequence[Sequence[str]] | None = None,
-) -> None:
-    ax.set_axis_off()
-    if not rows:
-        ax.text(0.0, 0.95, "（无）", fontsize=9, va="top")
-        return
-    table = ax.table(
-        cellText=[list(r) for r in rows],
-        colLabels=list(header),
-        colWidths=list(widths),
-        loc="upper left",
-        cellLoc="left",
-        cellColours=[list(c) for c in colours] if colours else None,
-    )
-    table.auto_set_font_size(False)
-    table.set_fontsize(font)
-    scale = min(1.6, max(1.0, 40 / max(len(rows), 1)))
-    table.scale(1.0, scale)
-    for (row, _), cell in table.get_celld().items():
-        cell.set_edgecolor("#cbd2d9")
-        cell.set_linewidth(0.4)
-        if row == 0:
-            cell.set_facecolor(HEADER_BG)  # no bold: CJK fonts such as WenQuanYi come in one weight
-
-
 def _state_colour(state: str) -> str:
     return {"met": "#e3f4e6", "missed": "#fde2e1", "partial": "#fff4d6"}.get(state, "#ffffff")
 
@@ -200,12 +171,11 @@ def _summary_page(figure: Figure, data: ReportData, rows: range, first: bool) ->
         top = 0.935 - 0.018 * len(lines) - 0.02
     else:
         _heading(figure, "指标总表（续）")
-    ax = figure.add_axes((0.05, 0.06, 0.9, top - 0.06))
     chosen = [data.summaries[i] for i in rows]
     body = []
     colours = []
     for s in chosen:
-        title = "\n".join([*textwrap.wrap(s.definition.title_zh, 24), s.definition.id])
+        title = f"{s.definition.title_zh}\n{s.definition.id}"
         body.append(
             [
                 title,
@@ -217,14 +187,8 @@ def _summary_page(figure: Figure, data: ReportData, rows: range, first: bool) ->
             ]
         )
         colours.append(["#ffffff", "#ffffff", "#ffffff", _state_colour(s.state), "#ffffff", "#ffffff"])
-    _table(
-        ax,
-        ["指标", "数值", "目标", "状态", "较上次快照", "预警"],
-        body,
-        [0.40, 0.14, 0.17, 0.13, 0.11, 0.05],
-        font=7.5,
-        colours=colours,
-    )
+    header = ["指标", "数值", "目标", "状态", "较上次快照", "预警"]
+    draw_table(figure, (MARGIN, 0.06, 1 - 2 * MARGIN, top - 0.06), header, body, colours=colours)
 
 
 def _charts_page(figure: Figure, data: ReportData) -> None:
@@ -235,7 +199,7 @@ def _charts_page(figure: Figure, data: ReportData) -> None:
         return
     heights = [max(2.0, len(c.categories) * 0.35 + 1.0) for c in charts]
     grid = figure.add_gridspec(
-        len(charts), 1, height_ratios=heights, left=0.22, right=0.95, top=0.93, bottom=0.07, hspace=0.45
+        len(charts), 1, height_ratios=heights, left=0.22, right=0.90, top=0.93, bottom=0.07, hspace=0.45
     )
     for i, chart in enumerate(charts):
         draw_chart(figure.add_subplot(grid[i, 0]), chart)
@@ -243,7 +207,7 @@ def _charts_page(figure: Figure, data: ReportData) -> None:
 
 def _trends_page(figure: Figure, data: ReportData, rows: range) -> None:
     _heading(figure, "指标趋势（历次快照）")
-    grid = figure.add_gridspec(4, 2, left=0.08, right=0.97, top=0.92, bottom=0.07, hspace=0.6, wspace=0.3)
+    grid = figure.add_gridspec(4, 2, left=0.13, right=0.93, top=0.92, bottom=0.07, hspace=0.6, wspace=0.4)
     for slot, index in enumerate(rows):
         draw_chart(figure.add_subplot(grid[slot // 2, slot % 2]), data.trends[index])
 
@@ -256,16 +220,15 @@ def _no_trends_page(figure: Figure) -> None:
 
 def _maps_page(figure: Figure, data: ReportData) -> None:
     _heading(figure, "专题地图")
-    grid = figure.add_gridspec(2, 1, left=0.05, right=0.95, top=0.93, bottom=0.06, hspace=0.12)
-    draw_coverage_map(figure.add_subplot(grid[0, 0]), data.layers)
-    draw_projects_map(figure.add_subplot(grid[1, 0]), data.layers)
+    # The maps take the left 70 % of the page; their legends sit in the strip to their right (report_maps).
+    draw_coverage_map(figure.add_axes(MAP_BOXES[0]), data.layers)
+    draw_projects_map(figure.add_axes(MAP_BOXES[1]), data.layers)
 
 
 def _towns_page(figure: Figure, data: ReportData) -> None:
     _heading(figure, "镇街对比")
     town = data.town_table
-    ax = figure.add_axes((0.04, 0.08, 0.92, 0.84))
-    header = ["镇街", *("\n".join(textwrap.wrap(f"{d.title_zh}（{d.unit}）", 9)) for d in town.indicators)]
+    header = ["镇街", *(f"{d.title_zh}（{d.unit}）" for d in town.indicators)]
     body = []
     colours = []
     for name in town.towns:
@@ -277,40 +240,39 @@ def _towns_page(figure: Figure, data: ReportData) -> None:
             shades.append({True: "#e3f4e6", False: "#fde2e1"}.get(met, "#ffffff") if met is not None else "#ffffff")
         body.append(cells)
         colours.append(shades)
-    count = max(1, len(town.indicators))
-    widths = [0.16, *([0.84 / count] * count)]
-    _table(ax, header, body, widths, font=7.0, colours=colours)
+    draw_table(figure, (MARGIN, 0.08, 1 - 2 * MARGIN, 0.84), header, body, font=7.0, colours=colours)
     figure.text(0.06, 0.05, "绿色：达到当年适用的目标；红色：未达到；数值单位见表头。", fontsize=7, color="#52606d")
 
 
 def _warnings_page(figure: Figure, data: ReportData, rows: range) -> None:
     _heading(figure, "预警（未达目标或变化方向不利）")
-    ax = figure.add_axes((0.04, 0.06, 0.92, 0.87))
+    titles = {d.id: d.title_zh for d in data.definitions}
     kinds = {"target_missed": "未达目标", "wrong_direction": "方向不利"}
     records = data.warnings.iloc[list(rows)].to_dict("records") if len(rows) else []
     body = [
         [
             kinds.get(str(r["warning"]), str(r["warning"])),
-            str(r["indicator"]),
-            str(r["scope_key"]) or "全区",
+            titles.get(str(r["indicator"]), str(r["indicator"])),
+            data.key_label(r["scope"], r["scope_key"]),
             value_text(r["value"], str(r["unit"])),
             value_text(r["previous_value"], str(r["unit"])),
             target_text(r["target_op"], r["target"], r["target_year"], str(r["unit"])),
         ]
         for r in records
     ]
-    _table(ax, ["预警", "指标", "范围", "数值", "上次快照", "目标"], body, [0.12, 0.24, 0.2, 0.14, 0.14, 0.16])
+    header = ["预警", "指标", "范围", "数值", "上次快照", "目标"]
+    draw_table(figure, (MARGIN, 0.06, 1 - 2 * MARGIN, 0.87), header, body, font=7.0)
 
 
 def _detail_page(figure: Figure, data: ReportData, rows: range) -> None:
     _heading(figure, "指标明细（全部分项）")
-    ax = figure.add_axes((0.04, 0.06, 0.92, 0.87))
+    titles = {d.id: d.title_zh for d in data.definitions}
     records = data.table.iloc[list(rows)].to_dict("records")
     body = [
         [
-            str(r["indicator"]),
-            str(r["scope"]),
-            textwrap.shorten(str(r["scope_key"]) or "—", 22, placeholder="…"),
+            titles.get(str(r["indicator"]), str(r["indicator"])),
+            scope_text(r["scope"]),
+            data.key_label(r["scope"], r["scope_key"]) if str(r["scope_key"]) else "—",
             value_text(r["value"], str(r["unit"])),
             target_text(r["target_op"], r["target"], r["target_year"], str(r["unit"])),
             met_label(r["target_met"]),
@@ -318,4 +280,5 @@ def _detail_page(figure: Figure, data: ReportData, rows: range) -> None:
         ]
         for r in records
     ]
-    _table(ax, ["指标", "范围", "分项", "数值", "目标", "状态", "变化"], body, [0.2, 0.12, 0.2, 0.14, 0.14, 0.08, 0.12])
+    header = ["指标", "范围", "分项", "数值", "目标", "状态", "变化"]
+    draw_table(figure, (MARGIN, 0.06, 1 - 2 * MARGIN, 0.87), header, body, font=7.0)

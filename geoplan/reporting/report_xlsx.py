@@ -28,7 +28,8 @@ from geoplan.monitoring.snapshots import WARNING_COLUMNS
 from geoplan.reporting.charts import Chart
 from geoplan.reporting.formatting import plain, target_text
 from geoplan.reporting.report_data import ReportData
-from geoplan.reporting.report_mpl import figure_png, map_figure, rendering
+from geoplan.reporting.report_maps import map_figure
+from geoplan.reporting.report_mpl import figure_png, rendering
 
 __all__ = ["DETAIL_COLUMNS", "SHEETS", "render_xlsx"]
 
@@ -37,9 +38,15 @@ DETAIL_COLUMNS = [MEASURE_COLUMNS[0], "title_zh", *MEASURE_COLUMNS[1:], "previou
 """An indicator row as the service computes it (its title after its id) with the change since the last snapshot."""
 WARNING_SHEET_COLUMNS = [
     "warning",
-    *(c for c in WARNING_COLUMNS if c not in ("warning", "snapshot_id", "quarter", "previous_snapshot_id")),
+    *(
+        c
+        for column in WARNING_COLUMNS
+        if column not in ("warning", "snapshot_id", "quarter", "previous_snapshot_id")
+        for c in ((column, "title_zh") if column == "indicator" else (column,))
+    ),
 ]
-"""The 预警 sheet: a warning's kind first, then the snapshot warning's columns without the snapshot ids and quarter."""
+"""The 预警 sheet: a warning's kind first, then the snapshot warning's columns without the snapshot ids and quarter,
+the indicator's Chinese title after its id (as on the 明细 sheet)."""
 HEADER_FILL = PatternFill("solid", fgColor="E4EBF2")
 MET_FILL = PatternFill("solid", fgColor="E3F4E6")
 MISSED_FILL = PatternFill("solid", fgColor="FDE2E1")
@@ -183,8 +190,10 @@ def _history(sheet: Worksheet, data: ReportData) -> None:
 
 
 def _warnings(sheet: Worksheet, data: ReportData) -> None:
-    _header(sheet, WARNING_SHEET_COLUMNS, [16, 22, 12, 24, 12, 12, 6, 10, 6, 8, 10, 80])
+    _header(sheet, WARNING_SHEET_COLUMNS, [16, 22, 28, 12, 24, 12, 12, 6, 10, 6, 8, 10, 80])
+    titles = {d.id: d.title_zh for d in data.definitions}
     for row, record in enumerate(data.warnings.to_dict("records"), start=2):
+        record = {**record, "title_zh": titles.get(str(record["indicator"]), "")}
         for column, name in enumerate(WARNING_SHEET_COLUMNS, start=1):
             sheet.cell(row=row, column=column, value=plain(record.get(name)))
 

@@ -8,6 +8,7 @@ figures can be read (and tested) without measuring pixels.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 
 from geoplan.reporting.charts import MET_COLOUR, MISSED_COLOUR, NO_DATA_COLOUR, Chart, TargetLine
@@ -83,6 +84,32 @@ def _text(x: float, y: float, text: str, attrs: dict[str, object] | None = None)
     base: dict[str, object] = {"x": float(x), "y": float(y), "font-size": FONT, "fill": INK}
     base.update(attrs or {})
     return el("text", base, text=text)
+
+
+def shortened(text: str, width: float, *, size: float = FONT) -> str:
+    """`text` cut with … to fit `width` px at `size` (a full-width character one em, any other about half)."""
+
+    def em(c: str) -> float:
+        return 1.0 if unicodedata.east_asian_width(c) in ("W", "F") else 0.58
+
+    if sum(em(c) for c in text) * size <= width:
+        return text
+    out, used = "", em("…") * size
+    for c in text:
+        if used + em(c) * size > width:
+            break
+        out, used = out + c, used + em(c) * size
+    return out + "…"
+
+
+def _category_label(x: float, y: float, category: str) -> Node:
+    """A bar's category at the left of the plot, shortened to the label column (a long name would run off the
+    drawing) with the whole name as its tooltip."""
+    label = shortened(category, x - 4)
+    title = () if label == category else (el("title", text=category),)
+    return el(
+        "text", {"x": float(x), "y": float(y), "font-size": FONT, "fill": INK, "text-anchor": "end"}, *title, text=label
+    )
 
 
 def _legend(items: Sequence[tuple[str, str]], x: float, y: float) -> Node:
@@ -166,7 +193,7 @@ def _bars(chart: Chart) -> Node:
     for i, category in enumerate(chart.categories):
         y = y0 + ROW * i + (ROW - BAR) / 2
         parts: list[Node] = [
-            _text(BAR_LABELS - 6, y + BAR - 3, category, {"text-anchor": "end"}),
+            _category_label(BAR_LABELS - 6, y + BAR - 3, category),
         ]
         cursor = 0.0
         for j, series in enumerate(chart.series):

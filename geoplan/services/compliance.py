@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import geopandas as gpd
+import shapely
 
 from geoplan import __version__
 from geoplan.analysis.compliance import ComplianceReport, check_site
 from geoplan.analysis.compliance_site import SiteInput, site_from_frame, site_from_geojson
 from geoplan.analysis.rules import ConflictRule
 from geoplan.catalog import Catalog
-from geoplan.crs import STORE_CRS, is_lonlat_wgs84_family
+from geoplan.crs import METRIC_CRS, STORE_CRS, is_lonlat_wgs84_family
 from geoplan.errors import InputError
 from geoplan.io import DEFAULT_MAX_BYTES, read_file
 from geoplan.services import provenance
@@ -33,6 +34,51 @@ from geoplan.storage.base import vector_layer
 log = logging.getLogger(__name__)
 
 DISTRICT_LAYER = "district"
+CONTEXT_MARGIN_M = 2000.0
+"""Roads are read this far around the site (at least): more than the report's map shows around any site."""
+
+
+@dataclass(frozen=True)
+class SiteContext:
+    """What the report's map shows around a site, whatever the verdict, in EPSG:4547: the district, the towns
+    (name, outline) and the roads near the site (class, line)."""
+
+    district: shapely.Geometry | None = None
+    towns: tuple[tuple[str, shapely.Geometry], ...] = ()
+    roads: tuple[tuple[str, shapely.Geometry], ...] = ()
+
+
+def site_context(store: LayerStore, site: shapely.Geometry) -> SiteContext:
+    """The district, every town and the roads within CONTEXT_MARGIN_M (or the site's own size) of `site`
+    (EPSG:4547); a layer the store lacks or holds empty is left out."""
+    district = district_outline(store)
+    towns: tuple[tuple[str, shapely.Geometry], ...] = ()
+    if "towns" in store.catalog and store.count("towns"):
+        frame = store.read("towns").to_crs(METRIC_CRS)
+        towns = tuple((str(n), g) for n, g in zip(frame["town_name"], frame.geometry, strict=True))
+    roads: tuple[tuple[str, shapely.Geometry], ...] = ()
+    if "roads" in store.catalog:
+        minx, miny, maxx, maxy = site.bounds
+        margin = max(CONTEXT_MARGIN_M, maxx - minx, maxy - miny)
+        window = gpd.GeoSeries(
+            [shapely.box(minx - margin, miny - margin, maxx + margin, maxy + margin)], crs=METRIC_CRS
+        )
+        bbox = tuple(float(v) for v in window.to_crs(STORE_CRS).total_bounds)
+        found = store.read("roads", bbox=bbox)  # type: ignore[arg-type]
+        if len(found):
+            found = found.to_crs(METRIC_CRS)
+            roads = tuple(
+                (str(c), g) for c, g in zip(found["road_class"], found.geometry, strict=True) if g is not None
+            )
+    return SiteContext(
+        district=None if district is None else _metric(district),
+        towns=towns,
+        roads=roads,
+    )
+
+
+def _metric(geom: shapely.Geometry) -> shapely.Geometry:
+    return gpd.GeoSeries([geom], crs=STORE_CRS).to_crs(METRIC_CRS).iloc[0]
 
 
 def site_rule_layers(rules: Sequence[ConflictRule], catalog: Catalog) -> list[str]:

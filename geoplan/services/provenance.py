@@ -153,3 +153,19 @@ def synthetic_banner(store: LayerStore, names: tuple[str, ...] | None = None, *,
     if not titles:
         return ""
     return f"示意数据 / synthetic：{'、'.join(titles)}为合成的演示数据{tail}。"
+
+
+OSM_ID_PREFIX = "osm-"
+"""The ids the OpenStreetMap import gives (geoplan/io/osm.py: osm-w<way>-<piece>, osm-r<relation>)."""
+
+
+def from_openstreetmap(store: LayerStore, layer: LayerDef) -> bool:
+    """Whether `layer`'s contents came from an OpenStreetMap import (its first feature has an OSM id), so a map
+    drawing it must credit "© OpenStreetMap contributors" (ODbL). One feature read: the import replaces the layer
+    whole, so its first row tells (an OSM extract appended to other data after its first row is not seen)."""
+    if layer.id_field is None:
+        return False
+    first = next(store.read_batches(layer.name, rows=1), None)
+    if first is None or first.empty:
+        return False
+    return str(first[layer.id_field].iloc[0]).startswith(OSM_ID_PREFIX)

@@ -23,6 +23,7 @@ from geoplan.services.provenance import DEMO_ACTOR
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import SOURCES_DIR
 from tests.factories import sample_frame
+from tests.web.accessibility import axe_violations
 from tests.web.browser import Server, Session, browser, serve, serve_without_basemap, session, tab
 
 __all__ = ["browser", "tab"]  # the shared fixtures
@@ -277,6 +278,9 @@ def test_layer_browser_lists_public_layers_and_maps_one(tab: Session, catalog: C
     assert culture.locator(".gp-num").inner_text() == "30"
     assert "示意数据 / synthetic" in culture.inner_text()
     assert "真实数据" in tab.page.locator("tr[data-layer='district']").inner_text()
+    # Each layer described in Chinese, as the catalogue's description_zh says.
+    assert culture.locator(".gp-row-description").inner_text() == catalog.get("culture_facilities").description_zh
+    assert "SYNTHETIC" not in tab.page.locator("main").inner_text()
     tab.shot("layers")
     culture.locator("a", has_text="地图").click()
     tab.page.wait_for_selector("body[data-ready='true']")
@@ -319,3 +323,161 @@ def test_amap_basemap_shifts_display_only(
         ring = np.array(api["geometry"]["coordinates"][0][0])
         assert ring[:, 0].min() == pytest.approx(minx) and ring[:, 1].min() == pytest.approx(miny)
         tab.shot("project-map-amap")
+
+
+# --------------------------------------------------------------------------------------------- readable maps
+
+
+def map_bounds(tab: Session) -> tuple[float, float, float, float]:
+    """The map's view as minLon, minLat, maxLon, maxLat."""
+    b = tab.page.evaluate(
+        "(() => { const b = GeoplanMap.current.map.getBounds(); return [b.getWest(), "
+        "b.getSouth(), b.getEast(), b.getNorth()]; })()"
+    )
+    return (b[0], b[1], b[2], b[3])
+
+
+def contains(outer: tuple[float, ...], inner: tuple[float, ...]) -> bool:
+    return bool(outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3])
+
+
+def test_a_filter_fits_the_map_to_its_projects(tab: Session, projects_frame: gpd.GeoDataFrame) -> None:
+    tab.open("/")
+    district = tuple(_district().total_bounds)
+    whole = map_bounds(tab)
+    assert contains(whole, district)
+    assert tab.page.get_attribute(".gp-legend-toggle", "aria-expanded") == "true"  # a wide screen: unfolded
+    tab.page.fill("#gp-search", "示范项目07")
+    only = tuple(projects_frame.set_index("project_id").loc[["GM-2024-007"]].total_bounds)
+    fitted = map_bounds(tab)
+    assert contains(fitted, only)
+    # Zoomed in on it: the view is far smaller than the district's.
+    assert (fitted[2] - fitted[0]) < (district[2] - district[0]) / 4
+    tab.page.fill("#gp-search", "")
+    tab.page.select_option("#gp-town", TOWNS[1])
+    rows = projects_frame[projects_frame["town"] == TOWNS[1]]
+    assert contains(map_bounds(tab), tuple(rows.total_bounds))
+    # Nothing matches: a message, and the whole district in view rather than an empty corner.
+    tab.page.fill("#gp-search", "没有这个项目")
+    count = tab.page.locator("#gp-count")
+    assert count.inner_text().startswith("没有符合条件的项目") and "gp-error" in (count.get_attribute("class") or "")
+    assert list_ids(tab) == [] and drawn_ids(tab) == []
+    assert contains(map_bounds(tab), district)
+    tab.page.click("#gp-reset")
+    tab.page.wait_for_function(f"() => document.querySelectorAll('#gp-list li').length === {len(projects_frame)}")
+    assert contains(map_bounds(tab), district)
+
+
+def within(box: dict[str, float], x: float, y: float) -> bool:
+    return bool(box["x"] <= x <= box["x"] + box["width"] and box["y"] <= y <= box["y"] + box["height"])
+
+
+def test_phone_layout_stacks_and_folds_the_legend(tab: Session) -> None:
+    tab.page.set_viewport_size({"width": 360, "height": 740})
+    tab.open("/")
+    toggle = tab.page.locator(".gp-legend-toggle")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    body_id = toggle.get_attribute("aria-controls")
+    assert tab.page.locator(f"#{body_id}").is_hidden()
+    assert tab.page.evaluate("document.documentElement.scrollWidth") <= 360
+    map_box = tab.page.locator(".gp-map").bounding_box()
+    list_box = tab.page.locator("#gp-list").bounding_box()
+    header = tab.page.locator(".gp-header").bounding_box()
+    assert header["y"] + header["height"] <= map_box["y"] + 1  # the map is not drawn over the header
+    assert map_box["y"] + map_box["height"] <= list_box["y"]  # map above the list
+    assert map_box["width"] == 360 and map_box["height"] >= 300
+    # The folded legend covers neither the district's centre nor 荷城 (the district's east).
+    legend = tab.page.locator(".leaflet-control-container .gp-legend").bounding_box()
+    points = tab.page.evaluate(
+        "(() => { const m = GeoplanMap.current.map; const r = m.getContainer().getBoundingClientRect();"
+        " const b = document.querySelector('path.gp-layer-district').getBoundingClientRect();"
+        " const c = m.latLngToContainerPoint([22.89, 112.88]);"
+        " return [[b.x + b.width / 2, b.y + b.height / 2], [r.x + c.x, r.y + c.y]]; })()"
+    )
+    for x, y in points:
+        assert not within(legend, x, y), (x, y, legend)
+        assert within(map_box, x, y), (x, y, map_box)
+    tab.shot("project-map-phone")
+    toggle.click()
+    assert toggle.get_attribute("aria-expanded") == "true" and tab.page.locator(f"#{body_id}").is_visible()
+    assert "建设项目" in tab.page.locator(f"#{body_id}").inner_text()
+    tab.shot("project-map-phone-legend")
+    toggle.click()
+    assert tab.page.locator(f"#{body_id}").is_hidden()
+
+
+def test_keyboard_reaches_the_list_and_the_popups(tab: Session, projects_frame: gpd.GeoDataFrame) -> None:
+    names = projects_frame.set_index("project_id")["name"]
+    tab.open("/")
+    focused = "(() => { const a = document.activeElement; return [a.tagName, a.id, a.textContent.trim(),"
+    focused += " a.closest('li') ? a.closest('li').dataset.id : null]; })()"
+    tab.page.keyboard.press("Tab")
+    assert tab.page.evaluate(focused)[2] == "跳到项目列表"
+    tab.page.keyboard.press("Enter")
+    assert tab.page.evaluate(focused)[:2] == ["H2", "gp-list-title"]
+    # The list is labelled by its heading and is the map's text alternative.
+    assert tab.page.get_attribute("#gp-list", "aria-labelledby") == "gp-list-title"
+    assert tab.page.get_attribute(".gp-map .leaflet-container", "aria-describedby") == "gp-map-alt"
+    tab.page.keyboard.press("Tab")
+    tag, _, _, first = tab.page.evaluate(focused)
+    assert tag == "BUTTON" and first == list_ids(tab)[0]
+    tab.page.keyboard.press("Tab")
+    second = tab.page.evaluate(focused)[3]
+    assert second == list_ids(tab)[1]
+    tab.page.keyboard.press("Enter")
+    assert popup_fields(tab)[0] == names[second]
+    # The focus is in the popup, a dialog named by its heading; Escape closes it and the focus goes back.
+    assert tab.page.evaluate("document.activeElement.closest('.leaflet-popup') !== null")
+    dialog = tab.page.locator(".leaflet-popup[role='dialog']")
+    label_id = dialog.get_attribute("aria-labelledby")
+    assert tab.page.locator(f"#{label_id}").inner_text() == names[second]
+    assert tab.page.get_attribute(".leaflet-popup-close-button", "aria-label") == "关闭"
+    tab.page.keyboard.press("Escape")
+    tab.page.wait_for_function("() => document.querySelectorAll('.leaflet-popup').length === 0")
+    assert tab.page.evaluate(focused)[3] == second
+    # Every filter has a label.
+    for control in ("gp-search", "gp-task-area", "gp-status", "gp-town"):
+        assert tab.page.locator(f"label[for='{control}']").count() == 1
+
+
+def test_a_layer_page_keeps_features_clear_of_the_controls(tab: Session) -> None:
+    tab.open("/layers/culture_facilities")
+    description = tab.page.locator(".gp-description").inner_text()
+    assert description.startswith("示意数据") and "SYNTHETIC" not in tab.page.locator(".gp-sidebar").inner_text()
+    boxes = tab.page.evaluate(
+        "(() => { const box = (n) => { const r = n.getBoundingClientRect();"
+        " return [r.left, r.top, r.right, r.bottom]; };"
+        " return { features: [...document.querySelectorAll('path.gp-layer-culture_facilities')].map(box),"
+        " controls: [...document.querySelectorAll('.leaflet-control-zoom, .leaflet-control-scale, .gp-legend')]"
+        ".map(box) }; })()"
+    )
+    assert len(boxes["features"]) == 30 and len(boxes["controls"]) == 3
+    for f in boxes["features"]:
+        for c in boxes["controls"]:
+            overlap = f[0] < c[2] and c[0] < f[2] and f[1] < c[3] and c[1] < f[3]
+            assert not overlap, (f, c)
+
+
+@pytest.mark.parametrize("path", ["/", "/layers", "/layers/culture_facilities"])
+def test_public_pages_pass_axe_wcag_aa(tab: Session, path: str) -> None:
+    """GB/T 37668-2019 level AA as far as axe-core can tell: no serious or critical violation."""
+    if path == "/layers":
+        tab.page.goto(tab.server.base + path)
+    else:
+        tab.open(path)
+    assert axe_violations(tab.page) == []
+    if path == "/layers":
+        # The check can fail: light grey text on white is found, and named.
+        planted = "(() => { const p = document.createElement('p'); p.id = 'gp-planted'; p.textContent = '浅灰文字';"
+        planted += " p.style.color = '#cccccc'; document.querySelector('main').appendChild(p); })()"
+        tab.page.evaluate(planted)
+        found = axe_violations(tab.page)
+        assert [v["id"] for v in found] == ["color-contrast"]
+        assert found[0]["nodes"][0]["target"] == ["#gp-planted"]
+    if path == "/":
+        # Also with a popup open (a dialog over the map).
+        tab.page.click("#gp-list li[data-id='GM-2024-003'] button")
+        popup_fields(tab)
+        # Leaflet fades a popup in: measured half-faded, its text would fail the contrast rule.
+        tab.page.wait_for_function("() => getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")
+        assert axe_violations(tab.page) == []

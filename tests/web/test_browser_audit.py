@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.web.accessibility import axe_violations
 from tests.web.browser import Server, Session, api, browser, server, session, tab
 from tests.web.conftest import Tokens
 from tests.web.module_demo import demo, tokens
@@ -132,6 +133,8 @@ def test_filters_narrow_the_list_like_the_api(
     expected = api(server, tokens.admin, "/api/audit?" + urlencode({"id": RECORDED, "limit": 51}))
     assert shown_entries(tab) == [str(e["id"]) for e in expected]
     tab.shot("audit-filtered")
+    assert tab.page.locator("summary button").count() == 0  # no control inside a control
+    assert axe_violations(tab.page) == []
 
 
 def test_a_filtered_link_opens_filtered(tab: Session, server: Server, tokens: Tokens, edits: dict[str, Any]) -> None:

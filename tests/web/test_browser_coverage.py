@@ -16,6 +16,7 @@ from typing import Any
 import openpyxl
 import pytest
 
+from tests.web.accessibility import axe_violations
 from tests.web.browser import Server, Session, api, browser, server, session, tab
 from tests.web.conftest import Tokens
 from tests.web.module_demo import demo
@@ -159,6 +160,33 @@ def test_villages_are_coloured_with_the_legends_breaks(tab: Session, server: Ser
     assert cells["村（社区）"] == some["village_name"] and cells["覆盖率"] == pct_text(some["coverage_pct"])
     assert cells["人口"] == f"{some['population']:,.0f}"
     tab.shot("coverage-map")
+
+    # The nearest facility by name, its id after it, as the public facilities layer names it.
+    facilities = api(server, token, "/ogc/collections/culture_facilities/items", limit=1000)["features"]
+    names = {f["properties"]["facility_id"]: f["properties"]["name"] for f in facilities}
+    served = [v for v in body["villages"] if v["nearest_facility"] is not None]
+    assert len(served) > 50
+    for village in served[:5]:
+        want = f"{names[village['nearest_facility']]}（{village['nearest_facility']}）"
+        assert table_cells(tab, village["village_code"])["最近设施"] == want
+    tab.page.click(f"#gp-village-table tbody tr[data-code='{served[0]['village_code']}']")
+    popup = tab.page.locator(".leaflet-popup-content")
+    assert f"{names[served[0]['nearest_facility']]}（{served[0]['nearest_facility']}）" in popup.inner_text()
+
+    # The map panel is as tall as the district needs (no tall panel with the district in a band), the district
+    # fills it one way, and the legend folds.
+    tab.page.keyboard.press("Escape")
+    tab.page.evaluate("GeoplanMap.current.reload()")
+    tab.page.wait_for_selector("body[data-coverage='ready']", timeout=FIRST_LOAD_MS)
+    panel = tab.page.locator(".gp-coverage-map").bounding_box()
+    assert 320 <= panel["height"] <= 0.75 * 800 + 1
+    assert panel["height"] < panel["width"] * 0.7  # the district is about twice as wide as it is tall
+    toggle = tab.page.locator(".gp-coverage-legend .gp-legend-toggle")
+    assert toggle.get_attribute("aria-expanded") == "true"
+    toggle.click()
+    assert toggle.get_attribute("aria-expanded") == "false"
+    assert tab.page.locator(".gp-coverage-legend .gp-legend-body").is_hidden()
+    assert axe_violations(tab.page) == []  # WCAG 2.0 A/AA: no serious or critical violation
 
 
 def test_the_table_sorts_when_a_header_is_clicked(tab: Session, server: Server, demo: tuple[Path, Tokens]) -> None:

@@ -20,9 +20,11 @@ import yaml
 from openpyxl import load_workbook
 
 from geoplan.catalog import Catalog
+from geoplan.monitoring.asof import as_of_now
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.monitoring.uncovered import facility_feature, uncovered_site
+from tests.web.accessibility import axe_violations
 from tests.web.browser import Server, Session, api, browser, server, session
 from tests.web.conftest import Tokens
 from tests.web.module_demo import demo, tokens
@@ -179,3 +181,31 @@ def test_the_report_downloads_from_the_page(tab: Session, tokens: Tokens, tmp_pa
     book = load_workbook(saved)
     assert {row[0] for row in book["明细"].iter_rows(min_row=2, values_only=True)} == set(INDICATOR_IDS)
     tab.page.wait_for_function("() => document.getElementById('gp-dash-status').textContent.includes('已下载')")
+
+
+def test_a_quarter_the_data_cannot_answer_is_explained_in_chinese(browser: Any, server: Server, tokens: Tokens) -> None:
+    """Before the data begins (the demo's population raster is written today) and not begun yet: the server's
+    reason in Chinese in the page, and the page keeps showing figures (the current ones when it had none)."""
+    with session(browser, server, expected_errors="status of 400") as tab:
+        tab.page.set_default_timeout(LOAD_TIMEOUT_MS)
+        sign_in(tab, "/dashboard?quarter=2019Q4", tokens.staff)
+        notice = tab.page.locator("#gp-dash-error")
+        assert notice.is_visible() and notice.get_attribute("role") == "alert"
+        text = notice.inner_text()
+        assert text.startswith("无法显示 2019Q4 的数据：所选时点（2019-12-31）数据尚未录入：栅格图层“人口栅格”")
+        assert text.endswith("下面显示当前数据。") and "did not exist" not in text
+        assert tab.page.input_value("#gp-quarter") == "" and "quarter" not in tab.page.url
+        rows = tab.page.locator("#gp-indicators > tbody > tr[data-indicator]")
+        assert rows.count() == len(INDICATOR_IDS)
+        assert tab.page.locator("#gp-charts figure").count() > 0
+        tab.shot("dashboard-quarter-before-data")
+        # A quarter not begun yet, asked from the page: explained, and the current figures stay.
+        tab.page.fill("#gp-quarter", "2099Q1")
+        tab.page.click("#gp-dash-controls button[type=submit]")
+        tab.page.wait_for_selector("body[data-dashboard='error']")
+        assert notice.inner_text() == (
+            f"无法显示 2099Q1 的数据：2099Q1 尚未开始（当前为 {as_of_now().quarter}）：指标只能反映过去和现在。"
+            " 下面仍是当前的数据。"
+        )
+        assert rows.count() == len(INDICATOR_IDS) and tab.page.locator("#gp-quarter").is_enabled()
+        assert axe_violations(tab.page) == []  # WCAG 2.0 A/AA: no serious or critical violation

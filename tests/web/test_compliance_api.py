@@ -108,6 +108,7 @@ def test_json_report(client: TestClient, demo: Demo, site: dict[str, Any], catal
     eco = next(h for h in report["hits"] if h["rule"] == "ECO_PROJECT")
     assert eco["severity"] == "high" and eco["overlap_m2"] > 0 and eco["feature_ids"]
     assert report["site"]["name"] == HOSTILE  # JSON carries the text as it is; escaping is the renderer's job
+    assert report["site"]["source"] == "request body" and report["site"]["source_label"].startswith("网页提交")
     assert {r["rule"] for r in report["checked_rules"]} == {
         "ECO_PROJECT",
         "FARMLAND_PROJECT",
@@ -130,6 +131,8 @@ def test_html_report_is_escaped_self_contained_and_printable(
     assert not re.search(r"""(src|href)\s*=\s*["']?(?!#|data:)""", html, re.IGNORECASE)
     assert "建设项目选址合规性审查报告" in html and "不通过" in html and "ECO_PROJECT" in html
     assert "SYNTHETIC" in html and "@page" in html and "<svg" in html
+    assert "request body" not in html and "网页提交的选址范围" in html  # the source as a reader names it
+    assert 'class="town-label"' in html and "位置示意" in html  # the place around the site
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert "content-disposition" not in response.headers
     download = client.post("/api/compliance?format=html&download=1", json=site, headers=bearer(demo.staff))

@@ -140,7 +140,7 @@ def number(value: Any) -> float:
 def assert_table_equals(rows: list[dict[str, Any]], table: pd.DataFrame) -> None:
     assert [r["village_code"] for r in rows] == list(table["village_code"])
     for row, (_, expected) in zip(rows, table.iterrows(), strict=True):
-        assert set(row) == set(COVERAGE_COLUMNS)
+        assert set(row) == {*COVERAGE_COLUMNS, "nearest_facility_name"}
         for column in ("village_name", "town", "type", "nearest_facility"):
             want = None if pd.isna(expected[column]) else expected[column]  # a village nobody reaches: None
             assert row[column] == want, (row["village_code"], column)
@@ -197,12 +197,28 @@ def test_without_a_population_raster_the_answer_says_so(client: TestClient, toke
 
 
 def test_table_and_totals_equal_the_engine(
-    shared: TestClient, staff: dict[str, str], engine: CoverageResult, demo: tuple[Path, Tokens], catalog: Catalog
+    shared: TestClient,
+    staff: dict[str, str],
+    engine: CoverageResult,
+    demo: tuple[Path, Tokens],
+    catalog: Catalog,
+    layers: dict[str, gpd.GeoDataFrame],
 ) -> None:
     body = shared.get("/api/coverage", headers=staff).json()
     assert body["rules"]["urban"] == {**asdict(DEFAULT.urban), "threshold_m": 750.0}
     assert body["rules"]["rural"] == body["rules"]["urban"] and body["kinds"] is None
     assert_table_equals(body["villages"], engine.table)
+    # The nearest facility by name too (the pages show names), as the facilities layer names it.
+    names = layers["culture_facilities"].set_index("facility_id")["name"]
+    with_one = [row for row in body["villages"] if row["nearest_facility"] is not None]
+    assert len(with_one) > 50
+    for row in body["villages"]:
+        want = None if row["nearest_facility"] is None else names[row["nearest_facility"]]
+        assert row["nearest_facility_name"] == want, row["village_code"]
+    villages = geojson(shared, "/api/coverage/villages", staff)["features"]
+    assert {f["id"]: f["properties"]["nearest_facility_name"] for f in villages} == {
+        row["village_code"]: row["nearest_facility_name"] for row in body["villages"]
+    }
     towns = town_rollup(engine.table)
     assert [t["town"] for t in body["towns"]] == list(towns["town"])
     for row, (_, expected) in zip(body["towns"], towns.iterrows(), strict=True):

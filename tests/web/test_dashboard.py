@@ -18,6 +18,7 @@ import yaml
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
+from geoplan.monitoring.asof import as_of_now
 from geoplan.reporting.svg import ATTRIBUTES, ELEMENTS
 from tests.conftest import LAYERS_DIR
 from tests.monitoring.uncovered import facility_feature, uncovered_site
@@ -90,10 +91,22 @@ def test_the_data_needs_a_staff_token(client: TestClient, tokens: Tokens) -> Non
 
 
 def test_a_quarter_that_cannot_be_shown_is_refused_with_the_reason(client: TestClient, tokens: Tokens) -> None:
-    assert client.get("/api/dashboard?quarter=2099Q1", headers=bearer(tokens.staff)).status_code == 400
-    assert client.get("/api/dashboard?quarter=Q3-2026", headers=bearer(tokens.staff)).status_code == 400
+    """Refused with the reason, in English (`detail`) and in Chinese for the page (`detail_zh`)."""
+    future = client.get("/api/dashboard?quarter=2099Q1", headers=bearer(tokens.staff))
+    current = as_of_now().quarter
+    assert future.status_code == 400
+    assert future.json() == {
+        "detail": f"quarter 2099Q1 has not begun yet; the current quarter is {current}",
+        "detail_zh": f"2099Q1 尚未开始（当前为 {current}）：指标只能反映过去和现在。",
+    }
+    garbled = client.get("/api/dashboard?quarter=Q3-2026", headers=bearer(tokens.staff))
+    assert garbled.status_code == 400
+    assert garbled.json()["detail_zh"] == "季度“Q3-2026”的写法不对：请写成 YYYYQn，如 2019Q2。"
     response = client.get("/api/dashboard?quarter=2019Q4", headers=bearer(tokens.staff))
     assert response.status_code == 400 and "did not exist yet" in response.json()["detail"]
+    zh = response.json()["detail_zh"]
+    assert zh.startswith("所选时点（2019-12-31）数据尚未录入：栅格图层“人口栅格”最早于 20")
+    assert zh.endswith("写入，请选择此后的时点。")
 
 
 # --------------------------------------------------------------------------------------------- the figures

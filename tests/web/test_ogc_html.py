@@ -7,6 +7,9 @@ import re
 
 from fastapi.testclient import TestClient
 
+from geoplan.catalog import load_catalog
+from tests.conftest import LAYERS_DIR
+
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
@@ -26,6 +29,12 @@ def test_pages_show_the_collections_and_a_leaflet_map(client: TestClient) -> Non
     collections = client.get("/ogc/collections", params={"f": "html"}).text
     assert "建设项目" in collections and "/ogc/collections/projects/items?f=html" in collections
     assert "landuse_plan" not in collections  # a private layer stays hidden in HTML too
+    catalog = load_catalog(LAYERS_DIR)
+    # A person reads the Chinese description; the JSON keeps the catalogue's own for clients.
+    assert catalog.get("projects").description_zh in collections
+    assert catalog.get("projects").description.split()[0] not in collections
+    one = client.get("/ogc/collections/roads", params={"f": "html"}).text
+    assert catalog.get("roads").description_zh in one
     page = client.get("/ogc/collections/projects/items", params={"f": "html"}).text
     assert "/static/vendor/leaflet/leaflet.js" in page and "/static/geoplan-ogc.js" in page
     assert not re.search(r"""src=["']https?://""", page)  # no CDN: scripts and styles are our own

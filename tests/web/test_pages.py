@@ -98,6 +98,9 @@ def test_pages_are_chinese_and_load_only_our_own_files(client: TestClient, path:
         assert url.startswith("/static/"), url
         # Every file the page needs is served: run scripts/install_web_assets.sh if vendor/ is missing.
         assert client.get(url).status_code == 200, f"{url} is not served (web assets installed?)"
+    # One viewport tag, and it lets people zoom (WCAG 1.4.4): folium's forbids it.
+    viewports = re.findall(r'<meta\s+name="viewport"[^>]*>', response.text)
+    assert viewports == ['<meta name="viewport" content="width=device-width, initial-scale=1">'], viewports
 
 
 def test_project_map_page(client: TestClient, web_store: GeoPackageStore) -> None:
@@ -160,11 +163,19 @@ def test_private_raster_and_unknown_layers_have_no_page(client: TestClient, toke
 # --------------------------------------------------------------------------------------------- basemaps
 
 
-def test_no_basemap_means_no_tiles(client: TestClient) -> None:
+def test_the_default_reference_basemap_needs_no_tiles(client: TestClient) -> None:
     html = client.get("/").text
     assert "L.tileLayer" not in html and "{z}" not in html
     assert '"displayCrs": "cgcs2000"' in map_config(html)
-    assert "无底图" in html
+    assert "参考底图：本库区界、镇街、村居、道路、水系" in html
+    assert '"reference": "full"' in html
+
+
+@basemap(basemap="none")
+def test_no_basemap_means_no_tiles(page_client: TestClient) -> None:
+    html = page_client.get("/").text
+    assert "L.tileLayer" not in html and "{z}" not in html
+    assert "无底图" in html and '"reference": "off"' in html
 
 
 @basemap(basemap="osm")
@@ -250,6 +261,8 @@ def test_catalogue_text_is_escaped_in_legend_and_config(catalog: Catalog) -> Non
 def test_page_script_builds_no_html_from_strings() -> None:
     """User data reaches the DOM as text only: the script may not use any HTML-parsing sink."""
     assert_builds_no_html_from_strings("geoplan-map.js")
+    assert_builds_no_html_from_strings("geoplan-basemap.js", leaflet=True)
+    assert_builds_no_html_from_strings("geoplan-map-ui.js", leaflet=True)
 
 
 def test_tile_script_builds_no_html_from_strings() -> None:

@@ -1,7 +1,8 @@
 """Security headers for the HTML pages.
 
 The Content-Security-Policy allows scripts, styles, images, fonts and fetches from our own origin only, plus
-the configured basemap's tile host for images. folium writes its map as inline <script> and <style> blocks;
+the configured basemap's tile host for images (an intranet vector tile service also for fetches: exactly its
+origin). folium writes its map as inline <script> and <style> blocks;
 instead of 'unsafe-inline' (which would also let an injected <script> run) each response carries a fresh random
 nonce that `render.with_nonce` puts on exactly those blocks. Leaflet positions elements through the CSSOM
 (element.style), which CSP does not restrict, and our legend swatches use SVG attributes, so styles need no
@@ -23,11 +24,12 @@ def new_nonce() -> str:
 def content_security_policy(*, nonce: str, basemap: Basemap) -> str:
     # With a tiled basemap Leaflet blanks each tile it drops by pointing it at a data: GIF; allow data: images
     # only then (an inert image, never script).
-    images = " ".join(["'self'", *(["data:"] if basemap.hosts else []), *basemap.hosts])
-    return policy(script=f"'self' 'nonce-{nonce}'", style=f"'self' 'nonce-{nonce}'", images=images)
+    images = " ".join(["'self'", *(["data:"] if basemap.tiles else []), *basemap.hosts])
+    connect = " ".join(["'self'", *basemap.connect_hosts])
+    return policy(script=f"'self' 'nonce-{nonce}'", style=f"'self' 'nonce-{nonce}'", images=images, connect=connect)
 
 
-def policy(*, script: str, style: str, images: str) -> str:
+def policy(*, script: str, style: str, images: str, connect: str = "'self'") -> str:
     """The one policy of every HTML page: our own origin for everything, the given script, style and image sources."""
     directives = {
         "default-src": "'self'",
@@ -35,7 +37,7 @@ def policy(*, script: str, style: str, images: str) -> str:
         "style-src": style,
         "img-src": images,
         "font-src": "'self'",
-        "connect-src": "'self'",
+        "connect-src": connect,
         "object-src": "'none'",
         "base-uri": "'none'",
         "form-action": "'self'",

@@ -2,14 +2,18 @@
 
 folium's Map links Leaflet, jQuery, Bootstrap, Font Awesome and awesome-markers from five CDNs. Our pages need
 only Leaflet, vendored into /static/vendor by scripts/install_web_assets.sh, so the map works on an offline
-intranet and visitors' browsers contact no third party (tiles only when a basemap is configured).
+intranet and visitors' browsers contact no third party (tiles only when an outside basemap is configured).
+The scale bar is metric only (folium's control_scale adds miles), drawn by geoplan-basemap.js.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import folium
 
 from web.maps.basemap import Basemap
+from web.maps.basemap_script import BasemapScript
 
 VENDOR_URL = "/static/vendor"
 LEAFLET_JS = f"{VENDOR_URL}/leaflet/leaflet.js"
@@ -28,26 +32,34 @@ class OfflineMap(folium.Map):
 
 
 def new_map(basemap: Basemap) -> OfflineMap:
-    """An empty map over Gaoming with the basemap's tile layers (none for `none`). SVG, not canvas, so every
-    feature is one DOM element the page script (and the browser tests) can address.
+    """An empty map over Gaoming with the basemap's tile layers and the reference basemap's script. SVG, not
+    canvas, so every feature is one DOM element the page script (and the browser tests) can address.
     """
     m = OfflineMap(
         location=GAOMING_CENTER,
         zoom_start=GAOMING_ZOOM,
         tiles=None,
-        control_scale=True,
+        control_scale=False,
         position="absolute",
     )
     for source in basemap.tiles:
+        options: dict[str, Any] = {}
+        if source.bounds is not None:
+            west, south, east, north = source.bounds
+            options["bounds"] = [[south, west], [north, east]]
         folium.TileLayer(
             tiles=source.url,
             attr=source.attribution,
             name=source.name,
-            subdomains=source.subdomains,
+            subdomains=source.subdomains or "abc",  # folium needs a value; a template without {s} ignores it
+            min_zoom=source.min_zoom,
             max_zoom=source.max_zoom,
+            max_native_zoom=source.max_native_zoom,
             overlay=source.overlay,
             control=False,
+            **options,
         ).add_to(m)
+    BasemapScript(basemap).add_to(m)
     return m
 
 

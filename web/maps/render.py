@@ -15,6 +15,9 @@ from branca.element import Figure
 from markupsafe import Markup
 
 _INLINE_TAG = re.compile(r"<(script|style)\b")
+# folium's own viewport tag forbids zooming (maximum-scale=1, user-scalable=no), which fails WCAG 1.4.4 (resize
+# text); the page template has its own.
+_VIEWPORT = re.compile(r"<meta\s+name=\"viewport\"[^>]*>\s*")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ def render_map(m: folium.Map, *, nonce: str) -> MapParts:
         raise TypeError("the map is not in a folium Figure")
     figure.render()  # renders every element once, which fills the figure's header, html and script sections
     return MapParts(
-        header=Markup(with_nonce(figure.header.render(), nonce)),
+        header=Markup(with_nonce(_VIEWPORT.sub("", figure.header.render()), nonce)),
         html=Markup(with_nonce(figure.html.render(), nonce)),
         script=Markup(figure.script.render()),
     )

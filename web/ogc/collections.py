@@ -55,6 +55,13 @@ async def _document(store: LayerStore, cache: LayerCache, layer: LayerDef, base:
     return collection_document(layer, base, summary, synthetic=await _synthetic(store, layer, summary))
 
 
+def _chinese(layers: list[LayerDef], documents: list[dict[str, Any]]) -> dict[str, str]:
+    """What a person reads on the HTML pages: the Chinese description, shown when the JSON shows a description."""
+    return {
+        layer.name: layer.description_zh for layer, doc in zip(layers, documents, strict=True) if doc["description"]
+    }
+
+
 def collection_document(layer: LayerDef, base: str, summary: LayerSummary, *, synthetic: bool) -> dict[str, Any]:
     """One collection; `synthetic`: the layer holds demo data now (geoplan.services.provenance)."""
     title = f"{layer.title_zh} {layer.title_en}" + (" (synthetic)" if synthetic else "")
@@ -92,7 +99,7 @@ async def collections(
     layers = [layer for layer in visible_layers(catalog, caller.role) if layer.kind == "vector"]
     documents = [await _document(store, cache, layer, base) for layer in layers]
     if wants_html(request):
-        context = {"title": "数据集（图层）", "collections": documents}
+        context = {"title": "数据集（图层）", "collections": documents, "descriptions": _chinese(layers, documents)}
         return render(request, settings, "ogc_collections.html", context)
     body = {
         "links": [
@@ -117,7 +124,6 @@ async def collection(
     cache: LayerCache = request.app.state.layer_cache
     document = await _document(store, cache, layer, ogc_base(request, settings))
     if wants_html(request):
-        return render(
-            request, settings, "ogc_collections.html", {"title": document["title"], "collections": [document]}
-        )
+        context = {"title": document["title"], "collections": [document], "descriptions": _chinese([layer], [document])}
+        return render(request, settings, "ogc_collections.html", context)
     return JSONResponse(document, headers=CACHE_HEADERS)

@@ -16,9 +16,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from geoplan.access import Role
-from geoplan.analysis.compliance_site import SiteInput, site_from_geojson
+from geoplan.analysis.compliance_site import REQUEST_BODY, SiteInput, site_from_geojson
 from geoplan.reporting.compliance_html import render_html
-from geoplan.services.compliance import check_site_in_store, layer_colours, site_from_file
+from geoplan.services.compliance import check_site_in_store, layer_colours, site_context, site_from_file
 from geoplan.services.rule_files import default_rules_path, load_rules
 from web.deps import Caller, SettingsDep, StoreDep, require_role
 from web.settings import WebSettings
@@ -91,7 +91,7 @@ async def compliance_check(
         site = await _site_from_upload(request, settings, crs=crs, strict=strict)
     else:
         document = await json_body(request, settings.max_upload_bytes)
-        site = await run_in_threadpool(site_from_geojson, document, crs=crs, strict=strict, source="request body")
+        site = await run_in_threadpool(site_from_geojson, document, crs=crs, strict=strict, source=REQUEST_BODY)
     rules_path = default_rules_path(settings.layers_dir)
     rules = await run_in_threadpool(load_rules, rules_path, store.catalog)
     report = await run_in_threadpool(
@@ -106,7 +106,8 @@ async def compliance_check(
     log.info("site check by %s: %s (%s)", caller.actor, report.verdict, site.source)
     if report_format == "json":
         return JSONResponse(report.to_dict())
-    html = await run_in_threadpool(render_html, report, layer_colours=layer_colours(store.catalog))
+    context = await run_in_threadpool(site_context, store, report.site_geometry)
+    html = await run_in_threadpool(render_html, report, layer_colours=layer_colours(store.catalog), context=context)
     headers = {"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"}
     if download:
         headers["Content-Disposition"] = 'attachment; filename="compliance-report.html"'

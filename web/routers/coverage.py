@@ -34,7 +34,15 @@ from geoplan.errors import InputError
 from geoplan.geojson import feature_collection
 from geoplan.services.provenance import synthetic_banner, synthetic_titles
 from geoplan.storage import LayerStore
-from web.coverage_cache import COVERAGE_LAYERS, CoverageCache, CoverageQuery, CoverageRun, GeoLayer, village_frame
+from web.coverage_cache import (
+    COVERAGE_LAYERS,
+    CoverageCache,
+    CoverageQuery,
+    CoverageRun,
+    GeoLayer,
+    nearest_facility_names,
+    village_frame,
+)
 from web.deps import Caller, StoreDep, require_role
 from web.downloads import table_download
 from web.etags import etag_headers, not_modified
@@ -210,7 +218,7 @@ async def coverage(
     etag, headers = etag_headers(request, run.digest)
     if (cached := not_modified(request, etag, headers)) is not None:
         return cached
-    table = run.result.table
+    table = run.result.table.assign(nearest_facility_name=nearest_facility_names(run))
     pct = table["coverage_pct"].to_numpy(dtype=np.float64)
     body = {
         **_about(run, await run_in_threadpool(_synthetic, store)),

@@ -159,10 +159,13 @@
           var shownId = change.id;
           if (entry.layer === 'project_progress' && detail.ids && detail.ids.length) shownId = detail.ids[0];
           summary.appendChild(el('span', null, (KINDS[change.kind] || change.kind) + ' '));
-          summary.appendChild(idButton(shownId));
+          summary.appendChild(el('code', 'gp-audit-summary-id', shownId));
           var changed = change.fields.length + (change.geometry_changed ? 1 : 0);
           summary.appendChild(el('span', 'gp-hint', change.kind === 'changed' ? '（' + changed + ' 项变更）' : ''));
           box.appendChild(summary);
+          // The filter button sits beside the summary, not in it: a button inside <summary> is a control inside
+          // a control, which keyboards and screen readers cannot reach apart (WCAG 4.1.2, axe nested-interactive).
+          box.appendChild(idButton(shownId));
           if (change.kind !== 'changed' || changed) box.appendChild(diffTable(entry, change));
           else box.appendChild(el('p', 'gp-hint', '属性与形状均未变化'));
           cell.appendChild(box);

@@ -42,6 +42,11 @@
   function minutesOf(value, village) {
     return value === null && village.population > 0 ? '无路径' : minutes(value);
   }
+  // The nearest facility by its name, its id after it for whoever looks it up in the layer.
+  function facilityOf(name, village) {
+    if (!village.nearest_facility) return '—';
+    return (name || village.nearest_facility) + (name ? '（' + village.nearest_facility + '）' : '');
+  }
 
   // The class of a coverage % under the breaks: the first whose upper bound holds it (as mapclassify bins).
   function classOf(classes, value) {
@@ -64,7 +69,7 @@
     { key: 'coverage_pct', label: '覆盖率', num: true, text: pct, swatch: true },
     { key: 'mean_minutes', label: '平均用时（分钟）', num: true, text: minutesOf },
     { key: 'p90_minutes', label: 'P90 用时（分钟）', num: true, text: minutesOf },
-    { key: 'nearest_facility', label: '最近设施' },
+    { key: 'nearest_facility_name', label: '最近设施', text: facilityOf },
     { key: 'off_network_population', label: '不在路网附近', num: true, text: people },
   ];
 
@@ -88,6 +93,11 @@
   function coverageMap(map, _groups, config) {
     var lib = window.GeoplanMap.lib;
     var el = lib.el;
+    var ui = window.GeoplanMapUI;
+    ui.describe(map, '文化圈覆盖地图', 'gp-villages-title');
+    // Quarter zoom steps: with whole steps the district, fitted beside the legend, often drops to half its size.
+    map.options.zoomSnap = 0.25;
+    ui.keyboardPopups(map);
     var count = byId('gp-count');
     var section = byId('gp-villages');
     var api = null;
@@ -190,7 +200,9 @@
     });
 
     function addLayerControl() {
-      var toggle = lib.layerSwitcher(map);
+      // Top left, under the zoom buttons: the district is wide and low, with its north-west and south-east
+      // corners empty, while its north-east tip is 荷城, where most people live.
+      var toggle = lib.layerSwitcher(map, 'topleft');
       [
         ['villages', '村（社区）覆盖率', null],
         ['areas', '设施服务范围', STYLE.area],
@@ -224,8 +236,9 @@
       box.appendChild(symbols);
       box.appendChild(el('p', 'gp-legend-note', '分级：Fisher-Jenks 自然断点（mapclassify），按各村覆盖率'));
       if (config.basemapNote) box.appendChild(el('p', 'gp-legend-note', config.basemapNote));
-      // Bottom left: the towns' dense communities (and most new sites) lie in the district's north-east.
-      lib.addControl(map, box, 'bottomleft');
+      // Bottom right, the district's empty south-east corner. Foldable (geoplan-map-ui.js), folded from the start
+      // on narrow screens.
+      window.GeoplanMap.addLegend(map, box, 'bottomright');
     }
 
     // One item per class: its colour, its range "lower – upper %" and how many villages it holds; the exact
@@ -262,12 +275,30 @@
       return lib.fetchAll(district.url, api.headers()).then(function (features) {
         var outline = lib.geoJsonLayer(district, features, config.displayCrs, { interactive: false, popups: false });
         outline.addTo(map);
-        // Leave the bottom-left legend's width free, so it does not cover the district's western tip.
-        var legend = map.getContainer().querySelector('.gp-coverage-legend');
-        var room = legend ? legend.offsetWidth + 20 : 0;
-        if (features.length) map.fitBounds(outline.getBounds(), { animate: false, paddingTopLeft: [room, 0] });
+        if (features.length) sizeToDistrict(outline.getBounds());
         return outline;
       }).catch(function (error) { console.warn(error); return null; });
+    }
+
+    // The map panel as tall as the district needs at the width it has (the district is wide and low: a fixed tall
+    // panel leaves it in a band with empty space above and below), then the district fitted clear of the controls.
+    function sizeToDistrict(bounds) {
+      var panel = map.getContainer().closest('.gp-coverage-map');
+      var fit = ui.fitOptions(map);
+      var padX = fit.paddingTopLeft[0] + fit.paddingBottomRight[0];
+      var padY = fit.paddingTopLeft[1] + fit.paddingBottomRight[1];
+      var nw = map.project(bounds.getNorthWest(), 0), se = map.project(bounds.getSouthEast(), 0);
+      var snap = map.options.zoomSnap || 1;
+      var maxHeight = Math.max(320, window.innerHeight * 0.75);
+      var zoom = Math.min(Math.log2((map.getSize().x - padX) / (se.x - nw.x)),
+        Math.log2((maxHeight - padY) / (se.y - nw.y)));
+      zoom = Math.floor(zoom / snap) * snap;
+      var height = Math.round((se.y - nw.y) * Math.pow(2, zoom) + padY);
+      if (panel) {
+        panel.style.height = Math.max(320, Math.min(maxHeight, height)) + 'px';
+        map.invalidateSize({ animate: false });
+      }
+      map.fitBounds(bounds, ui.fitOptions(map));
     }
 
     // ---------------------------------------------------------------- loading
@@ -430,7 +461,7 @@
         ['覆盖率', pct(props.coverage_pct)],
         ['平均用时', minutesOf(props.mean_minutes, props) + (props.mean_minutes === null ? '' : ' 分钟')],
         ['P90 用时', minutesOf(props.p90_minutes, props) + (props.p90_minutes === null ? '' : ' 分钟')],
-        ['最近设施', props.nearest_facility],
+        ['最近设施', facilityOf(props.nearest_facility_name, props)],
         ['距路网过远', people(props.off_network_population) + ' 人'],
       ]));
       if (coverage && coverage.synthetic) root.appendChild(el('p', 'gp-popup-note', config.syntheticLabel));

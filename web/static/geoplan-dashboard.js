@@ -250,15 +250,35 @@
     var quarterInput = byId('gp-quarter');
     var api = null;
     var loads = 0;
+    var shown = null;   // the quarter of what the page shows ('' for now); null before the first answer
+    var notice = byId('gp-dash-error');
 
     // data-dashboard (with data-ready, as on the other pages): 'login', 'loading', 'snapshot', 'ready' or 'error'.
     // No separate check of the token: the first load is the check, and it is long, so it shows in the page.
     var session = S.tokenPage({
       page: 'dashboard', forbidden: '本页需要工作人员（staff）或更高角色。', status: status,
       open: function (accepted) { api = accepted; return load(); },
-      onError: function () { session.state('error'); },
+      onError: refused,
     });
     var failed = session.failed(status);
+
+    // A quarter the data cannot answer (before the data begins, not begun yet, mistyped): the server's reason in
+    // the page (Chinese: geoplan-session.js), and the page keeps what it showed; with nothing shown yet it shows
+    // the current figures instead of a blank page.
+    function refused(error) {
+      session.state('error');
+      var asked = quarter();
+      notice.textContent = '无法显示' + (asked ? ' ' + asked + ' ' : '') + '的数据：' + error.message;
+      notice.hidden = false;
+      if (shown === null && asked) {
+        quarterInput.value = '';
+        window.history.replaceState(null, '', window.location.pathname);
+        notice.textContent += ' 下面显示当前数据。';
+        load().catch(failed);
+      } else if (shown !== null) {
+        notice.textContent += ' 下面仍是' + (shown ? ' ' + shown + ' 季末' : '当前') + '的数据。';
+      }
+    }
 
     function quarter() { return quarterInput.value.trim().toUpperCase(); }
     function query() { return quarter() ? '?quarter=' + encodeURIComponent(quarter()) : ''; }
@@ -275,6 +295,7 @@
       showWarnings(data);
       showTowns(data);
       showHistory(data);
+      shown = data.current ? '' : data.quarter;
       session.state('ready');
     }
 
@@ -284,6 +305,7 @@
       if (quarter()) params.set('quarter', quarter());
       var text = params.toString();
       window.history.replaceState(null, '', window.location.pathname + (text ? '?' + text : ''));
+      notice.hidden = true;
       load().catch(failed);
     });
 

@@ -202,20 +202,25 @@
     return control;
   }
 
-  // folium renders the legend <div>; this moves it into a Leaflet control so it sits on the map.
-  function addLegend(map, node) {
-    if (node) addControl(map, node, 'bottomright');
+  // folium renders the legend <div>; this moves it into a Leaflet control so it sits on the map, foldable
+  // (geoplan-map-ui.js). The planner and coverage pages pass their own legends and positions.
+  function addLegend(map, node, position) {
+    // Every map page has a legend: a map whose page script names it (projectMap, layerMap…) renames it later.
+    if (!map.getContainer().hasAttribute('aria-label')) window.GeoplanMapUI.describe(map, '地图');
+    if (node) addControl(map, window.GeoplanMapUI.collapsible(node), position || 'bottomright');
   }
 
-  // The layer switcher (top right). Leaflet's own L.control.layers writes layer names as HTML; this one writes
+  // The layer switcher (top right unless `position` says otherwise). Leaflet's own L.control.layers writes layer names as HTML; this one writes
   // text. Returns toggle(label, group, options): a checkbox line that adds the group to the map or removes it.
   // options: layer (its data-layer), checked (default true), before/after (nodes around the label), onShow.
-  function layerSwitcher(map) {
+  function layerSwitcher(map, position) {
     var box = el('div', 'leaflet-control-layers leaflet-control-layers-expanded gp-layers');
     box.setAttribute('role', 'group');
     box.setAttribute('aria-label', '图层');
     box.appendChild(el('h2', 'gp-legend-title', '图层'));
-    addControl(map, box, 'topright');
+    window.GeoplanMapUI.collapsible(box); // folded on a phone, where it would cover a third of the map
+    var lines = box.querySelector('.gp-legend-body') || box;
+    addControl(map, box, position || 'topright');
     return function toggle(label, group, options) {
       var line = el('label', 'gp-layer-toggle');
       var input = document.createElement('input');
@@ -231,7 +236,7 @@
       (options.before || []).forEach(function (node) { line.appendChild(node); });
       line.appendChild(el('span', 'gp-layer-name', label));
       (options.after || []).forEach(function (node) { line.appendChild(node); });
-      box.appendChild(line);
+      lines.appendChild(line);
       return input;
     };
   }
@@ -250,6 +255,10 @@
     var entries = [];   // {id, props, layer, item}
     var byId = {};
     var selectedId = null;
+    var districtBounds = null; // set once the outline has loaded
+    var ui = window.GeoplanMapUI;
+    ui.describe(map, '项目地图', 'gp-map-alt');
+    ui.keyboardPopups(map);
 
     function permalink(feature) {
       return '?' + param + '=' + encodeURIComponent(String(feature.id));
@@ -314,8 +323,13 @@
       return true;
     }
 
-    // Show exactly the matching projects, on the map and in the list.
-    function applyFilters() {
+    function filtered() {
+      return Boolean(search.value.trim() || taskArea.value || status.value || town.value);
+    }
+
+    // Show exactly the matching projects, on the map and in the list; with `fit`, the map moves to them (to the
+    // district when nothing is filtered or nothing matches, so a filter never leaves an empty view).
+    function applyFilters(fit) {
       var shown = entries.filter(matches);
       groups.projects.clearLayers();
       list.replaceChildren();
@@ -323,10 +337,19 @@
         groups.projects.addLayer(entry.layer);
         list.appendChild(entry.item);
       });
-      setStatus(count, shown.length === entries.length
-        ? '共 ' + entries.length + ' 个项目'
-        : '筛选出 ' + shown.length + ' 个项目（共 ' + entries.length + ' 个）');
+      if (!shown.length) {
+        setStatus(count, '没有符合条件的项目（共 ' + entries.length + ' 个），请放宽或清除筛选条件。', true);
+      } else {
+        setStatus(count, shown.length === entries.length
+          ? '共 ' + entries.length + ' 个项目'
+          : '筛选出 ' + shown.length + ' 个项目（共 ' + entries.length + ' 个）');
+      }
+      if (fit) fitTo(shown.length && filtered() ? groups.projects.getBounds() : districtBounds);
       return shown;
+    }
+
+    function fitTo(bounds) {
+      if (bounds && bounds.isValid()) map.fitBounds(bounds, ui.fitOptions(map, { maxZoom: 16 }));
     }
 
     function markSelected(id) {
@@ -363,9 +386,11 @@
     }
 
     form.addEventListener('submit', function (event) { event.preventDefault(); });
-    form.addEventListener('reset', function () { setTimeout(applyFilters, 0); });
-    [taskArea, status, town].forEach(function (node) { node.addEventListener('change', applyFilters); });
-    search.addEventListener('input', applyFilters);
+    form.addEventListener('reset', function () { setTimeout(function () { applyFilters(true); }, 0); });
+    [taskArea, status, town].forEach(function (node) {
+      node.addEventListener('change', function () { applyFilters(true); });
+    });
+    search.addEventListener('input', function () { applyFilters(true); });
     window.addEventListener('hashchange', function () {
       var id = requestedId();
       if (id && id !== selectedId) select(id);
@@ -374,9 +399,9 @@
     applyFilters();
     // Start with the whole district in view (the outline is the orientation); without it, the projects.
     var districtLayer = await outline;
-    var bounds = districtLayer && districtLayer.getLayers().length ? districtLayer.getBounds()
+    districtBounds = districtLayer && districtLayer.getLayers().length ? districtLayer.getBounds()
       : entries.length ? all.getBounds() : null;
-    if (bounds && bounds.isValid()) map.fitBounds(bounds, { animate: false });
+    fitTo(districtBounds);
     var wanted = requestedId();
     if (wanted) select(wanted);
     // For the browser console and the tests: the map and each project's drawn layer.
@@ -390,6 +415,8 @@
   async function layerMap(map, groups, config) {
     var count = document.getElementById('gp-count');
     var layerConfig = config.layers.layer;
+    window.GeoplanMapUI.describe(map, '图层地图：' + layerConfig.title, 'gp-map-alt');
+    window.GeoplanMapUI.keyboardPopups(map);
     var outline = groups.district
       ? drawDistrict(groups.district, config.layers.district, config.displayCrs).catch(function () { return null; })
       : Promise.resolve(null);
@@ -420,7 +447,7 @@
     setStatus(count, '共 ' + features.length + ' 个要素');
     var districtLayer = await outline;
     var bounds = features.length ? drawn.getBounds() : districtLayer && districtLayer.getBounds();
-    if (bounds && bounds.isValid()) map.fitBounds(bounds, { maxZoom: 15, animate: false });
+    if (bounds && bounds.isValid()) map.fitBounds(bounds, window.GeoplanMapUI.fitOptions(map, { maxZoom: 15 }));
     window.GeoplanMap.current = { map: map, layer: function () { return drawn; } };
     document.body.setAttribute('data-ready', 'true');
   }

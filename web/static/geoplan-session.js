@@ -88,14 +88,20 @@
 
   function AuthError(message) { this.message = message; }
 
-  // The server's reason, as text: {"detail": "..."} or FastAPI's [{"msg": ...}] list.
+  // The server's reason, as text for a person: its Chinese message ("detail_zh") where it has one; otherwise a
+  // Chinese sentence by status, with the server's own words ({"detail": "..."} or FastAPI's [{"msg": ...}] list)
+  // after it for whoever has to fix it.
   async function reason(response) {
+    var detail = '';
     try {
       var body = await response.json();
-      if (typeof body.detail === 'string') return body.detail;
-      if (Array.isArray(body.detail)) return body.detail.map(function (d) { return d.msg; }).join('; ');
+      if (typeof body.detail_zh === 'string' && body.detail_zh) return body.detail_zh;
+      if (typeof body.detail === 'string') detail = body.detail;
+      if (Array.isArray(body.detail)) detail = body.detail.map(function (d) { return d.msg; }).join('; ');
     } catch (e) { /* not JSON */ }
-    return 'HTTP ' + response.status;
+    if (response.status >= 500) return '服务器内部错误（HTTP ' + response.status + '），请稍后重试或联系管理员。';
+    var what = response.status === 404 ? '未找到请求的内容' : '请求未被接受';
+    return what + '（HTTP ' + response.status + '）' + (detail ? '：' + detail : '。');
   }
 
   // Saves a blob as a file: a temporary link, clicked (a download renders nothing on the page).
