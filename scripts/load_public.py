@@ -47,7 +47,13 @@ from geoplan.testing import app_command, free_port, serving
 DEFAULT_PATH = "/ogc/collections/projects/items?limit=1000"
 ITEMS_LIMIT = 100
 """The page size of the mixed run's items requests: bounded, as a map page's by-view requests are."""
-STATIC_ASSETS = ("/static/geoplan.css", "/static/geoplan-map.js", "/static/vendor/leaflet/leaflet.js")
+STATIC_ASSETS = (
+    "/static/geoplan.css",
+    "/static/geoplan-gcj02.js",
+    "/static/geoplan-map.js",
+    "/static/geoplan-by-view.js",
+    "/static/vendor/leaflet/leaflet.js",
+)
 OK_STATUSES = (200, 304)
 
 

@@ -107,6 +107,10 @@ def test_project_map_page(client: TestClient, web_store: GeoPackageStore) -> Non
     html = client.get("/").text
     assert f"<title>{PROJECT_MAP_TITLE}</title>" in html
     assert "/static/vendor/leaflet/leaflet.js" in html and "/static/geoplan-map.js" in html
+    # Each map script adds to GeoplanMap.lib what the next one uses: the shift, the helpers, the by-view loader.
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    parts = [scripts.index(f"/static/geoplan-{name}.js") for name in ("map-ui", "gcj02", "map", "by-view")]
+    assert parts == sorted(parts), scripts
     for cdn in ("cdn.jsdelivr", "cdnjs", "code.jquery", "bootstrapcdn", "unpkg", "bootstrap", "font-awesome"):
         assert cdn not in html
     # The data is fetched from the OGC API, not embedded: no project name is in the HTML.
@@ -261,8 +265,17 @@ def test_catalogue_text_is_escaped_in_legend_and_config(catalog: Catalog) -> Non
 def test_page_script_builds_no_html_from_strings() -> None:
     """User data reaches the DOM as text only: the script may not use any HTML-parsing sink."""
     assert_builds_no_html_from_strings("geoplan-map.js")
+    assert_builds_no_html_from_strings("geoplan-by-view.js", leaflet=True)
     assert_builds_no_html_from_strings("geoplan-basemap.js", leaflet=True)
     assert_builds_no_html_from_strings("geoplan-map-ui.js", leaflet=True)
+
+
+def test_gcj02_script_touches_no_dom() -> None:
+    """The display shift is arithmetic only: no sink, and no DOM to write text into either."""
+    code = script_code("geoplan-gcj02.js")
+    for sink in (*HTML_SINKS, "document", "textContent", "appendChild"):
+        assert sink not in code, sink
+    assert "function wgs84ToGcj02" in code and "function displayToLonLat" in code
 
 
 def test_tile_script_builds_no_html_from_strings() -> None:
