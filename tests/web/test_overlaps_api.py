@@ -471,6 +471,10 @@ def test_planner_page_is_public_and_holds_no_data(
     html = response.text
     for src in ("/static/vendor/leaflet/leaflet.js", "/static/geoplan-map.js", "/static/geoplan-planner.js"):
         assert src in html
+    # The planner's other tabs are loaded before the script that calls them.
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    for part in ("/static/geoplan-patch-detail.js", "/static/geoplan-site-check.js"):
+        assert scripts.index(part) < scripts.index("/static/geoplan-planner.js"), part
     assert 'id="gp-token"' in html and 'type="password"' in html
     # No data and nothing about private layers: no rule, layer name, field or id until a token is given.
     for rule in rules:
@@ -497,10 +501,13 @@ def test_report_viewer_runs_only_its_own_script(client: TestClient) -> None:
     assert csp["default-src"] == "'none'" and csp["style-src"] == "'unsafe-inline'"
     assert csp["frame-ancestors"] == "'none'"
     assert response.text.count(f'nonce="{nonce.group(1)}"') == 2
+    assert re.findall(r'<script src="([^"]+)"', response.text) == ["/static/geoplan-report-viewer.js"]
 
 
 def test_planner_script_builds_no_html_from_strings() -> None:
-    assert_builds_no_html_from_strings("geoplan-planner.js", leaflet=True)
+    for name in ("planner", "patch-detail", "report-viewer"):
+        assert_builds_no_html_from_strings(f"geoplan-{name}.js", leaflet=True)
+    assert_builds_no_html_from_strings("geoplan-site-check.js", leaflet=True, text=False)
 
 
 # --------------------------------------------------------------------------------------------- vector tiles

@@ -50,3 +50,12 @@ def test_the_page_scripts_leave_the_token_to_the_session_script(page: str) -> No
     for own in ("sessionStorage", "Authorization", "Bearer", ".download =", "function AuthError"):
         assert own not in code, (page, own)
     assert ".tokenPage(" in code
+
+
+@pytest.mark.parametrize("part", ["patch-detail", "site-check"])
+def test_the_planner_tabs_use_the_planner_session(part: str) -> None:
+    """The planner's tab scripts get the API from the planner's session: they neither keep nor send a token."""
+    code = script_code(f"geoplan-{part}.js")
+    for own in ("sessionStorage", "Authorization", "Bearer", "function AuthError", ".tokenPage(", "fetch("):
+        assert own not in code, (part, own)
+    assert "page.api()" in code

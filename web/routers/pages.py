@@ -241,7 +241,7 @@ _REPORT_VIEWER = """<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <title>建设项目选址合规性审查报告</title>
-<script src="/static/geoplan-planner.js" nonce="{nonce}"></script>
+<script src="/static/geoplan-report-viewer.js" nonce="{nonce}"></script>
 </head>
 <body>
 <p id="gp-viewer-status">正在打开审查报告…</p>

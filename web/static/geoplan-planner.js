@@ -1,114 +1,26 @@
 /*
- * geoplan planner map (/planner, 多规合一冲突图斑): conflict patches, their marks and totals, and the site check.
+ * geoplan planner map (/planner, 多规合一冲突图斑): conflict patches, their totals, the plan layers and legend.
  *
  * The page is public and empty. This script asks for a token, keeps it in sessionStorage only (it ends with the
  * tab), and fetches everything with `Authorization: Bearer …`:
  *   GET  /api/overlaps/config      the rules (colours, titles, synthetic flag) and the plan layers (fields, styles)
  *   GET  /ogc/collections/X/items  the plan layers (private ones need the token)
  *   GET  /api/overlaps[/summary]   the patches and their totals;   GET /api/overlaps/{id}  one patch in detail
- *   POST /api/overlaps/{id}/mark   a planner's decision;           POST /api/compliance    the site check
- * It needs geoplan-session.js (the token form, the API wrapper, downloads, DOM helpers) and geoplan-map.js
+ * Its two other tabs are their own scripts, loaded before this one (planner.html) and called from it:
+ *   geoplan-patch-detail.js  one patch's sources and marks (POST /api/overlaps/{id}/mark)
+ *   geoplan-site-check.js    the site check (POST /api/compliance) and its printable report
+ * It needs geoplan-session.js (the token form, the API wrapper, downloads, DOM helpers) and the map scripts
  * (GeoplanMap.lib: GeoJSON and GCJ-02 helpers, the by-view loader, map controls).
  *
  * SECURITY: as in geoplan-map.js, every string from the server reaches the DOM as text (textContent, Option,
  * DOM nodes for popups and tooltips), never as markup: no innerHTML, insertAdjacentHTML or HTML built from
- * strings in this file (a test checks). The printable report is HTML by design: it is shown by /planner/report
- * (reportViewer below) under the report's own script-free policy, never inserted into this page.
+ * strings in this file (a test checks).
  */
 (function () {
   'use strict';
 
   var PATCH_PARAM = 'patch';
   var HIT_WIDTH = 14; // px: a thin patch (a strip along a road) is clickable within 7 px of its outline
-  var SOURCE_STYLES = { a: { color: '#0b3d91', dashArray: '6 4' }, b: { color: '#111111', dashArray: '2 4' } };
-
-  // ------------------------------------------------------------------ GCJ-02 back to CGCS2000 (drawn sites)
-  // The display may be shifted to GCJ-02 (AMap); a drawn vertex is a display position. Undo the shift by
-  // fixed-point iteration (the offset varies slowly: three steps reach millimetres).
-  function displayToLonLat(lib, displayCrs, latlng) {
-    if (displayCrs !== 'gcj02') return [latlng.lng, latlng.lat];
-    var lon = latlng.lng, lat = latlng.lat;
-    for (var i = 0; i < 4; i++) {
-      var shifted = lib.wgs84ToGcj02(lon, lat);
-      lon += latlng.lng - shifted[0];
-      lat += latlng.lat - shifted[1];
-    }
-    return [lon, lat];
-  }
-
-  // ------------------------------------------------------------------ polygon drawing
-  // Click to add a vertex, double-click or finish() to close, cancel() or Escape to drop. While drawing, the
-  // map's features let clicks through (CSS: .gp-drawing) so every click lands on the map, not on a patch.
-  function drawingTool(map, pane, onChange) {
-    var vertices = [];
-    var active = false;
-    var shape = null;
-    var container = map.getContainer();
-
-    function redraw() {
-      if (shape) map.removeLayer(shape);
-      shape = null;
-      if (!vertices.length) return;
-      var style = { pane: pane, color: '#111', weight: 2, dashArray: active ? '4 4' : null, fillOpacity: 0.15,
-        className: 'gp-site', interactive: false };
-      shape = active ? L.polyline(vertices, style) : L.polygon(vertices, style);
-      shape.addTo(map);
-    }
-
-    function add(event) {
-      var last = vertices[vertices.length - 1];
-      // The two clicks of a double-click must not add the same corner twice.
-      if (last && map.latLngToContainerPoint(last).distanceTo(event.containerPoint) < 5) return;
-      vertices.push(event.latlng);
-      redraw();
-      onChange('drawing', vertices.length);
-    }
-
-    function onKey(event) { if (event.key === 'Escape') cancel(); }
-
-    function stop() {
-      active = false;
-      map.off('click', add);
-      map.off('dblclick', finish);
-      document.removeEventListener('keydown', onKey);
-      container.classList.remove('gp-drawing');
-      map.doubleClickZoom.enable();
-    }
-
-    function start() {
-      cancel();
-      active = true;
-      map.doubleClickZoom.disable();
-      container.classList.add('gp-drawing');
-      map.on('click', add);
-      map.on('dblclick', finish);
-      document.addEventListener('keydown', onKey);
-      onChange('drawing', 0);
-    }
-
-    function finish() {
-      if (!active) return;
-      if (vertices.length < 3) { onChange('too-few', vertices.length); return; }
-      stop();
-      redraw();
-      onChange('done', vertices.length);
-    }
-
-    function cancel() {
-      stop();
-      vertices = [];
-      redraw();
-      onChange('empty', 0);
-    }
-
-    return {
-      start: start,
-      finish: finish,
-      cancel: cancel,
-      vertices: function () { return active ? [] : vertices.slice(); },
-      bounds: function () { return shape ? shape.getBounds() : null; },
-    };
-  }
 
   // ------------------------------------------------------------------ the planner map
   function plannerMap(map, _groups, config) {
@@ -126,7 +38,6 @@
     var selectedId = null;
     var ruleFilter = null;
     var thresholds = null;   // {min_area_m2, min_width_m}
-    var lastSite = null;     // the last checked site: {body} (drawn) or {file, crs} (uploaded)
 
     // Panes keep the order whatever loads first: plan layers < patches < their click targets < highlighted
     // sources < the drawn site. The click targets are each patch again, invisible, with a wide stroke.
@@ -363,7 +274,7 @@
     // The patch under a click: the smallest shown patch containing the point, else the one whose (wide,
     // invisible) click target was hit. So a click inside a patch opens it, even beside a neighbour's edge.
     function patchAt(latlng, fallback) {
-      var point = displayToLonLat(lib, config.displayCrs, latlng);
+      var point = lib.displayToLonLat(config.displayCrs, latlng);
       var best = null, bestArea = Infinity;
       Object.keys(patchEntries).forEach(function (id) {
         var entry = patchEntries[id];
@@ -548,8 +459,8 @@
         return;
       }
       if (selectedId !== id) return; // another patch was clicked meanwhile
-      showSources(detail.sources);
-      panel.replaceChildren(patchDetail(detail));
+      details.sources(detail.sources);
+      panel.replaceChildren(details.detail(detail));
       panel.setAttribute('data-id', id);
       var entry = patchEntries[id];
       if (options && options.zoom && entry) {
@@ -557,327 +468,24 @@
       }
     }
 
-    // The two source features, outlined over the map (A dashed blue, B dotted black).
-    function showSources(sources) {
-      sourceGroup.clearLayers();
-      sources.forEach(function (source) {
-        if (!source.feature) return;
-        var style = SOURCE_STYLES[source.side];
-        L.geoJSON(source.feature, {
-          pane: 'gp-sources',
-          interactive: false,
-          coordsToLatLng: lib.coordsToLatLng(config.displayCrs),
-          style: function () {
-            return { pane: 'gp-sources', color: style.color, weight: 2.5, dashArray: style.dashArray, fill: false,
-              className: 'gp-source gp-source-' + source.side, interactive: false };
-          },
-          onEachFeature: function (feature, layer) {
-            layer.on('add', function () {
-              var node = layer.getElement && layer.getElement();
-              if (node) node.setAttribute('data-id', source.id);
-            });
-          },
-        }).addTo(sourceGroup);
-      });
-    }
-
-    function patchDetail(detail) {
-      var props = detail.patch.properties;
-      var rule = detail.rule;
-      var root = el('article', 'gp-patch-detail');
-      root.appendChild(el('h2', 'gp-subtitle gp-patch-name', patchName(props)));
-      root.appendChild(el('p', 'gp-patch-code', '图斑编号 ' + props.patch_id));
-      var meta = el('p', 'gp-patch-meta');
-      meta.appendChild(el('span', 'gp-sev gp-sev-' + rule.severity, '严重程度：' + (config.severities[rule.severity] || rule.severity)));
-      meta.appendChild(el('code', null, rule.code));
-      if ((rules[rule.code] || {}).synthetic) meta.appendChild(S.syntheticTag(config.syntheticLabel));
-      root.appendChild(meta);
-      var village = detail.village_name
-        ? detail.village_name + '（' + props.village_code + '）' : props.village_code;
-      root.appendChild(S.definitionList('gp-facts', [
-        ['图斑编号', props.patch_id],
-        ['面积（平面）', fmtNumber(props.area_m2, 1) + ' m²'],
-        ['面积（椭球）', fmtNumber(props.area_ellipsoid_m2, 1) + ' m²'],
-        ['镇街', props.town],
-        ['村（社区）', village],
-        ['规则说明', rule.description],
-        ['依据', rule.basis],
-      ]));
-      root.appendChild(el('h3', 'gp-subtitle', '源要素'));
-      var list = el('ul', 'gp-sources');
-      detail.sources.forEach(function (source) { list.appendChild(sourceItem(source)); });
-      root.appendChild(list);
-      if (rule.relation === 'difference') {
-        var other = cfg.layers[props.layer_b];
-        root.appendChild(el('p', 'gp-hint', '差集规则：图斑是甲要素位于' + (other ? other.title : '对照图层') +
-          '之外的部分，没有单一的乙要素。'));
-      }
-      root.appendChild(markSection(detail));
-      return root;
-    }
-
-    // A source feature: its layer, id and the first few fields (planners see private ones too), and a zoom link.
-    function sourceItem(source) {
-      var item = el('li', 'gp-source-item');
-      item.setAttribute('data-side', source.side);
-      item.setAttribute('data-id', source.id);
-      var head = el('p', 'gp-source-head');
-      head.appendChild(lib.swatch(SOURCE_STYLES[source.side].color));
-      head.appendChild(el('span', null, (source.side === 'a' ? '甲 · ' : '乙 · ') + source.title + ' '));
-      head.appendChild(el('strong', 'gp-source-id', source.id));
-      if (source.synthetic) head.appendChild(S.syntheticTag('示意'));
-      item.appendChild(head);
-      if (!source.feature) {
-        item.appendChild(el('p', 'gp-hint', '该要素已不在图层中（图层已修改）。'));
-        return item;
-      }
-      var layerConfig = cfg.layers[source.layer];
-      var props = source.feature.properties || {};
-      var pairs = (layerConfig ? layerConfig.fields : [])
-        .filter(function (field) { return field.name !== source.id_field; })
-        .slice(0, 5)
-        .map(function (field) { return [field.label, lib.formatValue(props[field.name])]; });
-      item.appendChild(S.definitionList('gp-facts', pairs));
-      item.appendChild(button('定位', 'gp-button gp-small', function () {
-        var bounds = L.geoJSON(source.feature, { coordsToLatLng: lib.coordsToLatLng(config.displayCrs) }).getBounds();
-        if (bounds.isValid()) map.fitBounds(bounds, { maxZoom: 16, padding: [40, 40] });
-      }));
-      return item;
-    }
-
-    // The current mark, its history (oldest first, as the server keeps it) and the form for a new one.
-    function markSection(detail) {
-      var section = el('section', 'gp-marks');
-      section.appendChild(el('h3', 'gp-subtitle', '标记'));
-      var current = el('p', 'gp-mark-current');
-      current.setAttribute('data-status', detail.mark ? detail.mark.status : '');
-      current.textContent = detail.mark
-        ? '当前：' + detail.mark.status_title + ' · ' + detail.mark.actor + ' · ' + detail.mark.at
-        : '当前：未标记';
-      section.appendChild(current);
-      if (detail.mark && detail.mark.note) section.appendChild(el('p', 'gp-mark-note', detail.mark.note));
-      if (detail.history.length) {
-        var past = el('ol', 'gp-history');
-        detail.history.forEach(function (mark) {
-          var item = el('li', null);
-          item.appendChild(el('span', 'gp-history-head', mark.at + ' · ' + mark.actor + ' · ' + mark.status_title));
-          if (mark.note) item.appendChild(el('span', 'gp-history-note', mark.note));
-          past.appendChild(item);
-        });
-        var wrap = el('details', 'gp-history-wrap');
-        wrap.appendChild(el('summary', null, '标记历史（' + detail.history.length + ' 条）'));
-        wrap.appendChild(past);
-        wrap.open = true;
-        section.appendChild(wrap);
-      }
-      section.appendChild(markForm(detail));
-      return section;
-    }
-
-    function markForm(detail) {
-      var id = detail.patch.id;
-      var form = el('form', 'gp-mark-form');
-      form.id = 'gp-mark-form';
-      var status = document.createElement('select');
-      status.id = 'gp-mark-status';
-      status.required = true;
-      config.statuses.forEach(function (s) { status.appendChild(new Option(s.title, s.value)); });
-      if (detail.mark) status.value = detail.mark.status;
-      var note = document.createElement('textarea');
-      note.id = 'gp-mark-note';
-      note.maxLength = 2000;
-      note.rows = 3;
-      note.placeholder = '说明（可选）：依据、处理意见';
-      var statusLabel = el('label', null, '状态');
-      statusLabel.htmlFor = status.id;
-      var noteLabel = el('label', null, '说明');
-      noteLabel.htmlFor = note.id;
-      var save = el('button', 'gp-button gp-primary', '保存标记');
-      save.type = 'submit';
-      var message = el('p', 'gp-hint');
-      message.setAttribute('role', 'status');
-      [statusLabel, status, noteLabel, note, save, message].forEach(function (node) { form.appendChild(node); });
-      form.addEventListener('submit', async function (event) {
-        event.preventDefault();
-        save.disabled = true;
-        lib.setStatus(message, '正在保存…');
-        try {
-          await api.json(config.api.patch + encodeURIComponent(id) + '/mark', {
-            method: 'POST', headers: { 'Content-Type': 'application/json' },
-            body: JSON.stringify({ status: status.value, note: note.value }),
-          });
-          await Promise.all([loadPatches(), loadSummary()]); // the marks changed: fresh tables (new ETags)
-          await openPatch(id);
-        } catch (error) {
-          save.disabled = false;
-          failed(message)(error);
-        }
-      });
-      return form;
-    }
-
-    // ---------------------------------------------------------------- site check
-    var drawStatus = byId('gp-draw-status');
-    var drawing = drawingTool(map, 'gp-site', function (state, n) {
-      var finishing = state === 'drawing' || state === 'too-few';
-      byId('gp-draw-finish').disabled = !finishing;
-      byId('gp-draw-cancel').disabled = state === 'empty';
-      byId('gp-check-drawn').disabled = state !== 'done';
-      byId('gp-draw').disabled = finishing;
-      lib.setStatus(drawStatus, {
-        drawing: '单击地图添加顶点（已 ' + n + ' 个），双击或点“完成”闭合；Esc 取消。',
-        'too-few': '地块至少需要 3 个顶点（已 ' + n + ' 个）。',
-        done: '地块已绘制（' + n + ' 个顶点），可以审查。',
-        empty: '',
-      }[state], state === 'too-few');
-    });
-    byId('gp-draw').addEventListener('click', function () { drawing.start(); });
-    byId('gp-draw-finish').addEventListener('click', function () { drawing.finish(); });
-    byId('gp-draw-cancel').addEventListener('click', function () {
-      drawing.cancel();
-      byId('gp-site-result').replaceChildren();
+    // Its sources, facts and marks (geoplan-patch-detail.js).
+    var details = window.GeoplanMap.patchDetail(map, config, {
+      cfg: function () { return cfg; }, rules: rules, api: function () { return api; }, sourceGroup: sourceGroup,
+      patchName: patchName, failed: failed,
+      marked: async function (id) {
+        await Promise.all([loadPatches(), loadSummary()]); // the marks changed: fresh tables (new ETags)
+        await openPatch(id);
+      },
     });
 
-    // The drawn outline as a GeoJSON Feature in CGCS2000 lon/lat (the display shift undone).
-    function drawnSite() {
-      var ring = drawing.vertices().map(function (ll) { return displayToLonLat(lib, config.displayCrs, ll); });
-      ring.push(ring[0]);
-      return { type: 'Feature', properties: { name: '地图上绘制的地块' },
-        geometry: { type: 'Polygon', coordinates: [ring] } };
-    }
-
-    // POST the last site to /api/compliance as JSON (format 'json') or as the printable report ('html').
-    function checkRequest(site, format) {
-      var url = config.api.compliance + '?format=' + format;
-      if (site.body) {
-        return api.request(url, { method: 'POST', headers: { 'Content-Type': 'application/geo+json' },
-          body: JSON.stringify(site.body) });
-      }
-      var form = new FormData();
-      form.append('file', site.file, site.file.name);
-      if (site.crs) form.append('crs', site.crs);
-      return api.request(url, { method: 'POST', body: form });
-    }
-
-    async function runCheck(site) {
-      var result = byId('gp-site-result');
-      result.removeAttribute('data-verdict');
-      result.replaceChildren(el('p', 'gp-hint', '正在审查…'));
-      try {
-        var report = await (await checkRequest(site, 'json')).json();
-        lastSite = site;
-        result.replaceChildren(verdictView(report));
-        result.setAttribute('data-verdict', report.verdict);
-      } catch (error) {
-        if (error instanceof AuthError) { expire(error.message); return; }
-        result.replaceChildren(el('p', 'gp-error', '审查未完成：' + error.message));
-        result.removeAttribute('data-verdict');
-      }
-    }
-
-    byId('gp-check-drawn').addEventListener('click', function () { runCheck({ body: drawnSite() }); });
-    byId('gp-upload').addEventListener('submit', function (event) {
-      event.preventDefault();
-      var file = byId('gp-site-file').files[0];
-      if (file) runCheck({ file: file, crs: byId('gp-site-crs').value.trim() });
-    });
-
-    function verdictView(report) {
-      var root = el('div', 'gp-verdict-wrap');
-      var box = el('div', 'gp-verdict gp-verdict-' + report.verdict);
-      box.appendChild(el('span', 'gp-verdict-label', '审查结论：'));
-      box.appendChild(el('strong', 'gp-verdict-word', config.verdicts[report.verdict] || report.verdict));
-      root.appendChild(box);
-      root.appendChild(S.definitionList('gp-facts', [
-        ['地块面积', fmtNumber(report.site_area_m2, 1) + ' m²（椭球 ' + fmtNumber(report.site_area_ellipsoid_m2, 1) + ' m²）'],
-        ['审查规则', report.checked_rules.map(function (r) { return r.rule; }).join('、')],
-      ]));
-      if (report.synthetic_data) root.appendChild(el('p', 'gp-synthetic-note', config.syntheticLabel + '：' +
-        '所用管控图层为合成的演示数据，结论不得作为审批依据。'));
-      if (report.hits.length) {
-        var table = el('table', 'gp-table gp-hits');
-        var head = row(['规则', '程度', '重叠 m²', '占比', '涉及要素'].map(function (t) {
-          var th = el('th', null, t); th.scope = 'col'; return th;
-        }));
-        table.appendChild(el('thead')).appendChild(head);
-        var body = table.appendChild(el('tbody'));
-        report.hits.forEach(function (hit) {
-          var rule = document.createElement('td');
-          rule.appendChild(el('span', 'gp-hit-title', hit.title_zh));
-          rule.appendChild(el('code', null, hit.rule));
-          var sev = document.createElement('td');
-          sev.appendChild(el('span', 'gp-sev gp-sev-' + hit.severity, config.severities[hit.severity] || hit.severity));
-          var tr = row([rule, sev, { text: fmtNumber(hit.overlap_m2, 0), num: true },
-            { text: fmtNumber(hit.overlap_pct, 1) + '%', num: true }, hit.feature_ids.join('、')]);
-          tr.setAttribute('data-rule', hit.rule);
-          body.appendChild(tr);
-        });
-        root.appendChild(table);
-      } else {
-        root.appendChild(el('p', null, '未发现与管控规则的冲突。'));
-      }
-      report.notes.forEach(function (note) { root.appendChild(el('p', 'gp-hint', note)); });
-      var open = button('打开打印版报告', 'gp-button gp-primary', function () { openReport(open); });
-      open.id = 'gp-open-report';
-      root.appendChild(open);
-      return root;
-    }
-
-    // The printable report needs the token, so it is fetched here; it is shown by /planner/report, which turns
-    // it into a blob: URL under the report's own policy (a blob made here would inherit this page's policy and
-    // lose the report's styles). The tab is opened within the click, so no popup blocker stops it.
-    function openReport(trigger) {
-      var site = lastSite;
-      if (!site) return;
-      var tab = window.open(config.api.reportViewer, '_blank');
-      if (!tab) { lib.setStatus(drawStatus, '浏览器阻止了新窗口，请允许本站打开弹出窗口。', true); return; }
-      var html = null;
-      var viewerReady = false;
-      function deliver() {
-        if (html === null || !viewerReady) return;
-        tab.postMessage({ type: 'geoplan-report', html: html }, window.location.origin);
-        window.removeEventListener('message', onMessage);
-        trigger.disabled = false;
-      }
-      function onMessage(event) {
-        if (event.origin !== window.location.origin || event.source !== tab) return;
-        if (event.data && event.data.type === 'geoplan-report-ready') { viewerReady = true; deliver(); }
-      }
-      window.addEventListener('message', onMessage);
-      trigger.disabled = true;
-      checkRequest(site, 'html').then(function (response) { return response.text(); }).then(function (text) {
-        html = text;
-        deliver();
-      }).catch(function (error) {
-        window.removeEventListener('message', onMessage);
-        trigger.disabled = false;
-        tab.close();
-        if (error instanceof AuthError) { expire(error.message); return; }
-        lib.setStatus(drawStatus, '报告生成失败：' + error.message, true);
-      });
-    }
+    // ---------------------------------------------------------------- site check (geoplan-site-check.js)
+    var drawing = window.GeoplanMap.siteCheck(map, config, {
+      api: function () { return api; }, expire: expire,
+    }).drawing;
 
     // ---------------------------------------------------------------- go
     session.resume();
   }
 
-  // ------------------------------------------------------------------ /planner/report
-  // Receives the report's HTML from the planner page that opened this tab (same origin only) and shows it as a
-  // blob: document, which inherits this page's policy: the report's inline styles apply, no script runs.
-  function reportViewer() {
-    var status = document.getElementById('gp-viewer-status'); // (this page has no session script)
-    if (!window.opener) {
-      status.textContent = '请在“多规合一冲突图斑”页面的选址审查中打开报告。';
-      return;
-    }
-    window.addEventListener('message', function (event) {
-      if (event.origin !== window.location.origin || event.source !== window.opener) return;
-      if (!event.data || event.data.type !== 'geoplan-report' || typeof event.data.html !== 'string') return;
-      var url = URL.createObjectURL(new Blob([event.data.html], { type: 'text/html;charset=utf-8' }));
-      window.location.replace(url);
-    });
-    window.opener.postMessage({ type: 'geoplan-report-ready' }, window.location.origin);
-  }
-
-  window.GeoplanMap = Object.assign(window.GeoplanMap || {}, { plannerMap: plannerMap, reportViewer: reportViewer });
+  window.GeoplanMap = Object.assign(window.GeoplanMap || {}, { plannerMap: plannerMap });
 })();
