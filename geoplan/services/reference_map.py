@@ -4,8 +4,8 @@ Every map page draws these under its own data (web/static/geoplan-basemap.js), s
 outlines simplified in EPSG:4547 (metres) to what a screen shows at the zoom they are drawn at, coordinates
 rounded to ~1 m, and each area's label point placed inside it (geoplan.analysis.labels) with a rank the page uses
 to hide a lesser label that would overlap a greater one. Roads and water, which can be large with real
-OpenStreetMap data, are not in here: the page loads them by view. Only public layers and public name fields
-are read, so the document holds nothing an anonymous visitor could not fetch from the OGC API.
+OpenStreetMap data, are not in here: the page draws them from the OGC vector tiles. Only public layers and public
+name fields are read, so the document holds nothing an anonymous visitor could not fetch from the OGC API.
 
 `credits` says where roads and water come from, so the page can credit OpenStreetMap (ODbL asks for
 "© OpenStreetMap contributors") or mark them as synthetic.

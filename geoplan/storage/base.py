@@ -184,10 +184,11 @@ class LayerStore(AuditReader, Protocol):
         """Delete features by id; all must exist. The audit keeps what was deleted."""
         ...
 
-    def vector_tile(self, layer: str, tile: TileKey, fields: Sequence[str]) -> bytes:
+    def vector_tile(self, layer: str, tile: TileKey, fields: Sequence[str], node: Any = None) -> bytes:
         """The layer's features in one WebMercatorQuad tile as a Mapbox Vector Tile: one MVT layer named after
         the layer, each feature with the catalogue `fields` given (missing values left out), selected and
-        clipped as `geoplan.storage.mvt` describes. b"" when no feature is in the tile."""
+        clipped as `geoplan.storage.mvt` describes. `node`, a checked CQL2 filter (`geoplan.cql2.parse_filter`),
+        keeps only the features it selects, as the items endpoint's `filter` does. b"" when none is left."""
         ...
 
     def layer_version(self, layer: str) -> int:

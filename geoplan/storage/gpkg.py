@@ -21,6 +21,7 @@ import pandas as pd
 import pyogrio
 
 from geoplan.catalog import Catalog, FieldDef, LayerDef
+from geoplan.cql2 import Node
 from geoplan.crs import STORE_CRS
 from geoplan.errors import InputError, NotFoundError, StoreError
 from geoplan.rasterdata import RasterData
@@ -457,11 +458,11 @@ class GeoPackageStore(AuditReader):
             rows = connection.execute(sql, (*params, query.limit, query.offset)).fetchall()
         return [AuditEntry.from_row(row) for row in rows]
 
-    def vector_tile(self, layer: str, tile: TileKey, fields: Sequence[str]) -> bytes:
+    def vector_tile(self, layer: str, tile: TileKey, fields: Sequence[str], node: Node | None = None) -> bytes:
         definition = vector_layer(self.catalog, layer)
         names = check_tile_fields(definition, fields)
         try:
-            return gpkg_tiles.vector_tile(self._reader(), definition, tile, names)
+            return gpkg_tiles.vector_tile(self._reader(), definition, tile, names, node)
         except sqlite3.OperationalError:
             self._require_table(layer)  # a clear StoreError when the layer has no table (or R-tree) at all
             raise

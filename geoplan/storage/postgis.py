@@ -449,11 +449,16 @@ class PostGISStore(AuditReader):
                 found = connection.execute(query).scalars().all()
         return version, np.asarray(found, dtype=np.int64)
 
-    def vector_tile(self, layer: str, tile: TileKey, fields: Sequence[str]) -> bytes:
+    def vector_tile(self, layer: str, tile: TileKey, fields: Sequence[str], node: Node | None = None) -> bytes:
         definition = vector_layer(self.catalog, layer)
         names = check_tile_fields(definition, fields)
+        where = None
+        if node is not None:
+            table = self.tables[layer].alias("t")  # the tile query's name for the layer table
+            mapping = {name: table.c[name] for name in definition.field_names} | {GEOMETRY: table.c.geom}
+            where = to_sql(node, mapping, srid=STORE_SRID)
         with self._connection() as connection:
-            return postgis_tiles.vector_tile(connection, definition, tile, names, self.metadata.schema)
+            return postgis_tiles.vector_tile(connection, definition, tile, names, self.metadata.schema, where)
 
     def layer_version(self, layer: str) -> int:
         query = select(func.max(self.audit.c.id)).where(self.audit.c.layer == layer)

@@ -10,6 +10,7 @@ import pytest
 import shapely
 
 from geoplan.catalog import Catalog
+from geoplan.cql2 import parse_filter
 from geoplan.errors import NotFoundError
 from geoplan.storage import LayerStore
 from geoplan.storage.tile_matrix import TileKey
@@ -92,3 +93,25 @@ def test_a_feature_smaller_than_a_tile_unit_stays_as_a_point(store: LayerStore, 
     drawn = shapely.geometry.shape(square["geometry"])
     side = R * math.radians(1e-5)  # Web Mercator stretches north-south by 1/cos(lat) here
     assert drawn.area == pytest.approx(side * side / math.cos(math.radians(lat)) / fine.unit_m**2, rel=0.02)
+
+
+def test_a_filter_keeps_the_features_it_selects(store: LayerStore, catalog: Catalog) -> None:
+    """The filter may name fields the tile does not carry (here the private investment); the tile holds the
+    features of the tile the filter selects, as pandas selects them on the written frame."""
+    layer = catalog.get("projects")
+    frame = sample_frame(layer, 40)
+    store.write("projects", frame)
+    tile = TileKey(8, 208, 111)  # holds all of Gaoming (lon 112.5-113.9, lat 22.6-23.9)
+    box = shapely.box(*tile.lonlat_bounds)
+    assert frame.intersects(box).all()
+    cutoff = float(frame["investment_wan"].median())
+    queryables = {"start_year": "integer", "investment_wan": "float", "geometry": "geometry"}
+    node = parse_filter(f"investment_wan > {cutoff} OR start_year = 2020", lang="cql2-text", queryables=queryables)
+    selected = (frame["investment_wan"] > cutoff) | (frame["start_year"] == 2020)
+    expected = set(frame.loc[selected, "project_id"])
+    assert 0 < len(expected) < len(frame)
+    features = decode(store.vector_tile("projects", tile, ["project_id"], node), "projects")
+    assert {f["properties"]["project_id"] for f in features} == expected
+    assert all(set(f["properties"]) == {"project_id"} for f in features)
+    nothing = parse_filter("start_year < 1900", lang="cql2-text", queryables=queryables)
+    assert store.vector_tile("projects", tile, ["project_id"], nothing) == b""

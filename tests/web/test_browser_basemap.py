@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -58,6 +59,43 @@ _TOWN_BOXES = """
 }
 """
 _PANE_PATHS = "(pane) => document.querySelectorAll('.leaflet-' + pane + '-pane path').length"
+# True once the reference's roads and water tiles (Leaflet.VectorGrid grid layers) are all in and roads drawn.
+_TILES_IN = """
+() => {
+  const lines = (Object.values(window).find((v) => v instanceof L.Map)._gpBasemap || {}).lines || {};
+  const grids = Object.values(lines);
+  return grids.length === 3 && grids.every((g) => !g.isLoading())
+    && document.querySelectorAll('.leaflet-gpBaseRoads-pane path').length > 0;
+}
+"""
+_ROAD_COLOURS = (
+    "() => Array.from(new Set(Array.from(document.querySelectorAll('.leaflet-gpBaseRoads-pane path'))"
+    ".map((p) => p.getAttribute('stroke'))))"
+)
+# geoplan-basemap.js's road colours by class (ROAD_CLASSES).
+MAJOR_COLOURS = {"#d9822b", "#e0a84a"}  # 高速公路, 主干路
+MINOR_COLOURS = {"#b4b4b4", "#bfb294"}  # 支路, 村道
+ROAD_TILES = "/ogc/collections/roads/tiles/WebMercatorQuad/"
+MAJOR_FILTER = "road_class IN ('高速公路','主干路')"
+ZOOM_13_FILTER = "road_class IN ('高速公路','主干路','次干路','支路','村道')"
+
+
+def road_tile_filters(urls: list[str]) -> dict[int, set[str | None]]:
+    """The filters (None: none) of the road tile requests in `urls`, by the tiles' zoom."""
+    found: dict[int, set[str | None]] = {}
+    for url in urls:
+        parts = urllib.parse.urlsplit(url)
+        if parts.path.startswith(ROAD_TILES):
+            zoom = int(parts.path[len(ROAD_TILES) :].split("/")[0])
+            found.setdefault(zoom, set()).add(urllib.parse.parse_qs(parts.query).get("filter", [None])[0])
+    return found
+
+
+def record_requests(tab: Session) -> list[str]:
+    """The URLs the tab asks for from now on (the app's own: others are aborted and kept in `tab.foreign`)."""
+    urls: list[str] = []
+    tab.page.on("request", lambda request: urls.append(request.url))
+    return urls
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +110,21 @@ def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]
 
 
-def check_reference_at_district_zoom(tab: Session, page: str) -> None:
-    """The four town names shown inside the map without overlapping, roads and water drawn."""
+def check_reference_at_district_zoom(tab: Session, page: str, urls: list[str]) -> None:
+    """The four town names shown inside the map without overlapping, roads and water drawn from vector tiles, the
+    roads only of the major classes: the road tiles asked for carry the district zoom's filter."""
     tab.page.wait_for_selector(".leaflet-container[data-basemap='ready']", state="attached")
     zoom = tab.page.evaluate(_FIT_DISTRICT)
     assert 9 <= zoom <= 11, f"{page}: the district fits at zoom {zoom}"
-    tab.page.wait_for_function(f"() => ({_PANE_PATHS})('gpBaseRoads') > 0")
+    tab.page.wait_for_function(_TILES_IN)
+    filters = road_tile_filters(urls)  # since the page opened: its first view's tiles and the district's
+    assert filters[math.floor(zoom + 0.5)] == {MAJOR_FILTER}, urls  # Leaflet's tile zoom: Math.round
+    assert all(found == {MAJOR_FILTER} for z, found in filters.items() if z < 12), filters
+    assert not any("/ogc/collections/roads/items" in url for url in urls), urls  # no GeoJSON at this zoom
+    colours = set(tab.page.evaluate(_ROAD_COLOURS))
+    assert colours and colours <= MAJOR_COLOURS, colours
+    tiles = tab.page.evaluate("() => document.querySelectorAll('.leaflet-gpBaseRoads-pane svg').length")
+    assert tiles > 0 and tab.page.locator(".leaflet-gpBaseRoads-pane .gp-feature").count() == 0
     boxes = tab.page.evaluate(_TOWN_BOXES, list(TOWNS))
     assert None not in boxes, f"{page}: town names not shown: {boxes}"
     assert all(box["inside"] for box in boxes), boxes
@@ -100,20 +147,29 @@ def check_reference_at_district_zoom(tab: Session, page: str) -> None:
 def test_every_map_page_reads_offline(browser: Any, server: Server, demo: tuple[Path, Tokens]) -> None:
     tokens = demo[1]
     with session(browser, server) as tab:
+        urls = record_requests(tab)
         for path in ("/", "/layers/culture_facilities"):
+            urls.clear()
             tab.open(path)
-            check_reference_at_district_zoom(tab, path)
+            check_reference_at_district_zoom(tab, path, urls)
         tab.page.goto(server.base + "/layers", wait_until="networkidle")  # a table, no map: nothing from outside
         assert tab.page.locator("tr[data-layer='towns']").count() == 1
         assert tab.foreign == []
+        urls.clear()
         sign_in(tab, "/planner", tokens.planner)
-        check_reference_at_district_zoom(tab, "/planner")
+        check_reference_at_district_zoom(tab, "/planner", urls)
+        urls.clear()
         sign_in(tab, "/coverage", tokens.staff, timeout_ms=STAFF_FIRST_LOAD_MS)
-        check_reference_at_district_zoom(tab, "/coverage")
+        check_reference_at_district_zoom(tab, "/coverage", urls)
         # Villages are named from zoom 12; at 13 some show, none overlapping another shown name.
+        urls.clear()
         tab.page.evaluate(
             "() => Object.values(window).find((v) => v instanceof L.Map).setView([22.88, 112.88], 13, {animate: false})"
         )
+        # At 13 the tiles add the minor streets and village roads, not the paths and the rest (from 14 and 15).
+        tab.page.wait_for_function(_TILES_IN)
+        assert road_tile_filters(urls) == {13: {ZOOM_13_FILTER}}, urls
+        assert set(tab.page.evaluate(_ROAD_COLOURS)) & MINOR_COLOURS
         shown = tab.page.evaluate(
             "() => Array.from(document.querySelectorAll('.gp-base-label')).filter((e) => !e.hidden)"
             ".map((e) => { const r = e.getBoundingClientRect(); return {name: e.textContent, layer: e.dataset.layer,"

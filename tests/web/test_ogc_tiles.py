@@ -106,8 +106,12 @@ def decoded(response: Any, layer: str) -> list[dict[str, Any]]:
     return features
 
 
-def items(client: TestClient, layer: str, box: tuple[float, ...], headers: dict[str, str]) -> list[dict[str, Any]]:
+def items(
+    client: TestClient, layer: str, box: tuple[float, ...], headers: dict[str, str], cql: str | None = None
+) -> list[dict[str, Any]]:
     params = {"bbox": ",".join(repr(v) for v in box), "limit": "10000"}
+    if cql is not None:
+        params["filter"] = cql
     body = client.get(f"/ogc/collections/{layer}/items", params=params, headers=headers).json()
     assert body["numberMatched"] == body["numberReturned"]
     found: list[dict[str, Any]] = body["features"]
@@ -253,6 +257,54 @@ def test_etags_and_empty_tiles(app: tuple[TestClient, Tokens]) -> None:
     empty = client.get(tile_url("roads", 12, 2000, 2000))
     assert empty.status_code == 204 and empty.content == b""
     assert items(client, "roads", lonlat_box(12, 2000, 2000), {}) == []
+
+
+# --------------------------------------------------------------------------------------------- filter
+
+ROAD_FILTERS = (
+    "road_class IN ('高速公路','主干路')",
+    "road_class IN ('高速公路','主干路','次干路')",
+    "NOT (road_class IN ('高速公路','主干路')) AND walkable = true",
+    "road_class = '支路' OR name LIKE '%路'",
+    "walkable = true AND S_INTERSECTS(geometry, POLYGON((112.6 22.8, 112.9 22.8, 112.9 22.9, 112.6 22.9, 112.6 22.8)))",
+)
+
+
+def test_a_filtered_tile_holds_the_filtered_items_of_its_bbox(app: tuple[TestClient, Tokens]) -> None:
+    client, _ = app
+    tiles = sample_tiles(client, "roads")
+    narrowed = 0
+    for cql in ROAD_FILTERS:
+        for z, x, y in [(11, *tile_of(112.85, 22.88, 11)), *tiles]:
+            every = decoded(client.get(tile_url("roads", z, x, y)), "roads")
+            answer = client.get(tile_url("roads", z, x, y), params={"filter": cql})
+            features = decoded(answer, "roads")
+            expected = items(client, "roads", lonlat_box(z, x, y), {}, cql)
+            assert sorted(f["properties"]["road_id"] for f in features) == sorted(f["id"] for f in expected), cql
+            assert {f["properties"]["road_id"] for f in features} <= {f["properties"]["road_id"] for f in every}
+            narrowed += 0 < len(features) < len(every)
+    assert narrowed >= 4  # the filters select some of a tile's roads, not all or none
+
+
+def test_a_filtered_tile_has_its_own_etag_and_bad_filters_are_400(app: tuple[TestClient, Tokens]) -> None:
+    client, _ = app
+    z, x, y = sample_tiles(client, "roads")[0]
+    url = tile_url("roads", z, x, y)
+    plain = client.get(url)
+    major = client.get(url, params={"filter": ROAD_FILTERS[0]})
+    assert major.headers["etag"] != plain.headers["etag"]
+    again = client.get(url, params={"filter": ROAD_FILTERS[0]}, headers={"If-None-Match": major.headers["etag"]})
+    assert again.status_code == 304
+    for params, words in (
+        ({"filter": "road_class IN ("}, "cannot parse"),
+        ({"filter": "no_such_field = 1"}, "no_such_field"),
+        ({"filter": "road_class > 3"}, "type mismatch"),
+        ({"filter": "road_class = 'x'", "filter-lang": "ecql"}, "filter-lang"),
+        ({"filter": "S_INTERSECTS(geometry, POINT(1 2))", "filter-crs": "EPSG:0"}, "filter-crs"),
+    ):
+        answer = client.get(url, params=params)
+        assert answer.status_code == 400, (params, answer.text)
+        assert words in answer.json()["detail"], (params, answer.json())
 
 
 # --------------------------------------------------------------------------------------------- metadata

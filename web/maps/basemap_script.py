@@ -16,7 +16,8 @@ VECTORGRID_JS = "/static/vendor/leaflet-vectorgrid/Leaflet.VectorGrid.bundled.mi
 
 
 class BasemapScript(JSCSSMixin):
-    """Links geoplan-basemap.js (and Leaflet.VectorGrid for a vector tile basemap) and calls it."""
+    """Links geoplan-basemap.js (and Leaflet.VectorGrid, for a vector tile basemap and for the reference's roads
+    and water, drawn from the OGC vector tiles) and calls it."""
 
     _template = Template(
         """
@@ -32,6 +33,6 @@ GeoplanMap.basemap({{ this._parent.get_name() }}, {{ this.config|tojson }});
         self.config = basemap.script_config()
         # Instance lists: JSCSSMixin's add_js_link would change the class's shared list.
         self.default_js = [("geoplan_basemap", BASEMAP_JS)]
-        if basemap.vector_tiles is not None:
+        if basemap.vector_tiles is not None or basemap.reference == "full":
             self.default_js.insert(0, ("leaflet_vectorgrid", VECTORGRID_JS))
         self.default_css = []

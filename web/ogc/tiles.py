@@ -4,26 +4,32 @@ A tile is made by the store (PostGIS in SQL, the GeoPackage in process; see geop
 caller's visible fields only, the id field among them. Its ETag is the layer version and the field list, so a
 client revalidates and gets 304 until the layer changes. A tile without features is 204 No Content. Tile paths
 follow the standard: {tileMatrix}/{tileRow}/{tileCol}, that is z/y/x.
+
+An optional CQL2 `filter` (with `filter-lang` and `filter-crs`, the items endpoint's grammar, queryables and
+errors) keeps only the features it selects: a map asks each zoom for the classes it draws (the reference basemap's
+roads). The store runs it where the data lives (SQL on PostGIS); the ETag covers it with the query string.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from geoplan.access import visible_fields
 from geoplan.catalog import LayerDef
+from geoplan.cql2 import FILTER_LANGS, Node, parse_filter
 from geoplan.storage import LayerStore
 from geoplan.storage.tile_matrix import HALF_WORLD, MAX_ZOOM, TILE_MATRIX_SET, TileKey
 from web.deps import CallerDep, CatalogDep, SettingsDep, StoreDep, visible_vector_layer
 from web.etags import etag_headers, not_modified
 from web.layer_cache import LayerCache
 from web.ogc.common import CACHE_HEADERS, JSON, MVT
-from web.ogc.crs import CRS84
+from web.ogc.crs import CRS84, check_crs, to_storage
 from web.ogc.links import ogc_base
+from web.ogc.queryables import queryable_types
 
 router = APIRouter(prefix="/ogc")
 
@@ -159,21 +165,34 @@ async def tile(
     catalog: CatalogDep,
     caller: CallerDep,
     store: StoreDep,
+    filter_: Annotated[str | None, Query(alias="filter", description="a CQL2 filter")] = None,
+    filter_lang: Annotated[
+        str, Query(alias="filter-lang", description="the filter's encoding", json_schema_extra={"enum": FILTER_LANGS})
+    ] = "cql2-text",
+    filter_crs: Annotated[str | None, Query(alias="filter-crs", description="CRS URI of filter geometries")] = None,
 ) -> Response:
     layer = visible_vector_layer(catalog, caller.role, collection_id, what="collection")
     _check_set(tile_matrix_set_id)
     key = TileKey(tile_matrix, tile_col, tile_row)  # 404 outside the matrix, with the valid range
     fields = visible_fields(layer, caller.role)
+    node = None
+    if filter_ is not None:  # checked before any store work: a bad filter is a 400 with the parser's message
+        node = parse_filter(
+            filter_,
+            lang=filter_lang,
+            queryables=queryable_types(layer, fields),
+            to_storage=to_storage(check_crs(filter_crs, parameter="filter-crs")),
+        )
     version = await run_in_threadpool(store.layer_version, layer.name)
     etag, headers = etag_headers(request, layer.name, str(version), ",".join(fields))
     if (cached := not_modified(request, etag, headers)) is not None:
         return cached
-    data = await run_in_threadpool(_tile, store, layer, key, fields)
+    data = await run_in_threadpool(_tile, store, layer, key, fields, node)
     return mvt_response(data, headers)
 
 
-def _tile(store: LayerStore, layer: LayerDef, key: TileKey, fields: list[str]) -> bytes:
-    return store.vector_tile(layer.name, key, fields)
+def _tile(store: LayerStore, layer: LayerDef, key: TileKey, fields: list[str], node: Node | None) -> bytes:
+    return store.vector_tile(layer.name, key, fields, node)
 
 
 def mvt_response(data: bytes, headers: dict[str, str]) -> Response:

@@ -4,7 +4,8 @@
  * new_map (web/maps/offline.py) makes one call before the page's own script:
  *   GeoplanMap.basemap(map, {kind, reference: 'full'|'outlines'|'off', referenceUrl, vectorTiles})
  * and this script adds, in panes below Leaflet's overlay pane and never interactive:
- *   - water areas and waterways (blue), roads by class (minor classes only from some zoom): 'full' only;
+ *   - water areas and waterways (blue), roads by class (minor classes only from some zoom), as the OGC API's
+ *     vector tiles of the store's layers, each zoom's road tiles filtered to its classes: 'full' only;
  *   - district, town and village outlines (towns stronger) from /basemap/reference.json;
  *   - town names (the special units ranked lower) and, from zoom 12, village names, at points the server placed
  *     inside each area, culled on every zoom so a label overlapping a higher-ranked one is hidden;
@@ -27,7 +28,7 @@
     // popups; the pane takes no pointer events, so a click on a name reaches the feature under it.
     ['gpBaseLabels', 450],
   ];
-  // Width and colour per road class; minZoom: below it the class is not fetched or drawn at all.
+  // Width and colour per road class; minZoom: below it the class is not in the tiles asked for (the filter).
   var ROAD_CLASSES = {
     '高速公路': { color: '#d9822b', weight: 3.5, minZoom: 0 },
     '主干路': { color: '#e0a84a', weight: 2.5, minZoom: 0 },
@@ -40,6 +41,7 @@
   var WATER_COLOR = '#6fa8d6';
   var WATER_FILL = '#b3d4ee';
   var VIEW_LIMIT = 5000;
+  var TILE_MAX_ZOOM = 16; // deeper zooms scale zoom 16's tiles: a tile unit there is ~4 cm
   var LABEL_GAP = 4; // px kept free around each label
   var ROAD_NAME_ZOOM = 16; // street names only when streets are far enough apart to carry them
   var ROAD_NAME_RANK = 4;
@@ -71,8 +73,7 @@
   }
 
   // ------------------------------------------------------------------ roads and water
-  // Takes a GeoJSON feature (L.geoJSON) or its properties (Leaflet.VectorGrid's style functions), so the same
-  // style serves either source.
+  // Takes a GeoJSON feature or its properties (Leaflet.VectorGrid's style functions).
   function roadStyle(feature) {
     var properties = feature.properties || feature;
     var style = ROAD_CLASSES[properties.road_class] || ROAD_CLASSES['其他'];
@@ -87,70 +88,46 @@
     return 'road_class IN (' + shown.map(function (n) { return "'" + n + "'"; }).join(',') + ')';
   }
 
-  // A store layer drawn by the map's view: one bbox request per view (after a short pause), the previous view's
-  // features replaced. Roads and water can be large with real OpenStreetMap data, so they are never fetched whole.
-  function viewGeoJsonLayer(map, name, options) {
-    var group = L.featureGroup();
-    var timer = null;
-    var generation = 0;
-    async function load() {
-      timer = null;
-      var mine = ++generation;
-      var b = map.getBounds().pad(0.15);
-      var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(5); });
-      var params = new URLSearchParams({ bbox: bbox.join(','), limit: String(VIEW_LIMIT) });
-      var filter = options.filter ? options.filter(map.getZoom()) : '';
-      if (filter) params.set('filter', filter);
-      try {
-        var body = await getJson('/ogc/collections/' + encodeURIComponent(name) + '/items?' + params.toString());
-        if (mine !== generation) return; // a newer view is already loading
-        group.clearLayers();
-        L.geoJSON(body.features || [], {
-          style: options.style,
-          renderer: options.renderer,
-          interactive: false,
-        }).addTo(group);
-        group.fire('gp-loaded', { count: (body.features || []).length });
-      } catch (error) {
-        console.warn('basemap: ' + name + ' not drawn', error);
-      }
-    }
-    function schedule() {
-      if (timer !== null) clearTimeout(timer);
-      timer = setTimeout(load, 150);
-    }
-    group.on('add', function () { map.on('moveend', schedule); load(); });
-    group.on('remove', function () { map.off('moveend', schedule); });
-    return group;
+  // A store layer as the OGC API's vector tiles (SVG tiles: VectorGrid's canvas renderer is broken under Leaflet
+  // 1.9), so a real OpenStreetMap network (~10^5 road segments) is read a tile at a time, each cached by the browser
+  // (ETag). `options.filter(z)` gives the CQL2 filter of zoom z: Leaflet's L.Util.template calls a function-valued
+  // option with the tile's data, so {query} becomes each tile's own '?filter=…' ('' when every feature is drawn).
+  function storeTileLayer(name, options) {
+    var styles = {};
+    styles[name] = options.style; // VectorGrid names the style by the tile's layer, named after the collection
+    var url = '/ogc/collections/' + encodeURIComponent(name) + '/tiles/WebMercatorQuad/{z}/{y}/{x}{query}';
+    return L.vectorGrid.protobuf(url, {
+      pane: options.pane,
+      rendererFactory: L.svg.tile,
+      vectorTileLayerStyles: styles,
+      interactive: false,
+      maxNativeZoom: TILE_MAX_ZOOM,
+      maxZoom: 22,
+      fetchOptions: { credentials: 'omit' },
+      query: function (data) {
+        var filter = options.filter ? options.filter(data.z) : '';
+        return filter ? '?filter=' + encodeURIComponent(filter) : '';
+      },
+    });
   }
 
-  // Roads and water from the store. ONE place to switch to vector tiles once the OGC tiles endpoint is there:
-  //   return GeoplanMap.lib.vectorTileLayer('/ogc/collections/' + name + '/tiles/WebMercatorQuad/{z}/{x}/{y}', …);
-  // (the styles already take properties as VectorGrid gives them; street names then need the tiles' features).
-  function storeLayer(map, name, options) {
-    return viewGeoJsonLayer(map, name, options);
-  }
-
-  function drawLines(map, renderers, lines) {
+  function drawLines(map, lines) {
     var drawn = {};
+    if (!L.vectorGrid) { console.warn('basemap: Leaflet.VectorGrid missing: roads and water not drawn'); return drawn; }
     if (lines.water) {
-      drawn.water = storeLayer(map, 'water', {
-        renderer: renderers.gpBaseWater,
-        style: function () { return { color: WATER_COLOR, weight: 0.8, fillColor: WATER_FILL, fillOpacity: 0.9 }; },
+      drawn.water = storeTileLayer('water', {
+        pane: 'gpBaseWater',
+        style: { color: WATER_COLOR, weight: 0.8, fill: true, fillColor: WATER_FILL, fillOpacity: 0.9 },
       }).addTo(map);
     }
     if (lines.waterways) {
-      drawn.waterways = storeLayer(map, 'waterways', {
-        renderer: renderers.gpBaseWater,
-        style: function () { return { color: WATER_COLOR, weight: 2, opacity: 0.9 }; },
+      drawn.waterways = storeTileLayer('waterways', {
+        pane: 'gpBaseWater',
+        style: { color: WATER_COLOR, weight: 2, opacity: 0.9 },
       }).addTo(map);
     }
     if (lines.roads) {
-      drawn.roads = storeLayer(map, 'roads', {
-        renderer: renderers.gpBaseRoads,
-        style: roadStyle,
-        filter: roadFilter,
-      }).addTo(map);
+      drawn.roads = storeTileLayer('roads', { pane: 'gpBaseRoads', style: roadStyle, filter: roadFilter }).addTo(map);
     }
     return drawn;
   }
@@ -236,24 +213,71 @@
     },
   });
 
-  // The longest drawn piece of each named street, named at its middle (a street is many segments).
-  function roadNames(map, roads) {
-    if (map.getZoom() < ROAD_NAME_ZOOM) return [];
+  // The point halfway along a line (lat/lngs), `length` metres long.
+  function halfway(map, points, length) {
+    var left = length / 2;
+    for (var i = 1; i < points.length; i++) {
+      var step = map.distance(points[i - 1], points[i]);
+      if (step > 0 && step >= left) {
+        var t = left / step, a = points[i - 1], b = points[i];
+        return L.latLng(a.lat + t * (b.lat - a.lat), a.lng + t * (b.lng - a.lng));
+      }
+      left -= step;
+    }
+    return points[points.length - 1];
+  }
+
+  // The longest piece of each named street in GeoJSON `features`, named halfway along it (a street is many
+  // segments).
+  function roadNames(map, features) {
     var best = {};
-    roads.eachLayer(function (collection) {
-      collection.eachLayer(function (line) {
-        var name = ((line.feature || {}).properties || {}).name;
-        if (!name || !line.getLatLngs) return;
-        var points = L.LineUtil.isFlat(line.getLatLngs()) ? line.getLatLngs() : line.getLatLngs()[0];
+    features.forEach(function (feature) {
+      var name = (feature.properties || {}).name;
+      var geometry = feature.geometry || {};
+      if (!name) return;
+      var parts = geometry.type === 'LineString' ? [geometry.coordinates]
+        : geometry.type === 'MultiLineString' ? geometry.coordinates : [];
+      parts.forEach(function (coordinates) {
+        var points = coordinates.map(function (c) { return L.latLng(c[1], c[0]); });
         var length = 0;
         for (var i = 1; i < points.length; i++) length += map.distance(points[i - 1], points[i]);
-        if (!best[name] || best[name].length < length) best[name] = { line: line, length: length };
+        if (!best[name] || best[name].length < length) best[name] = { points: points, length: length };
       });
     });
     return Object.keys(best).map(function (name) {
-      var centre = best[name].line.getCenter();
+      var centre = halfway(map, best[name].points, best[name].length);
       return { name: name, lon: centre.lng, lat: centre.lat, rank: ROAD_NAME_RANK, minZoom: ROAD_NAME_ZOOM, layer: 'roads' };
     });
+  }
+
+  // Street names from ROAD_NAME_ZOOM. The tiles are drawn without their properties kept (not interactive), and at
+  // that zoom the view is a few streets: one small request by the view for the named roads (name and line only),
+  // after a short pause, the previous view's names replaced.
+  function streetNames(map, labels) {
+    var timer = null;
+    var generation = 0;
+    async function load() {
+      timer = null;
+      var mine = ++generation;
+      if (map.getZoom() < ROAD_NAME_ZOOM) { labels.setExtra([]); return; }
+      var b = map.getBounds().pad(0.15);
+      var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(5); });
+      var params = new URLSearchParams({
+        bbox: bbox.join(','), limit: String(VIEW_LIMIT), filter: 'name IS NOT NULL', properties: 'name',
+      });
+      try {
+        var body = await getJson('/ogc/collections/roads/items?' + params.toString());
+        if (mine !== generation) return; // a newer view is already loading
+        labels.setExtra(roadNames(map, body.features || []));
+      } catch (error) {
+        console.warn('basemap: street names not drawn', error);
+      }
+    }
+    map.on('moveend', function () {
+      if (timer !== null) clearTimeout(timer);
+      timer = setTimeout(load, 150);
+    });
+    load();
   }
 
   // ------------------------------------------------------------------ credit and scale
@@ -314,11 +338,9 @@
     if (config.reference === 'off') { state.ready = true; return state; }
     state.loaded = getJson(config.referenceUrl).then(function (reference) {
       drawOutlines(renderers, reference).forEach(function (layer) { layer.addTo(map); });
-      if (config.reference === 'full') state.lines = drawLines(map, renderers, reference.lines || {});
+      if (config.reference === 'full') state.lines = drawLines(map, reference.lines || {});
       state.labels = new LabelLayer(reference.labels || []).addTo(map);
-      if (state.lines.roads) {
-        state.lines.roads.on('gp-loaded', function () { state.labels.setExtra(roadNames(map, state.lines.roads)); });
-      }
+      if (state.lines.roads) streetNames(map, state.labels);
       if (config.reference === 'full') addCredit(map, creditText(reference));
       state.ready = true;
       map.getContainer().dataset.basemap = 'ready';
