@@ -12,12 +12,11 @@ from folium.template import Template
 from web.maps.basemap import Basemap
 
 BASEMAP_JS = "/static/geoplan-basemap.js"
-VECTORGRID_JS = "/static/vendor/leaflet-vectorgrid/Leaflet.VectorGrid.bundled.min.js"
 
 
 class BasemapScript(JSCSSMixin):
-    """Links geoplan-basemap.js (and Leaflet.VectorGrid, for a vector tile basemap and for the reference's roads
-    and water, drawn from the OGC vector tiles) and calls it."""
+    """Links geoplan-basemap.js and calls it (Leaflet.VectorGrid, which it uses for the reference's roads and water
+    and for a vector tile package, comes with every map: offline.OfflineMap)."""
 
     _template = Template(
         """
@@ -33,6 +32,4 @@ GeoplanMap.basemap({{ this._parent.get_name() }}, {{ this.config|tojson }});
         self.config = basemap.script_config()
         # Instance lists: JSCSSMixin's add_js_link would change the class's shared list.
         self.default_js = [("geoplan_basemap", BASEMAP_JS)]
-        if basemap.vector_tiles is not None or basemap.reference == "full":
-            self.default_js.insert(0, ("leaflet_vectorgrid", VECTORGRID_JS))
         self.default_css = []

@@ -17,6 +17,7 @@ from web.maps.basemap_script import BasemapScript
 
 VENDOR_URL = "/static/vendor"
 LEAFLET_JS = f"{VENDOR_URL}/leaflet/leaflet.js"
+VECTORGRID_JS = f"{VENDOR_URL}/leaflet-vectorgrid/Leaflet.VectorGrid.bundled.min.js"
 LEAFLET_CSS = f"{VENDOR_URL}/leaflet/leaflet.css"
 
 # Gaoming's centre and a zoom that shows the whole district (~938 km²) until the outline has loaded.
@@ -27,7 +28,9 @@ GAOMING_ZOOM = 11
 class OfflineMap(folium.Map):
     """folium.Map with only the vendored Leaflet: the class lists replace folium's CDN defaults."""
 
-    default_js = [("leaflet", LEAFLET_JS)]  # noqa: RUF012  (folium's own class attribute)
+    # Leaflet.VectorGrid with it on every map: the reference basemap draws roads and water from vector tiles, and
+    # the layer and planner pages their big layers (one link, whichever of them a page uses).
+    default_js = [("leaflet", LEAFLET_JS), ("leaflet_vectorgrid", VECTORGRID_JS)]  # noqa: RUF012  (folium's own)
     default_css = [("leaflet_css", LEAFLET_CSS)]  # noqa: RUF012
 
 
