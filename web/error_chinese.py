@@ -152,7 +152,7 @@ def zh_for_problems(exc: ValidationFailed) -> str:
             break
     more = "等" if len(exc.problems) > len(shown) else ""
     # An upload is a file; a record typed into a form is not.
-    what = "文件" if re.search(r"\.\w{2,5}$", exc.source) else "提交的数据"
+    what = "文件" if re.search(r"\.\w{2,8}$", exc.source) else "提交的数据"
     return f"{what}有 {len(exc.problems)} 处问题：{'、'.join(shown)}{more}有误，请修改后重试。"
 
 
