@@ -16,12 +16,21 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from geoplan.errors import READ_ONLY_SQLSTATE, Problem, StoreError, ValidationFailed
+from geoplan.errors import (
+    READ_ONLY_SQLSTATE,
+    CRSError,
+    InputError,
+    NotFoundError,
+    Problem,
+    StoreError,
+    UnreadableFileError,
+    ValidationFailed,
+)
 from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.web.conftest import Tokens, bearer
 from web.app import create_app
-from web.error_chinese import zh_for_problems
+from web.error_chinese import zh_for_error, zh_for_problems
 from web.errors import install_error_handlers
 from web.settings import WebSettings
 
@@ -173,3 +182,18 @@ def test_read_only_replica_and_internal_errors() -> None:
         assert "secret" not in boom_answer.text
         assert "服务器内部错误" in chinese(boom_answer, 500)
         assert chinese(client.get("/write"), 503) == "只读副本，暂不能写入：请在主库上修改。"
+
+
+def test_fallbacks_by_class_when_the_raise_site_gives_no_chinese() -> None:
+    assert zh_for_error(InputError("x", zh="自己的说明")) == "自己的说明"
+    assert zh_for_error(CRSError("a.shp: unknown coordinate system")).startswith("坐标系有问题")
+    assert zh_for_error(UnreadableFileError("a.gpkg: not a readable GeoPackage: truncated")).startswith("文件无法读取")
+    assert zh_for_error(NotFoundError("unknown layer 'roads_x'; the catalogue has: …")) == "未找到请求的内容“roads_x”。"
+    assert zh_for_error(InputError("a.gpkg holds 2 layers (a, b); choose one with --layer")) == (
+        "输入有误：文件含有多个图层，请指明要用哪一个。"
+    )
+    assert zh_for_error(InputError("something new")) == "输入有误：请检查输入的内容、参数或文件后重试。"
+
+
+def test_a_method_the_path_does_not_serve(client: TestClient) -> None:
+    assert chinese(client.delete("/api/coverage"), 405) == "不支持此请求方式。"
