@@ -319,6 +319,17 @@ def _undeclared_message(source: str, bounds: Bounds) -> str:
     return message
 
 
+UNDECLARED_ZH = "文件未声明坐标系：请指明坐标系（经纬度填 EPSG:4490，高德坐标填 gcj02，投影坐标如 EPSG:4547）。"
+
+
+def _undeclared_zh(bounds: Bounds) -> str:
+    if _looks_lonlat(bounds):
+        return "文件未声明坐标系；其坐标像经纬度：CGCS2000/WGS84 请填 EPSG:4490，高德坐标请填 gcj02。"
+    if _looks_unprefixed_gk(bounds):
+        return "文件未声明坐标系；其坐标像投影坐标（米），如 EPSG:4547（高斯-克吕格 114°E）。"
+    return UNDECLARED_ZH
+
+
 def _resolve_crs(frame: gpd.GeoDataFrame, declared: StoreCRS | None, source: str, bounds: Bounds | None) -> CRS:
     """Rules (b)-(d): which CRS the file's numbers are in (GCJ-02 is handled before)."""
     file_crs: CRS | None = frame.crs
@@ -326,16 +337,18 @@ def _resolve_crs(frame: gpd.GeoDataFrame, declared: StoreCRS | None, source: str
         if isinstance(declared, CRS) and not crs_equivalent(file_crs, declared):
             raise CRSError(
                 f"{source}: the file says its coordinates are in {crs_label(file_crs)} but --crs says "
-                f"{crs_label(declared)}; correct the file (or drop its CRS) or drop --crs"
+                f"{crs_label(declared)}; correct the file (or drop its CRS) or drop --crs",
+                zh=f"坐标系矛盾：文件声明为 {crs_label(file_crs)}，而所填坐标系为 {crs_label(declared)}。"
+                "请改正其一，或不填坐标系。",
             )
         return file_crs
     if isinstance(declared, CRS):
         return declared
     if bounds is None:
-        raise CRSError(f"{source}: the file does not say its coordinate system; {CRS_HINT}")
+        raise CRSError(f"{source}: the file does not say its coordinate system; {CRS_HINT}", zh=UNDECLARED_ZH)
     zone_crs = detect_zone_prefixed_crs(bounds)
     if zone_crs is None:
-        raise CRSError(_undeclared_message(source, bounds))
+        raise CRSError(_undeclared_message(source, bounds), zh=_undeclared_zh(bounds))
     log.info("%s: no CRS given; zone-prefixed eastings detected, using %s", source, crs_label(zone_crs))
     return zone_crs
 
@@ -343,10 +356,14 @@ def _resolve_crs(frame: gpd.GeoDataFrame, declared: StoreCRS | None, source: str
 def _from_gcj02(frame: gpd.GeoDataFrame, source: str, bounds: Bounds | None) -> gpd.GeoDataFrame:
     file_crs: CRS | None = frame.crs
     if file_crs is not None and not is_lonlat_wgs84_family(file_crs):
-        raise CRSError(f"{source}: --crs gcj02 means AMap longitude/latitude, but the file says {crs_label(file_crs)}")
+        raise CRSError(
+            f"{source}: --crs gcj02 means AMap longitude/latitude, but the file says {crs_label(file_crs)}",
+            zh=f"坐标系矛盾：gcj02 表示高德经纬度，而文件声明为 {crs_label(file_crs)}。",
+        )
     if bounds is not None and not _looks_lonlat(bounds):
         raise CRSError(
-            f"{source}: --crs gcj02 means longitude/latitude degrees, but the coordinates are {_bounds_text(bounds)}"
+            f"{source}: --crs gcj02 means longitude/latitude degrees, but the coordinates are {_bounds_text(bounds)}",
+            zh="坐标系矛盾：gcj02 表示经纬度（度），而文件中的坐标不是经纬度。",
         )
     shifted = geometries_gcj02_to_wgs84(frame.geometry.to_numpy())
     geometry = gpd.GeoSeries(shifted, index=frame.index, crs=STORE_CRS, name=frame.geometry.name)
@@ -365,7 +382,10 @@ def to_store_crs(frame: gpd.GeoDataFrame, *, declared: str | None, source: str) 
     try:
         parsed = parse_crs(declared) if declared is not None else None
     except CRSError as exc:
-        raise CRSError(f"{source}: {exc}") from None
+        raise CRSError(
+            f"{source}: {exc}",
+            zh=f"无法识别所填的坐标系“{str(declared)[:60]}”：请填 EPSG 代码（如 EPSG:4547）或 gcj02。",
+        ) from None
     bounds = _frame_bounds(frame)
     if parsed == GCJ02:
         return _from_gcj02(frame, source, bounds)
@@ -373,7 +393,7 @@ def to_store_crs(frame: gpd.GeoDataFrame, *, declared: str | None, source: str) 
     if bounds is not None:
         why = _contradiction(crs, bounds)
         if why is not None:
-            raise CRSError(f"{source}: {why}")
+            raise CRSError(f"{source}: {why}", zh=f"坐标与坐标系 {crs_label(crs)} 不符：请检查坐标系是否填对。")
     if is_lonlat_wgs84_family(crs):
         return frame.set_crs(STORE_CRS, allow_override=True)  # set_crs copies; numbers unchanged
     return frame.set_crs(crs, allow_override=True).to_crs(STORE_CRS)

@@ -58,11 +58,15 @@ class Problem:
 
 
 class ValidationFailed(InputError):
-    """A dataset broke the catalogue's rules. Carries every problem found, not only the first."""
+    """A dataset broke the catalogue's rules. Carries every problem found, not only the first.
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
+    `titles`: the catalogue's Chinese field titles (name -> title_zh), so a page can name the fields people know.
+    """
+
+    def __init__(self, source: str, problems: list[Problem], *, titles: dict[str, str] | None = None) -> None:
         self.source = source
         self.problems = problems
+        self.titles = titles or {}
         shown = "; ".join(str(p) for p in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         super().__init__(f"{source}: {len(problems)} problem(s): {shown}{more}")

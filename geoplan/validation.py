@@ -524,7 +524,8 @@ def validate(
     if findings:
         problems = findings.sorted()
         log.info("%s: %d problem(s) for layer %s", source, len(problems), layer.name)
-        raise ValidationFailed(source, problems)
+        titles = {f.name: f.title_zh for f in layer.fields if f.title_zh}
+        raise ValidationFailed(source, problems, titles=titles)
     warnings = [Problem(f"ignored column(s) not in the catalogue: {', '.join(extras)}")] if extras else []
     out = gpd.GeoDataFrame(values, geometry=gpd.GeoSeries(geoms, crs=STORE_CRS), crs=STORE_CRS)
     return ValidationResult(frame=out, repairs=repairs, warnings=warnings)

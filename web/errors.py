@@ -7,8 +7,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geoplan.errors import (
     READ_ONLY_MESSAGE,
@@ -20,6 +21,7 @@ from geoplan.errors import (
     ValidationFailed,
     is_read_only_refusal,
 )
+from web.error_chinese import INTERNAL_ZH, READ_ONLY_ZH, zh_for_error, zh_for_http, zh_for_validation
 from web.uploads import json_safe_errors
 
 log = logging.getLogger(__name__)
@@ -43,15 +45,13 @@ def status_for(exc: Exception) -> int:
 
 async def _handle_geoplan_error(request: Request, exc: Exception) -> JSONResponse:
     if is_read_only_refusal(exc):
-        return JSONResponse({"detail": READ_ONLY_MESSAGE}, status_code=503)
+        return _read_only()
     status = status_for(exc)
     if status >= 500:
         log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"detail": "internal error"}, status_code=status)
-    body: dict[str, object] = {"detail": str(exc)}
-    zh = getattr(exc, "zh", "")
-    if zh:  # what the pages show (geoplan-session.js prefers it)
-        body["detail_zh"] = zh
+        return _internal(status)
+    # `detail_zh` is what the pages show (geoplan-session.js prefers it); `detail` stays English for clients.
+    body: dict[str, object] = {"detail": str(exc), "detail_zh": zh_for_error(exc)}
     problems = getattr(exc, "problems", None)
     if problems:
         body["problems"] = [{"feature": p.feature, "field": p.field, "message": p.message} for p in problems[:200]]
@@ -60,19 +60,39 @@ async def _handle_geoplan_error(request: Request, exc: Exception) -> JSONRespons
 
 async def _handle_request_validation(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422, minus any input JSON cannot hold (a NaN echoed back would make the answer a 500)."""
-    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    return JSONResponse({"detail": json_safe_errors(list(errors))}, status_code=422)
+    errors = list(exc.errors()) if isinstance(exc, RequestValidationError) else []
+    body = {"detail": json_safe_errors(errors), "detail_zh": zh_for_validation(errors)}
+    return JSONResponse(body, status_code=422)
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own answer to an HTTPException (401, 403, 404, 413 …), with its Chinese beside it."""
+    if not isinstance(exc, StarletteHTTPException):
+        return await _handle_unexpected(request, exc)
+    headers = dict(exc.headers or {})
+    if exc.status_code in (204, 304):  # no body allowed
+        return Response(status_code=exc.status_code, headers=headers)
+    body = {"detail": exc.detail, "detail_zh": zh_for_http(exc.status_code, exc.detail)}
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _read_only() -> JSONResponse:
+    return JSONResponse({"detail": READ_ONLY_MESSAGE, "detail_zh": READ_ONLY_ZH}, status_code=503)
+
+
+def _internal(status: int = 500) -> JSONResponse:
+    return JSONResponse({"detail": "internal error", "detail_zh": INTERNAL_ZH}, status_code=status)
 
 
 async def _handle_database_error(request: Request, exc: Exception) -> JSONResponse:
     if is_read_only_refusal(exc):  # an app process serving from a replica: expected, and the caller can act
-        return JSONResponse({"detail": READ_ONLY_MESSAGE}, status_code=503)
+        return _read_only()
     return await _handle_unexpected(request, exc)
 
 
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"detail": "internal error"}, status_code=500)
+    return _internal()
 
 
 def document_error_bodies(app: FastAPI) -> None:
@@ -90,6 +110,7 @@ def document_error_bodies(app: FastAPI) -> None:
             body["properties"]["detail"] = {"title": "Detail", "anyOf": [detail, {"type": "string"}]}
             problem = {"type": "object", "properties": {"feature": {}, "field": {}, "message": {"type": "string"}}}
             body["properties"]["problems"] = {"type": "array", "items": problem}
+            body["properties"]["detail_zh"] = {"type": "string", "description": "the same in Chinese, for people"}
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -98,6 +119,7 @@ def document_error_bodies(app: FastAPI) -> None:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GeoplanError, _handle_geoplan_error)
     app.add_exception_handler(RequestValidationError, _handle_request_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
     app.add_exception_handler(DBAPIError, _handle_database_error)
     app.add_exception_handler(Exception, _handle_unexpected)
     document_error_bodies(app)

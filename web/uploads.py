@@ -67,7 +67,7 @@ def parse_json(raw: bytes) -> Any:
     except InputError:
         raise
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InputError("the request body is not valid JSON") from None
+        raise InputError("the request body is not valid JSON", zh="请求内容不是有效的 JSON。") from None
     if _depth_exceeds(document, MAX_JSON_DEPTH):
         raise InputError(f"the request body's JSON nests arrays and objects deeper than {MAX_JSON_DEPTH} levels")
     return document
@@ -178,12 +178,18 @@ async def uploaded_file(request: Request, limit: int, *, prefix: str) -> AsyncIt
     async with limited.form(max_files=1, max_fields=10) as form:
         file = form.get("file")
         if not isinstance(file, StarletteUploadFile):
-            raise InputError("send the file as multipart/form-data in a field named 'file'")
+            raise InputError(
+                "send the file as multipart/form-data in a field named 'file'",
+                zh="请选择要上传的文件（表单字段 file）。",
+            )
         name = safe_file_name(file.filename or "")
         suffix = Path(name).suffix.lower()
         if suffix not in FORMATS or FORMATS[suffix].reader is None:
             readable = ", ".join(sorted(s for s, f in FORMATS.items() if f.reader is not None))
-            raise InputError(f"unsupported file type {suffix or '(none)'!r}; upload one of: {readable}")
+            raise InputError(
+                f"unsupported file type {suffix or '(none)'!r}; upload one of: {readable}",
+                zh=f"不支持的文件类型“{suffix or '无扩展名'}”：请上传以下之一：{readable}。",
+            )
         with tempfile.TemporaryDirectory(prefix=prefix) as folder:
             target = Path(folder) / name
             await save_limited(file, target, limit)

@@ -84,6 +84,10 @@ class SiteInput:
 # --------------------------------------------------------------------------------------------- geometry
 
 
+_KIND_ZH = {"Point": "点", "MultiPoint": "多点", "LineString": "线", "MultiLineString": "多线", "LinearRing": "闭合线"}
+"""Geometry types in Chinese, for the message that a site must be a polygon."""
+
+
 def site_polygon(
     geom: shapely.Geometry | None, *, source: str, strict: bool = False
 ) -> tuple[shapely.Geometry, list[str]]:
@@ -92,10 +96,15 @@ def site_polygon(
     CRS-agnostic (topology only): callers measure area themselves in EPSG:4547.
     """
     if geom is None or shapely.is_missing(geom) or geom.is_empty:
-        raise InputError(f"{source}: the site has no geometry (null or empty); send the site's outline as a Polygon")
+        raise InputError(
+            f"{source}: the site has no geometry (null or empty); send the site's outline as a Polygon",
+            zh="选址没有几何图形（为空）：请提供选址范围的面（多边形）。",
+        )
     geom = shapely.force_2d(geom)
     if not np.isfinite(shapely.get_coordinates(geom)).all():
-        raise InputError(f"{source}: the site's coordinates are not all finite numbers")
+        raise InputError(
+            f"{source}: the site's coordinates are not all finite numbers", zh="选址的坐标不全是有效数字。"
+        )
     geom = _polygonal(geom, source)
     if geom.is_valid:
         return geom, []
@@ -103,11 +112,15 @@ def site_polygon(
     if strict:
         raise InputError(
             f"{source}: the site's outline is invalid ({reason}); fix it, or check without strict mode to have "
-            "it repaired with make_valid"
+            "it repaired with make_valid",
+            zh=f"选址的边界无效（{reason}）：请修正，或不勾选严格模式以自动修复。",
         )
     repaired = _polygon_parts(shapely.make_valid(geom))
     if repaired is None:
-        raise InputError(f"{source}: the site's outline is invalid ({reason}) and repairing it leaves no area")
+        raise InputError(
+            f"{source}: the site's outline is invalid ({reason}) and repairing it leaves no area",
+            zh=f"选址的边界无效（{reason}），修复后没有面积：请检查选址范围。",
+        )
     parts = shapely.get_num_geometries(repaired)
     note = (
         f"the site's outline was invalid ({reason}) and was repaired with make_valid into {parts} polygon "
@@ -128,10 +141,14 @@ def _polygonal(geom: shapely.Geometry, source: str) -> shapely.Geometry:
             return shapely.union_all(parts)
         raise InputError(
             f"{source}: the site must be a polygon, but it is a GeometryCollection of {', '.join(kinds) or 'nothing'}"
-            "; send only the site's outline as a Polygon or MultiPolygon"
+            "; send only the site's outline as a Polygon or MultiPolygon",
+            zh="选址范围必须是面（多边形），文件中混有点或线：请只提供选址范围的面。",
         )
     hint = _NO_AREA_HINT.get(kind, "send the site's outline as a Polygon or MultiPolygon")
-    raise InputError(f"{source}: the site must be a polygon, but it is a {kind}; {hint}")
+    raise InputError(
+        f"{source}: the site must be a polygon, but it is a {kind}; {hint}",
+        zh=f"选址范围必须是面（多边形），而文件中是{_KIND_ZH.get(kind, kind)}：请提供选址范围的面。",
+    )
 
 
 def _polygon_parts(geom: shapely.Geometry) -> shapely.Geometry | None:
@@ -152,11 +169,15 @@ def metric_area_m2(geom: shapely.Geometry, crs: Any = STORE_CRS) -> float:
 def check_site_size(area_m2: float, *, source: str, max_area_m2: float = MAX_SITE_AREA_M2) -> None:
     """Refuse a site too small to measure or too large to be one project's land."""
     if not math.isfinite(area_m2) or area_m2 < MIN_SITE_AREA_M2:
-        raise InputError(f"{source}: the site has (almost) no area ({area_m2:.2f} m²); send the site's outline")
+        raise InputError(
+            f"{source}: the site has (almost) no area ({area_m2:.2f} m²); send the site's outline",
+            zh=f"选址几乎没有面积（{area_m2:.2f} 平方米）：请提供选址范围的面。",
+        )
     if area_m2 > max_area_m2:
         raise InputError(
             f"{source}: the site covers {area_m2 / 1e6:,.1f} km², more than the {max_area_m2 / 1e6:,.0f} km² a site "
-            "check accepts; a site is one project's land (compare whole plan layers with the overlap analysis)"
+            "check accepts; a site is one project's land (compare whole plan layers with the overlap analysis)",
+            zh=f"选址面积 {area_m2 / 1e6:,.1f} 平方公里，超过单个选址的上限 {max_area_m2 / 1e6:,.0f} 平方公里。",
         )
 
 
@@ -166,14 +187,18 @@ def check_site_size(area_m2: float, *, source: str, max_area_m2: float = MAX_SIT
 def site_from_frame(frame: gpd.GeoDataFrame, *, source: str, strict: bool = False) -> SiteInput:
     """The one feature of a frame (any CRS; the result is in EPSG:4490) as a checked site."""
     if frame.crs is None:
-        raise InputError(f"{source}: the site has no coordinate system")
+        raise InputError(f"{source}: the site has no coordinate system", zh="选址没有坐标系：请指明坐标系。")
     if len(frame) == 0:
-        raise InputError(f"{source}: no features; send one Polygon feature, the site's outline")
+        raise InputError(
+            f"{source}: no features; send one Polygon feature, the site's outline",
+            zh="文件中没有任何要素：请提供一个选址范围的面。",
+        )
     if len(frame) > 1:
         raise InputError(
             f"{source}: one site per check; got {len(frame)} features. If they are parts of one site, merge them "
             "into one (Multi)Polygon feature first (QGIS: Vector > Geoprocessing Tools > Dissolve); otherwise "
-            "check them one at a time"
+            "check them one at a time",
+            zh=f"每次只能审查一个选址，文件中有 {len(frame)} 个要素：如属同一选址，请先合并为一个面。",
         )
     data = frame.to_crs(STORE_CRS) if not _is_store_crs(frame) else frame
     geom, notes = site_polygon(data.geometry.iloc[0], source=source, strict=strict)
@@ -216,7 +241,10 @@ def site_from_geojson(
     if isinstance(document, Mapping) and document.get("type") in _GEOMETRY_TYPES:
         document = {"type": "Feature", "geometry": dict(document), "properties": {}}
     if not isinstance(document, Mapping) or document.get("type") not in ("Feature", "FeatureCollection"):
-        raise InputError(f"{source}: expected a GeoJSON Feature, FeatureCollection or Polygon geometry")
+        raise InputError(
+            f"{source}: expected a GeoJSON Feature, FeatureCollection or Polygon geometry",
+            zh="内容不是 GeoJSON 的要素、要素集或面。",
+        )
     frame = frame_from_geojson(dict(document), source=source)
     if len(frame) > 1:
         return site_from_frame(frame, source=source, strict=strict)  # refused with the one-site message

@@ -124,13 +124,17 @@ def _format_for_reading(path: Path, name: str) -> FileFormat:
             other = _SNIFFED_SUFFIX[str(family)]
             raise UnreadableFileError(
                 f"{name}: not a readable {fmt.label}: the content looks like {FORMATS[other].label} "
-                f"(rename it to {other}?)"
+                f"(rename it to {other}?)",
+                zh=f"文件无法读取：扩展名是 {fmt.label}，内容却像 {FORMATS[other].label}（是否应改名为 {other}？）。",
             )
         return fmt
     if family is not None:
         log.info("%s: unknown suffix; content looks like %s", name, FORMATS[_SNIFFED_SUFFIX[family]].label)
         return FORMATS[_SNIFFED_SUFFIX[family]]
-    raise UnreadableFileError(f"{name}: not a supported geodata file; supported: {supported()}")
+    raise UnreadableFileError(
+        f"{name}: not a supported geodata file; supported: {supported()}",
+        zh=f"不是受支持的地理数据文件。支持：{supported()}。",
+    )
 
 
 TABLE_SUFFIXES = (".csv", ".xlsx")
@@ -155,17 +159,23 @@ def read_raw(
         raise UnreadableFileError(f"{shown}: not a file")
     size = _file_size(path)
     if size > max_bytes:
-        raise UnreadableFileError(f"{shown}: {size:,} bytes is more than the {max_bytes:,}-byte import limit")
+        raise UnreadableFileError(
+            f"{shown}: {size:,} bytes is more than the {max_bytes:,}-byte import limit",
+            zh=f"文件过大：{size:,} 字节，超过导入上限 {max_bytes:,} 字节。",
+        )
     fmt = _format_for_reading(path, shown)
     if size == 0:
-        raise UnreadableFileError(f"{shown}: not a readable {fmt.label}: the file is empty")
+        raise UnreadableFileError(f"{shown}: not a readable {fmt.label}: the file is empty", zh="文件是空的。")
     assert fmt.reader is not None  # _format_for_reading only returns readable formats
     if prepare is not None and fmt not in (FORMATS[s] for s in TABLE_SUFFIXES):
         raise InputError(f"{shown}: a column map applies to .csv and .xlsx tables, not to {fmt.label}")
     try:
         return fmt.reader(path, ReadOptions(layer, max_bytes, shown, header_row, prepare))
     except FormatError as exc:
-        raise UnreadableFileError(f"{shown}: not a readable {fmt.label}: {exc}") from None
+        raise UnreadableFileError(
+            f"{shown}: not a readable {fmt.label}: {exc}",
+            zh=f"文件无法作为 {fmt.label} 读取：可能已损坏、被截断或格式不对。",
+        ) from None
 
 
 def read_file(
@@ -186,7 +196,7 @@ def read_file(
     path = Path(path)
     frame = read_raw(path, layer=layer, max_bytes=max_bytes, header_row=header_row, prepare=prepare)
     if len(frame) == 0:
-        raise InputError(f"{path.name}: the file holds no features")
+        raise InputError(f"{path.name}: the file holds no features", zh="文件中没有任何要素。")
     return to_store_crs(frame, declared=crs, source=path.name)
 
 

@@ -82,6 +82,16 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # tab and newline are fine i
 # --------------------------------------------------------------------------------------------- reading
 
 
+RECORD_TITLES_ZH = {
+    "progress_pct": "进度",
+    "investment_to_date_wan": "累计投资（万元）",
+    "quarter": "季度",
+    "status": "状态",
+    "note": "备注",
+}
+"""A progress record's fields by the names its form shows (for the Chinese message of a refused record)."""
+
+
 def progress_records(
     engine_or_store: Engine | LayerStore, *, until_quarter: str | None = None, project_id: str | None = None
 ) -> pd.DataFrame:
@@ -372,7 +382,7 @@ def record_progress(
         if progress < baseline_progress and not note_text:
             problem("note", f"progress falls from {baseline_progress:g} % to {progress:g} %: add a note saying why")
     if problems_found:
-        raise ValidationFailed(f"progress record for {pid}", problems_found)
+        raise ValidationFailed(f"progress record for {pid}", problems_found, titles=RECORD_TITLES_ZH)
     assert q is not None and progress is not None
 
     row: dict[str, Any] = {

@@ -108,10 +108,16 @@ def _kinds(text: str | None, allowed: tuple[str, ...] | list[str] | None) -> tup
         return None
     wanted = sorted({part.strip() for part in text.split(",") if part.strip()})
     if not wanted:
-        raise InputError("kinds is empty: name at least one facility kind, or leave it out for all")
+        raise InputError(
+            "kinds is empty: name at least one facility kind, or leave it out for all",
+            zh="请至少选择一类设施（或不限类别）。",
+        )
     unknown = [k for k in wanted if allowed and k not in allowed]
     if unknown:
-        raise InputError(f"unknown facility kind(s) {', '.join(unknown)}; the kinds are: {', '.join(allowed or ())}")
+        raise InputError(
+            f"unknown facility kind(s) {', '.join(unknown)}; the kinds are: {', '.join(allowed or ())}",
+            zh=f"未知的设施类别：{'、'.join(unknown)}。可选：{'、'.join(allowed or ())}。",
+        )
     return tuple(wanted)
 
 
@@ -269,7 +275,9 @@ async def coverage_sites(
     if reach > MAX_SITE_REACH_M:
         raise InputError(
             f"new sites are searched here for reaches up to {MAX_SITE_REACH_M:,.0f} m; these options reach "
-            f"{reach:,.0f} m (minutes × speed): shorten them, or use `geoplan suggest-sites`"
+            f"{reach:,.0f} m (minutes × speed): shorten them, or use `geoplan suggest-sites`",
+            zh=f"此处新选址只支持 {MAX_SITE_REACH_M:,.0f} 米以内的服务半径；当前参数为 {reach:,.0f} 米"
+            "（分钟 × 速度）：请缩短时间或降低速度。",
         )
     return await _layer_answer(request, query, cache, store, lambda run: cache.sites(run, k))
 

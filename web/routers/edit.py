@@ -71,10 +71,13 @@ async def replace_feature(
         raise HTTPException(400, f"layer '{layer.name}' has no id field")
     frame = frame_from_geojson(await _json_body(request, settings.max_upload_bytes), source="request body")
     if len(frame) != 1:
-        raise InputError("send exactly one Feature to replace a feature")
+        raise InputError("send exactly one Feature to replace a feature", zh="修改一个要素时请只提交一个要素。")
     body_id = frame[layer.id_field].iloc[0] if layer.id_field in frame.columns else None
     if body_id is not None and str(body_id) != feature_id:
-        raise InputError(f"the feature's {layer.id_field} ({body_id}) differs from the URL ({feature_id})")
+        raise InputError(
+            f"the feature's {layer.id_field} ({body_id}) differs from the URL ({feature_id})",
+            zh=f"要素的编号（{body_id}）与所修改的要素（{feature_id}）不一致。",
+        )
     frame[layer.id_field] = feature_id
     result = prepare_frame(store, layer.name, frame, source="request body", mode="replace", refuse_unknown=True)
     store.update_features(layer.name, result.frame, actor=caller.actor)
@@ -121,7 +124,10 @@ async def upload_layer(
     async with uploaded_file(request, settings.max_upload_bytes, prefix="geoplan-upload-") as (path, form):
         mode = str(form.get("mode") or "replace")
         if mode not in ("replace", "append"):
-            raise InputError(f"mode must be replace or append, not {mode!r}")
+            raise InputError(
+                f"mode must be replace or append, not {mode!r}",
+                zh="导入方式只能是“替换”（replace）或“追加”（append）。",
+            )
         report = await run_in_threadpool(
             import_file,
             store,

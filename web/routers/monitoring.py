@@ -220,10 +220,12 @@ async def take_snapshot(
 ) -> dict[str, Any]:
     body = await _optional_json(request)
     if not isinstance(body, dict) or set(body) - {"quarter"}:
-        raise InputError('the body must be {"quarter": "YYYYQn"} or empty')
+        raise InputError(
+            'the body must be {"quarter": "YYYYQn"} or empty', zh="请求内容应为空，或只含季度（如 2026Q4）。"
+        )
     text = body.get("quarter")
     if text is not None and not isinstance(text, str):
-        raise InputError("quarter must be text such as 2026Q4")
+        raise InputError("quarter must be text such as 2026Q4", zh="季度应写成文字，如 2026Q4。")
     current = as_of_now()
     quarter = Quarter.parse(text) if text is not None else current.quarter
     moment = as_of_quarter(quarter, now=current.at)

@@ -110,7 +110,10 @@ def _selected(found: PatchTable, query: PatchQuery) -> np.ndarray:
     if query.rule is not None:
         codes = [r.code for r in found.rules]
         if query.rule not in codes:
-            raise InputError(f"unknown rule {query.rule!r}; the rules are: {', '.join(codes)}")
+            raise InputError(
+                f"unknown rule {query.rule!r}; the rules are: {', '.join(codes)}",
+                zh=f"未知的冲突规则“{query.rule}”。可选：{'、'.join(codes)}。",
+            )
         keep &= (frame["rule"] == query.rule).to_numpy()
     if query.town is not None:
         towns = frame["town"].astype(object)

@@ -99,8 +99,11 @@
       if (typeof body.detail === 'string') detail = body.detail;
       if (Array.isArray(body.detail)) detail = body.detail.map(function (d) { return d.msg; }).join('; ');
     } catch (e) { /* not JSON */ }
+    // A body without detail_zh comes from something in front of the API (a proxy's 413 or 503 page, say).
+    if (response.status === 503) return '服务暂不可用（HTTP 503），请稍后重试。';
     if (response.status >= 500) return '服务器内部错误（HTTP ' + response.status + '），请稍后重试或联系管理员。';
-    var what = response.status === 404 ? '未找到请求的内容' : '请求未被接受';
+    var what = { 404: '未找到请求的内容', 413: '上传的文件或请求内容过大', 429: '请求过于频繁，请稍后重试' }[response.status]
+      || '请求未被接受';
     return what + '（HTTP ' + response.status + '）' + (detail ? '：' + detail : '。');
   }
 
