@@ -44,6 +44,9 @@ def new_map(basemap: Basemap) -> OfflineMap:
         tiles=None,
         control_scale=False,
         position="absolute",
+        # Half zoom steps: at whole steps the district, fitted clear of the legend and the controls, often drops a
+        # level and fills a quarter of the map.
+        zoom_snap=0.5,
     )
     for source in basemap.tiles:
         options: dict[str, Any] = {}
