@@ -24,6 +24,7 @@ from geoplan.catalog import Catalog
 from geoplan.crs import wgs84_to_gcj02
 from geoplan.services.overlap_marks import mark_registry
 from geoplan.storage.gpkg import GeoPackageStore
+from tests.web.accessibility import axe_violations
 from tests.web.browser import ARTIFACTS, Server, Session, api, browser, serve, server, session, tab
 from tests.web.conftest import Tokens
 from tests.web.module_demo import demo, tokens
@@ -153,6 +154,8 @@ def test_patches_legend_and_totals_match_the_api(tab: Session, server: Server, t
     tab.shot("planner-filter")
     tab.page.click("#gp-filter-clear")
     assert len(drawn_patch_ids(tab)) == patches["numberMatched"]
+    # The planners' page is an intranet page, held to the public pages' bar (WCAG 2.0 AA, no serious or critical).
+    assert axe_violations(tab.page) == []
 
 
 def test_a_patch_opens_with_its_sources_and_a_mark_persists(
