@@ -14,7 +14,18 @@ from typing import Annotated
 import typer
 
 from geoplan import __version__
-from geoplan.commands import compliance, coverage, ledger, monitoring, overlaps, report, serve, store, tokens
+from geoplan.commands import (
+    compliance,
+    coverage,
+    ledger,
+    lifecircle,
+    monitoring,
+    overlaps,
+    report,
+    serve,
+    store,
+    tokens,
+)
 from geoplan.commands.common import err, out, print_problems
 from geoplan.errors import READ_ONLY_MESSAGE, GeoplanError, InputError, is_read_only_refusal
 
@@ -44,6 +55,7 @@ tokens.register(app)  # token create, list, revoke
 compliance.register(app)  # check-site
 overlaps.register(app)  # overlaps, mark
 coverage.register(app)  # coverage, suggest-sites
+lifecircle.register(app)  # life circles of every public service
 ledger.register(app)  # ledger show, record, history
 
 

@@ -35,9 +35,9 @@ from geoplan.analysis.coverage import (
     URBAN_TYPE,
     CoverageRules,
     _check_inputs,
-    _metric,
     facilities_of_kinds,
     facility_xy,
+    metric_geoms,
 )
 from geoplan.analysis.coverage_cells import cell_shares
 from geoplan.analysis.network import WalkGraph
@@ -108,7 +108,7 @@ def capacity_accessibility(
 
     fac_xy = facility_xy(served)
 
-    cells = cell_shares(population, _metric(villages))
+    cells = cell_shares(population, metric_geoms(villages))
     is_urban = (villages["type"].to_numpy() == URBAN_TYPE)[cells.village]
     n_shares, n_cells, k = len(cells.people), len(cells.values), len(fac_xy)
 

@@ -51,7 +51,7 @@ from pyproj import CRS
 from scipy.spatial import cKDTree
 
 from geoplan.analysis.coverage_cells import CellShares, cell_shares
-from geoplan.analysis.linking import Linker, link_points, same_edge_nearest, source_distances
+from geoplan.analysis.linking import Linker, Links, link_points, same_edge_nearest, source_distances
 from geoplan.analysis.network import WalkGraph
 from geoplan.crs import METRIC_CRS, crs_label
 from geoplan.errors import CRSError, InputError
@@ -212,7 +212,7 @@ def compute_coverage(
     _check_inputs(villages, facilities)
     if graph is None and "network" in (rules.urban.mode, rules.rural.mode):
         raise InputError("network coverage needs the walking graph (build_walk_graph); pass graph=")
-    village_geoms = _metric(villages)
+    village_geoms = metric_geoms(villages)
     facilities = facilities_of_kinds(facilities, kinds)
     fac_xy = facility_xy(facilities)
     facility_ids = [str(v) for v in facilities["facility_id"].to_numpy()]
@@ -227,7 +227,7 @@ def compute_coverage(
     def pick(urban_values: NDArray[np.generic], rural_values: NDArray[np.generic]) -> NDArray[np.generic]:
         return np.where(is_urban, urban_values[cells.cell], rural_values[cells.cell])
 
-    table = _village_table(
+    table = village_table(
         villages,
         cells,
         minutes=pick(urban.minutes, rural.minutes).astype(np.float64),
@@ -286,7 +286,7 @@ def facility_xy(facilities: gpd.GeoDataFrame) -> NDArray[np.float64]:
 
 def point_xy(frame: gpd.GeoDataFrame, what: str) -> NDArray[np.float64]:
     """Each feature's x/y in the metric CRS; every one must be a non-empty Point (`what` names them)."""
-    geoms = _metric(frame)
+    geoms = metric_geoms(frame)
     if len(geoms) and not np.all(shapely.get_type_id(geoms) == 0):
         raise InputError(f"every {what} must be a non-empty Point")
     xy = shapely.get_coordinates(geoms).reshape(-1, 2)
@@ -295,7 +295,7 @@ def point_xy(frame: gpd.GeoDataFrame, what: str) -> NDArray[np.float64]:
     return np.asarray(xy, dtype=np.float64)
 
 
-def _metric(frame: gpd.GeoDataFrame) -> NDArray[np.object_]:
+def metric_geoms(frame: gpd.GeoDataFrame) -> NDArray[np.object_]:
     series = frame.geometry
     if not CRS.from_user_input(frame.crs).equals(CRS.from_user_input(METRIC_CRS)):
         series = series.to_crs(METRIC_CRS)
@@ -309,8 +309,12 @@ def cell_times(
     settings: CoverageSettings,
     *,
     linker: Linker = "edge",
+    cell_links: Links | None = None,
 ) -> CellTimes:
-    """Minutes from every cell centre to its nearest facility under one settings."""
+    """Minutes from every cell centre to its nearest facility under one settings.
+
+    `cell_links`: the centres already linked to `graph` under `settings.access_m` (linking is the costly part
+    for the cells, so a run over many services links them once)."""
     m = len(centres)
     if settings.mode == "euclidean":
         if len(fac_xy) == 0:
@@ -328,7 +332,9 @@ def cell_times(
     assert graph is not None
     horizon = settings.horizon_m
     facs = link_points(graph, fac_xy, access_m=settings.access_m, linker=linker)
-    cells = link_points(graph, centres, access_m=settings.access_m, linker=linker)
+    cells = (
+        cell_links if cell_links is not None else link_points(graph, centres, access_m=settings.access_m, linker=linker)
+    )
     node_dist, node_fac = source_distances(graph, facs, limit_m=horizon)
     node_dist, node_fac = np.r_[node_dist, np.inf], np.r_[node_fac, -1]  # anchor n_nodes: unlinked
     # per cell: in by either end of its edge, or straight along the edge to a facility on the same edge
@@ -363,7 +369,7 @@ def network_distances(
 # --------------------------------------------------------------------------------------------- tables
 
 
-def _village_table(
+def village_table(
     villages: gpd.GeoDataFrame,
     cells: CellShares,
     *,
@@ -373,6 +379,7 @@ def _village_table(
     facility: IntArray,
     facility_ids: list[str],
 ) -> pd.DataFrame:
+    """One row per village (COVERAGE_COLUMNS) from per-share cell values (`cells.cell` order)."""
     nv = len(villages)
     v, w = cells.village, cells.people
     population = np.bincount(v, weights=w, minlength=nv)

@@ -39,6 +39,7 @@ from geoplan.demo.progress import PROGRESS_SPEC
 from geoplan.demo.project_ledger import SPEC as PROJECT_SPEC
 from geoplan.demo.project_ledger import ledger
 from geoplan.demo.projects import FARMLAND, Context, build_project_footprints
+from geoplan.demo.public_facilities import build_public_facilities
 from geoplan.demo.roads import build_roads
 from geoplan.demo.sources import DISTRICT_CODE, load_sources
 from geoplan.demo.water import build_water
@@ -112,6 +113,8 @@ def build_demo(
     roads = build_roads(src, part, step_rng(seed, "roads"))
     step("cultural facilities")
     facilities = build_facilities(src, part, roads, step_rng(seed, "facilities"))
+    step("public service facilities")
+    public = build_public_facilities(src, part, roads, step_rng(seed, "public_facilities"))
     step("plan layers")
     landuse = build_landuse(src, part, hill_all, step_rng(seed, "landuse"))
     dev = build_dev_boundaries(src, landuse, step_rng(seed, "dev_boundary"))
@@ -221,6 +224,7 @@ def build_demo(
         [z.geometry for z in sponge],
     )
     layers["culture_facilities"] = facilities
+    layers["public_facilities"] = public
     layers["landuse_plan"] = make_frame(
         {
             "parcel_id": [f"LU-{i + 1:05d}" for i in range(len(landuse.geoms))],

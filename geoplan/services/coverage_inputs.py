@@ -27,6 +27,7 @@ __all__ = [
     "CoverageInputs",
     "coverage_inputs",
     "coverage_versions",
+    "life_circle_inputs",
     "uses_network",
     "walk_graph_for",
 ]
@@ -104,3 +105,15 @@ def walk_graph_for(store: LayerStore) -> WalkGraph:
         while len(_cache) > _CACHE_SIZE:
             _cache.pop(next(iter(_cache)))
     return graph
+
+
+def life_circle_inputs(
+    store: LayerStore, layers: list[str], *, network: bool
+) -> tuple[gpd.GeoDataFrame, dict[str, gpd.GeoDataFrame], RasterData, WalkGraph | None]:
+    """The villages, the named facility layers, the population raster and (when `network`) the walking graph."""
+    return (
+        store.read(VILLAGES),
+        {name: store.read(name) for name in layers},
+        store.read_raster(POPULATION),
+        walk_graph_for(store) if network else None,
+    )
