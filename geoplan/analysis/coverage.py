@@ -222,20 +222,7 @@ def compute_coverage(
     rural = (
         urban if rules.rural == rules.urban else cell_times(cells.centres, fac_xy, graph, rules.rural, linker=linker)
     )
-    is_urban = (villages["type"].to_numpy() == URBAN_TYPE)[cells.village]
-
-    def pick(urban_values: NDArray[np.generic], rural_values: NDArray[np.generic]) -> NDArray[np.generic]:
-        return np.where(is_urban, urban_values[cells.cell], rural_values[cells.cell])
-
-    table = village_table(
-        villages,
-        cells,
-        minutes=pick(urban.minutes, rural.minutes).astype(np.float64),
-        covered=pick(urban.covered, rural.covered).astype(bool),
-        off_network=pick(urban.off_network, rural.off_network).astype(bool),
-        facility=pick(urban.facility, rural.facility).astype(np.intp),
-        facility_ids=facility_ids,
-    )
+    table = unit_type_table(villages, cells, urban=urban, rural=rural, facility_ids=facility_ids)
     off = urban.facilities_off_network | rural.facilities_off_network
     return CoverageResult(
         table=table,
@@ -367,6 +354,26 @@ def network_distances(
 
 
 # --------------------------------------------------------------------------------------------- tables
+
+
+def unit_type_table(
+    villages: gpd.GeoDataFrame, cells: CellShares, *, urban: CellTimes, rural: CellTimes, facility_ids: list[str]
+) -> pd.DataFrame:
+    """The village table with each cell share taking its unit's rule: urban for communities, rural otherwise."""
+    is_urban = (villages["type"].to_numpy() == URBAN_TYPE)[cells.village]
+
+    def pick(urban_values: NDArray[np.generic], rural_values: NDArray[np.generic]) -> NDArray[np.generic]:
+        return np.where(is_urban, urban_values[cells.cell], rural_values[cells.cell])
+
+    return village_table(
+        villages,
+        cells,
+        minutes=pick(urban.minutes, rural.minutes).astype(np.float64),
+        covered=pick(urban.covered, rural.covered).astype(bool),
+        off_network=pick(urban.off_network, rural.off_network).astype(bool),
+        facility=pick(urban.facility, rural.facility).astype(np.intp),
+        facility_ids=facility_ids,
+    )
 
 
 def village_table(

@@ -25,13 +25,12 @@ import numpy as np
 import pandas as pd
 
 from geoplan.analysis.coverage import (
-    URBAN_TYPE,
     CellTimes,
     CoverageSettings,
     cell_times,
     facility_xy,
     metric_geoms,
-    village_table,
+    unit_type_table,
 )
 from geoplan.analysis.coverage_cells import CellShares, cell_shares
 from geoplan.analysis.life_circle_rules import ServiceRule, UnitRule
@@ -91,7 +90,6 @@ def life_circle_coverage(
     if graph is None and any(r.mode == "network" for r in rules.values()):
         raise InputError("network life circles need the walking graph (build_walk_graph); pass graph=")
     cells = cell_shares(population, metric_geoms(villages))
-    is_urban = (villages["type"].to_numpy() == URBAN_TYPE)[cells.village]
     links: dict[float, Links] = {}
     searches: dict[SearchKey, CellTimes] = {}
     result = LifeCircleResult(cells=cells)
@@ -138,19 +136,7 @@ def life_circle_coverage(
         ids = [str(v) for v in facilities["facility_id"].to_numpy()]
         urban = times(rule, rule.urban, facilities, ids)
         rural = urban if rule.rural == rule.urban else times(rule, rule.rural, facilities, ids)
-
-        def pick(u: np.ndarray, r: np.ndarray) -> np.ndarray:
-            return np.where(is_urban, u[cells.cell], r[cells.cell])
-
-        table = village_table(
-            villages,
-            cells,
-            minutes=pick(urban.minutes, rural.minutes).astype(np.float64),
-            covered=pick(urban.covered, rural.covered).astype(bool),
-            off_network=pick(urban.off_network, rural.off_network).astype(bool),
-            facility=pick(urban.facility, rural.facility).astype(np.intp),
-            facility_ids=ids,
-        )
+        table = unit_type_table(villages, cells, urban=urban, rural=rural, facility_ids=ids)
         result.services[name] = ServiceCoverage(rule=rule, table=table, facility_ids=ids)
     result.searches = len(searches)
     return result

@@ -107,14 +107,7 @@ def build_facilities(src: Sources, part: Partition, roads: RoadNetwork, rng: np.
             if near is not None:
                 placed.append(_Placed(f"{short}文化广场", "文化广场", near))
 
-    at_node = nodes[[p.node for p in placed]]
-    angle = rng.uniform(0, 2 * np.pi, len(placed))
-    dist = rng.uniform(5.0, MAX_OFFSET, len(placed))
-    moved = at_node + np.column_stack([dist * np.cos(angle), dist * np.sin(angle)])
-    unit_node, unit_moved = part.village_at(at_node), part.village_at(moved)
-    stay = (unit_moved < 0) | (unit_moved != unit_node)  # an offset must not carry it into the next unit
-    xy = np.where(stay[:, None], at_node, moved)
-    unit = np.where(stay, unit_node, unit_moved)
+    xy, unit = off_the_node(nodes[[p.node for p in placed]], part, rng)
     all_codes = part.villages["village_code"].to_numpy()
     codes = [str(all_codes[u]) if u >= 0 else None for u in unit]
     points = shapely.points(xy)
@@ -126,6 +119,17 @@ def build_facilities(src: Sources, part: Partition, roads: RoadNetwork, rng: np.
         "village_code": codes,
     }
     return make_frame(rows, SPEC, points)
+
+
+def off_the_node(at_node: FloatArray, part: Partition, rng: np.random.Generator) -> tuple[FloatArray, IntArray]:
+    """Each facility a few metres off its road node, in a random direction ("on the street"), and the unit it
+    stands in; a facility the offset would carry into the next unit (or outside) stays on its node."""
+    angle = rng.uniform(0, 2 * np.pi, len(at_node))
+    dist = rng.uniform(5.0, MAX_OFFSET, len(at_node))
+    moved = at_node + np.column_stack([dist * np.cos(angle), dist * np.sin(angle)])
+    unit_node, unit_moved = part.village_at(at_node), part.village_at(moved)
+    stay = (unit_moved < 0) | (unit_moved != unit_node)
+    return np.where(stay[:, None], at_node, moved), np.where(stay, unit_node, unit_moved)
 
 
 def _near_nodes(roads: RoadNetwork, hub: int, used: set[int], part: Partition, v: int) -> int | None:

@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from geoplan.demo.facilities import off_the_node
 from geoplan.demo.frames import make_frame
 from geoplan.demo.geometry import IntArray
 from geoplan.demo.layout import HECHENG, TOWN_SEAT_CODES
@@ -86,7 +87,6 @@ CAPACITY = {  # places, beds or visitors a day, by kind
     "游园": (50, 300),
 }
 PARK_HA = {"综合公园": (10.0, 40.0), "社区公园": (1.0, 5.0), "游园": (0.2, 0.95)}
-MAX_OFFSET = 25.0  # m from the road node, as for the cultural facilities
 
 
 @dataclass
@@ -133,14 +133,7 @@ def build_public_facilities(
                 if node is not None:
                     placed.append(_Placed(f"{short}{kind}" + (f"{k + 1}" if k else ""), service, kind, node))
 
-    at_node = nodes[[p.node for p in placed]]
-    angle = rng.uniform(0, 2 * np.pi, len(placed))
-    dist = rng.uniform(5.0, MAX_OFFSET, len(placed))
-    moved = at_node + np.column_stack([dist * np.cos(angle), dist * np.sin(angle)])
-    unit_node, unit_moved = part.village_at(at_node), part.village_at(moved)
-    stay = (unit_moved < 0) | (unit_moved != unit_node)  # an offset must not carry it into the next unit
-    xy = np.where(stay[:, None], at_node, moved)
-    unit = np.where(stay, unit_node, unit_moved)
+    xy, unit = off_the_node(nodes[[p.node for p in placed]], part, rng)
     codes = part.villages["village_code"].to_numpy()
     unit_town = part.villages["town_code"].to_numpy()
     rows: dict[str, list[Any]] = {
