@@ -15,6 +15,7 @@ import pandas as pd
 
 from geoplan.analysis.coverage import URBAN_TYPE
 from geoplan.analysis.life_circles import LifeCircleResult
+from geoplan.analysis.unit_groups import TYPE_ZH, type_zh
 
 __all__ = ["SCORECARD_COLUMNS", "TYPE_ZH", "scorecard", "whole_people"]
 
@@ -30,7 +31,6 @@ SCORECARD_COLUMNS = [
     "covered_population",
     "coverage_pct",
 ]
-TYPE_ZH = {"community": "社区", "village": "村", "virtual": "虚拟单位"}
 
 
 def whole_people(values: pd.Series) -> pd.Series:
@@ -41,7 +41,7 @@ def whole_people(values: pd.Series) -> pd.Series:
 def scorecard(villages: gpd.GeoDataFrame, result: LifeCircleResult) -> pd.DataFrame:
     """SCORECARD_COLUMNS, villages in layer order within each service, services in rule order."""
     is_urban = villages["type"].astype(str).to_numpy() == URBAN_TYPE
-    kinds = villages["type"].astype(str).map(lambda t: TYPE_ZH.get(t, t)).to_numpy()
+    kinds = type_zh(villages["type"]).to_numpy()
     parts = []
     for name, service in result.services.items():
         t = service.table
