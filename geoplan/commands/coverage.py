@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -155,6 +156,9 @@ def coverage(
 
     from geoplan.analysis.capacity import capacity_accessibility, town_accessibility
     from geoplan.analysis.coverage import CoverageResult, compute_coverage, district_total, town_rollup
+    from geoplan.analysis.coverage_tables import NO_ROUTE_NOTE_ZH, NO_ROUTE_ZH, no_route_words, village_output, whole
+    from geoplan.analysis.life_circle_scorecard import whole_people
+    from geoplan.analysis.unit_groups import VIRTUAL_GROUP
     from geoplan.io import write_file
 
     if norm is not None and not capacity:
@@ -182,46 +186,51 @@ def coverage(
     table = result.table
     if access is not None:
         table = pd.concat([table, access.table.drop(columns="village_code")], axis=1)
-    town_table = Table(title=f"coverage by town ({_rules_title(rules)})")
-    columns = ["town", "villages", "population", "covered", "coverage %", "mean min", "off network"]
+    town_table = Table(title=f"coverage by town 各镇街覆盖 ({_rules_title(rules)})")
+    columns = ["镇街 town", "村居 villages", "人口 population", "覆盖 covered", "覆盖率 %", "平均分钟 mean min"]
+    columns += ["无路径 no route"]
     if access is not None:
         columns += ["access /1000", "below norm %"]
     for column in columns:
-        town_table.add_column(column, justify="left" if column == "town" else "right")
+        town_table.add_column(column, justify="left" if column.startswith("镇街") else "right")
 
     def row(name: str, r: dict[str, float]) -> list[Text | str]:
+        no_route = no_route_words(r["no_route_population"], r["population"]).removeprefix(NO_ROUTE_ZH).strip()
         cells: list[Text | str] = [
             Text(name),
             f"{int(r['villages']):,}",
-            f"{r['population']:,.0f}",
-            f"{r['covered_population']:,.0f}",
-            f"{r['coverage_pct']:.1f}",
-            f"{r['mean_minutes']:.1f}",
-            f"{r['off_network_population']:,.0f}",
+            f"{whole(r['population']):,}",
+            f"{whole(r['covered_population']):,}",
+            _number(r["coverage_pct"], "—（无人口）"),
+            _number(r["mean_minutes"], "—（无路径）"),
+            no_route or "0",
         ]
         if access is not None:
-            cells += [f"{r['accessibility']:.1f}", f"{r['below_norm_pct']:.1f}"]
+            cells += [_number(r["accessibility"], "—"), _number(r["below_norm_pct"], "—")]
         return cells
 
     towns = town_rollup(table)
     total = district_total(table)
     if access is not None:
-        towns = towns.merge(town_accessibility(table), on="town", how="left")
-        whole = town_accessibility(table.assign(town="district")).iloc[0]
+        from geoplan.analysis.unit_groups import group_of
+
+        towns = towns.merge(town_accessibility(table.assign(town=group_of(table))), on="town", how="left")
+        overall = town_accessibility(table.assign(town="district")).iloc[0]
         total = {
             **total,
-            "accessibility": float(whole["accessibility"]),
-            "below_norm_pct": float(whole["below_norm_pct"]),
+            "accessibility": float(overall["accessibility"]),
+            "below_norm_pct": float(overall["below_norm_pct"]),
         }
     for record in towns.to_dict("records"):
         town_table.add_row(*row(str(record["town"]), {str(key): v for key, v in record.items()}))
-    town_table.add_row(*row("district", total), style="bold")
+    town_table.add_row(*row("全区 district", total), style="bold")
     out.print(town_table)
+    out.print(Text(f"{VIRTUAL_GROUP}：监狱、林场、茶场等，不作镇街统计，计入全区。{NO_ROUTE_NOTE_ZH}"))
     pct = result.table["coverage_pct"]
     low = int((pct < below).sum())
     out.print(
         Text(
-            f"district: {total['covered_population']:,.0f} of {total['population']:,.0f} people covered "
+            f"district: {whole(total['covered_population']):,} of {whole(total['population']):,} people covered "
             f"({total['coverage_pct']:.1f} %); {low} of {len(result.table)} villages below {below:g} %"
         )
     )
@@ -240,9 +249,22 @@ def coverage(
         err.print(Text(f"facilities off the network: {', '.join(result.facilities_off_network)}"))
     if output is not None:
         villages = gathered.villages
-        frame = gpd.GeoDataFrame(table, geometry=villages.geometry.to_numpy(), crs=villages.crs)
+        facilities = gathered.facilities
+        names = dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str), strict=True))
+        readable = village_output(result.table, facility_names=names)
+        if access is not None:
+            extra = access.table.drop(columns="village_code")
+            if "below_norm_population" in extra.columns:
+                extra = extra.assign(below_norm_population=whole_people(extra["below_norm_population"]))
+            readable = pd.concat([readable, extra], axis=1)
+        frame = gpd.GeoDataFrame(readable, geometry=villages.geometry.to_numpy(), crs=villages.crs)
         write_file(frame, output, layer_name="village_coverage")
         out.print(Text(f"{len(frame)} village(s) written to {output}"))
+
+
+def _number(value: float, missing: str) -> str:
+    """One decimal, or `missing` (in words) where the value is undefined: never nan or inf."""
+    return f"{value:.1f}" if isinstance(value, int | float) and math.isfinite(value) else missing
 
 
 def suggest_sites_command(
