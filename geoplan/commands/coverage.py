@@ -269,6 +269,14 @@ def _number(value: float, missing: str) -> str:
 
 def suggest_sites_command(
     k: Annotated[int, typer.Option("--k", help="How many new sites.")],
+    service: Annotated[
+        str | None,
+        typer.Option(
+            "--service",
+            help="A life-circle service of layers/rules/life_circles.yaml (e.g. kindergarten, clinic), with its "
+            "urban and rural radius [default: the cultural circle of the coverage rules]",
+        ),
+    ] = None,
     mode: ModeOption = None,
     minutes: MinutesOption = None,
     speed_kmh: SpeedOption = None,
@@ -279,7 +287,9 @@ def suggest_sites_command(
     ] = None,
     store: StoreOption = None,
 ) -> None:
-    """Greedily the K new sites (network nodes) that newly cover the most uncovered people, with their gains."""
+    """Greedily the K new sites (network nodes) that newly cover the most uncovered people, with their gains.
+
+    With --service, for that life-circle service (its facilities and radii from life_circles.yaml)."""
     from rich.text import Text
 
     from geoplan.analysis.coverage import compute_coverage
@@ -288,14 +298,24 @@ def suggest_sites_command(
 
     if k < 1:
         raise InputError(f"--k must be at least 1, not {k}")
-    rules = _coverage_rules(store, rules_file, mode, minutes, speed_kmh, access_m)
     check_output(output, (".geojson", ".gpkg", ".csv"))
-    # the candidate sites are the network's nodes, so even a Euclidean study needs the graph
-    gathered = _read_inputs(store, network=True)
+    if service is not None:
+        options = {"--mode": mode, "--minutes": minutes, "--speed-kmh": speed_kmh, "--access-m": access_m}
+        given = [name for name, v in {**options, "--rules": rules_file}.items() if v is not None]
+        if given:
+            raise InputError(f"--service takes its radii from life_circles.yaml; {', '.join(given)} go without it")
+        result, rules, graph, title = _service_inputs(store, service)
+    else:
+        rules = _coverage_rules(store, rules_file, mode, minutes, speed_kmh, access_m)
+        # the candidate sites are the network's nodes, so even a Euclidean study needs the graph
+        gathered = _read_inputs(store, network=True)
+        graph = gathered.graph
+        title = "文化设施"
+        with err.status("computing coverage…"):
+            result = compute_coverage(**gathered.engine_args(), rules=rules)
     with err.status("choosing sites…"):
-        result = compute_coverage(**gathered.engine_args(), rules=rules)
-        sites = suggest_sites(result=result, rules=rules, k=k, graph=gathered.graph)
-    table = Table(title=f"{len(sites)} suggested site(s), greedy by newly covered people")
+        sites = suggest_sites(result=result, rules=rules, k=k, graph=graph)
+    table = Table(title=f"{len(sites)} suggested site(s) for {title}, greedy by newly covered people")
     for column in ("rank", "site", "lon", "lat", "gain", "covered", "coverage %"):
         table.add_column(column, justify="left" if column == "site" else "right")
     for record, point in zip(sites.to_dict("records"), sites.geometry, strict=True):
@@ -314,6 +334,30 @@ def suggest_sites_command(
     if output is not None:
         write_file(sites, output, layer_name="suggested_sites")
         out.print(Text(f"{len(sites)} site(s) written to {output}"))
+
+
+def _service_inputs(store: str | None, service: str):  # type: ignore[no-untyped-def]
+    """The service's current coverage, the rules a new site is judged by, the graph and the service's title."""
+    from geoplan.analysis.service_siting import new_site_rules, service_coverage
+    from geoplan.catalog import load_catalog
+    from geoplan.services.coverage_inputs import life_circle_inputs
+    from geoplan.services.rule_files import DEFAULT_LIFE_CIRCLES_FILE, load_life_circles
+
+    settings = settings_for(store)
+    services = load_life_circles(settings.layers_dir / DEFAULT_LIFE_CIRCLES_FILE, load_catalog(settings.layers_dir))
+    if service not in services:
+        raise InputError(f"--service: unknown service {service!r}; choose from {', '.join(services)}")
+    rule = services[service]
+    _, backend = open_configured(store)
+    try:
+        villages, layers, population, graph = life_circle_inputs(backend, [rule.layer], network=True)
+    finally:
+        backend.close()
+    with err.status("computing coverage…"):
+        result = service_coverage(
+            villages=villages, layer=layers[rule.layer], population=population, graph=graph, rule=rule
+        )
+    return result, new_site_rules(rule), graph, f"{rule.title_zh} ({service})"
 
 
 def register(app: typer.Typer) -> None:
