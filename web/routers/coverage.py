@@ -30,6 +30,8 @@ from fastapi.responses import JSONResponse
 from geoplan.access import Role
 from geoplan.analysis.coverage import CoverageRules, CoverageSettings
 from geoplan.analysis.coverage_config import rules_with_overrides
+from geoplan.analysis.coverage_tables import NO_ROUTE_NOTE_ZH, no_route_words
+from geoplan.analysis.unit_groups import VIRTUAL_GROUP
 from geoplan.errors import InputError
 from geoplan.geojson import feature_collection
 from geoplan.services.provenance import synthetic_banner, synthetic_titles
@@ -41,7 +43,8 @@ from web.coverage_cache import (
     CoverageRun,
     GeoLayer,
     nearest_facility_names,
-    village_frame,
+    village_download,
+    with_words,
 )
 from web.deps import Caller, StoreDep, require_role
 from web.downloads import table_download
@@ -225,12 +228,17 @@ async def coverage(
     if (cached := not_modified(request, etag, headers)) is not None:
         return cached
     table = run.result.table.assign(nearest_facility_name=nearest_facility_names(run))
+    table = with_words(table)
     pct = table["coverage_pct"].to_numpy(dtype=np.float64)
     body = {
         **_about(run, await run_in_threadpool(_synthetic, store)),
-        "district": plain(run.total),
-        "towns": _records(run.towns),
+        "district": plain(
+            {**run.total, "no_route_zh": no_route_words(run.total["no_route_population"], run.total["population"])}
+        ),
+        "towns": _records(with_words(run.towns)),
         "villages": _records(table),
+        "virtual_group": VIRTUAL_GROUP,
+        "no_route_note_zh": NO_ROUTE_NOTE_ZH,
         "below": {"pct": below, "villages": int(np.sum(pct < below))},
         "facilities_counted": len(run.facilities),
         "facilities_off_network": list(run.result.facilities_off_network),
@@ -287,4 +295,4 @@ async def coverage_sites(
 )
 async def coverage_table(fmt: DownloadFormat, _: StaffCaller, query: Coverage, cache: CoverageDep) -> Response:
     run = await run_in_threadpool(cache.run, query)
-    return await table_download(village_frame(run), name=TABLE_NAME, fmt=fmt)
+    return await table_download(village_download(run), name=TABLE_NAME, fmt=fmt)
