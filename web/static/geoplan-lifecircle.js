@@ -327,7 +327,6 @@
       var fixed = [
         { key: 'village_name', label: '村（社区）' },
         { key: 'group', label: '镇街' },
-        { key: 'type', label: '类型' },
         { key: 'population', label: '人口', num: true },
       ];
       var perService = services.map(function (s) {
@@ -424,6 +423,7 @@
         var tr = row(cells);
         tr.setAttribute('data-code', village.village_code);
         tr.setAttribute('data-group', village.group);
+        tr.title = village.village_name + '（' + village.type + '）';
         tr.tabIndex = 0;
         tr.classList.toggle('gp-selected', village.village_code === selected);
         tr.addEventListener('click', function () { selectVillage(village.village_code, { zoom: true }); });
