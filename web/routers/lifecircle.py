@@ -173,6 +173,19 @@ def village_card(run: LifeCircleRun, code: str) -> dict[str, Any]:
     )
 
 
+def summary_json(run: LifeCircleRun) -> dict[str, Any]:
+    """The rules with their facility counts, the rollups, completeness per group and circle, the searches."""
+    return {
+        "services": [rule_json(rule, len(run.facilities(name))) for name, rule in run.rules.items()],
+        "rollup": records(run.rollup),
+        "completeness": records(run.completeness_rollup),
+        "villages": len(run.villages),
+        "searches": run.result.searches,
+        "missing_below_pct": MISSING_BELOW_PCT,
+        "classes": scheme_json(run),
+    }
+
+
 def matrix_json(run: LifeCircleRun) -> dict[str, Any]:
     """The villages × services matrix: one row per village (its group, people, coverage per service, the
     services it lacks, whether it has a 综合性文化服务中心: null for a virtual unit, which needs none)."""
@@ -213,16 +226,9 @@ async def lifecircle(request: Request, _: StaffCaller, cache: LifeCircleDep, sto
     etag, headers = etag_headers(request, run.digest)
     if (cached := not_modified(request, etag, headers)) is not None:
         return cached
-    counts = {name: len(run.facilities(name)) for name in run.rules}
     body = {
         **_about(run, await run_in_threadpool(_synthetic, store)),
-        "services": [rule_json(rule, counts[name]) for name, rule in run.rules.items()],
-        "rollup": records(run.rollup),
-        "completeness": records(run.completeness_rollup),
-        "villages": len(run.villages),
-        "searches": run.result.searches,
-        "missing_below_pct": MISSING_BELOW_PCT,
-        "classes": scheme_json(run),
+        **await run_in_threadpool(summary_json, run),
     }
     return JSONResponse(plain(body), headers=headers)
 
