@@ -153,6 +153,12 @@ async def overlaps_summary(request: Request, _: PlannerCaller, query: Patches, c
     body = {
         "by_rule": _records(summary.by_rule),
         "by_town": _records(summary.by_town),
+        "exempt": {
+            "patches": summary.exempt_patches,
+            "area_m2": summary.exempt_area_m2,
+            "area_ellipsoid_m2": summary.exempt_area_ellipsoid_m2,
+            "by_rule": _records(summary.exempt),
+        },
         "thresholds": asdict(found.settings),
     }
     return JSONResponse(body, headers=headers)
