@@ -101,7 +101,7 @@ def print_overlap_summary(summary: OverlapSummary, *, min_area: float, min_width
             f"{row.area_ellipsoid_m2:,.1f}",
         )
     out.print(town_table)
-    out.print(exempt_line(summary), markup=False, highlight=False)
+    out.print(exempt_line(summary), markup=False, highlight=False, soft_wrap=True)
 
 
 def exempt_line(summary: OverlapSummary) -> str:
