@@ -328,7 +328,7 @@ def _projects() -> gpd.GeoDataFrame:
             "project_id": pid,
             "name": pid,
             "task_area": area,
-            "category": "x",
+            "category": "规划编制",
             "town": town,
             "responsible_unit": "u",
             "start_year": start,
