@@ -231,8 +231,14 @@ def test_cli_out_of_core_writes_the_demo_patches_with_their_marks(
     assert sorted(written["patch_id"]) == sorted(direct["patch_id"])
     assert written.set_index("patch_id").loc[target, "mark_status"] == "accepted"
     assert f"{len(direct):,} patch(es)" in printed and f"id digest {id_digest(direct['patch_id'])}" in printed
-    for code, total in direct.groupby("rule")["area_m2"].sum().items():
+    counted = direct[~direct["exempt"].astype(bool)]
+    for code, total in counted.groupby("rule")["area_m2"].sum().items():
         assert f"{total:,.1f}" in printed, code
+    assert sorted(written.loc[written["exempt"].astype(bool), "patch_id"]) == sorted(
+        direct.loc[direct["exempt"].astype(bool), "patch_id"]
+    )
+    exempt = direct[direct["exempt"].astype(bool)]
+    assert f"{len(exempt):,} patch(es), {exempt['area_m2'].sum():,.1f} m²" in printed
     peaks = printed.split("workers ", 1)[1].split(" MB", 1)[0]
     assert all(0 < float(value.replace(",", "")) < 1000 for value in peaks.split(", "))  # under the 1 GB limit
 
