@@ -551,6 +551,7 @@ def test_patch_tiles_hold_the_patches_of_their_bounds(client: TestClient, tokens
         props = feature["properties"]
         assert props["rule_title"] == by_id[props["patch_id"]]["rule_title"]
         assert props["area_m2"] == pytest.approx(by_id[props["patch_id"]]["area_m2"])
+        assert props["exempt"] == by_id[props["patch_id"]]["exempt"]
     again = client.get(url, headers={**planner(tokens), "If-None-Match": answer.headers["etag"]})
     assert again.status_code == 304
     other_rule = next(
