@@ -189,6 +189,10 @@
       if (synthetic) box.appendChild(S.syntheticTag(config.syntheticLabel));
       box.appendChild(legendList);
       box.appendChild(el('p', 'gp-legend-note', '虚线边框：已标记的图斑；程度：高／中／低'));
+      var exempt = el('p', 'gp-legend-note gp-legend-exempt');
+      exempt.appendChild(lib.swatch(EXEMPT_COLOR));
+      exempt.appendChild(document.createTextNode(' 灰色：按规则豁免的图斑（照常列出，不计入合计）'));
+      box.appendChild(exempt);
       cfg.order.forEach(function (name) { addClassLegend(box, planLayers[name]); });
       if (config.basemapNote) box.appendChild(el('p', 'gp-legend-note', config.basemapNote));
       window.GeoplanMap.addLegend(map, box);
