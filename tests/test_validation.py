@@ -33,7 +33,7 @@ def _project_row(i: int) -> dict[str, object]:
         "project_id": f"P-{i:05d}",
         "name": f"项目{i}",
         "task_area": "规划建设科学化",
-        "category": "道路",
+        "category": "道路交通",
         "town": "荷城街道",
         "responsible_unit": "区住建局",
         "investment_wan": 1500.5,

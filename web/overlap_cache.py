@@ -19,6 +19,7 @@ import pandas as pd
 
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.rules import ConflictRule, layers_of
+from geoplan.analysis.summary import by_severity
 from geoplan.errors import InputError, NotFoundError
 from geoplan.geojson import feature_strings
 from geoplan.services.overlap import ADMIN_LAYERS, LOOKUP_SETTINGS
@@ -41,7 +42,7 @@ class PatchTable:
     rules: tuple[ConflictRule, ...]
     settings: OverlapSettings
     frame: gpd.GeoDataFrame
-    """The patches with their marks and rule titles, in the engine's order."""
+    """The patches with their marks and rule titles: high severity first, then by area (largest first)."""
     features: list[str]
     """One serialised GeoJSON Feature per row of `frame`."""
     rows: dict[str, int]
@@ -117,7 +118,8 @@ class OverlapCache:
         self, key: tuple[Hashable, int], rules: tuple[ConflictRule, ...], settings: OverlapSettings
     ) -> PatchTable:
         patches = self._overlays.get(key[0], lambda: self._overlay(rules, settings))
-        frame = _with_titles(attach_marks(patches, self.registry().current()), rules)
+        # High first, then by area: the order the list is read in (the engine's order only keeps runs comparable).
+        frame = _with_titles(by_severity(attach_marks(patches, self.registry().current())), rules)
         fields = [c for c in frame.columns if c != "geometry"]
         return PatchTable(
             digest=hashlib.sha256(repr(key).encode()).hexdigest()[:24],

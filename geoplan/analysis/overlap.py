@@ -27,13 +27,21 @@ from numpy.typing import NDArray
 from pyproj import CRS
 
 from geoplan.analysis.areas import to_store_with_areas, transform
-from geoplan.analysis.rules import ConflictRule, filter_mask, layers_of
+from geoplan.analysis.rules import NOT_EXEMPT, ConflictRule, exemption_index, filter_mask, layers_of
 from geoplan.analysis.slivers import OverlapSettings, merge_parts, polygon_parts, surviving_parts
 from geoplan.catalog import Catalog
 from geoplan.crs import METRIC_CRS, STORE_CRS, crs_label
 from geoplan.errors import CRSError, InputError
 
-__all__ = ["PATCH_COLUMNS", "OverlapSettings", "find_conflicts", "locate_points", "patch_id"]
+__all__ = [
+    "PATCH_COLUMNS",
+    "PATCH_DTYPES",
+    "OverlapSettings",
+    "exemption_columns",
+    "find_conflicts",
+    "locate_points",
+    "patch_id",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,8 @@ PATCH_COLUMNS = [
     "patch_id",
     "rule",
     "severity",
+    "exempt",
+    "exempt_basis",
     "layer_a",
     "id_a",
     "layer_b",
@@ -57,6 +67,8 @@ PATCH_COLUMNS = [
 ]
 TOWN_NAME_FIELD = "town_name"
 VILLAGE_CODE_FIELD = "village_code"
+PATCH_DTYPES = {"area_m2": "float64", "area_ellipsoid_m2": "float64", "exempt": "bool"}
+"""The patch columns whose dtype is not object (for empty tables)."""
 _CHUNK_PAIRS = 4096
 """Pairs per pool task: big enough to amortise the task, small enough to balance two or more cores."""
 
@@ -95,6 +107,14 @@ class _Pieces:
     stored: GeomArray
     area: FloatArray
     area_ellipsoid: FloatArray
+
+
+def exemption_columns(rule: ConflictRule, index: NDArray[np.intp]) -> tuple[NDArray[np.bool_], pd.Series]:
+    """The `exempt` and `exempt_basis` columns of patches whose A features match the rule's exemptions
+    `index` (from `rules.exemption_index`): the basis reads "title：basis", None where not exempt."""
+    texts = [f"{e.title_zh}：{e.basis}" for e in rule.exempt]
+    basis = pd.Series([texts[i] if i != NOT_EXEMPT else None for i in index.tolist()], dtype=object)
+    return np.asarray(index != NOT_EXEMPT, dtype=bool), basis
 
 
 def patch_id(rule: str, layer_a: str, id_a: str, layer_b: str, id_b: str | None) -> str:
@@ -255,11 +275,14 @@ def _run_rule(
     pieces = _intersections(job, pool) if rule.relation == "intersection" else _differences(job, pool)
     order = np.lexsort((pieces.b, pieces.a)) if pieces.b is not None else np.argsort(pieces.a, kind="stable")
     b_ids: list[str | None] = [None] * len(order) if pieces.b is None else job.ids_b[pieces.b[order]].tolist()
+    exempt, basis = exemption_columns(rule, exemption_index(layer_a.frame.iloc[rows_a], rule)[pieces.a[order]])
     return pd.DataFrame(
         {
             "patch_id": np.asarray(pieces.patch_ids, dtype=object)[order],
             "rule": rule.code,
             "severity": rule.severity,
+            "exempt": exempt,
+            "exempt_basis": basis,
             "layer_a": rule.layer_a,
             "id_a": pd.Series(job.ids_a[pieces.a[order]].tolist(), dtype=object),
             "layer_b": rule.layer_b,
@@ -461,6 +484,6 @@ def locate_points(points: GeomArray, units: gpd.GeoDataFrame | None, field: str,
 
 def _empty_frame() -> pd.DataFrame:
     columns = [c for c in PATCH_COLUMNS if c not in ("town", "village_code", "geometry")]
-    frame = pd.DataFrame({c: pd.Series(dtype="float64" if c.startswith("area") else object) for c in columns})
+    frame = pd.DataFrame({c: pd.Series(dtype=PATCH_DTYPES.get(c, object)) for c in columns})
     frame["geometry"] = pd.Series(dtype=object)
     return frame

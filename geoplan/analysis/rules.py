@@ -32,8 +32,21 @@ RELATIONS: tuple[Relation, ...] = ("intersection", "difference")
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _REQUIRED = ("code", "title_zh", "title_en", "severity", "relation", "layer_a", "layer_b", "basis")
-_OPTIONAL = ("filter_a", "filter_b", "description", "site_check")
+_OPTIONAL = ("filter_a", "filter_b", "description", "site_check", "exempt")
 _TEXT_LIMITS = {"title_zh": 200, "title_en": 200, "basis": 2000, "description": 2000}
+_EXEMPT_KEYS = ("title_zh", "filter_a", "basis")
+NOT_EXEMPT = -1
+"""`exemption_index` of a feature no exemption of the rule matches."""
+
+
+@dataclass(frozen=True)
+class Exemption:
+    """Layer-A features a rule spares by their nature (a road may lie outside the development boundary): their
+    patches are still found and listed, marked exempt with this basis, but left out of totals and indicators."""
+
+    title_zh: str
+    filter_a: Filter
+    basis: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,8 @@ class ConflictRule:
     description: str = ""
     site_check: bool = False
     """The rule also applies to a proposed project site, which stands in for layer A."""
+    exempt: tuple[Exemption, ...] = ()
+    """Checked in order: a feature matching several is exempt by the first."""
 
 
 def parse_rules(raw: Any, catalog: Catalog, *, source: str = "rules") -> list[ConflictRule]:
@@ -117,6 +132,7 @@ def _parse_rule(item: Any, position: int, catalog: Catalog, problems: list[Probl
         fail("layer_a and layer_b must be two different layers", "layer_b")
     filter_a = _filter(item.get("filter_a"), layer_a, catalog, "filter_a", fail)
     filter_b = _filter(item.get("filter_b"), layer_b, catalog, "filter_b", fail)
+    exempt = _exemptions(item.get("exempt"), layer_a, catalog, fail)
     if len(problems) > before or layer_a is None or layer_b is None:
         return None
     return ConflictRule(
@@ -132,6 +148,7 @@ def _parse_rule(item: Any, position: int, catalog: Catalog, problems: list[Probl
         filter_b=filter_b,
         description=item.get("description", ""),
         site_check=site_check,
+        exempt=exempt,
     )
 
 
@@ -174,6 +191,44 @@ def _filter(raw: Any, layer: str | None, catalog: Catalog, key: str, fail: Any) 
     return tuple(result)
 
 
+def _exemptions(raw: Any, layer: str | None, catalog: Catalog, fail: Any) -> tuple[Exemption, ...]:
+    """`exempt: [{title_zh, filter_a, basis}, ...]`: each a filter on layer A's features and why they are spared."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        fail("must be a list of {title_zh, filter_a, basis}", "exempt")
+        return ()
+    parsed = [_exemption(entry, f"exempt #{n}", layer, catalog, fail) for n, entry in enumerate(raw, start=1)]
+    return tuple(e for e in parsed if e is not None)
+
+
+def _exemption(entry: Any, key: str, layer: str | None, catalog: Catalog, fail: Any) -> Exemption | None:
+    if not isinstance(entry, Mapping):
+        fail("must be a mapping {title_zh, filter_a, basis}", key)
+        return None
+    unknown = [str(k) for k in entry if k not in _EXEMPT_KEYS]
+    missing = [k for k in _EXEMPT_KEYS if entry.get(k) in (None, "")]
+    if unknown:
+        fail(f"unknown key(s) {', '.join(unknown)}; an exemption has {', '.join(_EXEMPT_KEYS)}", key)
+    if missing:
+        fail(f"missing {', '.join(missing)}", key)
+    if unknown or missing:
+        return None
+    problems: list[str] = []
+    for name in ("title_zh", "basis"):
+        value, limit = entry[name], _TEXT_LIMITS[name]
+        if not isinstance(value, str) or len(value) > limit or _CONTROL.search(value.replace("\n", " ")):
+            problems.append(f"{name} must be text of at most {limit} characters without control characters")
+    rule_filter = _filter(
+        entry["filter_a"], layer, catalog, "filter_a", lambda message, _=None: problems.append(f"filter_a: {message}")
+    )
+    for message in problems:
+        fail(message, key)
+    if problems or layer is None:
+        return None
+    return Exemption(title_zh=entry["title_zh"], filter_a=rule_filter, basis=entry["basis"])
+
+
 def _value_problem(field: FieldDef, value: Any) -> str | None:
     """Why `value` can never match `field` (None when it can)."""
     if field.type == "boolean":
@@ -205,6 +260,15 @@ def filter_mask(frame: pd.DataFrame, rule_filter: Filter) -> NDArray[np.bool_]:
             raise InputError(f"the frame has no column {name!r} that a rule filters on")
         mask &= frame[name].isin(list(values)).fillna(False).to_numpy(dtype=bool)
     return mask
+
+
+def exemption_index(frame: pd.DataFrame, rule: ConflictRule) -> NDArray[np.intp]:
+    """For each row of layer A, the position of the first of the rule's exemptions it matches (`NOT_EXEMPT`
+    when none does)."""
+    index = np.full(len(frame), NOT_EXEMPT, dtype=np.intp)
+    for position, exemption in reversed(list(enumerate(rule.exempt))):
+        index[filter_mask(frame, exemption.filter_a)] = position
+    return index
 
 
 def layers_of(rules: Sequence[ConflictRule]) -> list[str]:

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.rules import ConflictRule
-from geoplan.analysis.summary import OverlapSummary
+from geoplan.analysis.summary import SEVERITY_RANK, OverlapSummary
 from geoplan.commands.common import SchedulerOption, StoreOption, cluster_options, err, open_configured, out
 from geoplan.errors import InputError
 from geoplan.storage import LayerStore
@@ -73,7 +73,11 @@ def print_overlap_summary(summary: OverlapSummary, *, min_area: float, min_width
     rule_table = Table(title=f"conflict patches by rule ({limits})")
     for column in ("rule", "title", "severity", "patches", "area m²", "ellipsoidal m²"):
         rule_table.add_column(column, justify="right" if column in ("patches", "area m²", "ellipsoidal m²") else "left")
-    for row in summary.by_rule.itertuples(index=False):
+    rank = summary.by_rule["severity"].map(SEVERITY_RANK).fillna(len(SEVERITY_RANK))
+    by_rule = summary.by_rule.assign(_rank=rank).sort_values(
+        ["_rank", "area_m2"], ascending=[True, False], kind="stable"
+    )
+    for row in by_rule.itertuples(index=False):
         rule_table.add_row(  # rule files are user input: Text, never markup
             Text(str(row.rule)),
             Text(str(row.title)),
@@ -97,6 +101,24 @@ def print_overlap_summary(summary: OverlapSummary, *, min_area: float, min_width
             f"{row.area_ellipsoid_m2:,.1f}",
         )
     out.print(town_table)
+    out.print(exempt_line(summary), markup=False, highlight=False, soft_wrap=True)
+
+
+def exempt_line(summary: OverlapSummary) -> str:
+    """The exempt patches' total on a line of its own: listed in the output, never part of a total above."""
+    if not summary.exempt_patches:
+        return "豁免 exempt: 0 patches (no rule's exemption applies)"
+    exempt = summary.exempt
+    per_rule = "; ".join(
+        f"{code} {count:,} / {area:,.1f} m²"
+        for code, count, area in zip(
+            exempt["rule"].astype(str), exempt["patches"].astype(int), exempt["area_m2"].astype(float), strict=True
+        )
+    )
+    return (
+        f"豁免 exempt (listed with exempt = true, not in the totals above): {summary.exempt_patches:,} patch(es), "
+        f"{summary.exempt_area_m2:,.1f} m² (ellipsoidal {summary.exempt_area_ellipsoid_m2:,.1f} m²): {per_rule}"
+    )
 
 
 # --------------------------------------------------------------------------------------------- 多规合一 overlaps
@@ -150,7 +172,7 @@ def overlaps(
     """多规合一: find conflict patches (差异图斑) by the rule table; print totals by rule and by town."""
 
     from geoplan.analysis.overlap import OverlapSettings
-    from geoplan.analysis.summary import summarise
+    from geoplan.analysis.summary import by_severity, summarise
     from geoplan.io import FORMATS, supported, write_file
     from geoplan.services.overlap import run_overlaps
     from geoplan.services.rule_files import rules_for
@@ -199,7 +221,7 @@ def overlaps(
         backend.close()
     print_overlap_summary(summarise(patches, rules=rule_list), min_area=min_area, min_width=min_width)
     if output is not None:
-        write_file(patches, output, layer_name="conflict_patches")
+        write_file(by_severity(patches), output, layer_name="conflict_patches")
         out.print(f"{len(patches)} patch(es) written to {output}", markup=False, highlight=False)
 
 

@@ -37,6 +37,7 @@ from geoplan.analysis.network import WalkGraph
 from geoplan.analysis.overlap import OverlapSettings, filter_mask, find_conflicts
 from geoplan.analysis.rules import ConflictRule, layers_of
 from geoplan.analysis.siting import SELF_SERVICE_LIBRARY, self_service_library_coverage
+from geoplan.analysis.summary import exempt_mask
 from geoplan.analysis.unit_groups import VIRTUAL_GROUP
 from geoplan.catalog import Catalog, FieldDef
 from geoplan.crs import METRIC_CRS, STORE_CRS, ellipsoidal_area_m2
@@ -395,7 +396,8 @@ def _check_facility_count(params: Mapping[str, Any], catalog: Catalog) -> list[s
 
 def conflict_area(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
     """The area (planar and ellipsoidal m²) of the 多规合一 conflict patches whose mark status at the moment is
-    one of `marks` ("none" for unmarked), per rule (every rule of the table gets a row) and in total."""
+    one of `marks` ("none" for unmarked), per rule (every rule of the table gets a row) and in total. Patches
+    a rule exempts (a road outside the development boundary) are never counted."""
     rules = inputs.conflict_rules
     settings = OverlapSettings(
         min_area_m2=float(params.get("min_area_m2", OverlapSettings().min_area_m2)),
@@ -411,7 +413,7 @@ def conflict_area(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence
         ),
     )
     status = np.array([inputs.marks.get(str(pid), MARK_NONE) for pid in patches["patch_id"]], dtype=object)
-    chosen = patches[np.isin(status, list(params["marks"]))]
+    chosen = patches[np.isin(status, list(params["marks"])) & ~exempt_mask(patches)]  # exempt: listed, not counted
     planar = chosen.groupby("rule")["area_m2"].sum()
     ellipsoid = chosen.groupby("rule")["area_ellipsoid_m2"].sum()
     rows: list[tuple[str, str, float, float, str]] = []

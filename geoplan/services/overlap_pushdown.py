@@ -36,6 +36,7 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    and_,
     case,
     cast,
     func,
@@ -51,13 +52,15 @@ from sqlalchemy.types import NullType
 from geoplan.analysis.areas import to_store_with_areas
 from geoplan.analysis.overlap import (
     PATCH_COLUMNS,
+    PATCH_DTYPES,
     TOWN_NAME_FIELD,
     VILLAGE_CODE_FIELD,
     OverlapSettings,
+    exemption_columns,
     locate_points,
     patch_id,
 )
-from geoplan.analysis.rules import ConflictRule, Filter
+from geoplan.analysis.rules import NOT_EXEMPT, ConflictRule, Filter
 from geoplan.analysis.slivers import merge_parts, surviving_parts
 from geoplan.crs import STORE_CRS
 from geoplan.errors import InputError, StoreError
@@ -100,13 +103,14 @@ def find_conflicts_in_database(
     if same:
         raise InputError(f"rule(s) {', '.join(same)} compare a layer with itself; give two different layers")
     for rule in rules:  # every rule checked before any work
-        _side(store, rule.layer_a, rule.filter_a)
+        table_a = _side(store, rule.layer_a, rule.filter_a)[0]
+        _exemption_of(table_a, rule)
         _side(store, rule.layer_b, rule.filter_b)
     admin = _admin_layers(store) if locate else {}
     try:
         with store.engine.connect() as connection:
             for rule in rules:
-                side_a = _staged(connection, store, rule.layer_a, rule.filter_a, "geoplan_pushdown_a")
+                side_a = _staged(connection, store, rule.layer_a, rule.filter_a, "geoplan_pushdown_a", rule)
                 side_b = _staged(connection, store, rule.layer_b, rule.filter_b, "geoplan_pushdown_b")
                 query = (
                     _difference_query(side_a, side_b)
@@ -147,13 +151,24 @@ def find_all_conflicts_in_database(
 # --------------------------------------------------------------------------------------------- SQL
 
 
-def _staged(connection: Connection, store: PostGISStore, layer: str, rule_filter: Filter, name: str) -> Table:
+def _staged(
+    connection: Connection,
+    store: PostGISStore,
+    layer: str,
+    rule_filter: Filter,
+    name: str,
+    exempting: ConflictRule | None = None,
+) -> Table:
     """A rule side's features (filtered) in a temporary table, their geometry re-projected to EPSG:4547 and
     repaired once, with a GiST index on it: each pair is then found by the index in metres, and no geometry is
-    re-projected once for every feature it meets (the cost of large B polygons). Dropped after the rule."""
+    re-projected once for every feature it meets (the cost of large B polygons). Dropped after the rule.
+    Side A (`exempting` its rule) also holds each feature's exemption (`rules.exemption_index`, in SQL)."""
     table, id_text, metric, conditions = _side(store, layer, rule_filter)
+    exempt = _exemption_of(table, exempting) if exempting is not None else cast(literal(NOT_EXEMPT), Integer)
     # Untyped: a geometry-typed column would be selected as EWKB bytes, and the table would hold bytea.
-    query = select(table.c.fid, id_text.label("id"), type_coerce(metric, NullType()).label("g")).where(*conditions)
+    query = select(
+        table.c.fid, id_text.label("id"), type_coerce(metric, NullType()).label("g"), exempt.label("ex")
+    ).where(*conditions)
     compiled = query.compile(connection, compile_kwargs={"render_postcompile": True})
     connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
     connection.exec_driver_sql(f'CREATE TEMPORARY TABLE "{name}" AS {compiled}', compiled.params)
@@ -165,7 +180,20 @@ def _staged(connection: Connection, store: PostGISStore, layer: str, rule_filter
         Column("fid", Integer),
         Column("id", Text),
         Column("g", Geometry(srid=METRIC_SRID, spatial_index=False)),
+        Column("ex", Integer),
     )
+
+
+def _exemption_of(table: Table, rule: ConflictRule) -> ColumnElement[Any]:
+    """The position of the first exemption of `rule` a row of its layer A matches, else NOT_EXEMPT: the same
+    first-match order as `rules.exemption_index`. Values are bound parameters, as in the rule filters."""
+    if not rule.exempt:
+        return cast(literal(NOT_EXEMPT), Integer)
+    whens = [
+        (and_(*[_column(table, rule.layer_a, n).in_(list(v)) for n, v in exemption.filter_a]), position)
+        for position, exemption in enumerate(rule.exempt)
+    ]
+    return cast(case(*whens, else_=NOT_EXEMPT), Integer)
 
 
 def _intersection_query(a: Table, b_table: Table) -> Select[Any]:
@@ -177,7 +205,7 @@ def _intersection_query(a: Table, b_table: Table) -> Select[Any]:
         else_=func.ST_Intersection(a.c.g, b.c.g),
     )
     return (
-        select(a.c.id, b.c.id, func.ST_AsBinary(piece))
+        select(a.c.id, b.c.id, func.ST_AsBinary(piece), a.c.ex)
         .select_from(a.join(b, func.ST_Intersects(a.c.g, b.c.g)))
         .order_by(a.c.fid, b.c.fid)
     )
@@ -201,7 +229,7 @@ def _difference_query(a: Table, b: Table) -> Select[Any]:
         else_=func.ST_Difference(a.c.g, func.ST_Union(meeting.c.gs)),
     )
     return (
-        select(a.c.id, literal(None).label("id_b"), func.ST_AsBinary(piece))
+        select(a.c.id, literal(None).label("id_b"), func.ST_AsBinary(piece), a.c.ex)
         .select_from(a.join(meeting, true()))
         .where(~meeting.c.covered)
         .order_by(a.c.fid)
@@ -257,6 +285,7 @@ def _finish_batch(
     ids_a = [str(rows[i][0]) for i in survivors.tolist()]
     ids_b: list[str | None] = [None if rule.relation == "difference" else str(rows[i][1]) for i in survivors.tolist()]
     n = len(survivors)
+    exempt, basis = exemption_columns(rule, np.asarray([int(rows[i][3]) for i in survivors.tolist()], dtype=np.intp))
     points = shapely.point_on_surface(stored) if n and admin else stored
     store_crs = _crs_of(admin)
     frame = pd.DataFrame(
@@ -267,6 +296,8 @@ def _finish_batch(
             ),
             "rule": pd.Series([rule.code] * n, dtype=object),
             "severity": pd.Series([rule.severity] * n, dtype=object),
+            "exempt": exempt,
+            "exempt_basis": basis,
             "layer_a": pd.Series([rule.layer_a] * n, dtype=object),
             "id_a": pd.Series(ids_a, dtype=object),
             "layer_b": pd.Series([rule.layer_b] * n, dtype=object),
@@ -295,7 +326,7 @@ def _crs_of(admin: dict[str, gpd.GeoDataFrame]) -> CRS:
 
 
 def _empty_patches() -> gpd.GeoDataFrame:
-    columns = {c: pd.Series(dtype="float64" if c.startswith("area") else object) for c in PATCH_COLUMNS[:-1]}
+    columns = {c: pd.Series(dtype=PATCH_DTYPES.get(c, object)) for c in PATCH_COLUMNS[:-1]}
     return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=STORE_CRS))[PATCH_COLUMNS]
 
 

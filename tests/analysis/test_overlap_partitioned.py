@@ -8,6 +8,7 @@ partition boundaries: large B polygons span every partition, and the small A par
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from distributed import Client, LocalCluster
 
 from geoplan.analysis.overlap import PATCH_COLUMNS, OverlapSettings, find_conflicts
 from geoplan.analysis.overlap_partitioned import find_conflicts_partitioned, partition_a
-from geoplan.analysis.rules import ConflictRule, layers_of
+from geoplan.analysis.rules import ConflictRule, Exemption, layers_of
 from geoplan.catalog import Catalog
 from geoplan.crs import STORE_CRS
 from geoplan.errors import CRSError, InputError
@@ -31,7 +32,11 @@ from tests.plans import box, brute_force, crossing_plans, pairs_crossing_partiti
 
 SETTINGS = OverlapSettings(min_area_m2=10.0, min_width_m=2.0)
 PARTITIONS = 7
-RULES = [rule("intersection", code="CROSS"), rule("difference", code="REST")]
+SPARED = Exemption("测试豁免", (("parcel_id", tuple(f"A-{i:04d}" for i in range(0, 576, 7))),), "测试依据")
+RULES = [
+    dataclasses.replace(rule("intersection", code="CROSS"), exempt=(SPARED,)),
+    dataclasses.replace(rule("difference", code="REST"), exempt=(SPARED,)),
+]
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["1-worker", "2-workers"])
@@ -59,7 +64,7 @@ def assert_same_patches(partitioned: gpd.GeoDataFrame, in_memory: gpd.GeoDataFra
     assert partitioned.crs == in_memory.crs
     assert partitioned["patch_id"].tolist() == in_memory["patch_id"].tolist()
     assert partitioned["patch_id"].is_unique
-    same = ["rule", "severity", "layer_a", "id_a", "layer_b", "id_b", "town", "village_code"]
+    same = ["rule", "severity", "exempt", "exempt_basis", "layer_a", "id_a", "layer_b", "id_b", "town", "village_code"]
     pd.testing.assert_frame_equal(
         pd.DataFrame(partitioned[same]).reset_index(drop=True), pd.DataFrame(in_memory[same]).reset_index(drop=True)
     )

@@ -48,9 +48,20 @@ def test_overlaps_prints_every_rule_and_writes_the_patches(
         store.close()
     assert sorted(written["patch_id"]) == sorted(direct["patch_id"])
     assert f"{len(direct)} patch(es) written" in printed
-    totals = direct.groupby("rule")["area_m2"].sum()
+    counted = direct[~direct["exempt"].astype(bool)]
+    totals = counted.groupby("rule")["area_m2"].sum()
     for code, total in totals.items():
         assert f"{total:,.1f}" in printed, code
+    # The exempt patches (roads, villages… outside the development boundary) have a line of their own.
+    exempt = direct[direct["exempt"].astype(bool)]
+    assert len(exempt) > 0
+    line = next(text for text in printed.splitlines() if text.startswith("豁免 exempt"))
+    assert f"{len(exempt):,} patch(es), {exempt['area_m2'].sum():,.1f} m²" in line
+    # High first, then medium, then low; within one severity the largest first.
+    rank = written["severity"].map({"high": 0, "medium": 1, "low": 2}).to_numpy()
+    assert (rank[1:] >= rank[:-1]).all()
+    for _, group in written.groupby("severity"):
+        assert group["area_m2"].is_monotonic_decreasing
 
 
 def test_thresholds_change_the_patches(demo_store_path: Path, tmp_path: Path) -> None:

@@ -328,7 +328,7 @@ def _projects() -> gpd.GeoDataFrame:
             "project_id": pid,
             "name": pid,
             "task_area": area,
-            "category": "x",
+            "category": "规划编制",
             "town": town,
             "responsible_unit": "u",
             "start_year": start,
@@ -607,7 +607,11 @@ def _kept_parts(geom: shapely.Geometry) -> list[shapely.Polygon]:
 def _brute_force_patches(
     layers: dict[str, gpd.GeoDataFrame], rules: list[ConflictRule], catalog: Catalog
 ) -> pd.DataFrame:
-    """Every rule's patches by a double loop in EPSG:4547 (patch id, rule, planar m², ellipsoidal m²)."""
+    """Every rule's patches by a double loop in EPSG:4547 (patch id, rule, planar m², ellipsoidal m², whether an
+    exemption of the rule spares its A feature)."""
+
+    def spared(rule: ConflictRule, row: pd.Series) -> bool:
+        return any(all(row[field] in values for field, values in e.filter_a) for e in rule.exempt)
 
     def chosen(name: str, rule_filter: tuple[tuple[str, tuple[Any, ...]], ...]) -> gpd.GeoDataFrame:
         frame = layers[name]
@@ -622,7 +626,8 @@ def _brute_force_patches(
         b_geoms = b_frame.geometry.values
         b_ids = [str(v) for v in b_frame[id_b_field]]
         tree = shapely.STRtree(b_geoms)
-        for id_a, a in zip(a_frame[id_a_field].astype(str), a_frame.geometry.values, strict=True):
+        exempt = [spared(rule, row) for _, row in a_frame.iterrows()]
+        for id_a, a, is_exempt in zip(a_frame[id_a_field].astype(str), a_frame.geometry.values, exempt, strict=True):
             near = [int(i) for i in tree.query(a) if a.intersects(b_geoms[i])]
             if rule.relation == "intersection":
                 pieces = [(b_ids[i], _kept_parts(a.intersection(b_geoms[i]))) for i in near]
@@ -632,17 +637,22 @@ def _brute_force_patches(
             for id_b, parts in pieces:
                 if parts:
                     merged = shapely.MultiPolygon(parts)
-                    out.append((_patch_id(rule, id_a, id_b), rule.code, merged.area, _geod_area(_to_lonlat(merged))))
-    return pd.DataFrame(out, columns=["patch_id", "rule", "area_m2", "area_ellipsoid_m2"])
+                    area = _geod_area(_to_lonlat(merged))
+                    out.append((_patch_id(rule, id_a, id_b), rule.code, merged.area, area, is_exempt))
+    return pd.DataFrame(out, columns=["patch_id", "rule", "area_m2", "area_ellipsoid_m2", "exempt"])
 
 
 def test_demo_conflict_areas_by_mark_equal_a_brute_force_overlay(
     demo_store_copy: Path, demo_layers: DemoLayers, catalog: Catalog
 ) -> None:
     rules = load_rules(default_rules_path(LAYERS_DIR), catalog)
-    patches = _brute_force_patches(demo_layers.layers, rules, catalog)
-    # marks on a copy: one resolved, one accepted, one to_adjust, and one to_adjust then resolved (latest wins)
+    everything = _brute_force_patches(demo_layers.layers, rules, catalog)
+    assert everything["exempt"].any()  # the roads, villages… outside the boundary: listed, never counted
+    patches = everything[~everything["exempt"]]
+    # marks on a copy: one resolved, one accepted, one to_adjust, and one to_adjust then resolved (latest wins);
+    # and an exempt patch resolved, which stays out of both indicators
     ids = list(patches.sort_values("area_m2", ascending=False)["patch_id"])
+    exempt_id, exempt_rule = everything.loc[everything["exempt"], ["patch_id", "rule"]].iloc[0]
     registry = MarkRegistry(side_table_engine(str(demo_store_copy)))
     try:
         for patch, status in [(ids[0], "resolved"), (ids[1], "accepted"), (ids[2], "to_adjust"), (ids[3], "to_adjust")]:
@@ -650,6 +660,7 @@ def test_demo_conflict_areas_by_mark_equal_a_brute_force_overlay(
             registry.mark(patch, rule=rule, status=status, note="", actor="tester")
         rule = patches.loc[patches["patch_id"] == ids[3], "rule"].iloc[0]
         registry.mark(ids[3], rule=rule, status="resolved", note="done", actor="tester")
+        registry.mark(exempt_id, rule=exempt_rule, status="resolved", note="豁免", actor="tester")
     finally:
         registry.close()
     store = GeoPackageStore(demo_store_copy, catalog)

@@ -8,6 +8,7 @@ synthetic set is the partitioned engine's: most patches cross partition boundari
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,6 +19,7 @@ import shapely
 from distributed import Client
 
 from geoplan.analysis.overlap import PATCH_COLUMNS, OverlapSettings, find_conflicts
+from geoplan.analysis.rules import Exemption
 from geoplan.analysis.summary import summarise
 from geoplan.catalog import Catalog
 from geoplan.cli import main
@@ -32,9 +34,13 @@ from tests.conftest import LAYERS_DIR
 from tests.plans import box, brute_force, crossing_plans, pairs_crossing_partitions, plan, rule
 
 SETTINGS = OverlapSettings(min_area_m2=10.0, min_width_m=2.0)
-RULES = [rule("intersection", code="CROSS"), rule("difference", code="REST")]
+SPARED = Exemption("测试豁免", (("parcel_id", tuple(f"A-{i:04d}" for i in range(0, 576, 7))),), "测试依据")
+RULES = [
+    dataclasses.replace(rule("intersection", code="CROSS"), exempt=(SPARED,)),
+    dataclasses.replace(rule("difference", code="REST"), exempt=(SPARED,)),
+]
 PARTITION_ROWS = 40
-SAME = ["rule", "severity", "layer_a", "id_a", "layer_b", "id_b", "town", "village_code"]
+SAME = ["rule", "severity", "exempt", "exempt_basis", "layer_a", "id_a", "layer_b", "id_b", "town", "village_code"]
 
 
 def _write_plans(store: LayerStore, a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> None:
@@ -97,6 +103,8 @@ def test_out_of_core_equals_in_memory_on_both_stores(
     # The totals a planner reads, summed from the tasks' summaries, equal those of the whole table.
     whole = summarise(expected, rules=RULES)
     pd.testing.assert_frame_equal(result.summary.by_rule, whole.by_rule, check_dtype=False)
+    assert 0 < whole.exempt_patches == int(got["exempt"].sum()) < len(got)  # listed, never in a total
+    pd.testing.assert_frame_equal(result.summary.exempt, whole.exempt, check_dtype=False)
     by_town = result.summary.by_town.set_index("town").sort_index()
     pd.testing.assert_frame_equal(
         by_town, whole.by_town.set_index("town").sort_index(), check_dtype=False, check_index_type=False
@@ -223,8 +231,14 @@ def test_cli_out_of_core_writes_the_demo_patches_with_their_marks(
     assert sorted(written["patch_id"]) == sorted(direct["patch_id"])
     assert written.set_index("patch_id").loc[target, "mark_status"] == "accepted"
     assert f"{len(direct):,} patch(es)" in printed and f"id digest {id_digest(direct['patch_id'])}" in printed
-    for code, total in direct.groupby("rule")["area_m2"].sum().items():
+    counted = direct[~direct["exempt"].astype(bool)]
+    for code, total in counted.groupby("rule")["area_m2"].sum().items():
         assert f"{total:,.1f}" in printed, code
+    assert sorted(written.loc[written["exempt"].astype(bool), "patch_id"]) == sorted(
+        direct.loc[direct["exempt"].astype(bool), "patch_id"]
+    )
+    exempt = direct[direct["exempt"].astype(bool)]
+    assert f"{len(exempt):,} patch(es), {exempt['area_m2'].sum():,.1f} m²" in printed
     peaks = printed.split("workers ", 1)[1].split(" MB", 1)[0]
     assert all(0 < float(value.replace(",", "")) < 1000 for value in peaks.split(", "))  # under the 1 GB limit
 

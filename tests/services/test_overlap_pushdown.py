@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 
 from geoplan.analysis.overlap import PATCH_COLUMNS, OverlapSettings, find_conflicts
 from geoplan.analysis.rules import ConflictRule
+from geoplan.analysis.summary import summarise
 from geoplan.catalog import Catalog
 from geoplan.cli import main
 from geoplan.crs import METRIC_CRS, STORE_CRS
@@ -27,6 +29,7 @@ from geoplan.errors import InputError
 from geoplan.services.overlap import run_overlaps
 from geoplan.services.overlap_pushdown import find_all_conflicts_in_database, find_conflicts_in_database
 from geoplan.services.rule_files import rules_for
+from geoplan.storage.gpkg import GeoPackageStore
 from geoplan.storage.postgis import PostGISStore, engine_url
 from tests.conftest import LAYERS_DIR
 from tests.plans import X0, Y0, plan, rule
@@ -65,7 +68,8 @@ def _assert_same_patches(pushed: gpd.GeoDataFrame, memory: gpd.GeoDataFrame, *, 
     assert pushed.crs == memory.crs == STORE_CRS
     assert len(pushed) == len(memory)
     assert pushed["patch_id"].is_unique
-    text = ["patch_id", "rule", "severity", "layer_a", "id_a", "layer_b", "id_b", "town", "village_code"]
+    text = ["patch_id", "rule", "severity", "exempt", "exempt_basis", "layer_a", "id_a", "layer_b", "id_b", "town"]
+    text.append("village_code")
     assert _as_lists(pushed[text]) == _as_lists(memory[text])
     for column in ("area_m2", "area_ellipsoid_m2"):
         np.testing.assert_allclose(pushed[column], memory[column], rtol=REL, atol=atol)
@@ -98,6 +102,7 @@ def test_demo_pushdown_equals_the_in_memory_engine(demo_url: str, catalog: Catal
         store.close()
     assert set(pushed["rule"]) == {r.code for r in rules}  # every rule has patches on the demo
     assert pushed["town"].notna().all()
+    assert pushed["exempt"].dtype == bool and 0 < int(pushed["exempt"].sum()) < len(pushed)
     _assert_same_patches(pushed, memory)
     _assert_same_patches(pushed_loose, memory_loose, atol=1e-3)
     assert len(pushed_loose) > len(pushed)  # the sliver rule did drop something
@@ -255,6 +260,26 @@ def test_cli_pushdown_prints_the_same_totals(demo_url: str, capsys: pytest.Captu
     pushed = capsys.readouterr().out
     assert "ECO_PROJECT" in pushed
     assert pushed == memory
+
+
+def test_postgis_and_geopackage_give_the_same_patches_exemptions_and_totals(
+    demo_url: str, demo_store_path: Path, catalog: Catalog
+) -> None:
+    """The demo built into each store: the same patches, marked exempt alike, and the same totals."""
+    rules = rules_for(catalog, LAYERS_DIR)
+    stores = [PostGISStore(demo_url, catalog), GeoPackageStore(demo_store_path, catalog)]
+    try:
+        postgis, gpkg = (run_overlaps(store, rules=rules, with_marks=False) for store in stores)
+    finally:
+        for store in stores:
+            store.close()
+    keys = ["patch_id", "rule", "exempt", "exempt_basis", "id_a", "id_b", "town"]
+    assert _as_lists(postgis[keys]) == _as_lists(gpkg[keys])
+    np.testing.assert_allclose(postgis["area_m2"], gpkg["area_m2"], rtol=1e-9, atol=1e-6)
+    one, other = summarise(postgis, rules=rules), summarise(gpkg, rules=rules)
+    pd.testing.assert_frame_equal(one.by_rule, other.by_rule, rtol=1e-9)
+    pd.testing.assert_frame_equal(one.exempt, other.exempt, rtol=1e-9)
+    assert one.exempt_patches == int(gpkg["exempt"].sum()) > 0
 
 
 def test_cli_pushdown_refuses_a_geopackage(demo_store_path: object, capsys: pytest.CaptureFixture[str]) -> None:

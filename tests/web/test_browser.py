@@ -34,8 +34,8 @@ SAMPLE_PROJECTS = 45
 TOWNS = ("荷城街道", "杨和镇", "明城镇", "更合镇")
 XSS_ID = "GM-2024-XSS"
 XSS_NAME = "<img src=x onerror=alert(1)>"
-XSS_UNIT = '"><svg onload=alert(2)>'
-XSS_CATEGORY = "</script><script>alert(3)</script>"
+XSS_UNIT = '"><svg onload=alert(2)></script><script>alert(3)</script>'
+XSS_CATEGORY = "道路交通"  # a closed list (the conflict rules exempt by it): the script payload rides in XSS_UNIT
 # Private values no page may show: the investment figures all start with this, the notes all contain the other.
 SECRET_INVESTMENT = 987654.0
 SECRET_NOTE = "SECRET内部备注"

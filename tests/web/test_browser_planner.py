@@ -38,6 +38,8 @@ TO_METRES = Transformer.from_crs("EPSG:4490", "EPSG:4547", always_xy=True)
 TO_DEGREES = Transformer.from_crs("EPSG:4547", "EPSG:4490", always_xy=True)
 HOSTILE_NOTE = "<img src=x onerror=alert(1)>"
 ECO_PROJECT = "ECO_PROJECT"
+EXEMPT_GREY = "#9e9e9e"
+SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -111,8 +113,9 @@ def test_patches_legend_and_totals_match_the_api(tab: Session, server: Server, t
         "path.gp-patch", "ps => Object.fromEntries(ps.map(p => [p.dataset.id, p.getAttribute('fill')]))"
     )
     colors = {r["code"]: r["color"] for r in config["rules"]}
-    for feature in patches["features"]:
-        assert fills[feature["id"]] == colors[feature["properties"]["rule"]]
+    for feature in patches["features"]:  # an exempt patch is grey: listed, not counted
+        expected = EXEMPT_GREY if feature["properties"]["exempt"] else colors[feature["properties"]["rule"]]
+        assert fills[feature["id"]] == expected
 
     # The legend: every rule with patches, its title and count, and the synthetic flag.
     legend = tab.page.locator(".gp-planner-legend")
@@ -156,6 +159,40 @@ def test_patches_legend_and_totals_match_the_api(tab: Session, server: Server, t
     assert len(drawn_patch_ids(tab)) == patches["numberMatched"]
     # The planners' page is an intranet page, held to the public pages' bar (WCAG 2.0 AA, no serious or critical).
     assert axe_violations(tab.page) == []
+
+
+def test_the_list_reads_high_first_and_sets_the_exempt_patches_apart(
+    tab: Session, server: Server, tokens: Tokens
+) -> None:
+    login(tab, tokens.planner)
+    patches = api(server, tokens.planner, "/api/overlaps")["features"]
+    summary = api(server, tokens.planner, "/api/overlaps/summary")
+    # The API answers in the order a planner reads: high, medium, low, each by area (largest first).
+    keys = [(SEVERITY_RANK[f["properties"]["severity"]], -f["properties"]["area_m2"]) for f in patches]
+    assert keys == sorted(keys)
+    counted = [f for f in patches if not f["properties"]["exempt"]]
+    exempt = [f for f in patches if f["properties"]["exempt"]]
+    assert counted and exempt
+    assert all(f["properties"]["exempt_basis"] for f in exempt)
+    assert not any(f["properties"]["exempt_basis"] for f in counted)
+    # The page lists them in that order, the exempt ones in their own list with their basis.
+    listed = tab.page.eval_on_selector_all("#gp-patch-list li[data-id]", "ls => ls.map(l => l.dataset.id)")
+    assert listed == [f["id"] for f in counted]
+    assert tab.page.locator("#gp-patch-list li[data-id]").first.get_attribute("data-severity") == "high"
+    spared = tab.page.locator("#gp-exempt-list li[data-id]")
+    assert [spared.nth(i).get_attribute("data-id") for i in range(spared.count())] == [f["id"] for f in exempt]
+    first = spared.first.inner_text()
+    assert "豁免依据：" + exempt[0]["properties"]["exempt_basis"] in first
+    total = tab.page.locator("#gp-exempt-total").inner_text()
+    assert f"豁免 {summary['exempt']['patches']} 个图斑" in total
+    assert summary["exempt"]["patches"] == len(exempt)
+    assert summary["exempt"]["area_m2"] == pytest.approx(sum(f["properties"]["area_m2"] for f in exempt))
+    # A click on an exempt item opens the patch, which says it is exempt and why.
+    spared.first.locator("button").click()
+    tab.page.wait_for_selector(f"#gp-patch[data-id='{exempt[0]['id']}'] .gp-patch-detail")
+    detail = tab.page.locator("#gp-patch").inner_text()
+    assert "不计入合计和指标" in detail and exempt[0]["properties"]["exempt_basis"] in detail
+    tab.shot("planner-exempt")
 
 
 def test_a_patch_opens_with_its_sources_and_a_mark_persists(

@@ -26,6 +26,7 @@ from pyproj import Transformer
 
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.rules import ConflictRule
+from geoplan.analysis.summary import by_severity
 from geoplan.catalog import Catalog
 from geoplan.services.overlap import run_overlaps
 from geoplan.services.overlap_marks import mark_registry
@@ -161,11 +162,18 @@ def test_patches_equal_the_engine(client: TestClient, tokens: Tokens, direct: gp
     assert response.headers["content-type"] == "application/geo+json"
     body = response.json()
     assert body["type"] == "FeatureCollection" and body["numberMatched"] == len(direct) > 50
-    assert [f["id"] for f in body["features"]] == list(direct["patch_id"])
-    for feature, (_, row) in zip(body["features"], direct.iterrows(), strict=True):
+    # High first, then medium, then low; within one severity the largest first.
+    ranks = [{"high": 0, "medium": 1, "low": 2}[f["properties"]["severity"]] for f in body["features"]]
+    areas = [f["properties"]["area_m2"] for f in body["features"]]
+    assert all((r0, -a0) <= (r1, -a1) for r0, a0, r1, a1 in zip(ranks, areas, ranks[1:], areas[1:], strict=False))
+    ordered = by_severity(direct)
+    assert [f["id"] for f in body["features"]] == list(ordered["patch_id"])
+    assert sum(f["properties"]["exempt"] for f in body["features"]) == int(direct["exempt"].sum()) > 0
+    for feature, (_, row) in zip(body["features"], ordered.iterrows(), strict=True):
         props = feature["properties"]
         assert props["patch_id"] == feature["id"]
-        for column in ("rule", "severity", "layer_a", "id_a", "layer_b", "id_b", "town", "village_code"):
+        columns = ("rule", "severity", "exempt", "exempt_basis", "layer_a", "id_a", "layer_b", "id_b", "town")
+        for column in (*columns, "village_code"):
             assert props[column] == row[column], (feature["id"], column)
         assert props["area_m2"] == pytest.approx(row["area_m2"], rel=1e-12)
         assert props["area_ellipsoid_m2"] == pytest.approx(row["area_ellipsoid_m2"], rel=1e-12)
@@ -197,7 +205,7 @@ def test_filters_by_rule_town_and_thresholds(
         expected = run_overlaps(store, rules=rules_for(catalog, LAYERS_DIR), settings=settings, with_marks=False)
     finally:
         store.close()
-    assert [f["id"] for f in strict["features"]] == list(expected["patch_id"])
+    assert [f["id"] for f in strict["features"]] == list(by_severity(expected)["patch_id"])
     assert 0 < len(expected) < len(direct)
     assert strict["thresholds"] == {"min_area_m2": 5000.0, "min_width_m": 10.0}
 
@@ -206,6 +214,11 @@ def test_summary_totals_equal_the_patch_table(client: TestClient, tokens: Tokens
     summary = client.get("/api/overlaps/summary", headers=planner(tokens)).json()
     by_rule = {row["rule"]: row for row in summary["by_rule"]}
     assert len(summary["by_rule"]) == 7  # every rule, patches or not
+    exempt = direct[direct["exempt"].astype(bool)]
+    assert summary["exempt"]["patches"] == len(exempt) > 0  # listed, counted apart
+    assert summary["exempt"]["area_m2"] == pytest.approx(exempt["area_m2"].sum())
+    assert [r["rule"] for r in summary["exempt"]["by_rule"]] == sorted(set(exempt["rule"]))
+    direct = direct[~direct["exempt"].astype(bool)]
     for code, group in direct.groupby("rule"):
         row = by_rule[str(code)]
         assert row["patches"] == len(group)
@@ -538,6 +551,7 @@ def test_patch_tiles_hold_the_patches_of_their_bounds(client: TestClient, tokens
         props = feature["properties"]
         assert props["rule_title"] == by_id[props["patch_id"]]["rule_title"]
         assert props["area_m2"] == pytest.approx(by_id[props["patch_id"]]["area_m2"])
+        assert props["exempt"] == by_id[props["patch_id"]]["exempt"]
     again = client.get(url, headers={**planner(tokens), "If-None-Match": answer.headers["etag"]})
     assert again.status_code == 304
     other_rule = next(

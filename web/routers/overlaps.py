@@ -51,7 +51,17 @@ router = APIRouter(prefix="/api", tags=["planning"])
 GEOJSON = "application/geo+json"
 PATCH_ID = re.compile(r"^[0-9a-f]{16}$")
 PATCH_TILE_LAYER = "patches"
-PATCH_TILE_FIELDS = ("patch_id", "rule", "severity", "rule_title", "area_m2", "town", "village_code", "mark_status")
+PATCH_TILE_FIELDS = (
+    "patch_id",
+    "rule",
+    "severity",
+    "exempt",
+    "rule_title",
+    "area_m2",
+    "town",
+    "village_code",
+    "mark_status",
+)
 """What the map draws and labels a patch with; the rest comes with the patch's detail when it is opened."""
 MARK_BODY_LIMIT = 16 * 1024
 """A mark is a status and a note of at most MAX_NOTE characters: 16 KB is ample even in UTF-8 Chinese."""
@@ -153,6 +163,12 @@ async def overlaps_summary(request: Request, _: PlannerCaller, query: Patches, c
     body = {
         "by_rule": _records(summary.by_rule),
         "by_town": _records(summary.by_town),
+        "exempt": {
+            "patches": summary.exempt_patches,
+            "area_m2": summary.exempt_area_m2,
+            "area_ellipsoid_m2": summary.exempt_area_ellipsoid_m2,
+            "by_rule": _records(summary.exempt),
+        },
         "thresholds": asdict(found.settings),
     }
     return JSONResponse(body, headers=headers)

@@ -67,6 +67,7 @@
         ['村（社区）', village],
         ['规则说明', rule.description],
         ['依据', rule.basis],
+        ['豁免', props.exempt ? '是，不计入合计和指标。' + (props.exempt_basis || '') : '否'],
       ]));
       root.appendChild(el('h3', 'gp-subtitle', '源要素'));
       var list = el('ul', 'gp-sources');

@@ -20,6 +20,8 @@
   'use strict';
 
   var PATCH_PARAM = 'patch';
+  var SEVERITY_RANK = { high: 0, medium: 1, low: 2 };
+  var EXEMPT_COLOR = '#9e9e9e'; // an exempt patch is drawn grey: listed, not counted
   var HIT_WIDTH = 14; // px: a thin patch (a strip along a road) is clickable within 7 px of its outline
 
   // ------------------------------------------------------------------ the planner map
@@ -187,6 +189,10 @@
       if (synthetic) box.appendChild(S.syntheticTag(config.syntheticLabel));
       box.appendChild(legendList);
       box.appendChild(el('p', 'gp-legend-note', '虚线边框：已标记的图斑；程度：高／中／低'));
+      var exempt = el('p', 'gp-legend-note gp-legend-exempt');
+      exempt.appendChild(lib.swatch(EXEMPT_COLOR));
+      exempt.appendChild(document.createTextNode(' 灰色：按规则豁免的图斑（照常列出，不计入合计）'));
+      box.appendChild(exempt);
       cfg.order.forEach(function (name) { addClassLegend(box, planLayers[name]); });
       if (config.basemapNote) box.appendChild(el('p', 'gp-legend-note', config.basemapNote));
       window.GeoplanMap.addLegend(map, box);
@@ -249,11 +255,13 @@
       var props = feature.properties;
       var rule = rules[props.rule] || { color: '#333' };
       var selected = feature.id === selectedId;
+      var colour = props.exempt ? EXEMPT_COLOR : rule.color;
       return {
-        pane: 'gp-patches', color: selected ? '#000' : rule.color, fillColor: rule.color,
-        weight: selected ? 3.5 : 1.5, fillOpacity: selected ? 0.75 : 0.55,
-        dashArray: props.mark_status ? '5 4' : null,
-        className: 'gp-patch gp-rule-' + props.rule + (props.mark_status ? ' gp-marked' : ''),
+        pane: 'gp-patches', color: selected ? '#000' : colour, fillColor: colour,
+        weight: selected ? 3.5 : 1.5, fillOpacity: selected ? 0.75 : (props.exempt ? 0.3 : 0.55),
+        dashArray: props.mark_status || props.exempt ? '5 4' : null,
+        className: 'gp-patch gp-rule-' + props.rule + (props.mark_status ? ' gp-marked' : '') +
+          (props.exempt ? ' gp-exempt' : ''),
       };
     }
 
@@ -336,11 +344,47 @@
           patchEntries[id] = { feature: feature, layer: layer, hit: hit };
         },
       });
+      fillPatchList(features);
       applyRuleFilter();
       fillLegend(features);
       var settings = '（最小面积 ' + thresholds.min_area_m2 + ' m²，最小宽度 ' + thresholds.min_width_m + ' m）';
-      lib.setStatus(count, '共 ' + features.length + ' 个冲突图斑' + settings);
+      var exempt = features.filter(function (f) { return f.properties.exempt; }).length;
+      lib.setStatus(count, '共 ' + features.length + ' 个冲突图斑' + (exempt ? '，其中 ' + exempt + ' 个豁免' : '') + settings);
       return features;
+    }
+
+    // The list a planner reads: high first, then medium, then low, each by area (largest first); the exempt
+    // patches apart and greyed, each with the basis it is exempt by. A click opens the patch.
+    function fillPatchList(features) {
+      var sorted = features.slice().sort(function (a, b) {
+        var pa = a.properties, pb = b.properties;
+        var ra = SEVERITY_RANK[pa.severity], rb = SEVERITY_RANK[pb.severity];
+        if (ra !== rb) return (ra === undefined ? 9 : ra) - (rb === undefined ? 9 : rb);
+        if (pa.area_m2 !== pb.area_m2) return pb.area_m2 - pa.area_m2;
+        return String(a.id) < String(b.id) ? -1 : 1;
+      });
+      var counted = byId('gp-patch-list'), spared = byId('gp-exempt-list');
+      counted.replaceChildren();
+      spared.replaceChildren();
+      sorted.forEach(function (feature) {
+        var props = feature.properties, id = String(feature.id);
+        var item = el('li');
+        item.setAttribute('data-id', id);
+        item.setAttribute('data-rule', props.rule);
+        item.setAttribute('data-severity', props.severity);
+        var open = button('', 'gp-patch-open', function () { openPatch(id, { zoom: true }); });
+        open.appendChild(el('span', 'gp-sev gp-sev-' + props.severity, config.severities[props.severity] || props.severity));
+        open.appendChild(document.createTextNode(' ' + patchName(props)));
+        item.appendChild(open);
+        if (props.exempt) {
+          item.appendChild(el('span', 'gp-exempt-basis', '豁免依据：' + (props.exempt_basis || '见规则表')));
+          spared.appendChild(item);
+        } else {
+          counted.appendChild(item);
+        }
+      });
+      if (!counted.children.length) counted.appendChild(el('li', 'gp-hint', '无'));
+      if (!spared.children.length) spared.appendChild(el('li', 'gp-hint', '无'));
     }
 
     // Show only the patches of the chosen rule (all without one), and say so.
@@ -361,6 +405,9 @@
       }
       document.querySelectorAll('#gp-by-rule tbody tr').forEach(function (tr) {
         tr.classList.toggle('gp-selected', tr.getAttribute('data-rule') === ruleFilter);
+      });
+      document.querySelectorAll('.gp-patch-list li[data-rule]').forEach(function (li) {
+        li.hidden = Boolean(ruleFilter) && li.getAttribute('data-rule') !== ruleFilter;
       });
     }
 
@@ -399,6 +446,10 @@
         tr.setAttribute('data-rule', item.rule);
         byRule.appendChild(tr);
       });
+      var exempt = summary.exempt || { patches: 0, area_m2: 0 };
+      byId('gp-exempt-total').textContent = exempt.patches
+        ? '豁免 ' + exempt.patches + ' 个图斑，' + hectares(exempt.area_m2) + ' 公顷（不计入上方合计）'
+        : '没有豁免的图斑。';
       var byTown = byId('gp-by-town').tBodies[0];
       byTown.replaceChildren();
       summary.by_town.forEach(function (item) {
@@ -441,6 +492,9 @@
       var previous = selectedId;
       selectedId = id;
       lib.reselect(patchEntries, patchGroup, previous, id, patchStyle);
+      document.querySelectorAll('.gp-patch-list li[data-id]').forEach(function (li) {
+        li.classList.toggle('gp-selected', li.getAttribute('data-id') === id);
+      });
     }
 
     async function openPatch(id, options) {
