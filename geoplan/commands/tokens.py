@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -29,6 +30,11 @@ def _registry(store: str | None):  # type: ignore[no-untyped-def]
     return TokenRegistry(side_table_engine(settings.store))
 
 
+def _actor() -> str:
+    """Who runs the command, as the audit log names a command-line user."""
+    return f"cli:{os.environ.get('USER', 'unknown')}"
+
+
 def token_create(
     role: Annotated[str, typer.Option(help="staff, planner or admin.")],
     name: Annotated[str, typer.Option(help="Who or what the token is for (unique).")],
@@ -39,7 +45,7 @@ def token_create(
 
     registry = _registry(store)
     try:
-        token = registry.create(name=name, role=Role.parse(role))
+        token = registry.create(name=name, role=Role.parse(role), actor=_actor())
     finally:
         registry.close()
     err.print(f"token for {name!r} ({role}); keep it, it is not shown again:")
@@ -68,7 +74,7 @@ def token_revoke(
     """Revoke a token; it stops working at once."""
     registry = _registry(store)
     try:
-        registry.revoke(name)
+        registry.revoke(name, actor=_actor())
     finally:
         registry.close()
     out.print(f"token {name!r} revoked")

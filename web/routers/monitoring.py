@@ -45,7 +45,7 @@ from geoplan.monitoring.indicator_defs import IndicatorSet
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.snapshots import snapshot_registry
 from geoplan.monitoring.snapshots import warnings as snapshot_warnings
-from geoplan.services.indicators import IndicatorRun, synthetic_layers
+from geoplan.services.indicators import IndicatorRun, rule_files, synthetic_layers
 from geoplan.storage import LayerStore
 from web.deps import Caller, SettingsDep, StoreDep, require_role
 from web.indicator_cache import IndicatorCache
@@ -216,7 +216,7 @@ async def _optional_json(request: Request) -> Any:
 
 @router.post("/snapshots", status_code=201, summary="Record every indicator for a quarter (default: the current one)")
 async def take_snapshot(
-    request: Request, caller: StaffCaller, store: StoreDep, cache: IndicatorCacheDep
+    request: Request, caller: StaffCaller, store: StoreDep, settings: SettingsDep, cache: IndicatorCacheDep
 ) -> dict[str, Any]:
     body = await _optional_json(request)
     if not isinstance(body, dict) or set(body) - {"quarter"}:
@@ -236,7 +236,12 @@ async def take_snapshot(
         registry = snapshot_registry(store)
         try:
             shot = registry.record(
-                run.table, quarter=str(quarter), as_of=run.as_of.iso, actor=caller.actor, definitions=definitions
+                run.table,
+                quarter=str(quarter),
+                as_of=run.as_of.iso,
+                actor=caller.actor,
+                definitions=definitions,
+                rule_files=rule_files(settings.layers_dir),
             )
         finally:
             registry.close()
