@@ -9,6 +9,7 @@ daylight saving since 1991, so a fixed offset is exact for every date the plan c
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 BEIJING = timezone(timedelta(hours=8), "CST")
 """Asia/Shanghai as a fixed offset (China Standard Time)."""
@@ -52,3 +53,14 @@ def shown_time(value: str | datetime | None, *, label: bool = False, seconds: bo
 
 def now_beijing() -> datetime:
     return datetime.now(UTC).astimezone(BEIJING)
+
+
+TIME_FIELDS = frozenset(
+    {"at", "as_of", "taken_at", "recorded_at", "mark_at", "created_at", "revoked_at", "generated_at"}
+)
+"""Field names that hold stored instants (UTC text) wherever geoplan sends a record."""
+
+
+def api_times(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `record` with every TIME_FIELDS value in Beijing time with its offset."""
+    return {k: api_time(v) if k in TIME_FIELDS and isinstance(v, str | datetime) else v for k, v in record.items()}

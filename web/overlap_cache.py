@@ -19,6 +19,7 @@ import pandas as pd
 
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.rules import ConflictRule, layers_of
+from geoplan.beijing_time import api_time
 from geoplan.errors import InputError, NotFoundError
 from geoplan.geojson import feature_strings
 from geoplan.services.overlap import ADMIN_LAYERS, LOOKUP_SETTINGS
@@ -118,6 +119,8 @@ class OverlapCache:
     ) -> PatchTable:
         patches = self._overlays.get(key[0], lambda: self._overlay(rules, settings))
         frame = _with_titles(attach_marks(patches, self.registry().current()), rules)
+        # the mark's time as every answer gives times: Beijing time with its offset (also in the downloads)
+        frame["mark_at"] = pd.Series([api_time(v) for v in frame["mark_at"]], index=frame.index, dtype=object)
         fields = [c for c in frame.columns if c != "geometry"]
         return PatchTable(
             digest=hashlib.sha256(repr(key).encode()).hexdigest()[:24],

@@ -23,6 +23,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from geoplan.beijing_time import shown_time
 from geoplan.commands.common import StoreOption, check_output, err, existing_store, out
 from geoplan.monitoring.asof import as_of_either
 from geoplan.monitoring.indicator_defs import IndicatorSet
@@ -158,7 +159,10 @@ def snapshot(
             )
         found = snapshot_warnings(backend, snapshot_id=shot.id)
     out.print(
-        Text(f"snapshot {shot.id} of {shot.quarter} (as of {shot.as_of}): {shot.rows} row(s), {len(found)} warning(s)")
+        Text(
+            f"snapshot {shot.id} of {shot.quarter} (as of {shown_time(shot.as_of, label=True)}): {shot.rows} row(s), "
+            f"{len(found)} warning(s)"
+        )
     )
     if len(found):
         out.print(Text("see them with `geoplan warnings`"))
@@ -179,15 +183,19 @@ def history(
         out.print(Text(f"no snapshot holds {indicator}" + (f" for {scope!r}" if scope else "") + " yet"))
         return
     view = Table(title=f"history of {indicator}" + (f" [{scope}]" if scope else ""))
-    for column in ("snapshot", "quarter", "as of", "taken", "scope", "key", "value", "unit", "target", "met"):
+    columns = (
+        *("snapshot", "quarter", "as of (北京时间)", "taken (北京时间)"),
+        *("scope", "key", "value", "unit", "target", "met"),
+    )
+    for column in columns:
         view.add_column(column, justify="right" if column in ("snapshot", "value", "target") else "left")
     for row in rows.to_dict("records"):
         target = _target(row)
         view.add_row(
             str(row["snapshot_id"]),
             row["quarter"],
-            row["as_of"],
-            row["taken_at"],
+            shown_time(row["as_of"]),
+            shown_time(row["taken_at"]),
             row["scope"],
             Text(row["scope_key"]),
             _number(row["value"], row["unit"]),

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from geoplan.beijing_time import shown_time
 from geoplan.commands.common import (
     StoreOption,
     err,
@@ -60,10 +61,10 @@ def token_list(store: StoreOption = None) -> None:
     finally:
         registry.close()
     table = Table(title="tokens")
-    for column in ("name", "role", "created", "revoked"):
+    for column in ("name", "role", "created (北京时间)", "revoked (北京时间)"):
         table.add_column(column)
     for info in infos:
-        table.add_row(info.name, info.role.label, info.created_at, info.revoked_at or "–")
+        table.add_row(info.name, info.role.label, shown_time(info.created_at), shown_time(info.revoked_at))
     out.print(table)
 
 

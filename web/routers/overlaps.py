@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from geoplan.access import Role, visible_fields
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.summary import NO_TOWN, summarise
+from geoplan.beijing_time import api_times
 from geoplan.errors import InputError
 from geoplan.geojson import feature_collection
 from geoplan.services.overlap import mark_patch
@@ -131,7 +132,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _mark_json(mark: Mark) -> dict[str, Any]:
-    return {**asdict(mark), "status_title": STATUS_TITLES.get(mark.status, mark.status)}
+    return {**api_times(asdict(mark)), "status_title": STATUS_TITLES.get(mark.status, mark.status)}
 
 
 # --------------------------------------------------------------------------------------------- routes

@@ -223,7 +223,7 @@
     shots.forEach(function (s) {
       var th = cell('th', s.label, 'gp-num');
       th.setAttribute('data-snapshot', String(s.id));
-      th.title = '截至 ' + s.as_of + '，' + s.actor + ' 记录于 ' + s.taken_at;
+      th.title = '截至 ' + S.beijingTime(s.as_of) + '，' + s.actor + ' 记录于 ' + S.beijingTime(s.taken_at) + '（北京时间）';
       head.appendChild(th);
     });
     data.history.rows.forEach(function (row) {
