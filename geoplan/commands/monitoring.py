@@ -114,7 +114,7 @@ def indicators(
             )
         synthetic = synthetic_layers(backend)
     titles = {d.id: d.title_zh for d in run.definitions}
-    when = "now" if moment.current else moment.iso
+    when = "now" if moment.current else shown_time(moment.at, label=True)
     view = Table(title=f"indicators as of {when} (quarter {moment.quarter})")
     for column in ("indicator", "title", "scope", "key", "value", "ellipsoidal", "unit", "target", "met", "note"):
         view.add_column(column, justify="right" if column in ("value", "ellipsoidal", "target") else "left")

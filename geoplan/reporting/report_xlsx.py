@@ -152,6 +152,8 @@ def _detail(sheet: Worksheet, data: ReportData) -> None:
             value = plain(record.get(name))
             if name == "target_year" and value is not None:
                 value = int(value)
+            if name == "as_of":  # Beijing time with its offset, like every time in the workbook
+                value = api_time(value)
             sheet.cell(row=row, column=column, value=value)
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(DETAIL_COLUMNS))}{len(data.table) + 1}"
 
