@@ -160,3 +160,54 @@ def test_api_audit_lists_a_mark_a_snapshot_a_ledger_record_and_token_creation_an
     seen_by_planner = {e["action"] for e in client.get("/api/audit", headers=planner).json()}
     assert "mark:record" in seen_by_planner and not seen_by_planner & {"token:create", "token:revoke"}
     assert json.dumps(seen_by_staff, ensure_ascii=False).count(patch_id) == 0
+
+
+def test_times_in_api_answers_carry_the_beijing_offset_and_the_audit_page_says_beijing_time(
+    demo_client: TestClient, demo_copy: tuple[Path, Tokens]
+) -> None:
+    """Every time the API sends is ISO 8601 with +08:00 and names the same instant as the stored UTC text."""
+    from datetime import datetime
+
+    path, tokens = demo_copy
+    staff, planner = bearer(tokens.staff), bearer(tokens.planner)
+    shot = demo_client.post("/api/snapshots", headers=staff).json()["snapshot"]
+    patch_id = demo_client.get("/api/overlaps", headers=planner).json()["features"][0]["id"]
+    demo_client.post(f"/api/overlaps/{patch_id}/mark", json={"status": "resolved", "note": ""}, headers=planner)
+
+    with side_table_engine(str(path)).connect() as connection:
+        stored_taken = connection.execute(
+            text("SELECT taken_at FROM geoplan_indicator_snapshots WHERE id = :i"), {"i": shot["id"]}
+        ).scalar_one()
+        stored_mark = connection.execute(
+            text("SELECT at FROM geoplan_patch_marks WHERE patch_id = :p ORDER BY id DESC LIMIT 1"), {"p": patch_id}
+        ).scalar_one()
+        stored_record = connection.execute(
+            text("SELECT recorded_at FROM geoplan_project_progress WHERE project_id = :p ORDER BY id DESC LIMIT 1"),
+            {"p": PROJECT},
+        ).scalar_one()
+    assert stored_taken.endswith("+00:00")  # the store keeps UTC; only what leaves it is Beijing time
+
+    def same(sent: str, stored: str) -> bool:
+        return bool(BEIJING_ISO.match(sent)) and datetime.fromisoformat(sent) == datetime.fromisoformat(stored)
+
+    snapshots = demo_client.get("/api/snapshots", headers=staff).json()["snapshots"]
+    listed = next(s for s in snapshots if s["id"] == shot["id"])
+    assert same(listed["taken_at"], stored_taken) and same(shot["taken_at"], stored_taken)
+    assert all(BEIJING_ISO.match(s["as_of"]) for s in snapshots)
+    indicators = demo_client.get("/api/indicators", params={"only": "culture_coverage"}, headers=staff).json()
+    assert BEIJING_ISO.match(indicators["as_of"])
+    assert all(BEIJING_ISO.match(r["as_of"]) for i in indicators["indicators"] for r in i["rows"] if "as_of" in r)
+    history = demo_client.get("/api/indicators/culture_coverage/history", headers=staff).json()["history"]
+    assert history and all(BEIJING_ISO.match(h["taken_at"]) and BEIJING_ISO.match(h["as_of"]) for h in history)
+    dashboard = demo_client.get("/api/dashboard", headers=staff).json()
+    assert BEIJING_ISO.match(dashboard["as_of"])
+    assert dashboard["as_of_local"] == datetime.fromisoformat(dashboard["as_of"]).strftime("%Y-%m-%d %H:%M")
+    records = demo_client.get(f"/api/ledger/{PROJECT}/progress", headers=staff).json()["records"]
+    assert same(records[-1]["recorded_at"], stored_record)
+    patch = demo_client.get(f"/api/overlaps/{patch_id}", headers=planner).json()
+    assert same(patch["mark"]["at"], stored_mark) and same(patch["patch"]["properties"]["mark_at"], stored_mark)
+
+    page = demo_client.get("/audit").text
+    assert "时间（北京时间）" in page and "起始日期（北京时间）" in page
+    for kind, title in (("mark", "冲突图斑标记"), ("snapshot", "指标快照"), ("token", "令牌创建与撤销")):
+        assert f'<option value="{kind}">{title}</option>' in page
