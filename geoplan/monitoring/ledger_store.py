@@ -162,8 +162,9 @@ def audit_entry(
     write_entry(connection, actor=actor, layer=PROGRESS_LAYER, action=action, count=count, detail=detail, at=at)
 
 
-def insert_record(engine: Engine, row: dict[str, Any]) -> int:
-    """Insert one record and its audit entry in one transaction; returns the record id."""
+def insert_record(engine: Engine, row: dict[str, Any], *, rule_files: list[dict[str, str]] | None = None) -> int:
+    """Insert one record and its audit entry in one transaction; returns the record id. `rule_files`: the
+    status flow file the record was checked against (name and SHA-256), kept in the entry."""
     with engine.begin() as connection:
         result = connection.execute(progress_table.insert(), row)
         key = result.inserted_primary_key
@@ -176,6 +177,8 @@ def insert_record(engine: Engine, row: dict[str, Any]) -> int:
             "quarter": row["quarter"],
             "after": [record_feature(record_id, row)],
         }
+        if rule_files:
+            detail["rule_files"] = rule_files
         audit_entry(connection, actor=row["recorded_by"], action="progress:record", count=1, detail=detail)
     return record_id
 

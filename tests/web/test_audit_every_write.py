@@ -131,6 +131,8 @@ def test_api_audit_lists_a_mark_a_snapshot_a_ledger_record_and_token_creation_an
     # the progress record, as before
     progress = by_action["progress:record"]
     assert progress["detail"]["ids"] == [PROJECT] and progress["detail"]["quarter"] == body["quarter"]
+    flow = {"name": "project_status.yaml", "sha256": _sha256(LAYERS_DIR / "rules" / "project_status.yaml")}
+    assert progress["detail"]["rule_files"] == [flow]
 
     # times: Beijing time with the offset, the same instants as the rows they describe
     assert all(BEIJING_ISO.match(e["at"]) for e in new), [e["at"] for e in new]
