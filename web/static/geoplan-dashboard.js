@@ -66,7 +66,7 @@
 
   // ---------------------------------------------------------------- the sections
   function showMeta(data) {
-    var when = data.current ? '当前（' + data.as_of_local + '，北京时间）' : data.quarter + ' 季末（' + data.as_of_local + '）';
+    var when = data.current ? '当前（' + data.as_of_local + '，北京时间）' : data.quarter + ' 季末（' + data.as_of_local + '，北京时间）';
     var basis = data.previous_snapshot
       ? '；“较上次快照”对比第 ' + data.previous_snapshot.id + ' 次快照（' + data.previous_snapshot.quarter + '）'
       : '；尚无更早的快照';
