@@ -20,6 +20,7 @@ import pandas as pd
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.rules import ConflictRule, layers_of
 from geoplan.analysis.summary import by_severity
+from geoplan.beijing_time import api_time
 from geoplan.errors import InputError, NotFoundError
 from geoplan.geojson import feature_strings
 from geoplan.services.overlap import ADMIN_LAYERS, LOOKUP_SETTINGS
@@ -120,6 +121,8 @@ class OverlapCache:
         patches = self._overlays.get(key[0], lambda: self._overlay(rules, settings))
         # High first, then by area: the order the list is read in (the engine's order only keeps runs comparable).
         frame = _with_titles(by_severity(attach_marks(patches, self.registry().current())), rules)
+        # the mark's time as every answer gives times: Beijing time with its offset (also in the downloads)
+        frame["mark_at"] = pd.Series([api_time(v) for v in frame["mark_at"]], index=frame.index, dtype=object)
         fields = [c for c in frame.columns if c != "geometry"]
         return PatchTable(
             digest=hashlib.sha256(repr(key).encode()).hexdigest()[:24],

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from geoplan.beijing_time import shown_time
 from geoplan.commands.common import StoreOption, check_output, err, existing_store, out
 from geoplan.errors import InputError
 from geoplan.monitoring.ledger import PROJECTS, ledger_view, project_history, record_progress
@@ -130,7 +131,8 @@ def history(
     with existing_store(store) as (_, backend):
         records = project_history(backend, project_id)
     view = Table(title=f"progress of {project_id} ({len(records)} record(s))")
-    for column in ("quarter", "status", "progress %", "invested 万元", "problems", "unit", "recorded by", "at"):
+    columns = ("quarter", "status", "progress %", "invested 万元", "problems", "unit", "recorded by", "at (北京时间)")
+    for column in columns:
         view.add_column(column, justify="right" if column in ("progress %", "invested 万元") else "left")
     for row in records.to_dict("records"):
         invested = row["investment_to_date_wan"]
@@ -142,7 +144,7 @@ def history(
             Text(str(row["problems"] or "–")),
             Text(str(row["responsible_unit"])),
             Text(str(row["recorded_by"])),
-            Text(str(row["recorded_at"])),
+            Text(shown_time(row["recorded_at"])),
             style="dim" if row["superseded"] else None,
         )
     out.print(view)

@@ -21,6 +21,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from geoplan.beijing_time import shown_time
 from geoplan.commands.common import StoreOption, check_output, err, existing_store, out, write_table
 from geoplan.monitoring.asof import as_of_either
 from geoplan.monitoring.indicator_defs import IndicatorSet
@@ -96,7 +97,7 @@ def indicators(
             )
         synthetic = synthetic_layers(backend)
     titles = {d.id: d.title_zh for d in run.definitions}
-    when = "now" if moment.current else moment.iso
+    when = "now" if moment.current else shown_time(moment.at, label=True)
     view = Table(title=f"indicators as of {when} (quarter {moment.quarter})")
     for column in ("indicator", "title", "scope", "key", "value", "ellipsoidal", "unit", "target", "met", "note"):
         view.add_column(column, justify="right" if column in ("value", "ellipsoidal", "target") else "left")
@@ -141,7 +142,10 @@ def snapshot(
             )
         found = snapshot_warnings(backend, snapshot_id=shot.id)
     out.print(
-        Text(f"snapshot {shot.id} of {shot.quarter} (as of {shot.as_of}): {shot.rows} row(s), {len(found)} warning(s)")
+        Text(
+            f"snapshot {shot.id} of {shot.quarter} (as of {shown_time(shot.as_of, label=True)}): {shot.rows} row(s), "
+            f"{len(found)} warning(s)"
+        )
     )
     if len(found):
         out.print(Text("see them with `geoplan warnings`"))
@@ -162,15 +166,19 @@ def history(
         out.print(Text(f"no snapshot holds {indicator}" + (f" for {scope!r}" if scope else "") + " yet"))
         return
     view = Table(title=f"history of {indicator}" + (f" [{scope}]" if scope else ""))
-    for column in ("snapshot", "quarter", "as of", "taken", "scope", "key", "value", "unit", "target", "met"):
+    columns = (
+        *("snapshot", "quarter", "as of (北京时间)", "taken (北京时间)"),
+        *("scope", "key", "value", "unit", "target", "met"),
+    )
+    for column in columns:
         view.add_column(column, justify="right" if column in ("snapshot", "value", "target") else "left")
     for row in rows.to_dict("records"):
         target = _target(row)
         view.add_row(
             str(row["snapshot_id"]),
             row["quarter"],
-            row["as_of"],
-            row["taken_at"],
+            shown_time(row["as_of"]),
+            shown_time(row["taken_at"]),
             row["scope"],
             Text(row["scope_key"]),
             _number(row["value"], row["unit"]),

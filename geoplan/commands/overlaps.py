@@ -234,7 +234,7 @@ def mark(
 ) -> None:
     """Mark a conflict patch (accepted / to_adjust / resolved); marks keep their history and survive re-runs."""
     from geoplan.services.overlap import mark_patch
-    from geoplan.services.rule_files import rules_for
+    from geoplan.services.rule_files import default_rules_path, rule_file_stamp, rules_for
 
     settings, backend = open_configured(store)
     try:
@@ -246,6 +246,7 @@ def mark(
             status=status,
             note=note,
             actor=f"cli:{os.environ.get('USER', 'unknown')}",
+            rule_files=[rule_file_stamp(rules or default_rules_path(settings.layers_dir))],
         )
     finally:
         backend.close()

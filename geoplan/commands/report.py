@@ -60,7 +60,7 @@ def report(
     counts = f"{len(data.definitions)} indicators, {len(data.table)} rows, {len(data.warnings)} warning(s)"
     out.print(
         Text(
-            f"report of {data.quarter} (as of {data.as_of.iso}) written to {output}: {counts}; "
+            f"report of {data.quarter} (as of {data.as_of_local}, 北京时间) written to {output}: {counts}; "
             f"changes against {previous}"
         )
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from geoplan.beijing_time import shown_time
 from geoplan.commands.common import (
     StoreOption,
     err,
@@ -29,6 +31,11 @@ def _registry(store: str | None):  # type: ignore[no-untyped-def]
     return TokenRegistry(side_table_engine(settings.store))
 
 
+def _actor() -> str:
+    """Who runs the command, as the audit log names a command-line user."""
+    return f"cli:{os.environ.get('USER', 'unknown')}"
+
+
 def token_create(
     role: Annotated[str, typer.Option(help="staff, planner or admin.")],
     name: Annotated[str, typer.Option(help="Who or what the token is for (unique).")],
@@ -39,7 +46,7 @@ def token_create(
 
     registry = _registry(store)
     try:
-        token = registry.create(name=name, role=Role.parse(role))
+        token = registry.create(name=name, role=Role.parse(role), actor=_actor())
     finally:
         registry.close()
     err.print(f"token for {name!r} ({role}); keep it, it is not shown again:")
@@ -54,10 +61,10 @@ def token_list(store: StoreOption = None) -> None:
     finally:
         registry.close()
     table = Table(title="tokens")
-    for column in ("name", "role", "created", "revoked"):
+    for column in ("name", "role", "created (北京时间)", "revoked (北京时间)"):
         table.add_column(column)
     for info in infos:
-        table.add_row(info.name, info.role.label, info.created_at, info.revoked_at or "–")
+        table.add_row(info.name, info.role.label, shown_time(info.created_at), shown_time(info.revoked_at))
     out.print(table)
 
 
@@ -68,7 +75,7 @@ def token_revoke(
     """Revoke a token; it stops working at once."""
     registry = _registry(store)
     try:
-        registry.revoke(name)
+        registry.revoke(name, actor=_actor())
     finally:
         registry.close()
     out.print(f"token {name!r} revoked")

@@ -402,7 +402,8 @@ def record_progress(
     }
     changes_layer = new_status != layer_status or not math.isclose(progress, layer_progress)
     with ledger_engine(store) as engine:
-        record_id = insert_record(engine, row)
+        rule_files = [dict(flow.rule_file)] if flow.rule_file else []
+        record_id = insert_record(engine, row, rule_files=rule_files)
         if changes_layer:
             updated = projects.copy()
             updated["status"] = new_status

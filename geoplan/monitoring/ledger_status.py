@@ -7,8 +7,9 @@ so the flow and the layer's allowed statuses cannot drift apart.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ class StatusFlow:
     initial: str
     completed: str
     suspended: str
+    rule_file: Mapping[str, str] | None = None
+    """The file it was read from: name and SHA-256 (progress records name it in their audit entries)."""
 
     def allows(self, before: str, after: str) -> bool:
         """Whether `after` may follow `before` (staying put is always allowed)."""
@@ -54,10 +57,12 @@ def status_flow_for(layers_dir: Path, catalog: Catalog) -> StatusFlow:
 def load_status_flow(path: Path, catalog: Catalog | None = None) -> StatusFlow:
     """Read and check the flow; with a catalogue, its statuses must equal the projects layer's allowed values."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        data = Path(path).read_bytes()
+        raw = yaml.safe_load(data.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise StoreError(f"cannot read the status flow {path}: {exc}") from None
-    flow = status_flow_from_dict(raw, source=Path(path).name)
+    stamp = {"name": Path(path).name, "sha256": hashlib.sha256(data).hexdigest()}
+    flow = replace(status_flow_from_dict(raw, source=Path(path).name), rule_file=stamp)
     if catalog is not None and "projects" in catalog:
         allowed = catalog.get("projects").field("status").allowed or ()
         if set(allowed) != set(flow.statuses):

@@ -9,7 +9,6 @@ audit viewer beside the layer edits they cause.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,7 +32,7 @@ from sqlalchemy import (
 
 from geoplan.actors import MAX_ACTOR
 from geoplan.storage import LayerStore
-from geoplan.storage.base import AUDIT_TABLE, now_utc
+from geoplan.storage.audit_log import ensure_audit_table, write_entry
 from geoplan.storage.side_tables import side_table_engine
 
 PROGRESS_TABLE = "geoplan_project_progress"
@@ -62,19 +61,6 @@ progress_table = Table(
     Column("recorded_at", Text, nullable=False),
     Column("synthetic", Boolean, nullable=False),
     Index(f"ix_{PROGRESS_TABLE}_project", "project_id", "quarter", "id"),
-)
-
-# The store's own audit table, described here only to insert into it (it is created by the store, never here).
-_audit = Table(
-    AUDIT_TABLE,
-    MetaData(),
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", Text, nullable=False),
-    Column("actor", Text, nullable=False),
-    Column("layer", Text, nullable=False),
-    Column("action", Text, nullable=False),
-    Column("feature_count", Integer, nullable=False),
-    Column("detail", Text),
 )
 
 RECORD_FIELDS = [
@@ -114,6 +100,7 @@ PROGRESS_TITLE = "项目季度进度记录"
 def create_progress_table(engine: Engine) -> None:
     """Idempotent; called by `init_store` so the table exists before any reader looks for it."""
     _metadata.create_all(engine)
+    ensure_audit_table(engine)
 
 
 @contextmanager
@@ -172,21 +159,12 @@ def record_feature(record_id: int, row: dict[str, Any]) -> dict[str, Any]:
 def audit_entry(
     connection: Connection, *, actor: str, action: str, count: int, detail: dict[str, Any], at: str | None = None
 ) -> None:
-    connection.execute(
-        _audit.insert(),
-        {
-            "at": at or now_utc(),
-            "actor": actor,
-            "layer": PROGRESS_LAYER,
-            "action": action,
-            "feature_count": count,
-            "detail": json.dumps(detail, ensure_ascii=False),
-        },
-    )
+    write_entry(connection, actor=actor, layer=PROGRESS_LAYER, action=action, count=count, detail=detail, at=at)
 
 
-def insert_record(engine: Engine, row: dict[str, Any]) -> int:
-    """Insert one record and its audit entry in one transaction; returns the record id."""
+def insert_record(engine: Engine, row: dict[str, Any], *, rule_files: list[dict[str, str]] | None = None) -> int:
+    """Insert one record and its audit entry in one transaction; returns the record id. `rule_files`: the
+    status flow file the record was checked against (name and SHA-256), kept in the entry."""
     with engine.begin() as connection:
         result = connection.execute(progress_table.insert(), row)
         key = result.inserted_primary_key
@@ -199,6 +177,8 @@ def insert_record(engine: Engine, row: dict[str, Any]) -> int:
             "quarter": row["quarter"],
             "after": [record_feature(record_id, row)],
         }
+        if rule_files:
+            detail["rule_files"] = rule_files
         audit_entry(connection, actor=row["recorded_by"], action="progress:record", count=1, detail=detail)
     return record_id
 

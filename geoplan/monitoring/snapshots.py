@@ -15,6 +15,7 @@ misses its target, or that moved against its good direction.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,8 @@ from geoplan.errors import InputError, NotFoundError
 from geoplan.monitoring.indicator_columns import MEASURE_COLUMNS
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.storage import LayerStore
+from geoplan.storage.audit_actions import SNAPSHOTS_LAYER
+from geoplan.storage.audit_log import ensure_audit_table, write_entry
 from geoplan.storage.base import now_utc
 from geoplan.storage.side_tables import side_table_engine
 
@@ -142,6 +145,7 @@ class Snapshot:
 def create_snapshot_tables(engine: Engine) -> None:
     """Idempotent; `init_store` calls it, so the tables exist before any reader looks for them."""
     _metadata.create_all(engine)
+    ensure_audit_table(engine)
 
 
 class SnapshotRegistry:
@@ -152,9 +156,19 @@ class SnapshotRegistry:
         create_snapshot_tables(engine)
 
     def record(
-        self, table: pd.DataFrame, *, quarter: str, as_of: str, actor: str, definitions: IndicatorSet
+        self,
+        table: pd.DataFrame,
+        *,
+        quarter: str,
+        as_of: str,
+        actor: str,
+        definitions: IndicatorSet,
+        rule_files: Sequence[Mapping[str, str]] = (),
     ) -> Snapshot:
-        """Store one evaluated indicator table as a snapshot (one transaction)."""
+        """Store one evaluated indicator table as a snapshot, with its audit entry (one transaction).
+
+        The entry names the definitions file and `rule_files` (name and SHA-256 of each rule file the run read),
+        so a snapshot can be traced to the rules that made it."""
         quarter = str(Quarter.parse(quarter))
         actor = _checked_actor(actor)
         directions = {d.id: d.good_direction for d in definitions}
@@ -194,6 +208,25 @@ class SnapshotRegistry:
             ]
             if rows:
                 connection.execute(_values.insert(), rows)
+            files = [{"name": definitions.source, "sha256": definitions.sha256}, *(dict(f) for f in rule_files)]
+            detail = {
+                "mode": "snapshot",
+                "ids": [str(snapshot_id)],
+                "snapshot_id": snapshot_id,
+                "quarter": quarter,
+                "as_of": as_of,
+                "rows": len(table),
+                "rule_files": files,
+            }
+            write_entry(
+                connection,
+                actor=actor,
+                layer=SNAPSHOTS_LAYER,
+                action="snapshot:record",
+                count=1,
+                detail=detail,
+                at=taken_at,
+            )
         return Snapshot(snapshot_id, quarter, as_of, taken_at, actor, definitions.sha256, len(table))
 
     def snapshots(self) -> list[Snapshot]:

@@ -9,7 +9,6 @@ serves the string.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from geoplan import __version__
 from geoplan.analysis.compliance import ComplianceReport
 from geoplan.analysis.compliance_site import source_label
+from geoplan.beijing_time import shown_time
 from geoplan.reporting.compliance_svg import site_map
 from geoplan.services.compliance import SiteContext
 
@@ -33,7 +33,6 @@ VERDICT_EXPLAIN = {
     "pass_with_warnings": "未发现高、中严重程度的冲突；存在低严重程度的提示事项，请核实。",
     "pass": "经审查，拟选址未与所列管控规则发生冲突。",
 }
-BEIJING = timezone(timedelta(hours=8))
 FEATURE_IDS_SHOWN = 12
 
 
@@ -60,11 +59,7 @@ def _ids_text(ids: tuple[str, ...]) -> str:
 
 
 def _beijing_time(iso: str) -> str:
-    try:
-        moment = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S（北京时间）")
+    return shown_time(iso, label=True)
 
 
 def render_html(

@@ -27,6 +27,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geoplan.analysis.coverage import village_coverage
+from geoplan.beijing_time import shown_time
 from geoplan.errors import InputError
 from geoplan.monitoring.asof import AsOf, as_of_now, as_of_quarter, layer_as_of
 from geoplan.monitoring.indicator_defs import IndicatorDef, IndicatorSet
@@ -106,10 +107,18 @@ class ReportData:
 
     @property
     def as_of_local(self) -> str:
-        """The moment in China time, to the minute (how the report states it)."""
-        from geoplan.monitoring.asof import LOCAL_TZ
+        """The moment in Beijing time, to the minute (how the report states it)."""
+        return shown_time(self.as_of.at, seconds=False)
 
-        return self.as_of.at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    @property
+    def generated_local(self) -> str:
+        """When the report was made, in Beijing time to the minute (every time on a report is Beijing time)."""
+        return shown_time(self.generated_at, seconds=False)
+
+    @property
+    def previous_as_of_local(self) -> str:
+        """The moment the comparison snapshot describes, in Beijing time to the minute ("–" without one)."""
+        return "–" if self.previous is None else shown_time(self.previous.as_of, seconds=False)
 
     @property
     def towns(self) -> list[str]:

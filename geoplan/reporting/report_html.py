@@ -128,6 +128,6 @@ def render_html(data: ReportData) -> bytes:
         "detail": detail,
         "history": history,
         "previous": data.previous,
-        "generated": data.generated_at[:16].replace("T", " ") + " UTC",
+        "generated": data.generated_local,
     }
     return _environment().get_template(TEMPLATE).render(**context).encode("utf-8")

@@ -156,11 +156,10 @@ def _summary_page(figure: Figure, data: ReportData, rows: range, first: bool) ->
         _heading(figure, data.title)
         previous = "尚无更早的快照：变化一栏为空"
         if data.previous is not None:
-            taken = data.previous.as_of[:16].replace("T", " ")
-            previous = f"较第 {data.previous.id} 次快照（{data.previous.quarter}，截至 {taken} UTC）"
-        generated = data.generated_at[:16].replace("T", " ")
+            taken = data.previous_as_of_local
+            previous = f"较第 {data.previous.id} 次快照（{data.previous.quarter}，截至 {taken}）"
         lines = [
-            f"季度：{data.quarter}　数据截至：{data.as_of_local}（北京时间）　生成：{generated} UTC",
+            f"季度：{data.quarter}　数据截至：{data.as_of_local}　生成：{data.generated_local}（均为北京时间）",
             f"变化：{previous}；快照共 {len(data.snapshots)} 次；预警 {len(data.warnings)} 条。",
         ]
         warning = synthetic_note(data) if data.synthetic else []

@@ -23,6 +23,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from geoplan.beijing_time import api_time
 from geoplan.monitoring.indicator_columns import MEASURE_COLUMNS
 from geoplan.monitoring.snapshots import WARNING_COLUMNS
 from geoplan.reporting.charts import Chart
@@ -85,14 +86,14 @@ def _overview(sheet: Worksheet, data: ReportData) -> None:
     sheet["A1"] = data.title
     sheet["A1"].font = Font(bold=True, size=14)
     previous = (
-        f"第 {data.previous.id} 次快照（{data.previous.quarter}，截至 {data.previous.as_of}）"
+        f"第 {data.previous.id} 次快照（{data.previous.quarter}，截至 {data.previous_as_of_local} 北京时间）"
         if data.previous is not None
         else "尚无更早的快照"
     )
     rows = [
         ("报告季度", str(data.quarter)),
         ("数据截至（北京时间）", data.as_of_local),
-        ("数据截至（UTC）", data.as_of.iso),
+        ("数据截至（ISO 8601）", api_time(data.as_of.at)),
         ("本季度未结束、数据为现状", "是" if data.as_of.current else "否"),
         ("比较基准", previous),
         ("快照次数", len(data.snapshots)),
@@ -100,7 +101,7 @@ def _overview(sheet: Worksheet, data: ReportData) -> None:
         ("分项数", len(data.table)),
         ("预警数", len(data.warnings)),
         ("指标定义 SHA-256", data.definitions_sha256),
-        ("生成时间（UTC）", data.generated_at),
+        ("生成时间（北京时间）", data.generated_local),
         ("合成（示意）数据图层", "、".join(data.synthetic_titles or data.synthetic) or "无"),
     ]
     for offset, (name, value) in enumerate(rows, start=3):
@@ -151,6 +152,8 @@ def _detail(sheet: Worksheet, data: ReportData) -> None:
             value = plain(record.get(name))
             if name == "target_year" and value is not None:
                 value = int(value)
+            if name == "as_of":  # Beijing time with its offset, like every time in the workbook
+                value = api_time(value)
             sheet.cell(row=row, column=column, value=value)
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(DETAIL_COLUMNS))}{len(data.table) + 1}"
 

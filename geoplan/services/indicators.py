@@ -29,7 +29,13 @@ from geoplan.monitoring.snapshots import Snapshot, snapshot_registry
 from geoplan.services import provenance
 from geoplan.services.coverage_inputs import FACILITIES, VILLAGES, CoverageInputs, coverage_inputs, uses_network
 from geoplan.services.overlap_marks import mark_registry, marks_as_of
-from geoplan.services.rule_files import default_coverage_rules_path, default_rules_path, load_coverage_rules, rules_for
+from geoplan.services.rule_files import (
+    default_coverage_rules_path,
+    default_rules_path,
+    load_coverage_rules,
+    rule_file_stamp,
+    rules_for,
+)
 from geoplan.storage import LayerStore, require_initialised
 
 __all__ = [
@@ -37,6 +43,7 @@ __all__ = [
     "compute_indicators",
     "definitions_for",
     "record_snapshot",
+    "rule_files",
     "state_key",
     "synthetic_layers",
 ]
@@ -152,14 +159,19 @@ def state_key(store: LayerStore, *, layers_dir: Path, definitions: IndicatorSet)
     finally:
         registry.close()
     parts.append(f"definitions={definitions.sha256}")
-    for path in (
+    parts.extend(f"{f['name']}={f['sha256']}" for f in rule_files(layers_dir))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def rule_files(layers_dir: Path) -> list[dict[str, str]]:
+    """The rule files the indicators read besides their definitions (name and SHA-256 each): the conflict
+    rules, the coverage rules and the project status flow. A snapshot's audit entry records them."""
+    paths = (
         default_rules_path(layers_dir),
         default_coverage_rules_path(layers_dir),
         default_status_flow_path(layers_dir),
-    ):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "-"
-        parts.append(f"{path.name}={digest}")
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+    )
+    return [rule_file_stamp(path) for path in paths]
 
 
 def synthetic_layers(store: LayerStore) -> list[str]:
@@ -187,6 +199,13 @@ def record_snapshot(
     run = compute_indicators(store, layers_dir=layers_dir, as_of=moment, definitions=indicator_set)
     registry = snapshot_registry(store)
     try:
-        return registry.record(run.table, quarter=str(chosen), as_of=moment.iso, actor=actor, definitions=indicator_set)
+        return registry.record(
+            run.table,
+            quarter=str(chosen),
+            as_of=moment.iso,
+            actor=actor,
+            definitions=indicator_set,
+            rule_files=rule_files(layers_dir),
+        )
     finally:
         registry.close()

@@ -6,7 +6,7 @@ marks. The engine itself stays a pure function of frames (`overlap.find_conflict
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -87,15 +87,25 @@ def with_current_marks(store: LayerStore, patches: gpd.GeoDataFrame) -> gpd.GeoD
 
 
 def mark_patch(
-    store: LayerStore, patch_id: str, *, rules: Sequence[ConflictRule], status: str, note: str, actor: str
+    store: LayerStore,
+    patch_id: str,
+    *,
+    rules: Sequence[ConflictRule],
+    status: str,
+    note: str,
+    actor: str,
+    rule_files: Sequence[Mapping[str, str]] = (),
 ) -> Mark:
-    """Mark a patch the rules produce in this store; an id no rule produces is refused (a typo, a stale id)."""
+    """Mark a patch the rules produce in this store; an id no rule produces is refused (a typo, a stale id).
+    `rule_files` (name and SHA-256 of each file the rules came from) go into the mark's audit entry."""
     patches = run_overlaps(store, rules=rules, settings=LOOKUP_SETTINGS, with_marks=False)
     found = patches.loc[patches["patch_id"] == patch_id, "rule"]
     if found.empty:
         raise NotFoundError(f"no conflict patch {patch_id!r} in {store.url} under these rules")
     registry = mark_registry(store)
     try:
-        return registry.mark(patch_id, rule=str(found.iloc[0]), status=status, note=note, actor=actor)
+        return registry.mark(
+            patch_id, rule=str(found.iloc[0]), status=status, note=note, actor=actor, rule_files=rule_files
+        )
     finally:
         registry.close()

@@ -9,7 +9,7 @@ they survive re-runs and edits of unrelated features; a patch that disappears ke
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, cast
@@ -22,6 +22,8 @@ from geoplan.actors import MAX_ACTOR
 from geoplan.errors import InputError
 from geoplan.monitoring.asof import AsOf
 from geoplan.storage import LayerStore, require_initialised
+from geoplan.storage.audit_actions import MARKS_LAYER
+from geoplan.storage.audit_log import ensure_audit_table, write_entry
 from geoplan.storage.base import now_utc
 from geoplan.storage.side_tables import side_table_engine
 
@@ -66,9 +68,21 @@ class MarkRegistry:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         _metadata.create_all(engine)
+        ensure_audit_table(engine)
 
-    def mark(self, patch_id: str, *, rule: str, status: str, note: str, actor: str) -> Mark:
-        """Record a decision on a patch; returns it as stored. Bad input raises InputError, nothing is written."""
+    def mark(
+        self,
+        patch_id: str,
+        *,
+        rule: str,
+        status: str,
+        note: str,
+        actor: str,
+        rule_files: Sequence[Mapping[str, str]] = (),
+    ) -> Mark:
+        """Record a decision on a patch with its audit entry (one transaction); returns it as stored. Bad input
+        raises InputError, nothing is written. `rule_files`: the name and SHA-256 of the rule files that
+        produced the patch, kept in the audit entry."""
         mark = Mark(
             patch_id=_checked_patch_id(patch_id),
             rule=_checked(rule, "rule code", _RULE_CODE.fullmatch(rule or "") is not None),
@@ -77,8 +91,27 @@ class MarkRegistry:
             actor=_checked_text(actor, "actor", MAX_ACTOR, allow_empty=False, single_line=True),
             at=now_utc(),
         )
+        detail = {
+            "mode": "mark",
+            "ids": [mark.patch_id],
+            "patch_id": mark.patch_id,
+            "rule": mark.rule,
+            "status": mark.status,
+            "status_zh": STATUS_TITLES[mark.status],
+            "note": mark.note,
+            "rule_files": [dict(f) for f in rule_files],
+        }
         with self.engine.begin() as connection:
             connection.execute(_marks.insert(), [_row(mark)])
+            write_entry(
+                connection,
+                actor=mark.actor,
+                layer=MARKS_LAYER,
+                action="mark:record",
+                count=1,
+                detail=detail,
+                at=mark.at,
+            )
         return mark
 
     def current(self) -> dict[str, Mark]:

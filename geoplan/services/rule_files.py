@@ -7,6 +7,7 @@ folder (layers/rules/), which GEOPLAN_LAYERS_DIR can move; a user's file replace
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from geoplan.analysis.coverage import CoverageRules
@@ -27,6 +28,7 @@ __all__ = [
     "load_coverage_rules",
     "load_life_circles",
     "load_rules",
+    "rule_file_stamp",
     "rules_for",
 ]
 
@@ -104,3 +106,10 @@ def _catalogue_problems(rule: ServiceRule, catalog: Catalog) -> list[str]:
                 f"{rule.name}.where.{name}: {', '.join(wrong)} not among {', '.join(map(str, allowed or []))}"
             )
     return problems
+
+
+def rule_file_stamp(path: Path) -> dict[str, str]:
+    """A rule file as the audit log records it: its name and the SHA-256 of its bytes ("-" if it is missing)."""
+    path = Path(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "-"
+    return {"name": path.name, "sha256": digest}

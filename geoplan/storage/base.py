@@ -20,11 +20,13 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from geoplan.beijing_time import BEIJING
 from geoplan.catalog import Catalog, LayerDef
 from geoplan.crs import STORE_CRS
 from geoplan.errors import InputError, NotFoundError
 from geoplan.geojson import feature_strings
 from geoplan.rasterdata import RasterData
+from geoplan.storage.audit_actions import actions_of
 from geoplan.storage.tile_matrix import TileKey
 
 WriteMode = Literal["replace", "append"]
@@ -67,8 +69,10 @@ class AuditQuery:
     """Which audit entries to return, newest first. Every filter is optional; all given must hold.
 
     `feature_id` matches the ids a write lists in its detail (writes of more than AUDIT_FEATURES_MAX features
-    list only the first ones). `since` and `until` are ISO dates or times; a date-only `until` takes in that
-    whole day, and times without an offset are UTC (the log's own time zone).
+    list only the first ones). `action` is a kind of action (`mark`, `token`, …) or one action
+    (`token:revoke`), as `audit_actions` lists them. `since` and `until` are ISO dates or times; dates and
+    times without an offset are Beijing time (the time people read), and a date-only `until` takes in that
+    whole day.
     """
 
     limit: int = 100
@@ -78,10 +82,17 @@ class AuditQuery:
     feature_id: str | None = None
     since: str | None = None
     until: str | None = None
+    action: str | None = None
 
     def __post_init__(self) -> None:
         if self.limit < 0 or self.offset < 0:
             raise InputError("limit and offset must not be negative")
+        if self.action is not None:
+            actions_of(self.action)  # an unknown kind is refused before any query runs
+
+    def actions(self) -> tuple[str, ...] | None:
+        """The actions the `action` filter selects (None: every action)."""
+        return None if self.action is None or not self.action.strip() else actions_of(self.action)
 
     def window(self) -> tuple[str | None, str | None]:
         """`since`/`until` as text comparable with the stored `at` (UTC, to the second)."""
@@ -93,17 +104,18 @@ def _audit_time(text: str | None, *, end_of_day: bool) -> str | None:
         return None
     value = text.strip()
     try:
-        if len(value) == 10:  # a date: YYYY-MM-DD
-            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        if len(value) == 10:  # a date: YYYY-MM-DD, a Beijing day
+            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=BEIJING)
             moment = day.replace(hour=23, minute=59, second=59) if end_of_day else day
         else:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+            moment = moment.replace(tzinfo=BEIJING) if moment.tzinfo is None else moment
     except ValueError:
         raise InputError(
-            f"invalid time {text!r}: use an ISO date or time, e.g. 2024-05-01 or 2024-05-01T08:00+08:00"
+            f"invalid time {text!r}: use an ISO date or time, e.g. 2024-05-01 or 2024-05-01T08:00+08:00",
+            zh=f"时间“{text}”无法识别：请写日期或时间，如 2024-05-01 或 2024-05-01T08:00+08:00（北京时间）。",
         ) from None
-    return moment.isoformat(timespec="seconds")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 class AuditReader(Protocol):
@@ -120,9 +132,10 @@ class AuditReader(Protocol):
         feature_id: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        action: str | None = None,
     ) -> list[AuditEntry]:
         """Audit entries, newest first, filtered as `AuditQuery` describes."""
-        return self._audit_entries(AuditQuery(limit, offset, layer, actor, feature_id, since, until))
+        return self._audit_entries(AuditQuery(limit, offset, layer, actor, feature_id, since, until, action))
 
     def _audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
         """The backend's own query for `audit_log`."""

@@ -451,6 +451,10 @@ class GeoPackageStore(AuditReader):
                 clauses.append(clause)
                 params.append(value)
         sql = f"SELECT at, actor, layer, action, feature_count, detail, id FROM {AUDIT_TABLE}"
+        actions = query.actions()
+        if actions is not None:
+            clauses.append(f"action IN ({', '.join('?' for _ in actions)})")
+            params.extend(actions)
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY id DESC LIMIT ? OFFSET ?"

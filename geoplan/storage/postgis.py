@@ -418,6 +418,9 @@ class PostGISStore(AuditReader):
             select_rows = select_rows.where(table.c.layer == query.layer)
         if query.actor is not None:
             select_rows = select_rows.where(table.c.actor == query.actor)
+        actions = query.actions()
+        if actions is not None:
+            select_rows = select_rows.where(table.c.action.in_(actions))
         if start is not None:
             select_rows = select_rows.where(table.c.at >= start)
         if end is not None:

@@ -435,3 +435,29 @@ def test_the_report_names_the_synthetic_layers_by_their_titles(
         pytest.skip("pdftotext is missing (Debian: apt-get install poppler-utils)")
     text = subprocess.run([PDFTOTEXT, str(pdf_pages[0]), "-"], check=True, capture_output=True, timeout=120).stdout
     assert expected[0] in re.sub(r"\s+", "", text.decode())
+
+
+def test_every_time_on_the_report_is_beijing_time(data: ReportData, snapshot: Snapshot, tmp_path: Path) -> None:
+    """The page states its times once, in Beijing time (UTC+8, computed here apart), and never UTC beside them."""
+    from datetime import datetime, timedelta
+
+    def beijing(stored: str) -> str:
+        return (datetime.fromisoformat(stored) + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
+
+    html = render_html(data).decode("utf-8")
+    text = re.sub(r"<[^>]+>", " ", html.split("<body", 1)[1])
+    assert "北京时间" in text and "UTC" not in text and "+00:00" not in text
+    assert beijing(data.generated_at) in text
+    assert data.previous is not None and data.previous.id == snapshot.id
+    assert f"截至 {beijing(snapshot.as_of)}（北京时间）" in text
+    assert data.as_of_local == beijing(data.as_of.iso)
+
+    path = tmp_path / "times.xlsx"
+    path.write_bytes(render_xlsx(data))
+    book = load_workbook(path)
+    overview = {row[0]: row[1] for row in book["概要"].iter_rows(min_row=3, values_only=True) if row[0]}
+    assert overview["生成时间（北京时间）"] == beijing(data.generated_at)
+    assert overview["数据截至（北京时间）"] == beijing(data.as_of.iso)
+    assert str(overview["数据截至（ISO 8601）"]).endswith("+08:00")
+    cells = [str(v) for sheet in book for row in sheet.iter_rows(values_only=True) for v in row if v is not None]
+    assert not [c for c in cells if "UTC" in c or "+00:00" in c]

@@ -307,10 +307,15 @@ def test_audit_filters_by_time_window_in_any_time_zone(store: LayerStore, catalo
     assert len(store.audit_log(since=before.astimezone(beijing).isoformat())) == 5
     assert store.audit_log(since=after.astimezone(beijing).isoformat()) == []
     assert store.audit_log(until=before.astimezone(beijing).isoformat()) == []
-    # a date-only `until` takes in the whole day; a time without an offset is UTC
-    assert len(store.audit_log(until=after.date().isoformat(), since=before.date().isoformat())) == 5
-    assert store.audit_log(until=(before.date() - timedelta(days=1)).isoformat()) == []
-    assert store.audit_log(since=after.replace(tzinfo=None).isoformat()) == []
+    # a date-only `until` takes in the whole day, a Beijing day; a time without an offset is Beijing time
+    day_before, day_after = before.astimezone(beijing).date(), after.astimezone(beijing).date()
+    assert len(store.audit_log(until=day_after.isoformat(), since=day_before.isoformat())) == 5
+    assert store.audit_log(until=(day_before - timedelta(days=1)).isoformat()) == []
+    assert store.audit_log(since=(day_after + timedelta(days=1)).isoformat()) == []
+    assert store.audit_log(since=after.astimezone(beijing).replace(tzinfo=None).isoformat()) == []
+    assert len(store.audit_log(since=before.astimezone(beijing).replace(tzinfo=None).isoformat())) == 5
+    # UTC wall-clock text without its offset is read as Beijing time, eight hours earlier: it ends too soon
+    assert store.audit_log(until=after.replace(tzinfo=None).isoformat()) == []
     for bad in ("yesterday", "2024-13-01", "2024-05-01T25:00"):
         with pytest.raises(InputError, match="invalid time"):
             store.audit_log(since=bad)

@@ -8,11 +8,13 @@ host (see tests/web/browser.py). Screenshots go to test-artifacts/audit-*.png.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
+from geoplan.cli import main
 from tests.web.accessibility import axe_violations
 from tests.web.browser import Server, Session, api, browser, server, session, tab
 from tests.web.conftest import Tokens
@@ -144,3 +146,40 @@ def test_a_filtered_link_opens_filtered(tab: Session, server: Server, tokens: To
     assert tab.page.input_value("#gp-f-id") == EDITED and tab.page.input_value("#gp-f-layer") == "projects"
     expected = api(server, tokens.staff, "/api/audit?" + urlencode({"id": EDITED, "layer": "projects", "limit": 51}))
     assert shown_entries(tab) == [str(e["id"]) for e in expected]
+
+
+def test_marks_snapshots_and_tokens_show_in_chinese_in_beijing_time(
+    tab: Session, server: Server, demo: tuple[Path, Tokens], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Runs last: it adds a planner's mark, which the filter test above counts on not being there."""
+    path, tokens = demo
+    patch_id = api(server, tokens.planner, "/api/overlaps")["features"][0]["id"]
+    api(server, tokens.planner, f"/api/overlaps/{patch_id}/mark", body={"status": "to_adjust", "note": "需避让"})
+    api(server, tokens.staff, "/api/snapshots", body={})
+    assert main(["token", "create", "--role", "staff", "--name", "巡查-浏览器", "--store", str(path)]) == 0
+    secret = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["token", "revoke", "巡查-浏览器", "--store", str(path)]) == 0
+
+    login(tab, tokens.admin)
+    shown: dict[str, str] = {}
+    kinds = (("token", {"撤销令牌", "创建令牌"}), ("mark", {"图斑标记"}), ("snapshot", {"指标快照"}))
+    for kind, expected_titles in kinds:
+        tab.page.select_option("#gp-f-action", kind)
+        submit_filters(tab)
+        entries = api(server, tokens.admin, "/api/audit?" + urlencode({"action": kind, "limit": 51}))
+        assert shown_entries(tab) == [str(e["id"]) for e in entries] and entries
+        for entry in entries[:2]:
+            row = tab.page.locator(f"#gp-audit-table tr[data-entry='{entry['id']}']")
+            # the API's Beijing time, as the page writes it (the browser's own zone plays no part)
+            assert entry["at"].endswith("+08:00")
+            assert row.locator(".gp-audit-when").inner_text() == entry["at"][:19].replace("T", " ")
+            assert row.locator(".gp-audit-action").inner_text() in expected_titles
+            shown.setdefault(entry["action"], row.locator(".gp-audit-changes").inner_text())  # the newest
+    assert "撤销令牌“巡查-浏览器”" in shown["token:revoke"] and "工作人员（staff）" in shown["token:revoke"]
+    assert f"图斑 {patch_id}" in shown["mark:record"] and "需调整" in shown["mark:record"]
+    assert "规则文件" in shown["mark:record"] and "conflicts.yaml" in shown["mark:record"]
+    assert "指标快照" in shown["snapshot:record"] and "indicators.yaml" in shown["snapshot:record"]
+    assert "时间（北京时间）" in tab.page.inner_text("#gp-audit-table thead")
+    assert secret not in tab.page.content()
+    tab.shot("audit-side-tables")
+    assert axe_violations(tab.page) == []

@@ -1,9 +1,12 @@
-"""The audit log over HTTP (全过程留痕), for staff: every change to any layer and every progress record —
-who, when, what — filterable by layer, actor, feature id and time, paged with limit/offset.
+"""The audit log over HTTP (全过程留痕), for staff: every write — layer edits and imports, progress records,
+conflict-patch marks, indicator snapshots, token creation and revocation — who, when, what, filterable by
+kind of action, layer, actor, feature id and time, paged with limit/offset.
 
 Each entry comes with its field-level diff (`changes`): for every feature the write names, the fields whose
 values differ before and after, and whether the geometry moved. Feature properties pass through the
-caller's `visible_fields`, so a role never sees in the log what it could not read in the layer itself.
+caller's `visible_fields`, so a role never sees in the log what it could not read in the layer itself; for
+the same reason marks are shown from the planner role up (conflict patches are the planners'), and token
+entries to admins only (they manage tokens). Times are ISO 8601 in Beijing time (+08:00).
 """
 
 from __future__ import annotations
@@ -14,14 +17,31 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from geoplan.access import Role, can_see_layer, visible_fields
+from geoplan.beijing_time import api_time
 from geoplan.catalog import Catalog
 from geoplan.monitoring.ledger_store import PROGRESS_LAYER, PROGRESS_TITLE, RECORD_FIELDS, RECORD_TITLES
 from geoplan.storage import AuditEntry
+from geoplan.storage.audit_actions import (
+    ACTION_KINDS,
+    ACTION_TITLES,
+    KIND_TITLES,
+    MARKS_LAYER,
+    SNAPSHOTS_LAYER,
+    TOKENS_LAYER,
+)
 from web.deps import Caller, CatalogDep, StoreDep, require_role
 
 router = APIRouter(prefix="/api", tags=["audit"])
 StaffCaller = Annotated[Caller, Depends(require_role(Role.STAFF))]
 MAX_LIMIT = 1000
+
+# The side tables' pseudo-layers: title and the least role that sees their entries.
+SIDE_LAYERS: dict[str, tuple[str, Role]] = {
+    PROGRESS_LAYER: (PROGRESS_TITLE, Role.STAFF),
+    MARKS_LAYER: ("冲突图斑标记", Role.PLANNER),
+    SNAPSHOTS_LAYER: ("指标快照", Role.STAFF),
+    TOKENS_LAYER: ("访问令牌", Role.ADMIN),
+}
 
 
 @router.get("/audit", summary="The audit log (全过程留痕), newest first, with field-level diffs")
@@ -32,13 +52,26 @@ def audit_log(
     layer: Annotated[str | None, Query(max_length=63)] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     feature_id: Annotated[str | None, Query(alias="id", max_length=200, description="a feature or project id")] = None,
-    since: Annotated[str | None, Query(max_length=40, description="ISO date or time; UTC without an offset")] = None,
+    action: Annotated[
+        str | None,
+        Query(max_length=40, description="a kind (edit, raster, progress, mark, snapshot, token) or one action"),
+    ] = None,
+    since: Annotated[
+        str | None, Query(max_length=40, description="ISO date or time; Beijing time without an offset")
+    ] = None,
     until: Annotated[str | None, Query(max_length=40, description="ISO date (the whole day) or time")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
     entries = store.audit_log(
-        limit=limit, offset=offset, layer=layer, actor=actor, feature_id=feature_id, since=since, until=until
+        limit=limit,
+        offset=offset,
+        layer=layer,
+        actor=actor,
+        feature_id=feature_id,
+        since=since,
+        until=until,
+        action=action,
     )
     return [shown for entry in entries if (shown := entry_json(entry, catalog, caller.role)) is not None]
 
@@ -51,8 +84,17 @@ def audit_layers(catalog: CatalogDep, caller: StaffCaller) -> list[dict[str, Any
             shown = set(visible_fields(layer, caller.role))
             titles = {f.name: f.title_zh or f.name for f in layer.fields if f.name in shown}
             layers.append({"name": layer.name, "title_zh": layer.title_zh, "fields": titles})
-    layers.append({"name": PROGRESS_LAYER, "title_zh": PROGRESS_TITLE, "fields": dict(RECORD_TITLES)})
+    for name, (title, least) in SIDE_LAYERS.items():
+        if caller.role >= least:
+            fields = dict(RECORD_TITLES) if name == PROGRESS_LAYER else {}
+            layers.append({"name": name, "title_zh": title, "fields": fields})
     return layers
+
+
+@router.get("/audit/actions", summary="The kinds of action the audit log can be filtered by, in Chinese")
+def audit_actions(_: StaffCaller) -> dict[str, Any]:
+    kinds = [{"kind": k, "title_zh": KIND_TITLES[k], "actions": list(v)} for k, v in ACTION_KINDS.items()]
+    return {"kinds": kinds, "actions": dict(ACTION_TITLES)}
 
 
 def entry_json(entry: AuditEntry, catalog: Catalog, role: Role) -> dict[str, Any] | None:
@@ -63,32 +105,43 @@ def entry_json(entry: AuditEntry, catalog: Catalog, role: Role) -> dict[str, Any
             return None
         fields = visible_fields(definition, role)
         title = definition.title_zh
-    elif entry.layer == PROGRESS_LAYER:
-        fields, title = list(RECORD_FIELDS), PROGRESS_TITLE
+    elif entry.layer in SIDE_LAYERS:
+        title, least = SIDE_LAYERS[entry.layer]
+        if role < least:
+            return None
+        fields = list(RECORD_FIELDS) if entry.layer == PROGRESS_LAYER else []
     else:  # a layer no longer in the catalogue: only who/when/what, no feature contents
         fields, title = [], entry.layer
     detail = dict(entry.detail)
     for side in ("before", "after"):
         if isinstance(detail.get(side), list):
             detail[side] = [_visible(feature, fields) for feature in detail[side]]
+    if isinstance(detail.get("as_of"), str):
+        detail["as_of"] = api_time(detail["as_of"])
     return {
         "id": entry.id,
-        "at": entry.at,
+        "at": api_time(entry.at),
         "actor": entry.actor,
         "layer": entry.layer,
         "layer_title": title,
         "action": entry.action,
+        "action_title": ACTION_TITLES.get(entry.action, entry.action),
         "feature_count": entry.feature_count,
         "detail": detail,
         "changes": feature_changes(detail.get("before"), detail.get("after"), fields=fields),
     }
 
 
+_TIME_FIELDS = {"recorded_at"}
+"""Feature properties that are stored instants (UTC), given in Beijing time like every time the API sends."""
+
+
 def _visible(feature: Any, fields: list[str]) -> Any:
     if not isinstance(feature, dict):
         return feature
     properties = feature.get("properties") or {}
-    return {**feature, "properties": {k: properties[k] for k in fields if k in properties}}
+    shown = {k: api_time(properties[k]) if k in _TIME_FIELDS else properties[k] for k in fields if k in properties}
+    return {**feature, "properties": shown}
 
 
 def feature_changes(before: Any, after: Any, *, fields: list[str]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from geoplan.access import Role
 from geoplan.analysis.compliance_site import REQUEST_BODY, SiteInput, site_from_geojson
+from geoplan.beijing_time import api_times
 from geoplan.reporting.compliance_html import render_html
 from geoplan.services.compliance import check_site_in_store, layer_colours, site_context, site_from_file
 from geoplan.services.rule_files import default_rules_path, load_rules
@@ -105,7 +106,7 @@ async def compliance_check(
     )
     log.info("site check by %s: %s (%s)", caller.actor, report.verdict, site.source)
     if report_format == "json":
-        return JSONResponse(report.to_dict())
+        return JSONResponse(api_times(report.to_dict()))
     context = await run_in_threadpool(site_context, store, report.site_geometry)
     html = await run_in_threadpool(render_html, report, layer_colours=layer_colours(store.catalog), context=context)
     headers = {"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"}

@@ -32,6 +32,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from geoplan.access import Role, can_see_layer
+from geoplan.beijing_time import api_time, api_times
 from geoplan.catalog import Catalog
 from geoplan.monitoring.asof import as_of_either
 from geoplan.monitoring.indicator_defs import IndicatorDef
@@ -131,7 +132,7 @@ def _chart_json(chart: Chart) -> dict[str, Any]:
 
 
 def _snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
-    return {**snapshot.to_dict(), "label": snapshot_label(snapshot.id, snapshot.quarter)}
+    return {**api_times(snapshot.to_dict()), "label": snapshot_label(snapshot.id, snapshot.quarter)}
 
 
 def _indicators_json(data: ReportData, catalog: Catalog) -> list[dict[str, Any]]:
@@ -205,7 +206,7 @@ def dashboard_json(store: LayerStore, data: ReportData) -> dict[str, Any]:
     catalog = store.catalog
     towns = data.town_table
     return {
-        "as_of": data.as_of.iso,
+        "as_of": api_time(data.as_of.at),
         "as_of_local": data.as_of_local,
         "current": data.as_of.current,
         "quarter": str(data.quarter),

@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from geoplan.access import Role
+from geoplan.beijing_time import api_times
 from geoplan.monitoring.ledger import ASSURANCES, PROJECTS, ledger_view, project_history, record_progress
 from geoplan.monitoring.ledger_status import StatusFlow, status_flow_for
 from geoplan.monitoring.ledger_store import MAX_TEXT, MAX_UNIT
@@ -37,7 +38,7 @@ def _flow(settings: WebSettings, store: LayerStore) -> StatusFlow:
 
 def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as plain JSON values: missing numbers and texts become null, never NaN."""
-    return [{str(k): _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [api_times({str(k): _plain(v) for k, v in row.items()}) for row in frame.to_dict("records")]
 
 
 def _plain(value: Any) -> Any:
@@ -123,4 +124,4 @@ async def record(
             flow=flow,
         )
     )
-    return saved.as_dict()
+    return api_times(saved.as_dict())

@@ -39,13 +39,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from geoplan.access import Role
+from geoplan.beijing_time import api_time, api_times
 from geoplan.errors import InputError
 from geoplan.monitoring.asof import as_of_either, as_of_now, as_of_quarter
 from geoplan.monitoring.indicator_defs import IndicatorSet
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.snapshots import snapshot_registry
 from geoplan.monitoring.snapshots import warnings as snapshot_warnings
-from geoplan.services.indicators import IndicatorRun, synthetic_layers
+from geoplan.services.indicators import IndicatorRun, rule_files, synthetic_layers
 from geoplan.storage import LayerStore
 from web.deps import Caller, SettingsDep, StoreDep, require_role
 from web.indicator_cache import IndicatorCache
@@ -94,7 +95,7 @@ def _plain(value: Any) -> Any:
 
 
 def _records(frame: pd.DataFrame, fields: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
-    return [{name: _plain(row[name]) for name in fields} for row in frame.to_dict("records")]
+    return [api_times({name: _plain(row[name]) for name in fields}) for row in frame.to_dict("records")]
 
 
 def _indicators_json(run: IndicatorRun, only: list[str] | None, synthetic: list[str]) -> dict[str, Any]:
@@ -106,7 +107,7 @@ def _indicators_json(run: IndicatorRun, only: list[str] | None, synthetic: list[
         rows = by_indicator.get(definition.id, run.table.iloc[0:0])
         indicators.append({**definition.to_dict(), "rows": _records(rows, list(_ROW_FIELDS))})
     return {
-        "as_of": run.as_of.iso,
+        "as_of": api_time(run.as_of.at),
         "current": run.as_of.current,
         "quarter": str(run.as_of.quarter),
         "definitions_sha256": run.definitions_sha256,
@@ -192,7 +193,7 @@ async def indicator_warnings(
 def _snapshots(store: LayerStore) -> list[dict[str, Any]]:
     registry = snapshot_registry(store)
     try:
-        return [s.to_dict() for s in registry.snapshots()]
+        return [api_times(s.to_dict()) for s in registry.snapshots()]
     finally:
         registry.close()
 
@@ -216,7 +217,7 @@ async def _optional_json(request: Request) -> Any:
 
 @router.post("/snapshots", status_code=201, summary="Record every indicator for a quarter (default: the current one)")
 async def take_snapshot(
-    request: Request, caller: StaffCaller, store: StoreDep, cache: IndicatorCacheDep
+    request: Request, caller: StaffCaller, store: StoreDep, settings: SettingsDep, cache: IndicatorCacheDep
 ) -> dict[str, Any]:
     body = await _optional_json(request)
     if not isinstance(body, dict) or set(body) - {"quarter"}:
@@ -236,10 +237,15 @@ async def take_snapshot(
         registry = snapshot_registry(store)
         try:
             shot = registry.record(
-                run.table, quarter=str(quarter), as_of=run.as_of.iso, actor=caller.actor, definitions=definitions
+                run.table,
+                quarter=str(quarter),
+                as_of=run.as_of.iso,
+                actor=caller.actor,
+                definitions=definitions,
+                rule_files=rule_files(settings.layers_dir),
             )
         finally:
             registry.close()
-        return {"snapshot": shot.to_dict(), "warnings": len(snapshot_warnings(store, snapshot_id=shot.id))}
+        return {"snapshot": api_times(shot.to_dict()), "warnings": len(snapshot_warnings(store, snapshot_id=shot.id))}
 
     return await run_in_threadpool(record)

@@ -28,11 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from geoplan.access import Role, visible_fields
 from geoplan.analysis.overlap import OverlapSettings
 from geoplan.analysis.summary import NO_TOWN, summarise
+from geoplan.beijing_time import api_times
 from geoplan.errors import InputError
 from geoplan.geojson import feature_collection
 from geoplan.services.overlap import mark_patch
 from geoplan.services.overlap_marks import MAX_NOTE, STATUS_TITLES, Mark, MarkStatus
 from geoplan.services.provenance import synthetic_now
+from geoplan.services.rule_files import default_rules_path, rule_file_stamp
 from geoplan.storage import LayerStore
 from geoplan.storage.mvt import encode_tile
 from geoplan.storage.tile_matrix import TileKey
@@ -140,7 +142,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _mark_json(mark: Mark) -> dict[str, Any]:
-    return {**asdict(mark), "status_title": STATUS_TITLES.get(mark.status, mark.status)}
+    return {**api_times(asdict(mark)), "status_title": STATUS_TITLES.get(mark.status, mark.status)}
 
 
 # --------------------------------------------------------------------------------------------- routes
@@ -322,14 +324,22 @@ class MarkRequest(BaseModel):
     openapi_extra=json_body_openapi(MarkRequest),
 )
 async def mark_overlap(
-    patch_id: str, request: Request, caller: PlannerCaller, store: StoreDep, cache: OverlapsDep
+    patch_id: str, request: Request, caller: PlannerCaller, store: StoreDep, settings: SettingsDep, cache: OverlapsDep
 ) -> dict[str, Any]:
     """The body is read only after the token check, and size-limited; the answer is the mark as stored."""
     body = await model_body(request, MarkRequest, MARK_BODY_LIMIT)
     if not PATCH_ID.fullmatch(patch_id):
         raise HTTPException(404, f"no conflict patch {patch_id!r}")
     rules = await run_in_threadpool(cache.rules)
+    stamp = rule_file_stamp(default_rules_path(settings.layers_dir))
     mark = await run_in_threadpool(
-        mark_patch, store, patch_id, rules=rules, status=body.status, note=body.note, actor=caller.actor
+        mark_patch,
+        store,
+        patch_id,
+        rules=rules,
+        status=body.status,
+        note=body.note,
+        actor=caller.actor,
+        rule_files=[stamp],
     )
     return _mark_json(mark)

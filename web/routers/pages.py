@@ -29,6 +29,7 @@ from geoplan.access import Role, visible_layers
 from geoplan.catalog import LayerDef
 from geoplan.services.provenance import synthetic_now
 from geoplan.storage import LayerStore
+from geoplan.storage.audit_actions import KIND_TITLES
 from web.deps import CatalogDep, SettingsDep, StoreDep, visible_vector_layer
 from web.maps.basemap import Basemap, basemap_for
 from web.maps.coverage_map import build_coverage_map
@@ -232,7 +233,7 @@ def lifecircle_map(request: Request, catalog: CatalogDep, store: StoreDep, setti
 @router.get("/audit", response_class=HTMLResponse)
 def audit_viewer(request: Request, settings: SettingsDep) -> Response:
     """The audit viewer: an empty page whose script asks for a staff token (see web/static/geoplan-audit.js)."""
-    context = {"title": f"{AUDIT_TITLE} · {SITE_TITLE}", "heading": AUDIT_TITLE}
+    context = {"title": f"{AUDIT_TITLE} · {SITE_TITLE}", "heading": AUDIT_TITLE, "kinds": KIND_TITLES}
     basemap = basemap_for(settings)
     page = _page_cache(request).page(("audit",), basemap, lambda nonce: render_html("audit.html", nonce, context))
     return page.response(request)

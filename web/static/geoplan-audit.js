@@ -4,7 +4,8 @@
  * The page is public and empty. This script asks for a staff (or higher) token, keeps it in sessionStorage only
  * (it ends with the tab), and fetches with `Authorization: Bearer …`:
  *   GET /api/audit/layers   the layers to filter by, with their field titles (only what the role may read)
- *   GET /api/audit?layer=&actor=&id=&since=&until=&limit=&offset=   the entries, newest first, with `changes`
+ *   GET /api/audit?action=&layer=&actor=&id=&since=&until=&limit=&offset=   the entries, newest first, with
+ *                           `changes`; times are Beijing time with their offset, and the day filters are Beijing days
  * The filters live in the page's query string (?layer=projects&id=GM-2024-001), so a filtered view is a link.
  * It needs geoplan-session.js (the token form, the API wrapper, DOM helpers).
  *
@@ -17,23 +18,23 @@
   var S = window.GeoplanSession;
   var byId = S.byId, el = S.el, setStatus = S.setStatus;
   var PAGE_SIZE = 50;
-  var FILTERS = ['layer', 'actor', 'id', 'since', 'until'];
+  var FILTERS = ['action', 'layer', 'actor', 'id', 'since', 'until'];
+  // The server sends action_title too; these cover an older server and name the kinds in the filter.
   var ACTIONS = {
     'write:replace': '整层写入', 'write:append': '新增', 'update': '修改', 'delete': '删除',
     'write:raster': '栅格写入', 'progress:record': '进度填报', 'progress:withdraw': '进度记录撤回',
-    'progress:load': '进度记录导入',
+    'progress:load': '进度记录导入', 'mark:record': '图斑标记', 'snapshot:record': '指标快照',
+    'token:create': '创建令牌', 'token:revoke': '撤销令牌',
   };
   var KINDS = { added: '新增', removed: '删除', changed: '修改' };
+  var ROLES = { staff: '工作人员（staff）', planner: '规划（planner）', admin: '管理员（admin）' };
 
-  // A local calendar day as an ISO time with this browser's offset: the server compares instants.
+  // A calendar day in Beijing time (the time every page shows), whatever this browser's own zone is.
   function dayBound(day, end) {
-    var local = new Date(day + (end ? 'T23:59:59' : 'T00:00:00'));
-    var minutes = -local.getTimezoneOffset();
-    var sign = minutes >= 0 ? '+' : '-';
-    var abs = Math.abs(minutes);
-    var pad = function (n) { return String(n).padStart(2, '0'); };
-    return day + (end ? 'T23:59:59' : 'T00:00:00') + sign + pad(Math.floor(abs / 60)) + ':' + pad(abs % 60);
+    return day + (end ? 'T23:59:59' : 'T00:00:00') + '+08:00';
   }
+
+  var beijingText = S.beijingTime;  // 2026-12-07 07:30:00, Beijing time
 
   function shownValue(value) {
     if (value === null || value === undefined || value === '') return '—';
@@ -76,7 +77,7 @@
     }
     function apiQuery() {
       var params = new URLSearchParams();
-      ['layer', 'actor', 'id'].forEach(function (name) {
+      ['action', 'layer', 'actor', 'id'].forEach(function (name) {
         var value = form.elements[name].value.trim();
         if (value) params.set(name, value);
       });
@@ -147,6 +148,43 @@
       return table;
     }
 
+    // Rule files a write used: name and the start of its SHA-256 (the whole digest in the tooltip).
+    function ruleFiles(files) {
+      var p = el('p', 'gp-audit-rule-files');
+      p.appendChild(el('span', null, '规则文件：'));
+      files.forEach(function (file, i) {
+        if (i) p.appendChild(document.createTextNode('、'));
+        var code = el('code', null, file.name + '（' + String(file.sha256 || '').slice(0, 12) + '）');
+        code.title = 'SHA-256 ' + file.sha256;
+        p.appendChild(code);
+      });
+      return p;
+    }
+
+    // Marks, snapshots and tokens: one sentence of what was done (they carry no feature diff).
+    function sideSummary(entry, detail) {
+      var box = el('div', 'gp-audit-side');
+      if (entry.action === 'mark:record') {
+        box.appendChild(el('p', null, '图斑 '));
+        box.firstChild.appendChild(el('code', null, detail.patch_id || ''));
+        box.firstChild.appendChild(document.createTextNode('（规则 ' + (detail.rule || '—') + '）标记为“'
+          + (detail.status_zh || detail.status || '—') + '”'));
+        if (detail.note) box.appendChild(el('p', 'gp-hint', '说明：' + detail.note));
+      } else if (entry.action === 'snapshot:record') {
+        box.appendChild(el('p', null, '记录 ' + (detail.quarter || '—') + ' 指标快照（编号 '
+          + (detail.snapshot_id || '—') + '，' + (detail.rows || 0) + ' 行；数据截至 ' + beijingText(detail.as_of)
+          + '，北京时间）'));
+      } else if (entry.action === 'token:create' || entry.action === 'token:revoke') {
+        box.appendChild(el('p', null, (entry.action === 'token:create' ? '创建' : '撤销') + '令牌“'
+          + (detail.name || '—') + '”（角色：' + (ROLES[detail.role] || detail.role || '—') + '，编号 '
+          + (detail.token_id || '—') + '）'));
+      } else {
+        return null;
+      }
+      if (Array.isArray(detail.rule_files) && detail.rule_files.length) box.appendChild(ruleFiles(detail.rule_files));
+      return box;
+    }
+
     function changesCell(entry) {
       var cell = el('td', 'gp-audit-changes');
       var detail = entry.detail || {};
@@ -172,6 +210,11 @@
         });
         return cell;
       }
+      var summary = sideSummary(entry, detail);
+      if (summary) {
+        cell.appendChild(summary);
+        return cell;
+      }
       var ids = Array.isArray(detail.ids) ? detail.ids : [];
       if (entry.action === 'progress:load') cell.appendChild(el('p', null, '导入 ' + (detail.records || 0) + ' 条进度记录'));
       else if (entry.feature_count > 0) cell.appendChild(el('p', 'gp-hint', '要素较多，修改前后未逐项留存'));
@@ -193,13 +236,12 @@
         var tr = el('tr');
         tr.setAttribute('data-entry', String(entry.id));
         tr.setAttribute('data-layer', entry.layer);
-        var when = new Date(entry.at);
-        var whenCell = el('td', 'gp-audit-when', isNaN(when) ? entry.at : when.toLocaleString('zh-CN', { hour12: false }));
-        whenCell.title = entry.at;
+        var whenCell = el('td', 'gp-audit-when', beijingText(entry.at));
+        whenCell.title = entry.at + '（北京时间）';
         tr.appendChild(whenCell);
         tr.appendChild(el('td', 'gp-audit-actor', entry.actor));
         tr.appendChild(el('td', 'gp-audit-layer', entry.layer_title || entry.layer));
-        tr.appendChild(el('td', 'gp-audit-action', ACTIONS[entry.action] || entry.action));
+        tr.appendChild(el('td', 'gp-audit-action', entry.action_title || ACTIONS[entry.action] || entry.action));
         tr.appendChild(el('td', 'gp-num', entry.feature_count));
         tr.appendChild(changesCell(entry));
         body.appendChild(tr);

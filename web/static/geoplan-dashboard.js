@@ -66,7 +66,7 @@
 
   // ---------------------------------------------------------------- the sections
   function showMeta(data) {
-    var when = data.current ? '当前（' + data.as_of_local + '，北京时间）' : data.quarter + ' 季末（' + data.as_of_local + '）';
+    var when = data.current ? '当前（' + data.as_of_local + '，北京时间）' : data.quarter + ' 季末（' + data.as_of_local + '，北京时间）';
     var basis = data.previous_snapshot
       ? '；“较上次快照”对比第 ' + data.previous_snapshot.id + ' 次快照（' + data.previous_snapshot.quarter + '）'
       : '；尚无更早的快照';
@@ -223,7 +223,7 @@
     shots.forEach(function (s) {
       var th = cell('th', s.label, 'gp-num');
       th.setAttribute('data-snapshot', String(s.id));
-      th.title = '截至 ' + s.as_of + '，' + s.actor + ' 记录于 ' + s.taken_at;
+      th.title = '截至 ' + S.beijingTime(s.as_of) + '，' + s.actor + ' 记录于 ' + S.beijingTime(s.taken_at) + '（北京时间）';
       head.appendChild(th);
     });
     data.history.rows.forEach(function (row) {

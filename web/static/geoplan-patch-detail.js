@@ -118,7 +118,7 @@
       var current = el('p', 'gp-mark-current');
       current.setAttribute('data-status', detail.mark ? detail.mark.status : '');
       current.textContent = detail.mark
-        ? '当前：' + detail.mark.status_title + ' · ' + detail.mark.actor + ' · ' + detail.mark.at
+        ? '当前：' + detail.mark.status_title + ' · ' + detail.mark.actor + ' · ' + S.beijingTime(detail.mark.at) + '（北京时间）'
         : '当前：未标记';
       section.appendChild(current);
       if (detail.mark && detail.mark.note) section.appendChild(el('p', 'gp-mark-note', detail.mark.note));
@@ -126,7 +126,8 @@
         var past = el('ol', 'gp-history');
         detail.history.forEach(function (mark) {
           var item = el('li', null);
-          item.appendChild(el('span', 'gp-history-head', mark.at + ' · ' + mark.actor + ' · ' + mark.status_title));
+          var when = S.beijingTime(mark.at) + '（北京时间）';
+          item.appendChild(el('span', 'gp-history-head', when + ' · ' + mark.actor + ' · ' + mark.status_title));
           if (mark.note) item.appendChild(el('span', 'gp-history-note', mark.note));
           past.appendChild(item);
         });

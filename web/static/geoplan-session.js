@@ -282,8 +282,19 @@
     };
   }
 
+  // An instant from the API (ISO 8601 with its offset) as people read it: Beijing time, whatever this browser's
+  // own zone is. '2026-12-07T07:30:00+08:00' -> '2026-12-07 07:30:00'; text that is no time is returned as it is.
+  function beijingTime(iso) {
+    if (!iso) return '—';
+    var moment = new Date(iso);
+    if (isNaN(moment)) return String(iso);
+    var shifted = new Date(moment.getTime() + 8 * 3600 * 1000).toISOString();  // UTC+8 spelled as UTC
+    return shifted.slice(0, 10) + ' ' + shifted.slice(11, 19);
+  }
+
   window.GeoplanSession = {
     AuthError: AuthError,
+    beijingTime: beijingTime,
     tokenPage: tokenPage,
     makeApi: makeApi,
     saveBlob: saveBlob,
