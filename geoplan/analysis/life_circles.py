@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from geoplan.analysis.coverage import (
+    URBAN_TYPE,
     CellTimes,
     CoverageSettings,
     cell_times,
@@ -32,7 +33,7 @@ from geoplan.analysis.coverage import (
     metric_geoms,
     unit_type_table,
 )
-from geoplan.analysis.coverage_cells import CellShares, cell_shares
+from geoplan.analysis.coverage_cells import BoolArray, CellShares, cell_shares
 from geoplan.analysis.life_circle_rules import ServiceRule, UnitRule
 from geoplan.analysis.linking import Links, link_points
 from geoplan.analysis.network import WalkGraph
@@ -55,6 +56,9 @@ class ServiceCoverage:
     table: pd.DataFrame
     """One row per village, COVERAGE_COLUMNS (as `compute_coverage`)."""
     facility_ids: list[str]
+    covered: BoolArray
+    """Per (village, cell) share of `LifeCircleResult.cells`: whether its people reach the service, by the
+    rule of their unit (urban or rural). Completeness per circle combines these across services."""
 
 
 @dataclass
@@ -90,6 +94,7 @@ def life_circle_coverage(
     if graph is None and any(r.mode == "network" for r in rules.values()):
         raise InputError("network life circles need the walking graph (build_walk_graph); pass graph=")
     cells = cell_shares(population, metric_geoms(villages))
+    is_urban = (villages["type"].astype(str).to_numpy() == URBAN_TYPE)[cells.village]
     links: dict[float, Links] = {}
     searches: dict[SearchKey, CellTimes] = {}
     result = LifeCircleResult(cells=cells)
@@ -137,7 +142,8 @@ def life_circle_coverage(
         urban = times(rule, rule.urban, facilities, ids)
         rural = urban if rule.rural == rule.urban else times(rule, rule.rural, facilities, ids)
         table = unit_type_table(villages, cells, urban=urban, rural=rural, facility_ids=ids)
-        result.services[name] = ServiceCoverage(rule=rule, table=table, facility_ids=ids)
+        covered = np.where(is_urban, urban.covered[cells.cell], rural.covered[cells.cell]).astype(bool)
+        result.services[name] = ServiceCoverage(rule=rule, table=table, facility_ids=ids, covered=covered)
     result.searches = len(searches)
     return result
 

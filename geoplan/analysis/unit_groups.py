@@ -21,7 +21,7 @@ TYPE_ZH = {"community": "社区", "village": "村", VIRTUAL_TYPE: "虚拟单位"
 
 def group_of(units: pd.DataFrame | gpd.GeoDataFrame) -> pd.Series:
     """Each unit's reporting group: its town, or VIRTUAL_GROUP for a virtual unit (aligned with `units`)."""
-    virtual = units["type"].astype(str).to_numpy() == VIRTUAL_TYPE
+    virtual = units["type"].astype(str).isin([VIRTUAL_TYPE, TYPE_ZH[VIRTUAL_TYPE]]).to_numpy()  # code or label
     return pd.Series(units["town"].astype(str).where(~virtual, VIRTUAL_GROUP), index=units.index, name="group")
 
 

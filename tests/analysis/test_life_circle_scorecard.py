@@ -46,7 +46,9 @@ def _result() -> LifeCircleResult:
     empty = np.zeros(0)
     cells = CellShares(empty.reshape(0, 2), empty, empty.astype(np.intp), empty.astype(np.intp), empty, 0.0)
     result = LifeCircleResult(cells=cells)  # the scorecard reads only the tables
-    result.services["kindergarten"] = ServiceCoverage(rule=RULES["kindergarten"], table=table, facility_ids=[])
+    result.services["kindergarten"] = ServiceCoverage(
+        rule=RULES["kindergarten"], table=table, facility_ids=[], covered=np.zeros(0, dtype=bool)
+    )
     return result
 
 
