@@ -17,12 +17,13 @@ from typing import Any
 import pandas as pd
 
 from geoplan.analysis import life_circles
+from geoplan.analysis.life_circle_matrix import completeness
 from geoplan.analysis.life_circle_rules import CIRCLES
 from geoplan.analysis.life_circle_scorecard import scorecard
 from geoplan.analysis.unit_groups import VIRTUAL_GROUP, group_of
 from geoplan.catalog import Catalog
 from geoplan.errors import InputError
-from geoplan.monitoring.indicators import NO_DATA, Inputs, Kind, Needs, check_keys, fixed_scopes, kind_frame, no_data
+from geoplan.monitoring.indicators import Inputs, Kind, Needs, check_keys, fixed_scopes, kind_frame, no_data
 
 __all__ = [
     "LIFE_CIRCLE_KINDS",
@@ -102,13 +103,9 @@ def life_circle_coverage(*, inputs: Inputs, params: Mapping[str, Any], scopes: S
 
 
 def life_circle_completeness(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
-    """The share (%) of the people who reach every service of a circle (services with circle <= it): the
-    district and per town, from `life_circle_matrix.completeness` on the shared result."""
-    try:  # the matrix engine lands on main separately; until then this kind has nothing to compute
-        from geoplan.analysis.life_circle_matrix import completeness  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return kind_frame([("district", "", math.nan, math.nan, f"{NO_DATA}: completeness not available")])
-
+    """The share (%) of the people who reach every service of a circle (the services whose circle it is, as
+    `life_circle_matrix.completeness` defines it, so the /lifecircle page and the indicator agree): the
+    district and per town, on the shared result."""
     villages = inputs.layer("villages")
     if not len(villages):
         return no_data("villages")
