@@ -26,6 +26,7 @@ __all__ = [
     "LifeCircleRow",
     "LifeCircleTable",
     "is_life_circle",
+    "legend_name",
     "life_circle_table",
     "life_circle_trends",
 ]
@@ -122,6 +123,17 @@ def life_circle_table(
     return LifeCircleTable(towns=towns, rows=tuple(out))
 
 
+_LEGEND_SUFFIXES = ("服务齐全人口占比", "服务半径覆盖率", "步行覆盖率")
+
+
+def legend_name(title: str) -> str:
+    """A title without the words the chart's own title says (幼儿园5分钟步行覆盖率 -> 幼儿园5分钟)."""
+    for suffix in _LEGEND_SUFFIXES:
+        if title.endswith(suffix) and len(title) > len(suffix):
+            return title[: -len(suffix)]
+    return title
+
+
 def _trend(
     chart_id: str,
     title: str,
@@ -138,7 +150,7 @@ def _trend(
     }
     series = tuple(
         Series(
-            name=d.title_zh,
+            name=legend_name(d.title_zh),
             values=tuple(values.get((d.id, sid)) for sid, _ in snapshots),
             colour=TREND_PALETTE[i % len(TREND_PALETTE)],
         )
