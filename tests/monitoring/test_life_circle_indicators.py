@@ -5,7 +5,9 @@ refused when the definitions file is read."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from geoplan.analysis.life_circles import service_facilities
 from geoplan.catalog import Catalog
 from geoplan.crs import METRIC_CRS
 from geoplan.errors import InputError
+from geoplan.monitoring.asof import AsOf
 from geoplan.services.indicators import IndicatorRun, compute_indicators, definitions_for
 from geoplan.services.rule_files import load_life_circles
 from geoplan.storage.gpkg import GeoPackageStore
@@ -29,6 +32,7 @@ from tests.analysis.test_life_circles import _covered
 from tests.conftest import LAYERS_DIR
 from tests.demo_layers import DemoLayers
 from tests.edge_linking_reference import SplitNetwork, walkable_lines
+from tests.monitoring.uncovered import uncovered_site
 
 RULES = load_life_circles(LAYERS_DIR / "rules" / "life_circles.yaml")
 VIRTUAL = "virtual"
@@ -212,3 +216,39 @@ def test_a_users_bad_parameters_are_refused_when_read(store: GeoPackageStore, tm
         definitions_for(store, LAYERS_DIR, _user_file(tmp_path, {"service": "park", "radius": 300}))
     good = definitions_for(store, LAYERS_DIR, _user_file(tmp_path, {"service": "park"}))
     assert good.get("my_service").params == {"service": "park"}
+
+
+def test_a_past_moment_reads_the_facilities_as_they_stood(demo_store_copy: Path, catalog: Catalog) -> None:
+    """A kindergarten added after a moment raises today's coverage, not the moment's (replayed from the audit log)."""
+    store = GeoPackageStore(demo_store_copy, catalog)
+    try:
+        ids = ["lc_kindergarten"]
+        moment = AsOf(at=datetime.now(UTC))
+        before = _values(compute_indicators(store, layers_dir=LAYERS_DIR, only=ids).table, "lc_kindergarten")
+        time.sleep(1.1)  # the audit log keeps whole seconds: the edit must fall after the moment
+        lon, lat, _ = uncovered_site(store)
+        added = gpd.GeoDataFrame(
+            [
+                {
+                    "facility_id": "TEST-KG",
+                    "name": "新建幼儿园（测试）",
+                    "service": "kindergarten",
+                    "kind": "幼儿园",
+                    "town": None,
+                    "village_code": None,
+                    "capacity": 90,
+                    "area_ha": None,
+                }
+            ],
+            geometry=[shapely.Point(lon, lat)],
+            crs="EPSG:4490",
+        )
+        store.write("public_facilities", added, mode="append", actor="test:life-circle")
+        now = _values(compute_indicators(store, layers_dir=LAYERS_DIR, only=ids).table, "lc_kindergarten")
+        then = _values(
+            compute_indicators(store, layers_dir=LAYERS_DIR, only=ids, as_of=moment).table, "lc_kindergarten"
+        )
+    finally:
+        store.close()
+    assert now[("district", "")] > before[("district", "")]  # the new kindergarten reaches people
+    assert then == pytest.approx(before, abs=1e-12)  # the moment before it sees the layer without it
