@@ -10,6 +10,7 @@ Writes <out>/<page>-desktop.png and <out>/<page>-phone.png, and with --readme do
 docs/img/planner-map.png (downscaled to keep the repository small).
 
 Usage: python scripts/screenshots.py [--out test-artifacts/screenshots] [--readme] [--chromium /usr/bin/chromium]
+                                    [--only coverage,lifecircle]
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ PAGES = (
     PageShot("layer-renewal", "/layers/renewal_zones", ready="body[data-ready='true']"),
     PageShot("planner-map", "/planner", ready="body[data-planner='ready']", token="planner"),
     PageShot("coverage", "/coverage", ready="body[data-coverage='ready']", token="planner"),
+    PageShot("lifecircle", "/lifecircle", ready="body[data-lifecircle='ready']", token="planner"),
     PageShot("dashboard", "/dashboard", ready="body[data-dashboard='ready']", token="planner"),
     PageShot("audit", "/audit", ready="body[data-audit='loaded']", token="admin"),
     PageShot("ogc", "/ogc/collections"),
@@ -97,7 +99,9 @@ def downscaled(png: bytes, path: Path) -> None:
     small.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
-def shoot(base: str, tokens: dict[str, str], out: Path, readme: Path | None, chromium: str) -> list[str]:
+def shoot(
+    base: str, tokens: dict[str, str], out: Path, readme: Path | None, chromium: str, pages: tuple[PageShot, ...]
+) -> list[str]:
     """Every page at every size; returns the problems found (blank maps, requests to other hosts)."""
     problems: list[str] = []
     with sync_playwright() as playwright:
@@ -117,7 +121,7 @@ def shoot(base: str, tokens: dict[str, str], out: Path, readme: Path | None, chr
                         route.abort()  # type: ignore[attr-defined]
 
                 context.route("**/*", route)
-                for shot in PAGES:
+                for shot in pages:
                     page = context.new_page()  # a fresh tab: a token is kept per tab (sessionStorage)
                     print(f"{shot.path} ({size})", flush=True)
                     open_page(page, base, shot, tokens)
@@ -143,7 +147,13 @@ def main() -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="the Chromium executable")
     parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts" / "screenshots", help="where PNGs go")
     parser.add_argument("--readme", action="store_true", help="also write the README's two pictures to docs/img")
+    parser.add_argument("--only", default="", help="only these pages, comma-separated names (e.g. lifecircle)")
     args = parser.parse_args()
+    wanted = {name.strip() for name in args.only.split(",") if name.strip()}
+    unknown = wanted - {shot.name for shot in PAGES}
+    if unknown:
+        parser.error(f"unknown page(s) {', '.join(sorted(unknown))}; the pages: {', '.join(s.name for s in PAGES)}")
+    pages = tuple(shot for shot in PAGES if not wanted or shot.name in wanted)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="geoplan-shots-") as tmp:
         store = Path(tmp) / "gaoming.gpkg"
@@ -166,7 +176,12 @@ def main() -> None:
                 cwd=ROOT,
             ) as base:
                 problems = shoot(
-                    base, tokens, args.out.resolve(), ROOT / "docs" / "img" if args.readme else None, args.chromium
+                    base,
+                    tokens,
+                    args.out.resolve(),
+                    ROOT / "docs" / "img" if args.readme else None,
+                    args.chromium,
+                    pages,
                 )
         except ServerFailed as exc:
             sys.exit(str(exc))

@@ -1,6 +1,6 @@
 """The FastAPI application. `create_app(settings)` builds it; nothing is built at import time.
 
-The store, the token registry, the layer cache, the overlap cache and the coverage cache open in the lifespan and
+The store, the token registry and the layer, overlap, coverage and life-circle caches open in the lifespan and
 close with it.
 """
 
@@ -23,6 +23,7 @@ from web.coverage_cache import CoverageCache
 from web.docs_page import install_docs
 from web.errors import install_error_handlers
 from web.layer_cache import LayerCache
+from web.lifecircle_cache import LifeCircleCache
 from web.middleware import HeadAsGet, RefuseInvisiblePaths
 from web.overlap_cache import OverlapCache
 from web.routers import (
@@ -35,6 +36,7 @@ from web.routers import (
     features,
     health,
     ledger,
+    lifecircle,
     monitoring,
     overlaps,
     pages,
@@ -60,6 +62,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         app.state.layer_cache = LayerCache(store)
         app.state.overlaps = OverlapCache(store, settings.layers_dir)
         app.state.coverage = CoverageCache(store, settings.layers_dir)
+        app.state.lifecircle = LifeCircleCache(store, settings.layers_dir)
         try:
             yield
         finally:
@@ -91,6 +94,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(report.router)
     app.include_router(coverage.router)
+    app.include_router(lifecircle.router)
     app.include_router(basemap.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

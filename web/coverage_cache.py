@@ -23,9 +23,11 @@ import shapely
 
 from geoplan.analysis.coverage import CoverageResult, CoverageRules, compute_coverage, district_total, town_rollup
 from geoplan.analysis.coverage_classes import CoverageClasses, classify_coverage
+from geoplan.analysis.coverage_tables import no_route_words, village_output
 from geoplan.analysis.network import WalkGraph
 from geoplan.analysis.service_areas import service_areas
 from geoplan.analysis.siting import suggest_sites, uncovered_areas
+from geoplan.analysis.unit_groups import group_of, type_zh
 from geoplan.crs import METRIC_CRS, STORE_CRS
 from geoplan.errors import InputError
 from geoplan.geojson import feature_strings
@@ -169,8 +171,17 @@ class CoverageCache:
 
 
 def village_frame(run: CoverageRun) -> gpd.GeoDataFrame:
-    """The village table with each village's outline (EPSG:4490), as `geoplan coverage -o` writes it."""
+    """The engine's village table with each village's outline (EPSG:4490): the map layer's base."""
     return gpd.GeoDataFrame(run.result.table, geometry=run.villages.geometry.to_numpy(), crs=run.villages.crs)
+
+
+def village_download(run: CoverageRun) -> gpd.GeoDataFrame:
+    """The village table as a person reads it (`coverage_tables.village_output`: whole people, Chinese unit
+    types, facility names, no route in words, P90 empty where undefined) with each outline, as `geoplan
+    coverage -o` writes it."""
+    names = dict(zip(run.facilities["facility_id"].astype(str), run.facilities["name"].astype(str), strict=True))
+    readable = village_output(run.result.table, facility_names=names)
+    return gpd.GeoDataFrame(readable, geometry=run.villages.geometry.to_numpy(), crs=run.villages.crs)
 
 
 def nearest_facility_names(run: CoverageRun) -> pd.Series:
@@ -181,8 +192,22 @@ def nearest_facility_names(run: CoverageRun) -> pd.Series:
     return pd.Series([names.get(i) if isinstance(i, str) else None for i in ids], index=ids.index, dtype=object)
 
 
+def with_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """A village table or town rollup with its people without a route (and their share) as numbers and words;
+    a village table also gets its reporting group and its unit type in Chinese."""
+    population = frame["population"].astype(np.float64)
+    no_route = (population - frame["routed_population"].astype(np.float64)).clip(lower=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(population > 0, 100.0 * no_route / population, np.nan)
+    words = [no_route_words(float(n), float(p)) for n, p in zip(no_route, population, strict=True)]
+    out = frame.assign(no_route_population=no_route, no_route_pct=share, no_route_zh=words)
+    if "type" in frame.columns:
+        out = out.assign(group=group_of(frame), type_zh=type_zh(frame["type"]))
+    return out
+
+
 def _village_layer(run: CoverageRun) -> GeoLayer:
-    frame = village_frame(run)
+    frame = with_words(village_frame(run))
     frame["nearest_facility_name"] = nearest_facility_names(run).to_numpy()
     for column in ("mean_minutes", "p90_minutes"):  # inf (no route) is not JSON: null, like the API's table
         values = frame[column].to_numpy(dtype=np.float64)

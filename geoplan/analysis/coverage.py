@@ -53,6 +53,7 @@ from scipy.spatial import cKDTree
 from geoplan.analysis.coverage_cells import CellShares, cell_shares
 from geoplan.analysis.linking import Linker, Links, link_points, same_edge_nearest, source_distances
 from geoplan.analysis.network import WalkGraph
+from geoplan.analysis.unit_groups import VIRTUAL_GROUP, group_of
 from geoplan.crs import METRIC_CRS, crs_label
 from geoplan.errors import CRSError, InputError
 from geoplan.rasterdata import RasterData
@@ -62,6 +63,7 @@ __all__ = [
     "CoverageResult",
     "CoverageRules",
     "CoverageSettings",
+    "VirtualUnits",
     "compute_coverage",
     "district_total",
     "town_rollup",
@@ -73,6 +75,10 @@ IntArray = NDArray[np.intp]
 BoolArray = NDArray[np.bool_]
 
 Mode = Literal["network", "euclidean"]
+VirtualUnits = Literal["separate", "in_towns"]
+"""How a rollup places the virtual units (prisons, farms): in one group of their own (`separate`, the
+default: never shown or judged as towns), or each under its own `town` value (`in_towns`, as the census
+lists them)."""
 URBAN_TYPE = "community"
 _TOLERANCE_M = 1e-6
 
@@ -98,6 +104,8 @@ ROLLUP_COLUMNS = [
     "mean_minutes",
     "routed_population",
     "off_network_population",
+    "no_route_population",
+    "no_route_pct",
 ]
 
 
@@ -460,6 +468,7 @@ def _rollup(frame: pd.DataFrame) -> dict[str, float]:
     covered = float(frame["covered_population"].sum())
     routed = float(frame["routed_population"].sum())
     time_sum = float((frame["mean_minutes"].fillna(0.0) * frame["routed_population"]).sum())
+    no_route = max(population - routed, 0.0)
     return {
         "villages": float(len(frame)),
         "population": population,
@@ -468,16 +477,25 @@ def _rollup(frame: pd.DataFrame) -> dict[str, float]:
         "mean_minutes": time_sum / routed if routed > 0 else math.nan,
         "routed_population": routed,
         "off_network_population": float(frame["off_network_population"].sum()),
+        "no_route_population": no_route,
+        "no_route_pct": 100.0 * no_route / population if population > 0 else math.nan,
     }
 
 
-def town_rollup(table: pd.DataFrame) -> pd.DataFrame:
-    """Per town: villages, population, covered population, coverage %, population-weighted mean minutes.
+def town_rollup(table: pd.DataFrame, *, virtual_units: VirtualUnits = "separate") -> pd.DataFrame:
+    """Per town: villages, population, covered population, coverage %, population-weighted mean minutes, and
+    the people with no route (off the network or beyond the search) with their share.
 
-    Percentiles do not add up across villages, so the rollups carry none.
+    With `virtual_units="separate"` the virtual units (prisons, farms) form one row of their own, `town` ==
+    `unit_groups.VIRTUAL_GROUP`, after the towns: they are not towns. Percentiles do not add up across
+    villages, so the rollups carry none.
     """
-    rows = {town: _rollup(group) for town, group in table.groupby("town", sort=True)}
-    out = pd.DataFrame.from_dict(rows, orient="index", columns=ROLLUP_COLUMNS)
+    if virtual_units not in ("separate", "in_towns"):
+        raise InputError(f"virtual_units must be separate or in_towns, not {virtual_units!r}")
+    keys = group_of(table) if virtual_units == "separate" else table["town"].astype(str)
+    rows = {town: _rollup(group) for town, group in table.groupby(keys.to_numpy(), sort=True)}
+    order = sorted(rows, key=lambda town: (town == VIRTUAL_GROUP, town))
+    out = pd.DataFrame.from_dict({town: rows[town] for town in order}, orient="index", columns=ROLLUP_COLUMNS)
     out.index.name = "town"
     out["villages"] = out["villages"].astype(int)
     return out.reset_index()

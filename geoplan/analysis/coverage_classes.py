@@ -22,8 +22,10 @@ __all__ = [
     "NO_PEOPLE_LABEL",
     "PALETTES",
     "SCHEME",
+    "STEPS",
     "CoverageClasses",
     "classify_coverage",
+    "step_classes",
 ]
 
 SCHEME = "FisherJenks"
@@ -39,6 +41,10 @@ PALETTES: dict[int, tuple[str, ...]] = {
 NO_PEOPLE_COLOR = "#bdbdbd"
 """A village without people has no coverage %: grey, outside the classes."""
 NO_PEOPLE_LABEL = "无人口"
+STEPS = (20.0, 40.0, 60.0, 80.0, 100.0)
+"""Fixed class bounds (upper, %) for maps that compare services: natural breaks differ per service, so the same
+colour would mean different coverage on two services of one page (the life-circle map and its heat table)."""
+STEP_SCHEME = "Steps20"
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,29 @@ def classify_coverage(values: Sequence[float | None], *, k: int = CLASSES) -> Co
         upper=tuple(upper),
         lower=(float(distinct[0]), *upper[:-1]),
         colors=PALETTES[len(upper)],
+        counts=tuple(int(c) for c in counts),
+        classes=tuple(classes),
+    )
+
+
+def step_classes(values: Sequence[float | None], *, upper: Sequence[float] = STEPS) -> CoverageClasses:
+    """Fixed classes: class i holds upper[i-1] < pct <= upper[i], the first from 0 (mapclassify's
+    UserDefined binning), the same colours as the natural breaks of as many classes."""
+    bounds = tuple(float(u) for u in upper)
+    if not bounds or list(bounds) != sorted(set(bounds)):
+        raise ValueError("upper bounds must be increasing")
+    array = np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
+    finite = np.isfinite(array)
+    bins = np.minimum(np.searchsorted(np.asarray(bounds), array[finite], side="left"), len(bounds) - 1)
+    classes: list[int | None] = [None] * len(array)
+    for position, cls in zip(np.flatnonzero(finite).tolist(), bins.tolist(), strict=True):
+        classes[position] = int(cls)
+    counts = np.bincount(bins.astype(np.intp), minlength=len(bounds))
+    return CoverageClasses(
+        scheme=STEP_SCHEME,
+        upper=bounds,
+        lower=(0.0, *bounds[:-1]),
+        colors=PALETTES[len(bounds)],
         counts=tuple(int(c) for c in counts),
         classes=tuple(classes),
     )

@@ -26,7 +26,7 @@ CIRCLES = (5, 10, 15)
 _MODES = ("network", "euclidean")
 _DEFAULT_KEYS = ("mode", "speed_kmh", "access_m")
 _SERVICE_KEYS = ("title_zh", "layer", "where", "circle", "area_field", "urban", "rural", *_DEFAULT_KEYS)
-_UNIT_KEYS = ("radius_m", "clause", "assumed")
+_UNIT_KEYS = ("radius_m", "clause", "assumed", "verified", "source")
 _DEFAULTS: dict[str, Any] = {"mode": "network", "speed_kmh": 4.5, "access_m": 200.0}
 
 
@@ -40,11 +40,18 @@ class Reach:
 
 @dataclass(frozen=True)
 class UnitRule:
-    """How far a service reaches for one kind of unit, with the clause it comes from."""
+    """How far a service reaches for one kind of unit, with the clause it comes from.
+
+    `assumed`: no standard sets the value (a planning assumption). `verified`: the clause was read in a
+    published copy of the text it cites, named in `source`; unverified clauses are cited from secondary
+    material or memory and must not be quoted as the standard's words.
+    """
 
     reaches: tuple[Reach, ...]
     clause: str
     assumed: bool
+    verified: bool = False
+    source: str | None = None
 
     @property
     def radius_m(self) -> float:
@@ -188,6 +195,16 @@ def _unit(where: str, raw: Any, area_field: str | None, problems: list[str]) -> 
     assumed = raw.get("assumed", False)
     if not isinstance(assumed, bool):
         problems.append(f"{where}.assumed must be true or false, not {assumed!r}")
+    verified = raw.get("verified", False)
+    if not isinstance(verified, bool):
+        problems.append(f"{where}.verified must be true or false, not {verified!r}")
+    source = raw.get("source")
+    if source is not None and (not isinstance(source, str) or not source.strip()):
+        problems.append(f"{where}.source must be a non-empty text (the document or address read)")
+        source = None
+    if verified is True and source is None and "source" not in raw:
+        # a claim of verification nobody can retrace is no better than none
+        problems.append(f"{where}: verified: true needs a source (the published copy the clause was read in)")
     reaches: list[Reach] = []
     if isinstance(raw["radius_m"], list):
         if area_field is None:
@@ -208,4 +225,10 @@ def _unit(where: str, raw: Any, area_field: str | None, problems: list[str]) -> 
             reaches.append(Reach(radius))
     if not reaches:
         return None
-    return UnitRule(reaches=tuple(reaches), clause=str(raw["clause"]), assumed=bool(assumed))
+    return UnitRule(
+        reaches=tuple(reaches),
+        clause=str(raw["clause"]),
+        assumed=bool(assumed),
+        verified=verified is True,
+        source=source,
+    )

@@ -27,6 +27,7 @@ from geoplan.analysis.coverage import (
     CoverageResult,
     CoverageRules,
     CoverageSettings,
+    VirtualUnits,
     compute_coverage,
     point_xy,
     town_rollup,
@@ -245,8 +246,9 @@ def self_service_library_coverage(
     population: RasterData,
     graph: WalkGraph | None,
     rules: CoverageRules,
+    virtual_units: VirtualUnits = "separate",
 ) -> pd.DataFrame:
-    """Per town: the population within reach of a 自助图书馆 (town_rollup columns)."""
+    """Per town: the population within reach of a 自助图书馆 (town_rollup columns, virtual units as there)."""
     result = compute_coverage(
         villages=villages,
         facilities=facilities,
@@ -255,4 +257,4 @@ def self_service_library_coverage(
         rules=rules,
         kinds=[SELF_SERVICE_LIBRARY],
     )
-    return town_rollup(result.table)
+    return town_rollup(result.table, virtual_units=virtual_units)

@@ -6,12 +6,15 @@ command (cli.py imports them).
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 from rich.console import Console
 
@@ -97,3 +100,18 @@ def print_problems(title: str, problems: list[Problem], *, limit: int = 20) -> N
         err.print(f"  - {problem}", markup=False, highlight=False)
     if len(problems) > limit:
         err.print(f"  … and {len(problems) - limit} more")
+
+
+def write_table(table: pd.DataFrame, output: Path, *, sheet: str) -> None:
+    """.csv (UTF-8 with a BOM, so spreadsheet programs read the Chinese), .xlsx or .json (records)."""
+    suffix = output.suffix.lower()
+    if suffix == ".csv":
+        table.to_csv(output, index=False, encoding="utf-8-sig")
+    elif suffix == ".xlsx":
+        table.to_excel(output, index=False, sheet_name=sheet)
+    else:
+        records = [
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in table.to_dict("records")
+        ]
+        output.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")

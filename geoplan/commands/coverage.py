@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -155,6 +156,9 @@ def coverage(
 
     from geoplan.analysis.capacity import capacity_accessibility, town_accessibility
     from geoplan.analysis.coverage import CoverageResult, compute_coverage, district_total, town_rollup
+    from geoplan.analysis.coverage_tables import NO_ROUTE_NOTE_ZH, NO_ROUTE_ZH, no_route_words, village_output, whole
+    from geoplan.analysis.life_circle_scorecard import whole_people
+    from geoplan.analysis.unit_groups import VIRTUAL_GROUP
     from geoplan.io import write_file
 
     if norm is not None and not capacity:
@@ -182,46 +186,51 @@ def coverage(
     table = result.table
     if access is not None:
         table = pd.concat([table, access.table.drop(columns="village_code")], axis=1)
-    town_table = Table(title=f"coverage by town ({_rules_title(rules)})")
-    columns = ["town", "villages", "population", "covered", "coverage %", "mean min", "off network"]
+    town_table = Table(title=f"coverage by town 各镇街覆盖 ({_rules_title(rules)})")
+    columns = ["镇街 town", "村居 villages", "人口 population", "覆盖 covered", "覆盖率 %", "平均分钟 mean min"]
+    columns += ["无路径 no route"]
     if access is not None:
         columns += ["access /1000", "below norm %"]
     for column in columns:
-        town_table.add_column(column, justify="left" if column == "town" else "right")
+        town_table.add_column(column, justify="left" if column.startswith("镇街") else "right")
 
     def row(name: str, r: dict[str, float]) -> list[Text | str]:
+        no_route = no_route_words(r["no_route_population"], r["population"]).removeprefix(NO_ROUTE_ZH).strip()
         cells: list[Text | str] = [
             Text(name),
             f"{int(r['villages']):,}",
-            f"{r['population']:,.0f}",
-            f"{r['covered_population']:,.0f}",
-            f"{r['coverage_pct']:.1f}",
-            f"{r['mean_minutes']:.1f}",
-            f"{r['off_network_population']:,.0f}",
+            f"{whole(r['population']):,}",
+            f"{whole(r['covered_population']):,}",
+            _number(r["coverage_pct"], "—（无人口）"),
+            _number(r["mean_minutes"], "—（无路径）"),
+            no_route or "0",
         ]
         if access is not None:
-            cells += [f"{r['accessibility']:.1f}", f"{r['below_norm_pct']:.1f}"]
+            cells += [_number(r["accessibility"], "—"), _number(r["below_norm_pct"], "—")]
         return cells
 
     towns = town_rollup(table)
     total = district_total(table)
     if access is not None:
-        towns = towns.merge(town_accessibility(table), on="town", how="left")
-        whole = town_accessibility(table.assign(town="district")).iloc[0]
+        from geoplan.analysis.unit_groups import group_of
+
+        towns = towns.merge(town_accessibility(table.assign(town=group_of(table))), on="town", how="left")
+        overall = town_accessibility(table.assign(town="district")).iloc[0]
         total = {
             **total,
-            "accessibility": float(whole["accessibility"]),
-            "below_norm_pct": float(whole["below_norm_pct"]),
+            "accessibility": float(overall["accessibility"]),
+            "below_norm_pct": float(overall["below_norm_pct"]),
         }
     for record in towns.to_dict("records"):
         town_table.add_row(*row(str(record["town"]), {str(key): v for key, v in record.items()}))
-    town_table.add_row(*row("district", total), style="bold")
+    town_table.add_row(*row("全区 district", total), style="bold")
     out.print(town_table)
+    out.print(Text(f"{VIRTUAL_GROUP}：监狱、林场、茶场等，不作镇街统计，计入全区。{NO_ROUTE_NOTE_ZH}"))
     pct = result.table["coverage_pct"]
     low = int((pct < below).sum())
     out.print(
         Text(
-            f"district: {total['covered_population']:,.0f} of {total['population']:,.0f} people covered "
+            f"district: {whole(total['covered_population']):,} of {whole(total['population']):,} people covered "
             f"({total['coverage_pct']:.1f} %); {low} of {len(result.table)} villages below {below:g} %"
         )
     )
@@ -240,13 +249,34 @@ def coverage(
         err.print(Text(f"facilities off the network: {', '.join(result.facilities_off_network)}"))
     if output is not None:
         villages = gathered.villages
-        frame = gpd.GeoDataFrame(table, geometry=villages.geometry.to_numpy(), crs=villages.crs)
+        facilities = gathered.facilities
+        names = dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str), strict=True))
+        readable = village_output(result.table, facility_names=names)
+        if access is not None:
+            extra = access.table.drop(columns="village_code")
+            if "below_norm_population" in extra.columns:
+                extra = extra.assign(below_norm_population=whole_people(extra["below_norm_population"]))
+            readable = pd.concat([readable, extra], axis=1)
+        frame = gpd.GeoDataFrame(readable, geometry=villages.geometry.to_numpy(), crs=villages.crs)
         write_file(frame, output, layer_name="village_coverage")
         out.print(Text(f"{len(frame)} village(s) written to {output}"))
 
 
+def _number(value: float, missing: str) -> str:
+    """One decimal, or `missing` (in words) where the value is undefined: never nan or inf."""
+    return f"{value:.1f}" if isinstance(value, int | float) and math.isfinite(value) else missing
+
+
 def suggest_sites_command(
     k: Annotated[int, typer.Option("--k", help="How many new sites.")],
+    service: Annotated[
+        str | None,
+        typer.Option(
+            "--service",
+            help="A life-circle service of layers/rules/life_circles.yaml (e.g. kindergarten, clinic), with its "
+            "urban and rural radius [default: the cultural circle of the coverage rules]",
+        ),
+    ] = None,
     mode: ModeOption = None,
     minutes: MinutesOption = None,
     speed_kmh: SpeedOption = None,
@@ -257,7 +287,9 @@ def suggest_sites_command(
     ] = None,
     store: StoreOption = None,
 ) -> None:
-    """Greedily the K new sites (network nodes) that newly cover the most uncovered people, with their gains."""
+    """Greedily the K new sites (network nodes) that newly cover the most uncovered people, with their gains.
+
+    With --service, for that life-circle service (its facilities and radii from life_circles.yaml)."""
     from rich.text import Text
 
     from geoplan.analysis.coverage import compute_coverage
@@ -266,14 +298,24 @@ def suggest_sites_command(
 
     if k < 1:
         raise InputError(f"--k must be at least 1, not {k}")
-    rules = _coverage_rules(store, rules_file, mode, minutes, speed_kmh, access_m)
     check_output(output, (".geojson", ".gpkg", ".csv"))
-    # the candidate sites are the network's nodes, so even a Euclidean study needs the graph
-    gathered = _read_inputs(store, network=True)
+    if service is not None:
+        options = {"--mode": mode, "--minutes": minutes, "--speed-kmh": speed_kmh, "--access-m": access_m}
+        given = [name for name, v in {**options, "--rules": rules_file}.items() if v is not None]
+        if given:
+            raise InputError(f"--service takes its radii from life_circles.yaml; {', '.join(given)} go without it")
+        result, rules, graph, title = _service_inputs(store, service)
+    else:
+        rules = _coverage_rules(store, rules_file, mode, minutes, speed_kmh, access_m)
+        # the candidate sites are the network's nodes, so even a Euclidean study needs the graph
+        gathered = _read_inputs(store, network=True)
+        graph = gathered.graph
+        title = "文化设施"
+        with err.status("computing coverage…"):
+            result = compute_coverage(**gathered.engine_args(), rules=rules)
     with err.status("choosing sites…"):
-        result = compute_coverage(**gathered.engine_args(), rules=rules)
-        sites = suggest_sites(result=result, rules=rules, k=k, graph=gathered.graph)
-    table = Table(title=f"{len(sites)} suggested site(s), greedy by newly covered people")
+        sites = suggest_sites(result=result, rules=rules, k=k, graph=graph)
+    table = Table(title=f"{len(sites)} suggested site(s) for {title}, greedy by newly covered people")
     for column in ("rank", "site", "lon", "lat", "gain", "covered", "coverage %"):
         table.add_column(column, justify="left" if column == "site" else "right")
     for record, point in zip(sites.to_dict("records"), sites.geometry, strict=True):
@@ -292,6 +334,30 @@ def suggest_sites_command(
     if output is not None:
         write_file(sites, output, layer_name="suggested_sites")
         out.print(Text(f"{len(sites)} site(s) written to {output}"))
+
+
+def _service_inputs(store: str | None, service: str):  # type: ignore[no-untyped-def]
+    """The service's current coverage, the rules a new site is judged by, the graph and the service's title."""
+    from geoplan.analysis.service_siting import new_site_rules, service_coverage
+    from geoplan.catalog import load_catalog
+    from geoplan.services.coverage_inputs import life_circle_inputs
+    from geoplan.services.rule_files import DEFAULT_LIFE_CIRCLES_FILE, load_life_circles
+
+    settings = settings_for(store)
+    services = load_life_circles(settings.layers_dir / DEFAULT_LIFE_CIRCLES_FILE, load_catalog(settings.layers_dir))
+    if service not in services:
+        raise InputError(f"--service: unknown service {service!r}; choose from {', '.join(services)}")
+    rule = services[service]
+    _, backend = open_configured(store)
+    try:
+        villages, layers, population, graph = life_circle_inputs(backend, [rule.layer], network=True)
+    finally:
+        backend.close()
+    with err.status("computing coverage…"):
+        result = service_coverage(
+            villages=villages, layer=layers[rule.layer], population=population, graph=graph, rule=rule
+        )
+    return result, new_site_rules(rule), graph, f"{rule.title_zh} ({service})"
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,6 @@ Registered as top-level commands by `register(app)` in geoplan/cli.py.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Hashable, Iterator, Mapping
@@ -18,12 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from geoplan.commands.common import StoreOption, check_output, err, existing_store, out
+from geoplan.commands.common import StoreOption, check_output, err, existing_store, out, write_table
 from geoplan.monitoring.asof import as_of_either
 from geoplan.monitoring.indicator_defs import IndicatorSet
 from geoplan.monitoring.snapshots import history as snapshot_history
@@ -75,21 +73,6 @@ def _target(row: Mapping[Hashable, Any]) -> str:
     return "–" if not row["target_op"] else f"{row['target_op']} {_number(row['target'], row['unit'])}"
 
 
-def write_table(table: pd.DataFrame, output: Path) -> None:
-    """.csv (UTF-8 with a BOM, so spreadsheet programs read the Chinese), .xlsx or .json (records)."""
-    suffix = output.suffix.lower()
-    if suffix == ".csv":
-        table.to_csv(output, index=False, encoding="utf-8-sig")
-    elif suffix == ".xlsx":
-        table.to_excel(output, index=False, sheet_name="indicators")
-    else:
-        records = [
-            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            for row in table.to_dict("records")
-        ]
-        output.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-
-
 def indicators(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="As of this date (YYYY-MM-DD, end of the day, China time).")
@@ -139,7 +122,7 @@ def indicators(
     if synthetic:
         out.print(Text(f"computed from SYNTHETIC demo layers: {', '.join(synthetic)}; not official figures", "yellow"))
     if output is not None:
-        write_table(run.table, output)
+        write_table(run.table, output, sheet="indicators")
         out.print(Text(f"table written to {output}"))
 
 

@@ -107,10 +107,10 @@ def build_demo(
     hill_all = hill_union(hills)
     step("towns and villages")
     part = build_partition(src, hill_all, step_rng(seed, "partition"))
-    step("population grid")
-    pop = build_population(src, part, hill_all, step_rng(seed, "population"))
     step("walking network")
     roads = build_roads(src, part, step_rng(seed, "roads"))
+    step("population grid")  # after the roads: rural people live along them
+    pop = build_population(src, part, hill_all, step_rng(seed, "population"), roads.walkable_lines())
     step("cultural facilities")
     facilities = build_facilities(src, part, roads, step_rng(seed, "facilities"))
     step("public service facilities")

@@ -26,6 +26,10 @@ from geoplan.rasterdata import RasterData
 CELL = 100.0
 NODATA = -1.0
 HILL_SUPPRESSION = 0.985  # share of density removed on the hills
+SETTLED_M = 100.0
+"""Rural people live along the roads and lanes: the rural density is whole up to this far from a walkable
+road and fades beyond it (halving about every ROAD_FADE_M * ln 2 metres)."""
+ROAD_FADE_M = 80.0
 _SUPERSAMPLE = 5  # hill fraction per cell from a 20 m rasterisation
 
 
@@ -105,10 +109,27 @@ def _hill_fraction(hills: shapely.MultiPolygon, ov: Overlay) -> FloatArray:
     return np.asarray(frac.ravel(), dtype=np.float64)
 
 
+def _road_proximity(pts: FloatArray, roads: GeomArray) -> FloatArray:
+    """Per point: 1 within SETTLED_M of a walkable road, fading exponentially beyond (1 everywhere without roads)."""
+    if len(roads) == 0:
+        return np.ones(len(pts))
+    tree = shapely.STRtree(roads)
+    _, dist = tree.query_nearest(shapely.points(pts), return_distance=True, all_matches=False)
+    return np.asarray(np.exp(-np.clip(dist - SETTLED_M, 0.0, None) / ROAD_FADE_M), dtype=np.float64)
+
+
 def build_population(
-    src: Sources, part: Partition, hills: shapely.MultiPolygon, rng: np.random.Generator
+    src: Sources,
+    part: Partition,
+    hills: shapely.MultiPolygon,
+    rng: np.random.Generator,
+    roads: GeomArray | None = None,
 ) -> Population:
-    """Density = urban kernels (seats, communities) + rural kernels (villages) + a thin base, off the hills."""
+    """Density = urban kernels (seats, communities) + rural kernels (villages) + a thin base, off the hills.
+
+    The rural density (village kernels and farmsteads) follows the walkable `roads` (EPSG:4547 lines), as
+    hamlets line the roads and lanes: without that, a fifth of the rural people would be scattered evenly over
+    fields and forest far from any road, beyond walking access to every service."""
     ov = build_overlay(part.faces.geoms, src.district.bounds)
     valid = np.flatnonzero(ov.valid)
     pts = ov.centers()[valid]
@@ -135,7 +156,9 @@ def build_population(
     for v in np.flatnonzero(types != "community"):
         sigma = rng.uniform(350.0, 700.0)
         rural += rng.uniform(0.5, 1.5) * _gauss(pts, part.hubs[v], sigma)
-    rural = rural / rural.sum() + 0.25 / len(valid)  # a thin scatter of farmsteads everywhere
+    near_road = _road_proximity(pts, roads) if roads is not None else np.ones(len(valid))
+    rural = rural / rural.sum() * near_road
+    rural = rural / rural.sum() + 0.25 * near_road / near_road.sum()  # a thin scatter of farmsteads by the roads
 
     keep = 1.0 - HILL_SUPPRESSION * _hill_fraction(hills, ov)[valid]
     noise = rng.lognormal(0.0, 0.25, len(valid))

@@ -14,6 +14,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 
 from geoplan.demo.facilities import off_the_node
 from geoplan.demo.frames import make_frame
@@ -56,6 +57,8 @@ COMMUNITY_VENUES = (
     ("park", "社区公园", 0.7),
     ("park", "游园", 0.6),
 )
+HUB_NODES = 12
+"""A unit's venues take free nodes among the 12 nearest its hub, then any node of the unit."""
 # Per village (村): rural services are sparser, so the rural circles show gaps.
 VILLAGE_VENUES = (
     ("clinic", "村卫生站", 0.85),
@@ -123,13 +126,15 @@ def build_public_facilities(
 
     names = part.villages["village_name"].to_numpy()
     types = part.villages["type"].to_numpy()
+    hearts = shapely.get_coordinates(shapely.point_on_surface(part.village_geoms))
     for v in range(len(part.villages)):
         venues = COMMUNITY_VENUES if types[v] == "community" else VILLAGE_VENUES if types[v] == "village" else ()
-        pool = np.flatnonzero(unit_of_node == v)
+        pool = _around_a_hub(np.flatnonzero(unit_of_node == v), nodes, hearts[v])
         short = str(names[v]).removesuffix("居委会").removesuffix("委会")
         for service, kind, p in venues:
             for k in range(_count(p, rng)):
-                node = _free(pool, used, rng)
+                node = _free(pool[:HUB_NODES], used, rng)
+                node = _free(pool, used, rng) if node is None else node
                 if node is not None:
                     placed.append(_Placed(f"{short}{kind}" + (f"{k + 1}" if k else ""), service, kind, node))
 
@@ -147,6 +152,13 @@ def build_public_facilities(
         "area_ha": [round(float(rng.uniform(*PARK_HA[p.kind])), 2) if p.kind in PARK_HA else None for p in placed],
     }
     return make_frame(rows, SPEC, shapely.points(xy))
+
+
+def _around_a_hub(pool: IntArray, nodes: NDArray[np.float64], heart: NDArray[np.float64]) -> IntArray:
+    """The unit's nodes, nearest first to its heart (its service hub): a community's venues stand together
+    around its service centre (党群服务中心), as they do in Gaoming, not scattered at random."""
+    order = np.argsort(np.hypot(*(nodes[pool] - heart).T), kind="stable")
+    return pool[order]
 
 
 def _free(pool: IntArray, used: set[int], rng: np.random.Generator) -> int | None:

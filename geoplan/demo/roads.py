@@ -17,7 +17,16 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
 from scipy.spatial import Delaunay, cKDTree
 
-from geoplan.demo.geometry import GEO_CRS, METRIC_CRS, FloatArray, IntArray, inside, reproject_xy, wiggly_path
+from geoplan.demo.geometry import (
+    GEO_CRS,
+    METRIC_CRS,
+    FloatArray,
+    GeomArray,
+    IntArray,
+    inside,
+    reproject_xy,
+    wiggly_path,
+)
 from geoplan.demo.layout import GENGHE, HECHENG, TOWN_SEAT_CODES, URBAN
 from geoplan.demo.partition import Partition, urban_radius
 from geoplan.demo.sources import Sources
@@ -87,6 +96,11 @@ class RoadNetwork:
         """One MultiLineString per segment, built from the shared transformed nodes."""
         pairs = self.nodes_ll[self.edges]
         return [shapely.MultiLineString([p]) for p in pairs]
+
+    def walkable_lines(self) -> GeomArray:
+        """The walkable segments as lines in EPSG:4547."""
+        keep = np.asarray(self.walkable, dtype=bool)
+        return np.asarray(shapely.linestrings(self.nodes[self.edges[keep]]), dtype=object)
 
     def path(self, a: int, b: int, *, walkable_only: bool = True) -> IntArray:
         """Node indices of a shortest path between two nodes."""

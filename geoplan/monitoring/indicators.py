@@ -25,12 +25,20 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geoplan.analysis.coverage import CoverageResult, CoverageRules, compute_coverage, district_total, town_rollup
+from geoplan.analysis.coverage import (
+    CoverageResult,
+    CoverageRules,
+    VirtualUnits,
+    compute_coverage,
+    district_total,
+    town_rollup,
+)
 from geoplan.analysis.life_circle_rules import ServiceRule
 from geoplan.analysis.network import WalkGraph
 from geoplan.analysis.overlap import OverlapSettings, filter_mask, find_conflicts
 from geoplan.analysis.rules import ConflictRule, layers_of
 from geoplan.analysis.siting import SELF_SERVICE_LIBRARY, self_service_library_coverage
+from geoplan.analysis.unit_groups import VIRTUAL_GROUP
 from geoplan.catalog import Catalog, FieldDef
 from geoplan.crs import METRIC_CRS, STORE_CRS, ellipsoidal_area_m2
 from geoplan.errors import InputError
@@ -284,9 +292,32 @@ def _population(inputs: Inputs) -> RasterData:
     return inputs.population
 
 
+VIRTUAL_UNITS_CHOICES = ("separate", "in_towns")
+
+
+def _virtual_units(params: Mapping[str, Any]) -> VirtualUnits:
+    """The `virtual_units` parameter (default separate): whether prisons and farms get town rows and targets."""
+    return "in_towns" if params.get("virtual_units") == "in_towns" else "separate"
+
+
+def _check_virtual_units(params: Mapping[str, Any]) -> list[str]:
+    value = params.get("virtual_units", "separate")
+    if value not in VIRTUAL_UNITS_CHOICES:
+        return [f"virtual_units must be one of {', '.join(VIRTUAL_UNITS_CHOICES)}, not {value!r}"]
+    return []
+
+
+def _town_rows(towns: pd.DataFrame) -> pd.DataFrame:
+    """The town rollup without the virtual units' own group: they are no town and are held to no town target
+    (they stay in the district row)."""
+    return towns[towns["town"] != VIRTUAL_GROUP]
+
+
 def _coverage_rows(district: tuple[float, float] | None, towns: pd.DataFrame | None) -> pd.DataFrame:
     """Rows from (covered, population) of the district and a town rollup (town, covered_population, population)."""
     rows: list[tuple[str, str, float, float, str]] = []
+    if towns is not None:
+        towns = _town_rows(towns)
     if district is not None:
         covered, population = district
         rows.append(("district", "", _pct(covered, population), math.nan, "" if population > 0 else "no population"))
@@ -308,7 +339,8 @@ def cultural_coverage(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequ
     table = _coverage_result(inputs, None if kinds is None else list(kinds)).table
     total = district_total(table)
     district = (total["covered_population"], total["population"]) if "district" in scopes else None
-    return _coverage_rows(district, town_rollup(table) if "town" in scopes else None)
+    towns = town_rollup(table, virtual_units=_virtual_units(params)) if "town" in scopes else None
+    return _coverage_rows(district, towns)
 
 
 def library_coverage(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
@@ -316,16 +348,17 @@ def library_coverage(*, inputs: Inputs, params: Mapping[str, Any], scopes: Seque
     the district value adds the towns up."""
     if not len(inputs.layer("villages")):
         return no_data("villages")
+    virtual_units = _virtual_units(params)
     towns = inputs.memoised(
-        ("library_coverage",),
-        lambda: self_service_library_coverage(**_coverage_args(inputs)),
+        ("library_coverage", virtual_units),
+        lambda: self_service_library_coverage(**_coverage_args(inputs), virtual_units=virtual_units),
     )
     district = (float(towns["covered_population"].sum()), float(towns["population"].sum()))
     return _coverage_rows(district if "district" in scopes else None, towns if "town" in scopes else None)
 
 
 def _check_coverage(params: Mapping[str, Any], catalog: Catalog) -> list[str]:
-    problems = check_keys(params, ["kinds"])
+    problems = check_keys(params, ["kinds", "virtual_units"]) + _check_virtual_units(params)
     if "kinds" in params and "culture_facilities" in catalog:
         problems += check_allowed_values(params["kinds"], catalog.get("culture_facilities").field("kind"), "kinds")
     return problems
@@ -544,7 +577,7 @@ LAYER_KINDS: tuple[Kind, ...] = (
         "percent",
         fixed_scopes("district", "town"),
         _coverage_needs,
-        lambda params, _: check_keys(params, []),
+        lambda params, _: check_keys(params, ["virtual_units"]) + _check_virtual_units(params),
         f"population share within reach of a {SELF_SERVICE_LIBRARY}",
     ),
     Kind(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tests.conftest import ROOT
 
 LAYERS = ROOT / "layers"
 RULES = LAYERS / "rules" / "life_circles.yaml"
+STANDARDS_DOC = ROOT / "docs" / "life-circle-standards.md"
 
 
 def _raw() -> dict:
@@ -27,7 +29,7 @@ def test_the_bundled_file_covers_every_service_and_culture() -> None:
     services = load_catalog(LAYERS).get("public_facilities").field("service").allowed
     assert set(rules) == {*(services or []), "culture"}
     assert {r.circle for r in rules.values()} == {5, 10, 15}
-    # values from GB 50180-2018 appendix B, as the issue quotes them
+    # values cited from GB 50180-2018 (appendix C), as the issue quotes them; see docs/life-circle-standards.md
     assert rules["kindergarten"].urban.radius_m == 300 and not rules["kindergarten"].urban.assumed
     assert rules["primary_school"].urban.radius_m == 500
     assert rules["middle_school"].urban.radius_m == 1000
@@ -110,3 +112,69 @@ def test_the_catalogue_check_names_a_wrong_service_value(tmp_path: Path) -> None
 def test_a_missing_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         load_life_circles(tmp_path / "none.yaml")
+
+
+def test_every_clause_says_how_far_it_was_checked() -> None:
+    for name, rule in load_life_circles(RULES).items():
+        for kind, unit in (("urban", rule.urban), ("rural", rule.rural)):
+            where = f"{name}.{kind}"
+            if unit.verified:
+                assert unit.source, where  # the loader enforces it; the bundled file must not dodge it
+            else:
+                # the clause is what a reader sees: an unchecked one must say so in its own words
+                assert "未核" in unit.clause or "规划假定" in unit.clause, where
+            if unit.assumed:
+                assert "规划假定" in unit.clause, where
+
+
+def test_verified_and_source_are_read_and_checked() -> None:
+    raw = _raw()
+    raw["services"]["kindergarten"]["urban"].update(verified=True, source="GB 50180-2018 表C.0.3（出版本）")
+    rules = parse_life_circles(raw)
+    assert (
+        rules["kindergarten"].urban.verified and rules["kindergarten"].urban.source == "GB 50180-2018 表C.0.3（出版本）"
+    )
+    assert not rules["primary_school"].urban.verified and rules["primary_school"].urban.source is None
+    raw["services"]["primary_school"]["urban"].pop("verified")  # absent means not verified
+    assert not parse_life_circles(raw)["primary_school"].urban.verified
+
+    raw = _raw()
+    raw["services"]["kindergarten"]["urban"].update(verified=True)
+    raw["services"]["kindergarten"]["urban"].pop("source", None)
+    raw["services"]["clinic"]["urban"]["verified"] = "yes"
+    raw["services"]["market"]["urban"]["source"] = "  "
+    raw["services"]["sports"]["rural"]["source"] = 5
+    with pytest.raises(InputError) as err:
+        parse_life_circles(raw)
+    msg = str(err.value)
+    for part in (
+        "kindergarten.urban: verified: true needs a source",
+        "clinic.urban.verified must be true or false, not 'yes'",
+        "market.urban.source must be a non-empty text",
+        "sports.rural.source must be a non-empty text",
+    ):
+        assert part in msg
+
+
+_ROW = re.compile(
+    r"^\| `(\w+)` [^|]+\| \S+ (urban|rural) \| ([^|]+) \| ([^|]+) \| [^|]+ \| (是|否) \w+ \| (是|否) \w+ \|$"
+)
+
+
+def _radius_text(reaches: tuple) -> str:
+    if len(reaches) == 1 and reaches[0].min_ha is None:
+        return f"{reaches[0].radius_m:g} m"
+    return "; ".join(f"≥{r.min_ha:g} ha: {r.radius_m:g} m" for r in reaches)
+
+
+def test_the_standards_page_agrees_with_the_rules_file() -> None:
+    rows = {}
+    for line in STANDARDS_DOC.read_text(encoding="utf-8").splitlines():
+        m = _ROW.match(line)
+        if m:
+            rows[(m[1], m[2])] = (m[3].strip(), m[4].strip(), m[5] == "是", m[6] == "是")
+    expected = {}
+    for name, rule in load_life_circles(RULES).items():
+        for kind, unit in (("urban", rule.urban), ("rural", rule.rural)):
+            expected[(name, kind)] = (_radius_text(unit.reaches), unit.clause, unit.assumed, unit.verified)
+    assert rows == expected

@@ -24,7 +24,7 @@ from tests.demo_layers import DemoLayers
 from tests.edge_linking_reference import SplitNetwork, walkable_lines
 
 RULES = load_life_circles(ROOT / "layers" / "rules" / "life_circles.yaml")
-CHECKED = ("kindergarten", "middle_school", "park")  # a 5-, a 15-minute service and one with size classes
+CHECKED = tuple(name for name, rule in RULES.items() if rule.layer == "public_facilities")  # every one
 
 
 @pytest.fixture(scope="module")

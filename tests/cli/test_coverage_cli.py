@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from geoplan.analysis.coverage import (
-    COVERAGE_COLUMNS,
     CoverageRules,
     CoverageSettings,
     district_total,
 )
+from geoplan.analysis.coverage_tables import VILLAGE_OUTPUT_COLUMNS, whole
 from geoplan.analysis.siting import SITE_COLUMNS
 from geoplan.cli import main
 from tests.demo_layers import DemoLayers
@@ -28,17 +28,24 @@ def test_coverage_prints_towns_and_total_and_writes_the_villages(
     assert main(["coverage", "--store", str(demo_store_path), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     direct = demo.coverage(CoverageRules()).table
-    for town in ("荷城街道", "杨和镇", "明城镇", "更合镇"):
+    for town in ("荷城街道", "杨和镇", "明城镇", "更合镇", "虚拟单位"):
         assert town in printed
+    # the virtual units are one group, never a town of their own
+    for unit in ("高明监狱", "佛山监狱", "云勇林场", "对川茶场"):
+        assert unit not in printed.split("虚拟单位：")[0]
+    assert "nan" not in printed and "inf" not in printed
     total = district_total(direct)
-    assert f"{total['covered_population']:,.0f} of {total['population']:,.0f} people covered" in printed
+    assert f"{whole(total['covered_population']):,} of {whole(total['population']):,} people covered" in printed
+    no_route = total["population"] - total["routed_population"]
+    assert f"{whole(no_route):,} 人（{100 * no_route / total['population']:.1f}%）" in printed
     below = int((direct["coverage_pct"] < 50).sum())
     assert f"{below} of {len(direct)} villages below 50 %" in printed
     written = gpd.read_file(out)
     assert written.crs == "EPSG:4490"
-    assert list(written.columns) == [*COVERAGE_COLUMNS, "geometry"]
+    assert list(written.columns) == [*VILLAGE_OUTPUT_COLUMNS, "geometry"]
     assert list(written["village_code"]) == list(direct["village_code"])
-    assert np.allclose(written["covered_population"], direct["covered_population"])
+    assert list(written["covered_population"]) == [whole(v) for v in direct["covered_population"]]
+    assert set(written["type"]) == {"社区", "村", "虚拟单位"}
     assert written.geometry.notna().all()
 
 
@@ -53,9 +60,9 @@ def test_coverage_options_apply_to_every_unit(demo_store_path: Path, tmp_path: P
     base = pd.read_csv(default, encoding="utf-8-sig")
     more = pd.read_excel(wide)
     fewer = pd.read_csv(libraries, encoding="utf-8-sig")
-    assert list(base.columns[: len(COVERAGE_COLUMNS)]) == COVERAGE_COLUMNS
+    assert list(base.columns[: len(VILLAGE_OUTPUT_COLUMNS)]) == VILLAGE_OUTPUT_COLUMNS
     assert more["covered_population"].sum() > base["covered_population"].sum() > fewer["covered_population"].sum()
-    for kind in ("community", "village"):  # urban and rural units alike get the wider reach
+    for kind in ("社区", "村"):  # urban and rural units alike get the wider reach
         rows = base["type"] == kind
         assert more.loc[rows.to_numpy(), "covered_population"].sum() > base.loc[rows, "covered_population"].sum()
 
@@ -128,12 +135,13 @@ def test_coverage_reads_urban_and_rural_rules_from_a_file(
     urban = CoverageSettings()
     rural = CoverageSettings(minutes=15, speed_kmh=5, access_m=250)
     direct = demo.coverage(CoverageRules(urban=urban, rural=rural)).table
-    assert np.allclose(written["covered_population"], direct["covered_population"])
+    assert list(written["covered_population"]) == [whole(v) for v in direct["covered_population"]]
     default = demo.coverage(CoverageRules()).table
     rural_rows = (direct["type"] != "community").to_numpy()
     # the rural rule reaches farther, the urban one is the default: only rural units gain
     assert written.loc[rural_rows, "covered_population"].sum() > default.loc[rural_rows, "covered_population"].sum()
-    assert np.allclose(written.loc[~rural_rows, "covered_population"], default.loc[~rural_rows, "covered_population"])
+    urban_default = [whole(v) for v in default.loc[~rural_rows, "covered_population"]]
+    assert list(written.loc[~rural_rows, "covered_population"]) == urban_default
     # an explicit option overrides both rules of the file
     both = tmp_path / "both.csv"
     assert (
@@ -155,7 +163,8 @@ def test_coverage_reads_urban_and_rural_rules_from_a_file(
     same = demo.coverage(
         CoverageRules(urban=CoverageSettings(minutes=15), rural=CoverageSettings(minutes=15, speed_kmh=5, access_m=250))
     ).table
-    assert np.allclose(pd.read_csv(both, encoding="utf-8-sig")["covered_population"], same["covered_population"])
+    again = pd.read_csv(both, encoding="utf-8-sig")["covered_population"]
+    assert list(again) == [whole(v) for v in same["covered_population"]]
 
 
 @pytest.mark.parametrize(
@@ -231,13 +240,15 @@ def test_coverage_with_capacity_adds_the_accessibility_columns(
         norm=80.0,
     )
     written = pd.read_excel(out)
-    assert list(written.columns[: len(COVERAGE_COLUMNS)]) == COVERAGE_COLUMNS
+    n = len(VILLAGE_OUTPUT_COLUMNS)
+    assert list(written.columns[:n]) == VILLAGE_OUTPUT_COLUMNS
     added = [c for c in ACCESSIBILITY_COLUMNS if c != "village_code"]
-    assert list(written.columns[len(COVERAGE_COLUMNS) : len(COVERAGE_COLUMNS) + len(added)]) == added
+    assert list(written.columns[n : n + len(added)]) == added
     assert np.allclose(written["accessibility"], direct.table["accessibility"], equal_nan=True)
-    assert np.allclose(written["below_norm_population"], direct.table["below_norm_population"])
+    assert list(written["below_norm_population"]) == [whole(v) for v in direct.table["below_norm_population"]]
     assert "access /1000" in printed and "below norm %" in printed
-    share = 100.0 * direct.table["below_norm_population"].sum() / written["population"].sum()
+    people = demo.coverage(CoverageRules()).table["population"].sum()
+    share = 100.0 * direct.table["below_norm_population"].sum() / people
     assert f"{share:.1f} % of people below the norm of 80.0" in printed
     # without --capacity the table keeps its columns, and --norm alone is refused
     plain = tmp_path / "plain.csv"

@@ -104,3 +104,20 @@ def test_a_bad_rules_file_exits_2(demo_store_path: Path, tmp_path: Path, capsys:
     rules.write_text("services: {kindergarten: {title_zh: 幼儿园, layer: public_facilities, circle: 7}}\n")
     assert main(["lifecircle", "--store", str(demo_store_path), "--rules", str(rules)]) == 2
     assert "life.yaml: kindergarten: missing urban, rural" in capsys.readouterr().err
+
+
+def test_towns_completeness_centres_and_the_matrix(
+    demo_store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    matrix = tmp_path / "matrix.xlsx"
+    capsys.readouterr()
+    assert main(["lifecircle", "--store", str(demo_store_path), "--matrix", str(matrix)]) == 0
+    printed = capsys.readouterr().out
+    assert "虚拟单位" in printed and "全区" in printed
+    assert "佛山监狱" not in printed and "高明监狱" not in printed  # virtual units are no town
+    assert "5 分钟（幼儿园、养老服务）" in printed
+    assert "综合性文化服务中心" in printed and "of 77 villages and communities" in printed
+    book = pd.read_excel(matrix, dtype={"village_code": str})
+    assert len(book) == 81 and list(book.columns[6:]) == list(RULES)
+    assert set(book.loc[book["type"] == "虚拟单位", "group"]) == {"虚拟单位"}
+    assert main(["lifecircle", "--store", str(demo_store_path), "--matrix", str(tmp_path / "m.gpkg")]) == 2

@@ -37,6 +37,7 @@ from geoplan.analysis.coverage import (
     compute_coverage,
     town_rollup,
 )
+from geoplan.analysis.coverage_tables import VILLAGE_OUTPUT_COLUMNS, whole
 from geoplan.analysis.network import build_walk_graph
 from geoplan.analysis.siting import suggest_sites
 from geoplan.catalog import Catalog
@@ -140,7 +141,13 @@ def number(value: Any) -> float:
 def assert_table_equals(rows: list[dict[str, Any]], table: pd.DataFrame) -> None:
     assert [r["village_code"] for r in rows] == list(table["village_code"])
     for row, (_, expected) in zip(rows, table.iterrows(), strict=True):
-        assert set(row) == {*COVERAGE_COLUMNS, "nearest_facility_name"}
+        words = {"no_route_population", "no_route_pct", "no_route_zh", "group", "type_zh"}
+        assert set(row) == {*COVERAGE_COLUMNS, "nearest_facility_name", *words}
+        no_route = float(expected["population"]) - float(expected["routed_population"])
+        assert row["no_route_population"] == pytest.approx(max(no_route, 0.0), abs=1e-6)
+        assert (row["no_route_zh"] != "") == (whole(no_route) > 0)
+        assert row["type_zh"] in ("社区", "村", "虚拟单位")
+        assert row["group"] == ("虚拟单位" if expected["type"] == "virtual" else expected["town"])
         for column in ("village_name", "town", "type", "nearest_facility"):
             want = None if pd.isna(expected[column]) else expected[column]  # a village nobody reaches: None
             assert row[column] == want, (row["village_code"], column)
@@ -221,6 +228,12 @@ def test_table_and_totals_equal_the_engine(
     }
     towns = town_rollup(engine.table)
     assert [t["town"] for t in body["towns"]] == list(towns["town"])
+    # the virtual units (prisons, farms) are one group after the towns, never a town each
+    assert body["towns"][-1]["town"] == body["virtual_group"] == "虚拟单位"
+    assert not {"高明监狱", "佛山监狱", "云勇林场", "对川茶场"} & {t["town"] for t in body["towns"]}
+    virtual = engine.table[engine.table["type"] == "virtual"]
+    assert body["towns"][-1]["population"] == pytest.approx(virtual["population"].sum(), rel=1e-12)
+    assert body["district"]["no_route_zh"].startswith("无路径")
     for row, (_, expected) in zip(body["towns"], towns.iterrows(), strict=True):
         assert row["villages"] == expected["villages"]
         assert row["covered_population"] == pytest.approx(expected["covered_population"], rel=1e-12)
@@ -489,7 +502,7 @@ def test_downloads(
         sheet = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True).worksheets[0]
         rows = list(sheet.iter_rows(values_only=True))
         header = list(rows[0])
-        assert header[: len(COVERAGE_COLUMNS)] == COVERAGE_COLUMNS and "centroid_lon" in header
+        assert header[: len(VILLAGE_OUTPUT_COLUMNS)] == VILLAGE_OUTPUT_COLUMNS and "centroid_lon" in header
         padded = [list(r) + [None] * (len(header) - len(r)) for r in rows[1:]]  # empty trailing cells are left out
         table = pd.DataFrame(padded, columns=header).set_index("village_code")
     else:
@@ -499,8 +512,10 @@ def test_downloads(
         assert frame.crs.to_epsg() == 4490 and frame.geometry.notna().all()
         table = pd.DataFrame(frame.drop(columns="geometry")).set_index("village_code")
     assert sorted(table.index.astype(str)) == sorted(expected.index)
-    got = table["covered_population"].astype(float).reindex(expected.index)
-    assert np.allclose(got.to_numpy(), expected["covered_population"].to_numpy(), rtol=1e-9)
+    got = table["covered_population"].astype(int).reindex(expected.index)
+    assert list(got) == [whole(v) for v in expected["covered_population"]]  # whole people, half up
+    assert set(table["type"]) <= {"社区", "村", "虚拟单位"}
+    assert not np.isinf(pd.to_numeric(table["p90_minutes"], errors="coerce").to_numpy(dtype=float)).any()
 
 
 # --------------------------------------------------------------------------------------------- edits
@@ -594,7 +609,9 @@ def test_adding_and_moving_a_facility_change_the_next_answer(
             assert deleted.status_code == 200
         assert_table_equals(client.get("/api/coverage", headers=staff).json()["villages"], direct(fresh, catalog).table)
         end = client.get("/api/coverage", headers=staff).json()["district"]
-        assert end == pytest.approx(before.json()["district"], rel=1e-12)
+        start = before.json()["district"]
+        assert end.pop("no_route_zh") == start.pop("no_route_zh")  # the words, then the numbers
+        assert end == pytest.approx(start, rel=1e-12)
 
 
 # --------------------------------------------------------------------------------------------- the page

@@ -14,10 +14,11 @@ from fastapi.testclient import TestClient
 
 from tests.web.script_checks import assert_builds_no_html_from_strings, script_code
 
-PAGES = ("planner", "coverage", "audit", "dashboard")
+PAGES = ("planner", "coverage", "lifecircle", "audit", "dashboard")
 CONTENT = {
     "planner": "gp-thresholds",
     "coverage": "gp-settings",
+    "lifecircle": "gp-service-form",
     "audit": "gp-audit-filters",
     "dashboard": "gp-quarter",
 }

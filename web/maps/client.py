@@ -20,7 +20,7 @@ from geoplan.catalog import LayerDef
 from web.maps.basemap import Basemap
 from web.maps.style import layer_style
 
-Entry = Literal["projectMap", "layerMap", "plannerMap", "coverageMap"]
+Entry = Literal["projectMap", "layerMap", "plannerMap", "coverageMap", "lifecircleMap"]
 
 
 def layer_config(layer: LayerDef, *, page_size: int, synthetic: bool) -> dict[str, Any]:

@@ -16,13 +16,11 @@ Each answer is computed once per state of its inputs (`CoverageCache`) and reval
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -30,10 +28,12 @@ from fastapi.responses import JSONResponse
 from geoplan.access import Role
 from geoplan.analysis.coverage import CoverageRules, CoverageSettings
 from geoplan.analysis.coverage_config import rules_with_overrides
+from geoplan.analysis.coverage_tables import NO_ROUTE_NOTE_ZH, no_route_words
+from geoplan.analysis.unit_groups import VIRTUAL_GROUP
 from geoplan.errors import InputError
 from geoplan.geojson import feature_collection
-from geoplan.services.provenance import synthetic_banner, synthetic_titles
 from geoplan.storage import LayerStore
+from web.answers import plain, records, synthetic_facts
 from web.coverage_cache import (
     COVERAGE_LAYERS,
     CoverageCache,
@@ -41,7 +41,8 @@ from web.coverage_cache import (
     CoverageRun,
     GeoLayer,
     nearest_facility_names,
-    village_frame,
+    village_download,
+    with_words,
 )
 from web.deps import Caller, StoreDep, require_role
 from web.downloads import table_download
@@ -127,25 +128,6 @@ Coverage = Annotated[CoverageQuery, Depends(coverage_query)]
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def plain(value: Any) -> Any:
-    """A JSON value: numpy scalars unwrapped, NaN and ±inf as null (JSON has neither), containers walked."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is pd.NA:
-        return None
-    return value
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [plain(row) for row in frame.to_dict(orient="records")]
-
-
 def _settings_json(settings: CoverageSettings) -> dict[str, Any]:
     return {**asdict(settings), "threshold_m": settings.threshold_m}
 
@@ -165,12 +147,8 @@ def _about(run: CoverageRun, synthetic: dict[str, Any]) -> dict[str, Any]:
 
 
 def _synthetic(store: LayerStore) -> dict[str, Any]:
-    """The inputs that hold synthetic demo data now (a function of their versions, so the ETag still holds):
-    `synthetic`, their Chinese titles and the banner naming them. Reads the store: call it off the event loop."""
-    names = tuple(COVERAGE_LAYERS)
-    titles = synthetic_titles(store, names)
-    note = synthetic_banner(store, names, tail="，覆盖率非官方统计")
-    return {"synthetic": bool(titles), "synthetic_layers": list(titles), "synthetic_note": note}
+    """The coverage inputs that hold synthetic demo data now (see web.answers.synthetic_facts)."""
+    return synthetic_facts(store, tuple(COVERAGE_LAYERS), tail="，覆盖率非官方统计")
 
 
 def _geojson(
@@ -225,12 +203,17 @@ async def coverage(
     if (cached := not_modified(request, etag, headers)) is not None:
         return cached
     table = run.result.table.assign(nearest_facility_name=nearest_facility_names(run))
+    table = with_words(table)
     pct = table["coverage_pct"].to_numpy(dtype=np.float64)
     body = {
         **_about(run, await run_in_threadpool(_synthetic, store)),
-        "district": plain(run.total),
-        "towns": _records(run.towns),
-        "villages": _records(table),
+        "district": plain(
+            {**run.total, "no_route_zh": no_route_words(run.total["no_route_population"], run.total["population"])}
+        ),
+        "towns": records(with_words(run.towns)),
+        "villages": records(table),
+        "virtual_group": VIRTUAL_GROUP,
+        "no_route_note_zh": NO_ROUTE_NOTE_ZH,
         "below": {"pct": below, "villages": int(np.sum(pct < below))},
         "facilities_counted": len(run.facilities),
         "facilities_off_network": list(run.result.facilities_off_network),
@@ -287,4 +270,4 @@ async def coverage_sites(
 )
 async def coverage_table(fmt: DownloadFormat, _: StaffCaller, query: Coverage, cache: CoverageDep) -> Response:
     run = await run_in_threadpool(cache.run, query)
-    return await table_download(village_frame(run), name=TABLE_NAME, fmt=fmt)
+    return await table_download(village_download(run), name=TABLE_NAME, fmt=fmt)

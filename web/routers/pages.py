@@ -1,5 +1,5 @@
 """The HTML pages (Chinese interface): the public project map, the layer browser, one layer on a map, the
-planners' 多规合一 map and the staff's cultural-circle coverage map.
+planners' 多规合一 map, the staff's cultural-circle coverage map and their life-circle map.
 
 Pages are always public: browsers send no bearer token on a page load, so these routes never look at one and
 show only the layers and fields the catalogue marks public. The maps' data is fetched by the browser from the
@@ -35,6 +35,7 @@ from web.maps.coverage_map import build_coverage_map
 from web.maps.csp import new_nonce, page_headers
 from web.maps.layer_map import LargeLayerPolicy, build_layer_map
 from web.maps.legend import REAL_LABEL, SYNTHETIC_LABEL
+from web.maps.lifecircle_map import build_lifecircle_map
 from web.maps.planner_map import build_planner_map
 from web.maps.project_map import build_project_map
 from web.maps.render import render_map
@@ -50,6 +51,7 @@ PROJECT_MAP_TITLE = f"{SITE_TITLE} 项目地图"
 PLANNER_TITLE = "多规合一冲突图斑"
 AUDIT_TITLE = "审计日志（全过程留痕）"
 COVERAGE_TITLE = "十分钟文化圈覆盖"
+LIFECIRCLE_TITLE = "社区生活圈"
 
 
 @cache
@@ -210,6 +212,21 @@ def coverage_map(request: Request, catalog: CatalogDep, store: StoreDep, setting
     context = {"title": f"{COVERAGE_TITLE} · {SITE_TITLE}", "heading": COVERAGE_TITLE}
     render = _map_page("coverage.html", build, context)
     return _page_cache(request).page(("coverage", synthetic), basemap, render).response(request)
+
+
+@router.get("/lifecircle", response_class=HTMLResponse)
+def lifecircle_map(request: Request, catalog: CatalogDep, store: StoreDep, settings: SettingsDep) -> Response:
+    basemap = basemap_for(settings)
+    synthetic = _synthetic(store, [catalog.get("district")] if "district" in catalog else [])
+
+    def build() -> folium.Map:
+        return build_lifecircle_map(
+            basemap=basemap, catalog=catalog, page_size=settings.max_page_size, synthetic=synthetic
+        )
+
+    context = {"title": f"{LIFECIRCLE_TITLE} · {SITE_TITLE}", "heading": LIFECIRCLE_TITLE}
+    render = _map_page("lifecircle.html", build, context)
+    return _page_cache(request).page(("lifecircle", synthetic), basemap, render).response(request)
 
 
 @router.get("/audit", response_class=HTMLResponse)

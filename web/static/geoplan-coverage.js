@@ -40,7 +40,15 @@
   function minutes(value) { return fmt(value, 1); }
   // A village with people but no time: more than 10 % of them (P90) or all of them (mean) have no route.
   function minutesOf(value, village) {
-    return value === null && village.population > 0 ? '无路径' : minutes(value);
+    if (value !== null || !(village.population > 0)) return minutes(value);
+    var share = village.no_route_pct;  // the people without a route, so the words say how many
+    return typeof share === 'number' && isFinite(share) ? '无路径（' + fmt(share, 1) + '% 人口）' : '无路径';
+  }
+  // People without a route and their share, in words ("1,234 人（5.6%）"), 0 when everyone has one.
+  function noRoute(group) {
+    var n = group.no_route_population;
+    if (typeof n !== 'number' || !isFinite(n) || n < 0.5) return '0';
+    return people(n) + ' 人（' + pct(group.no_route_pct) + '）';
   }
   // The nearest facility by its name, its id after it for whoever looks it up in the layer.
   function facilityOf(name, village) {
@@ -357,16 +365,18 @@
       note.hidden = !notes.length;
       var towns = byId('gp-by-town').tBodies[0];
       towns.replaceChildren();
+      // The virtual units (prisons, farms) come as one group after the towns: they are no town.
       body.towns.forEach(function (town) {
-        var tr = row([town.town, { text: String(town.villages), num: true },
+        var name = town.town === body.virtual_group ? town.town + '（监狱、林场等，非镇街）' : town.town;
+        var tr = row([name, { text: String(town.villages), num: true },
           { text: people(town.population), num: true }, { text: people(town.covered_population), num: true },
-          { text: pct(town.coverage_pct), num: true }]);
+          { text: pct(town.coverage_pct), num: true }, { text: noRoute(town), num: true }]);
         tr.setAttribute('data-town', town.town);
         towns.appendChild(tr);
       });
       var district = row(['全区', { text: String(total.villages), num: true },
         { text: people(total.population), num: true }, { text: people(total.covered_population), num: true },
-        { text: pct(total.coverage_pct), num: true }]);
+        { text: pct(total.coverage_pct), num: true }, { text: noRoute(total), num: true }]);
       district.className = 'gp-total-row';
       towns.appendChild(district);
       fillLegend(body);
