@@ -23,7 +23,17 @@ from geoplan.analysis.life_circle_scorecard import scorecard
 from geoplan.analysis.unit_groups import VIRTUAL_GROUP, group_of
 from geoplan.catalog import Catalog
 from geoplan.errors import InputError
-from geoplan.monitoring.indicators import Inputs, Kind, Needs, check_keys, fixed_scopes, kind_frame, no_data
+from geoplan.monitoring.indicators import (
+    Inputs,
+    Kind,
+    Needs,
+    _check_virtual_units,
+    _virtual_units,
+    check_keys,
+    fixed_scopes,
+    kind_frame,
+    no_data,
+)
 
 __all__ = [
     "LIFE_CIRCLE_KINDS",
@@ -71,8 +81,12 @@ def life_circle_scorecard(inputs: Inputs) -> pd.DataFrame:
     return inputs.memoised(_MEMO_CARD, card)
 
 
-def _share_rows(frame: pd.DataFrame, part: str, scopes: Sequence[str]) -> pd.DataFrame:
-    """District and per-town rows of 100 × sum(part) / sum(population) over village rows (whole people)."""
+def _share_rows(
+    frame: pd.DataFrame, part: str, scopes: Sequence[str], params: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """District and per-town rows of 100 × sum(part) / sum(population) over village rows (whole people). Virtual
+    units get no town row, unless `virtual_units: in_towns` (as for the coverage kinds) makes each its own."""
+    in_towns = _virtual_units(params or {}) == "in_towns"
     rows: list[tuple[str, str, float, float, str]] = []
 
     def add(scope: str, key: str, sel: pd.DataFrame) -> None:
@@ -83,9 +97,10 @@ def _share_rows(frame: pd.DataFrame, part: str, scopes: Sequence[str]) -> pd.Dat
     if "district" in scopes:
         add("district", "", frame)
     if "town" in scopes:
-        for town in dict.fromkeys(str(g) for g in frame["group"]):
-            if town != VIRTUAL_GROUP:
-                add("town", town, frame[frame["group"].astype(str) == town])
+        keys = (frame["town"] if in_towns else frame["group"]).astype(str)
+        for town in dict.fromkeys(keys):
+            if in_towns or town != VIRTUAL_GROUP:
+                add("town", town, frame[(keys == town).to_numpy()])
     return kind_frame(rows)
 
 
@@ -99,7 +114,7 @@ def life_circle_coverage(*, inputs: Inputs, params: Mapping[str, Any], scopes: S
             f"unknown life-circle service {service!r}; the services are: {', '.join(inputs.life_circle_rules)}"
         )
     card = life_circle_scorecard(inputs)
-    return _share_rows(card[card["service"] == service], "covered_population", scopes)
+    return _share_rows(card[card["service"] == service], "covered_population", scopes, params)
 
 
 def life_circle_completeness(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
@@ -116,7 +131,9 @@ def life_circle_completeness(*, inputs: Inputs, params: Mapping[str, Any], scope
     chosen = frame[frame["circle"] == circle]
     if not len(chosen):
         return kind_frame([("district", "", math.nan, math.nan, f"no life-circle service of circle {circle}")])
-    return _share_rows(chosen, "complete_population", scopes)
+    groups = dict(zip(villages["village_code"].astype(str), villages["town"].astype(str), strict=True))
+    chosen = chosen.assign(town=chosen["village_code"].astype(str).map(groups).to_numpy())
+    return _share_rows(chosen, "complete_population", scopes, params)
 
 
 def _needs(_: Mapping[str, Any]) -> Needs:
@@ -134,7 +151,7 @@ def check_service(params: Mapping[str, Any], services: Sequence[str]) -> list[st
 
 
 def _check_coverage(params: Mapping[str, Any], _: Catalog) -> list[str]:
-    problems = check_keys(params, ["service"], required=["service"])
+    problems = check_keys(params, ["service", "virtual_units"], required=["service"]) + _check_virtual_units(params)
     service = params.get("service")
     if "service" in params and (not isinstance(service, str) or not service.strip()):
         problems.append(f"service must be the name of a life-circle service, not {service!r}")
@@ -142,7 +159,7 @@ def _check_coverage(params: Mapping[str, Any], _: Catalog) -> list[str]:
 
 
 def _check_completeness(params: Mapping[str, Any], _: Catalog) -> list[str]:
-    problems = check_keys(params, ["circle"], required=["circle"])
+    problems = check_keys(params, ["circle", "virtual_units"], required=["circle"]) + _check_virtual_units(params)
     circle = params.get("circle")
     if "circle" in params and (isinstance(circle, bool) or circle not in CIRCLES):
         problems.append(f"circle must be one of {', '.join(map(str, CIRCLES))} (minutes), not {circle!r}")

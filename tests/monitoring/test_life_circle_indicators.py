@@ -252,3 +252,19 @@ def test_a_past_moment_reads_the_facilities_as_they_stood(demo_store_copy: Path,
         store.close()
     assert now[("district", "")] > before[("district", "")]  # the new kindergarten reaches people
     assert then == pytest.approx(before, abs=1e-12)  # the moment before it sees the layer without it
+
+
+def test_virtual_units_in_towns_when_the_definition_says_so(
+    store: GeoPackageStore, counted_run: tuple[IndicatorRun, int], demo: DemoLayers, tmp_path: Path
+) -> None:
+    with pytest.raises(InputError, match="virtual_units must be one of separate, in_towns"):
+        definitions_for(store, LAYERS_DIR, _user_file(tmp_path, {"service": "park", "virtual_units": "towns"}))
+    definitions = definitions_for(
+        store, LAYERS_DIR, _user_file(tmp_path, {"service": "park", "virtual_units": "in_towns"})
+    )
+    got = _values(compute_indicators(store, layers_dir=LAYERS_DIR, definitions=definitions).table, "my_service")
+    separate = _values(counted_run[0].table, "lc_park")
+    virtual = set(demo.villages.loc[demo.villages["type"] == VIRTUAL, "town"].astype(str))
+    assert {k for s, k in got if s == "town"} == {k for s, k in separate if s == "town"} | virtual
+    for key, value in separate.items():  # the district and the four towns are the same either way
+        assert got[key] == value, key
