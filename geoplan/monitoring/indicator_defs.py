@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -20,6 +20,7 @@ from geoplan.catalog import Catalog
 from geoplan.errors import InputError, NotFoundError
 from geoplan.monitoring.indicator_kinds import KINDS
 from geoplan.monitoring.indicators import Kind
+from geoplan.monitoring.life_circle_indicators import check_service
 from geoplan.user_yaml import read_user_yaml
 
 __all__ = [
@@ -148,15 +149,31 @@ def default_indicators_path(layers_dir: Path) -> Path:
     return Path(layers_dir) / DEFAULT_INDICATORS_FILE
 
 
-def load_indicator_defs(path: Path, *, catalog: Catalog) -> IndicatorSet:
+def load_indicator_defs(
+    path: Path, *, catalog: Catalog, life_circle_services: Sequence[str] | None = None
+) -> IndicatorSet:
     """Read and check a definitions file (every problem reported at once)."""
     path = Path(path)
     raw, data = read_user_yaml(path, what="indicator definitions file", max_bytes=MAX_FILE_BYTES)
-    return parse_indicator_defs(raw, catalog=catalog, source=path.name, sha256=hashlib.sha256(data).hexdigest())
+    return parse_indicator_defs(
+        raw,
+        catalog=catalog,
+        source=path.name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        life_circle_services=life_circle_services,
+    )
 
 
-def parse_indicator_defs(raw: Any, *, catalog: Catalog, source: str = "indicators", sha256: str = "") -> IndicatorSet:
-    """Turn parsed YAML (`{"indicators": [...]}`) into checked definitions."""
+def parse_indicator_defs(
+    raw: Any,
+    *,
+    catalog: Catalog,
+    source: str = "indicators",
+    sha256: str = "",
+    life_circle_services: Sequence[str] | None = None,
+) -> IndicatorSet:
+    """Turn parsed YAML (`{"indicators": [...]}`) into checked definitions. With `life_circle_services` (the
+    services of the life-circle rules in use), a life-circle indicator naming another service is an error."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get("indicators"), list) or not raw["indicators"]:
         raise InputError(f"{source}: expected a mapping with a non-empty list 'indicators'")
     unknown_top = [str(k) for k in raw if k != "indicators"]
@@ -168,7 +185,7 @@ def parse_indicator_defs(raw: Any, *, catalog: Catalog, source: str = "indicator
         if isinstance(item, Mapping) and isinstance(item.get("id"), str):
             label += f" ({item['id']})"
         mine: list[str] = []
-        definition = _parse_one(item, catalog, mine)
+        definition = _parse_one(item, catalog, mine, life_circle_services)
         problems += [f"{label}: {p}" for p in mine]
         if definition is not None:
             if definition.id in seen:
@@ -181,7 +198,9 @@ def parse_indicator_defs(raw: Any, *, catalog: Catalog, source: str = "indicator
     return IndicatorSet(indicators=tuple(parsed), source=source, sha256=sha256)
 
 
-def _parse_one(item: Any, catalog: Catalog, problems: list[str]) -> IndicatorDef | None:
+def _parse_one(
+    item: Any, catalog: Catalog, problems: list[str], services: Sequence[str] | None = None
+) -> IndicatorDef | None:
     if not isinstance(item, Mapping):
         problems.append("expected a mapping")
         return None
@@ -212,6 +231,8 @@ def _parse_one(item: Any, catalog: Catalog, problems: list[str]) -> IndicatorDef
         params = {}
     if kind is not None:
         problems += [f"params: {p}" for p in kind.check(params, catalog)]
+        if services is not None and kind.needs(params).life_circles:
+            problems += [f"params: {p}" for p in check_service(params, services)]
     unit = item["unit"]
     if not isinstance(unit, str) or not unit.strip() or len(unit) > 20:
         problems.append("unit must be a short text")

@@ -33,6 +33,7 @@ from geoplan.analysis.coverage import (
     district_total,
     town_rollup,
 )
+from geoplan.analysis.life_circle_rules import ServiceRule
 from geoplan.analysis.network import WalkGraph
 from geoplan.analysis.overlap import OverlapSettings, filter_mask, find_conflicts
 from geoplan.analysis.rules import ConflictRule, layers_of
@@ -88,6 +89,8 @@ class Inputs:
     """Conflict patch id -> its mark status at `as_of` (unmarked patches are absent)."""
     ledger: pd.DataFrame | None = None
     """`ledger.ledger_table` as of the quarter of `as_of`; None: status and progress from the projects layer."""
+    life_circle_rules: Mapping[str, ServiceRule] = field(default_factory=dict)
+    """Every service of rules/life_circles.yaml: the life-circle kinds run them all in one engine run."""
     memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +124,8 @@ class Needs:
     conflicts: bool = False
     """The conflict rules, the layers they compare and the marks."""
     ledger: bool = False
+    life_circles: bool = False
+    """The life-circle rules, their facility layers, the population raster and (for network rules) the graph."""
 
 
 class KindFunction(Protocol):

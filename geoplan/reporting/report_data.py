@@ -34,6 +34,12 @@ from geoplan.monitoring.indicator_defs import IndicatorDef, IndicatorSet
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.snapshots import Snapshot, find_warnings, snapshot_registry
 from geoplan.reporting.charts import Chart, overview_charts, trend_charts
+from geoplan.reporting.life_circle_section import (
+    LifeCircleTable,
+    is_life_circle,
+    life_circle_table,
+    life_circle_trends,
+)
 from geoplan.reporting.tables import (
     HistoryRow,
     IndicatorSummary,
@@ -128,9 +134,19 @@ class ReportData:
     def summaries(self) -> list[IndicatorSummary]:
         return summaries(self.table, self.definitions, year=self.year, warnings=self.warnings)
 
+    @property
+    def plain_definitions(self) -> list[IndicatorDef]:
+        """The indicators outside the life-circle group (which has its own table and trend charts)."""
+        return [d for d in self.definitions if not is_life_circle(d)]
+
     @cached_property
     def town_table(self) -> TownTable:
-        return town_table(self.table, self.definitions, order=self.towns)
+        return town_table(self.table, self.plain_definitions, order=self.towns)
+
+    @cached_property
+    def life_circles(self) -> LifeCircleTable:
+        """公共服务生活圈: each life-circle indicator's district and town values."""
+        return life_circle_table(self.table, self.definitions, order=self.towns)
 
     @cached_property
     def charts(self) -> list[Chart]:
@@ -138,7 +154,8 @@ class ReportData:
 
     @cached_property
     def trends(self) -> list[Chart]:
-        return trend_charts(self.definitions, self.history, self.snapshot_keys, year=self.year)
+        plain = trend_charts(self.plain_definitions, self.history, self.snapshot_keys, year=self.year)
+        return plain + life_circle_trends(self.definitions, self.history, self.snapshot_keys)
 
     @property
     def snapshot_keys(self) -> list[tuple[int, str]]:

@@ -26,6 +26,8 @@ from geoplan.reporting.formatting import (
     target_text,
     value_text,
 )
+from geoplan.reporting.life_circle_section import GROUP_TITLE as LIFE_CIRCLE_TITLE
+from geoplan.reporting.life_circle_section import NOTES as LIFE_CIRCLE_NOTES
 from geoplan.reporting.report_data import ReportData
 from geoplan.reporting.report_maps import map_figure
 from geoplan.reporting.report_mpl import figure_png, rendering
@@ -71,6 +73,23 @@ def render_html(data: ReportData) -> bytes:
             state = "" if met is None else ("met" if met else "missed")
             cells.append((value_text(value, d.unit, with_unit=False) if value is not None else (note or "—"), state))
         town_rows.append((name, cells))
+    life_circles = []
+    for item in data.life_circles.rows:
+        d = item.definition
+        target = d.target_for(data.year)
+        cells = []
+        for value, met, note in (item.district, *item.towns):
+            state = "" if met is None else ("met" if met else "missed")
+            cells.append((value_text(value, d.unit, with_unit=False) if value is not None else (note or "—"), state))
+        life_circles.append(
+            {
+                "id": d.id,
+                "title": d.title_zh,
+                "target": "—" if target is None else target_text(target.comparison, target.value, target.year, d.unit),
+                "cells": cells,
+                "change": change_text(item.change, d.unit),
+            }
+        )
     titles = {d.id: d.title_zh for d in data.definitions}
     warnings = [
         {
@@ -124,6 +143,10 @@ def render_html(data: ReportData) -> bytes:
         "maps": maps,
         "towns": towns,
         "town_rows": town_rows,
+        "life_circle_title": LIFE_CIRCLE_TITLE,
+        "life_circle_columns": data.life_circles.columns,
+        "life_circles": life_circles,
+        "life_circle_notes": LIFE_CIRCLE_NOTES,
         "warnings": warnings,
         "detail": detail,
         "history": history,

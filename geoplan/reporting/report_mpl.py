@@ -183,5 +183,7 @@ def _draw_lines(ax: Axes, chart: Chart) -> None:
     high = max([*values, *(t.value for t in chart.targets), 0.0])
     ax.set_ylim(min([0.0, *values]), 100.0 if chart.unit == "%" and high <= 100 else max(high * 1.15, 1.0))
     ax.set_ylabel(chart.unit)
-    if len(chart.series) > 1:
+    if len(chart.series) > 4:  # many lines (the life-circle services): a small legend under the axis
+        ax.legend(frameon=False, ncols=3, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    elif len(chart.series) > 1:
         ax.legend(frameon=False, ncols=2)

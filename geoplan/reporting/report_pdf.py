@@ -10,6 +10,7 @@ The pages, in order (`page_plan` lists them; the page count is a function of the
    yet, when there are none);
 4. the two small maps (coverage per village, projects by status);
 5. the per-town comparison;
+5b. 公共服务生活圈: each life-circle indicator's district and town values (when the definitions hold any);
 6. the early warnings, WARNINGS_PER_PAGE per page (one page saying there are none, when there are none);
 7. every indicator row with its change, DETAIL_ROWS_PER_PAGE per page.
 
@@ -28,6 +29,8 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from geoplan.reporting.formatting import change_text, met_label, scope_text, target_text, value_text
+from geoplan.reporting.life_circle_section import GROUP_TITLE as LIFE_CIRCLE_TITLE
+from geoplan.reporting.life_circle_section import NOTES as LIFE_CIRCLE_NOTES
 from geoplan.reporting.pdf_table import draw_table, text_width
 from geoplan.reporting.report_data import ReportData
 from geoplan.reporting.report_maps import draw_coverage_map, draw_projects_map
@@ -86,14 +89,16 @@ def _chunks(count: int, size: int) -> list[range]:
     return [range(start, min(start + size, count)) for start in range(0, count, size)]
 
 
-def page_count(*, indicators: int, trends: int, snapshots: int, warnings: int, rows: int) -> int:
-    """How many pages a report of this size has (see the module docstring)."""
+def page_count(*, indicators: int, trends: int, snapshots: int, warnings: int, rows: int, life_circles: int = 0) -> int:
+    """How many pages a report of this size has (see the module docstring); `life_circles` is the number of
+    life-circle indicators (one page for all of them)."""
     return (
         math.ceil(indicators / SUMMARY_ROWS_PER_PAGE)
         + 1
         + (math.ceil(trends / TRENDS_PER_PAGE) if snapshots else 1)
         + 1
         + 1
+        + (1 if life_circles else 0)
         + max(1, math.ceil(warnings / WARNINGS_PER_PAGE))
         + math.ceil(rows / DETAIL_ROWS_PER_PAGE)
     )
@@ -111,6 +116,8 @@ def page_plan(data: ReportData) -> list[Page]:
         pages.append(Page("指标趋势", _no_trends_page))
     pages.append(Page("专题地图", partial(_maps_page, data=data)))
     pages.append(Page("镇街对比", partial(_towns_page, data=data)))
+    if data.life_circles:
+        pages.append(Page(LIFE_CIRCLE_TITLE, partial(_life_circles_page, data=data)))
     warning_chunks = _chunks(len(data.warnings), WARNINGS_PER_PAGE) or [range(0)]
     for rows in warning_chunks:
         pages.append(Page("预警", partial(_warnings_page, data=data, rows=rows)))
@@ -241,6 +248,35 @@ def _towns_page(figure: Figure, data: ReportData) -> None:
         colours.append(shades)
     draw_table(figure, (MARGIN, 0.08, 1 - 2 * MARGIN, 0.84), header, body, font=7.0, colours=colours)
     figure.text(0.06, 0.05, "绿色：达到当年适用的目标；红色：未达到；数值单位见表头。", fontsize=7, color="#52606d")
+
+
+def _life_circles_page(figure: Figure, data: ReportData) -> None:
+    _heading(figure, f"{LIFE_CIRCLE_TITLE}（人口覆盖率，%）")
+    table = data.life_circles
+    header = ["指标", "目标", *table.columns, "较上次"]
+    body = []
+    colours = []
+    for item in table.rows:
+        d = item.definition
+        target = d.target_for(data.year)
+        cells = [d.title_zh, "—" if target is None else target_text(target.comparison, target.value, target.year, "%")]
+        shades = ["#ffffff", "#ffffff"]
+        for value, met, note in (item.district, *item.towns):
+            cells.append(value_text(value, d.unit, with_unit=False) if value is not None else (note or "—"))
+            shades.append({True: "#e3f4e6", False: "#fde2e1"}.get(met, "#ffffff") if met is not None else "#ffffff")
+        cells.append(change_text(item.change, d.unit))
+        shades.append("#ffffff")
+        body.append(cells)
+        colours.append(shades)
+    top, box_height = 0.92, 0.72
+    layout = draw_table(
+        figure, (MARGIN, top - box_height, 1 - 2 * MARGIN, box_height), header, body, font=7.0, colours=colours
+    )
+    # the notes right under the table (it is short: one row per service), never down into the footer
+    below = top - (sum(layout.heights) / (A4[1] * 72.0) if layout is not None else 0.03) - 0.03
+    notes = [*LIFE_CIRCLE_NOTES, "绿色：达到目标；红色：未达到；无底色：无目标（监测）。"]
+    for i, line in enumerate(notes):
+        figure.text(0.06, below - 0.018 * i, line, fontsize=7.5, color="#52606d")
 
 
 def _warnings_page(figure: Figure, data: ReportData, rows: range) -> None:

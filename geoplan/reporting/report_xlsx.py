@@ -4,6 +4,7 @@
 指标        every indicator: headline value, target, state, change, warnings
 明细        every indicator row, machine-readable (ids, raw numbers: value, target, met, previous, change)
 镇街对比    towns × the indicators reported per town
+生活圈      公共服务生活圈: each life-circle indicator (a service, a circle's completeness), district and towns
 历史        every indicator over the snapshots
 预警        the early warnings
 图表        the overview charts and the district trends as native Excel charts, on their data
@@ -28,13 +29,14 @@ from geoplan.monitoring.indicator_columns import MEASURE_COLUMNS
 from geoplan.monitoring.snapshots import WARNING_COLUMNS
 from geoplan.reporting.charts import Chart
 from geoplan.reporting.formatting import plain, target_text
+from geoplan.reporting.life_circle_section import NOTES
 from geoplan.reporting.report_data import ReportData
 from geoplan.reporting.report_maps import map_figure
 from geoplan.reporting.report_mpl import figure_png, rendering
 
 __all__ = ["DETAIL_COLUMNS", "SHEETS", "render_xlsx"]
 
-SHEETS = ("概要", "指标", "明细", "镇街对比", "历史", "预警", "图表", "地图")
+SHEETS = ("概要", "指标", "明细", "镇街对比", "生活圈", "历史", "预警", "图表", "地图")
 DETAIL_COLUMNS = [MEASURE_COLUMNS[0], "title_zh", *MEASURE_COLUMNS[1:], "previous_value", "change", "note", "as_of"]
 """An indicator row as the service computes it (its title after its id) with the change since the last snapshot."""
 WARNING_SHEET_COLUMNS = [
@@ -73,6 +75,7 @@ def render_xlsx(data: ReportData) -> bytes:
     _indicators(sheets["指标"], data)
     _detail(sheets["明细"], data)
     _towns(sheets["镇街对比"], data)
+    _life_circles(sheets["生活圈"], data)
     _history(sheets["历史"], data)
     _warnings(sheets["预警"], data)
     _charts(sheets["图表"], data)
@@ -173,6 +176,37 @@ def _towns(sheet: Worksheet, data: ReportData) -> None:
     sheet.cell(row=ids_row, column=1, value="指标 id")
     for column, d in enumerate(towns.indicators, start=2):
         sheet.cell(row=ids_row, column=column, value=d.id)
+
+
+def _life_circles(sheet: Worksheet, data: ReportData) -> None:
+    table = data.life_circles
+    columns = [f"{c}（%）" for c in table.columns]
+    _header(
+        sheet,
+        ["指标 id", "公共服务生活圈指标", "目标", *columns, "全区较上次快照（百分点）"],
+        [22, 30, 14, *([12] * len(columns)), 16],
+    )
+    year = data.year
+    for row, item in enumerate(table.rows, start=2):
+        d = item.definition
+        target = d.target_for(year)
+        sheet.cell(row=row, column=1, value=d.id)
+        sheet.cell(row=row, column=2, value=d.title_zh)
+        sheet.cell(
+            row=row,
+            column=3,
+            value="无" if target is None else target_text(target.comparison, target.value, target.year, d.unit),
+        )
+        for column, (value, met, note) in enumerate((item.district, *item.towns), start=4):
+            cell = sheet.cell(row=row, column=column, value=value if value is not None else (note or None))
+            if met is not None:
+                cell.fill = MET_FILL if met else MISSED_FILL
+        sheet.cell(row=row, column=4 + len(columns), value=item.change)
+    if not table:
+        sheet.cell(row=2, column=1, value="指标定义中没有公共服务生活圈指标。")
+        return
+    for offset, line in enumerate(NOTES, start=len(table.rows) + 3):
+        sheet.cell(row=offset, column=1, value=line)
 
 
 def _history(sheet: Worksheet, data: ReportData) -> None:

@@ -112,13 +112,28 @@ def _category_label(x: float, y: float, category: str) -> Node:
     )
 
 
-def _legend(items: Sequence[tuple[str, str]], x: float, y: float) -> Node:
+LEGEND_ROW = 16.0
+
+
+def _legend_places(items: Sequence[tuple[str, str]], x: float, max_x: float | None) -> list[tuple[float, int]]:
+    """Where each legend item starts: (x, row), wrapping to a new row before `max_x` (None: one row)."""
+    places: list[tuple[float, int]] = []
+    cursor, row = x, 0
+    for name, _ in items:
+        width = 14 + 11 * len(name)
+        if max_x is not None and places and cursor + width > max_x:
+            cursor, row = x, row + 1
+        places.append((cursor, row))
+        cursor += width + 16
+    return places
+
+
+def _legend(items: Sequence[tuple[str, str]], x: float, y: float, max_x: float | None = None) -> Node:
     parts: list[Node] = []
-    cursor = x
-    for name, colour in items:
-        parts.append(el("rect", {"x": cursor, "y": y - 9.0, "width": 10, "height": 10, "fill": colour}))
-        parts.append(_text(cursor + 14, y, name, {"font-size": 11}))
-        cursor += 14 + 11 * len(name) + 16
+    for (name, colour), (left, row) in zip(items, _legend_places(items, x, max_x), strict=True):
+        top = y + row * LEGEND_ROW
+        parts.append(el("rect", {"x": left, "y": top - 9.0, "width": 10, "height": 10, "fill": colour}))
+        parts.append(_text(left + 14, top, name, {"font-size": 11}))
     return el("g", {"class": "gp-chart-legend"}, *parts)
 
 
@@ -252,8 +267,13 @@ def _lines(chart: Chart) -> Node:
     high = max([0.0, *values, *(t.value for t in chart.targets)])
     top = 100.0 if chart.unit == "%" and high <= 100 and low >= 0 else nice_ceiling(high * 1.05)
     bottom = 0.0 if low >= 0 else -nice_ceiling(-low * 1.05)
+    legend = [(s.name, s.colour) for s in chart.series] if len(chart.series) > 1 else []
+    # a long legend wraps; the plot moves down by its extra rows, the drawing grows by them
+    rows = max((row for _, row in _legend_places(legend, LINE_LEFT, LINE_WIDTH - LINE_RIGHT)), default=0)
+    line_top = LINE_TOP + rows * LEGEND_ROW
+    height = LINE_HEIGHT + rows * LEGEND_ROW
     plot_w = LINE_WIDTH - LINE_LEFT - LINE_RIGHT
-    plot_h = LINE_HEIGHT - LINE_TOP - LINE_BOTTOM
+    plot_h = height - line_top - LINE_BOTTOM
     count = len(chart.categories)
 
     inner = plot_w - 2 * LINE_INSET
@@ -262,11 +282,11 @@ def _lines(chart: Chart) -> Node:
         return LINE_LEFT + LINE_INSET + (inner / 2 if count == 1 else inner * index / (count - 1))
 
     def y_of(value: float) -> float:
-        return LINE_TOP + plot_h * (top - value) / (top - bottom)
+        return line_top + plot_h * (top - value) / (top - bottom)
 
     nodes: list[Node] = [el("title", text=chart.title)]
-    if len(chart.series) > 1:
-        nodes.append(_legend([(s.name, s.colour) for s in chart.series], LINE_LEFT, 14))
+    if legend:
+        nodes.append(_legend(legend, LINE_LEFT, 14, LINE_WIDTH - LINE_RIGHT))
     grid: list[Node] = []
     for offset in _ticks(top - bottom):
         tick = bottom + offset
@@ -286,7 +306,7 @@ def _lines(chart: Chart) -> Node:
             grid.append(
                 _text(
                     x_of(index),
-                    LINE_HEIGHT - LINE_BOTTOM + 16,
+                    height - LINE_BOTTOM + 16,
                     label,
                     {
                         "text-anchor": "middle",
@@ -332,5 +352,5 @@ def _lines(chart: Chart) -> Node:
             parts.insert(0, line)
         nodes.append(el("g", {"class": "gp-series", "data-series": series.name}, *parts))
     if not values:
-        nodes.append(_text(LINE_WIDTH / 2, LINE_TOP + plot_h / 2, "无数据", {"text-anchor": "middle", "fill": MUTED}))
-    return _svg(chart, LINE_WIDTH, LINE_HEIGHT, *nodes)
+        nodes.append(_text(LINE_WIDTH / 2, line_top + plot_h / 2, "无数据", {"text-anchor": "middle", "fill": MUTED}))
+    return _svg(chart, LINE_WIDTH, height, *nodes)

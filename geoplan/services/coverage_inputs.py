@@ -108,12 +108,20 @@ def walk_graph_for(store: LayerStore) -> WalkGraph:
 
 
 def life_circle_inputs(
-    store: LayerStore, layers: list[str], *, network: bool
+    store: LayerStore, layers: list[str], *, network: bool, as_of: AsOf | None = None
 ) -> tuple[gpd.GeoDataFrame, dict[str, gpd.GeoDataFrame], RasterData, WalkGraph | None]:
-    """The villages, the named facility layers, the population raster and (when `network`) the walking graph."""
+    """The villages, the named facility layers, the population raster and (when `network`) the walking graph,
+    now (`as_of` None or current) or as they were at `as_of` (as `coverage_inputs`)."""
+    if as_of is None or as_of.current:
+        return (
+            store.read(VILLAGES),
+            {name: store.read(name) for name in layers},
+            store.read_raster(POPULATION),
+            walk_graph_for(store) if network else None,
+        )
     return (
-        store.read(VILLAGES),
-        {name: store.read(name) for name in layers},
-        store.read_raster(POPULATION),
-        walk_graph_for(store) if network else None,
+        layer_as_of(store, VILLAGES, as_of),
+        {name: layer_as_of(store, name, as_of) for name in layers},
+        raster_as_of(store, POPULATION, as_of),
+        build_walk_graph(roads=layer_as_of(store, ROADS_LAYER, as_of)) if network else None,
     )

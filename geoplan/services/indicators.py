@@ -27,12 +27,21 @@ from geoplan.monitoring.ledger_status import default_status_flow_path, load_stat
 from geoplan.monitoring.ledger_store import PROGRESS_LAYER
 from geoplan.monitoring.snapshots import Snapshot, snapshot_registry
 from geoplan.services import provenance
-from geoplan.services.coverage_inputs import FACILITIES, VILLAGES, CoverageInputs, coverage_inputs, uses_network
+from geoplan.services.coverage_inputs import (
+    FACILITIES,
+    VILLAGES,
+    CoverageInputs,
+    coverage_inputs,
+    life_circle_inputs,
+    uses_network,
+)
 from geoplan.services.overlap_marks import mark_registry, marks_as_of
 from geoplan.services.rule_files import (
     default_coverage_rules_path,
+    default_life_circles_path,
     default_rules_path,
     load_coverage_rules,
+    load_life_circles,
     rule_file_stamp,
     rules_for,
 )
@@ -61,8 +70,13 @@ class IndicatorRun:
 
 
 def definitions_for(store: LayerStore, layers_dir: Path, path: Path | None = None) -> IndicatorSet:
-    """The user's definitions file, or layers/indicators.yaml, checked against the store's catalogue."""
-    return load_indicator_defs(path or default_indicators_path(layers_dir), catalog=store.catalog)
+    """The user's definitions file, or layers/indicators.yaml, checked against the store's catalogue and the
+    services of the life-circle rules (rules/life_circles.yaml of the layers folder)."""
+    rules_path = default_life_circles_path(layers_dir)
+    services = list(load_life_circles(rules_path, store.catalog)) if rules_path.is_file() else None
+    return load_indicator_defs(
+        path or default_indicators_path(layers_dir), catalog=store.catalog, life_circle_services=services
+    )
 
 
 def compute_indicators(
@@ -93,6 +107,21 @@ def compute_indicators(
         coverage = coverage_inputs(store, network=network, as_of=moment)
         layers = {VILLAGES: coverage.villages, FACILITIES: coverage.facilities}
         names.discard(ROADS_LAYER)  # read only for the walking graph, which `coverage_inputs` built
+    population = None if coverage is None else coverage.population
+    graph = None if coverage is None else coverage.graph
+    life_circle_rules = {}
+    if needs.life_circles:
+        life_circle_rules = load_life_circles(default_life_circles_path(layers_dir), store.catalog)
+        network = any(rule.mode == "network" for rule in life_circle_rules.values())
+        wanted = sorted({rule.layer for rule in life_circle_rules.values()} - set(layers))
+        if coverage is not None and (graph is not None or not network):
+            # the culture inputs of the same moment already hold the villages, people and graph
+            layers.update({name: layer_as_of(store, name, moment) for name in wanted})
+        else:
+            villages, facility_layers, population, graph = life_circle_inputs(
+                store, wanted, network=network, as_of=moment
+            )
+            layers.update({VILLAGES: villages, **facility_layers})
     for name in sorted(names - set(layers)):
         if name in store.catalog:
             layers[name] = layer_as_of(store, name, moment)
@@ -100,12 +129,13 @@ def compute_indicators(
         layers=layers,
         as_of=moment,
         catalog=store.catalog,
-        population=None if coverage is None else coverage.population,
-        graph=None if coverage is None else coverage.graph,
+        population=population,
+        graph=graph,
         coverage_rules=coverage_rules,
         conflict_rules=rules,
         marks=marks_as_of(store, moment) if needs.conflicts else {},
         ledger=_ledger(store, layers_dir, layers, moment) if needs.ledger else None,
+        life_circle_rules=life_circle_rules,
     )
     table = evaluate(definitions=chosen, inputs=inputs)
     return IndicatorRun(table=table, as_of=moment, definitions=chosen, definitions_sha256=indicator_set.sha256)
@@ -113,7 +143,7 @@ def compute_indicators(
 
 def _needs(definitions: tuple[IndicatorDef, ...]) -> Needs:
     layers: set[str] = set()
-    population = walk_graph = conflicts = ledger = False
+    population = walk_graph = conflicts = ledger = life_circles = False
     for definition in definitions:
         need = KINDS[definition.kind].needs(definition.params)
         layers |= need.layers
@@ -121,8 +151,14 @@ def _needs(definitions: tuple[IndicatorDef, ...]) -> Needs:
         walk_graph |= need.walk_graph
         conflicts |= need.conflicts
         ledger |= need.ledger
+        life_circles |= need.life_circles
     return Needs(
-        layers=frozenset(layers), population=population, walk_graph=walk_graph, conflicts=conflicts, ledger=ledger
+        layers=frozenset(layers),
+        population=population,
+        walk_graph=walk_graph,
+        conflicts=conflicts,
+        ledger=ledger,
+        life_circles=life_circles,
     )
 
 
@@ -165,10 +201,12 @@ def state_key(store: LayerStore, *, layers_dir: Path, definitions: IndicatorSet)
 
 def rule_files(layers_dir: Path) -> list[dict[str, str]]:
     """The rule files the indicators read besides their definitions (name and SHA-256 each): the conflict
-    rules, the coverage rules and the project status flow. A snapshot's audit entry records them."""
+    rules, the coverage rules, the life-circle rules and the project status flow. A snapshot's audit entry
+    records them."""
     paths = (
         default_rules_path(layers_dir),
         default_coverage_rules_path(layers_dir),
+        default_life_circles_path(layers_dir),
         default_status_flow_path(layers_dir),
     )
     return [rule_file_stamp(path) for path in paths]

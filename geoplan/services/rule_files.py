@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_LIFE_CIRCLES_FILE",
     "DEFAULT_RULES_FILE",
     "default_coverage_rules_path",
+    "default_life_circles_path",
     "default_rules_path",
     "load_coverage_rules",
     "load_life_circles",
@@ -70,6 +71,10 @@ def load_coverage_rules(path: Path | None = None) -> CoverageRules:
     path = default_coverage_rules_path(DEFAULT_LAYERS_DIR) if path is None else Path(path)
     raw, _ = read_user_yaml(path, what="coverage rules file", max_bytes=MAX_COVERAGE_RULES_BYTES)
     return parse_coverage_rules(raw, source=path.name)
+
+
+def default_life_circles_path(layers_dir: Path) -> Path:
+    return Path(layers_dir) / DEFAULT_LIFE_CIRCLES_FILE
 
 
 def load_life_circles(path: Path | None = None, catalog: Catalog | None = None) -> dict[str, ServiceRule]:

@@ -40,7 +40,7 @@ from geoplan.reporting.charts import overview_charts, progress_chart, trend_char
 from geoplan.reporting.formatting import met_label, met_or_none, number_or_none, plain, value_text
 from geoplan.reporting.report_data import ReportData, gather_report
 from geoplan.reporting.report_html import render_html
-from geoplan.reporting.report_pdf import TRENDS_PER_PAGE, page_count, render_pdf
+from geoplan.reporting.report_pdf import SUMMARY_ROWS_PER_PAGE, TRENDS_PER_PAGE, page_count, render_pdf
 from geoplan.reporting.report_xlsx import render_xlsx
 from geoplan.reporting.svg import Node, el
 from geoplan.reporting.svg_charts import chart_svg, nice_ceiling
@@ -52,7 +52,11 @@ from tests.monitoring.uncovered import facility_feature, uncovered_site
 
 PDFTOPPM = shutil.which("pdftoppm")
 PDFTOTEXT = shutil.which("pdftotext")
-INDICATOR_IDS = [item["id"] for item in yaml.safe_load((LAYERS_DIR / "indicators.yaml").read_text())["indicators"]]
+_ITEMS = yaml.safe_load((LAYERS_DIR / "indicators.yaml").read_text())["indicators"]
+INDICATOR_IDS = [item["id"] for item in _ITEMS]
+LIFE_CIRCLE_IDS = [item["id"] for item in _ITEMS if item["kind"].startswith("life_circle_")]
+TREND_IDS = [i for i in INDICATOR_IDS if i not in LIFE_CIRCLE_IDS]
+"""Indicators with a trend chart of their own (the life-circle group shares two)."""
 HOSTILE = "<script>alert(1)</script>"
 
 
@@ -152,7 +156,7 @@ def test_the_workbook_holds_every_indicator_with_the_service_values(
     path = tmp_path / "report.xlsx"
     path.write_bytes(render_xlsx(data))
     book = load_workbook(path)
-    assert book.sheetnames == ["概要", "指标", "明细", "镇街对比", "历史", "预警", "图表", "地图"]
+    assert book.sheetnames == ["概要", "指标", "明细", "镇街对比", "生活圈", "历史", "预警", "图表", "地图"]
 
     summary = book["指标"]
     assert [row[0] for row in summary.iter_rows(min_row=2, values_only=True)] == INDICATOR_IDS
@@ -182,6 +186,19 @@ def test_the_workbook_holds_every_indicator_with_the_service_values(
     towns = book["镇街对比"]
     town_names = ["荷城街道", "杨和镇", "明城镇", "更合镇", "高明监狱", "云勇林场", "对川茶场", "佛山监狱"]
     assert [c.value for c in towns["A"][1:9]] == town_names  # the towns layer's order
+    town_header = [str(c.value) for c in towns[1]]
+    assert not any("步行覆盖率" in h or "服务齐全" in h for h in town_header)  # the group has its own sheet
+
+    # 生活圈: one row per life-circle indicator, 全区 and the four towns (virtual units never), the service's values
+    circles = book["生活圈"]
+    header = [c.value for c in circles[1]]
+    assert header[3:8] == ["全区（%）", "荷城街道（%）", "杨和镇（%）", "明城镇（%）", "更合镇（%）"]
+    listed = [row for row in circles.iter_rows(min_row=2, values_only=True) if row[0] in LIFE_CIRCLE_IDS]
+    assert [row[0] for row in listed] == LIFE_CIRCLE_IDS
+    for row in listed:
+        for key, value in zip(("", "荷城街道", "杨和镇", "明城镇", "更合镇"), row[3:8], strict=True):
+            scope = "town" if key else "district"
+            assert _same(value, expected[(str(row[0]), scope, key)]["value"]), (row[0], key)
 
 
 # --------------------------------------------------------------------------------------------- pdf
@@ -204,10 +221,11 @@ def test_the_pdf_renders_to_the_planned_number_of_pages_none_blank(
     _, pages = pdf_pages
     expected = page_count(
         indicators=len(INDICATOR_IDS),
-        trends=len(INDICATOR_IDS),
+        trends=len(TREND_IDS) + 2,  # one each, and one for every service and one for the completeness
         snapshots=1,
         warnings=len(data.warnings),
         rows=len(service.table),
+        life_circles=len(LIFE_CIRCLE_IDS),
     )
     assert len(pages) == expected
     for page in pages:
@@ -220,7 +238,9 @@ def test_the_pdf_renders_to_the_planned_number_of_pages_none_blank(
 def test_the_pdf_maps_page_is_drawn_in_colour(pdf_pages: tuple[Path, list[Path]], data: ReportData) -> None:
     """The maps page (after the summary, the charts and the trends) holds the choropleth's classes."""
     _, pages = pdf_pages
-    maps = pages[1 + 1 + math.ceil(len(INDICATOR_IDS) / TRENDS_PER_PAGE)]
+    maps = pages[
+        math.ceil(len(INDICATOR_IDS) / SUMMARY_ROWS_PER_PAGE) + 1 + math.ceil(len(data.trends) / TRENDS_PER_PAGE)
+    ]
     rgb = np.asarray(Image.open(maps).convert("RGB"), dtype=int)
     red = (rgb[..., 0] > 180) & (rgb[..., 1] < 80) & (rgb[..., 2] < 80)  # the "< 50 %" class, #d7191c
     assert red.sum() > 500
@@ -234,6 +254,7 @@ def test_the_pdf_text_names_every_indicator(pdf_pages: tuple[Path, list[Path]], 
     for ident in INDICATOR_IDS:
         assert ident in re.sub(r"\s+", "", text), ident  # the summary table may wrap a long id
     assert "十分钟文化圈人口覆盖率" in text  # the CJK font is embedded and its text extractable
+    assert "公共服务生活圈（人口覆盖率，%）" in text and "幼儿园5分钟步行覆盖率" in text  # the section
 
 
 # --------------------------------------------------------------------------------------------- html
@@ -266,7 +287,15 @@ def test_the_html_holds_every_indicator_and_loads_nothing(data: ReportData, serv
         assert f'<tr data-indicator="{ident}">' in html, ident
     titles = {d.id: d.title_zh for d in service.definitions}
     assert all(title in html for title in titles.values())
-    assert parser.tags.count("svg") == 3 + len(INDICATOR_IDS)  # the overview charts and one trend each
+    # the overview charts, one trend each, and the life-circle group's two (every service; completeness)
+    assert parser.tags.count("svg") == 3 + len(TREND_IDS) + 2
+    assert 'id="life-circles"' in html
+    section = html[html.index('id="life-circles"') : html.index("</table>", html.index('id="life-circles"'))]
+    assert "高明监狱" not in section and "佛山监狱" not in section  # virtual units are never towns
+    rows = _service_rows(service)
+    for ident in LIFE_CIRCLE_IDS:
+        district = rows[(ident, "district", "")]["value"]
+        assert f'<tr data-indicator="{ident}">' in section and f"{float(district):,.1f}" in section, ident
     # The coverage value as the summary shows it, from the service's number.
     value = service.table[(service.table["indicator"] == "culture_coverage") & (service.table["scope"] == "district")]
     assert f"{float(value['value'].iloc[0]):,.1f}%" in html

@@ -36,6 +36,9 @@ pytestmark = pytest.mark.browser
 
 DEFINITIONS = yaml.safe_load((LAYERS_DIR / "indicators.yaml").read_text())["indicators"]
 INDICATOR_IDS = [d["id"] for d in DEFINITIONS]
+LIFE_CIRCLE_IDS = [d["id"] for d in DEFINITIONS if d["kind"].startswith("life_circle_")]
+TABLE_IDS = [i for i in INDICATOR_IDS if i not in LIFE_CIRCLE_IDS]
+"""The general indicator table; the life-circle indicators are a group (公共服务生活圈) with a table of its own."""
 LOAD_TIMEOUT_MS = 180_000  # the first load computes every indicator (two coverage runs, the conflict overlay)
 
 
@@ -99,9 +102,19 @@ def test_every_indicator_with_its_target_then_a_snapshot_an_edit_and_a_snapshot(
 
     # Every indicator of the definitions file, with its value and the target that applies, as the API says.
     rows = tab.page.locator("#gp-indicators tbody tr.gp-ind")
-    assert [rows.nth(i).get_attribute("data-indicator") for i in range(rows.count())] == INDICATOR_IDS
+    assert [rows.nth(i).get_attribute("data-indicator") for i in range(rows.count())] == TABLE_IDS
     by_id = {i["id"]: i for i in shown["indicators"]}
-    for definition in DEFINITIONS:
+    # 公共服务生活圈: a row per service and circle, 全区 then the four towns, as the API says
+    group = tab.page.locator("#gp-life-circles tbody tr")
+    assert [group.nth(i).get_attribute("data-indicator") for i in range(group.count())] == LIFE_CIRCLE_IDS
+    heads = tab.page.locator("#gp-life-circles thead th").all_inner_texts()
+    assert heads[2:7] == ["全区（%）", "荷城街道（%）", "杨和镇（%）", "明城镇（%）", "更合镇（%）"]
+    for ident in LIFE_CIRCLE_IDS:
+        cells = tab.page.locator(f"#gp-life-circles tr[data-indicator='{ident}'] td.gp-num").all_inner_texts()
+        expected = {r["scope_key"]: r["value"] for r in numbers[ident]["rows"]}
+        keys = ["", "荷城街道", "杨和镇", "明城镇", "更合镇"]
+        assert cells[:5] == [f"{expected[k]:.1f}" for k in keys], ident
+    for definition in (d for d in DEFINITIONS if d["id"] in TABLE_IDS):
         row = tab.page.locator(f"#gp-indicators tr.gp-ind[data-indicator='{definition['id']}']")
         assert definition["title_zh"] in row.locator(".gp-ind-name").inner_text()
         assert row.locator(".gp-ind-value").inner_text() == by_id[definition["id"]]["value_text"]
@@ -196,7 +209,7 @@ def test_a_quarter_the_data_cannot_answer_is_explained_in_chinese(browser: Any, 
         assert text.endswith("下面显示当前数据。") and "did not exist" not in text
         assert tab.page.input_value("#gp-quarter") == "" and "quarter" not in tab.page.url
         rows = tab.page.locator("#gp-indicators > tbody > tr[data-indicator]")
-        assert rows.count() == len(INDICATOR_IDS)
+        assert rows.count() == len(TABLE_IDS)
         assert tab.page.locator("#gp-charts figure").count() > 0
         tab.shot("dashboard-quarter-before-data")
         # A quarter not begun yet, asked from the page: explained, and the current figures stay.
@@ -207,5 +220,5 @@ def test_a_quarter_the_data_cannot_answer_is_explained_in_chinese(browser: Any, 
             f"无法显示 2099Q1 的数据：2099Q1 尚未开始（当前为 {as_of_now().quarter}）：指标只能反映过去和现在。"
             " 下面仍是当前的数据。"
         )
-        assert rows.count() == len(INDICATOR_IDS) and tab.page.locator("#gp-quarter").is_enabled()
+        assert rows.count() == len(TABLE_IDS) and tab.page.locator("#gp-quarter").is_enabled()
         assert axe_violations(tab.page) == []  # WCAG 2.0 A/AA: no serious or critical violation

@@ -30,6 +30,7 @@ from web.settings import WebSettings
 
 DEFINITIONS = yaml.safe_load((LAYERS_DIR / "indicators.yaml").read_text())["indicators"]
 INDICATOR_IDS = [d["id"] for d in DEFINITIONS]
+LIFE_CIRCLE_IDS = [d["id"] for d in DEFINITIONS if d["kind"].startswith("life_circle_")]
 SCRIPT = "geoplan-dashboard.js"
 
 __all__ = ["demo", "tokens"]  # the module's copy of the demo store (the snapshots and an edit go to it)
@@ -143,7 +144,8 @@ def test_the_charts_are_allowed_svg_trees_carrying_the_rows(
 ) -> None:
     charts = {c["id"]: c for c in dashboard["charts"]}
     assert set(charts) == {"progress", "coverage", "sponge"}
-    assert len(dashboard["trends"]) == len(INDICATOR_IDS)
+    # one trend per indicator outside the life-circle group, and the group's two (services; completeness)
+    assert len(dashboard["trends"]) == len(INDICATOR_IDS) - len(LIFE_CIRCLE_IDS) + 2
     for chart in [*dashboard["charts"], *dashboard["trends"]]:
         for node in _walk(chart["svg"]):
             assert node["tag"] in ELEMENTS, node["tag"]
@@ -188,6 +190,28 @@ def test_the_town_table_has_every_town_and_every_town_indicator(
             api = {r["scope_key"]: r for r in indicators[cell["indicator"]]["rows"] if r["scope"] == "town"}
             if row["town"] in api:
                 assert cell["value"] == api[row["town"]]["value"] and cell["met"] == api[row["town"]]["target_met"]
+
+
+def test_the_life_circle_group_has_a_row_per_service_with_the_api_numbers(
+    dashboard: dict[str, Any], indicators: dict[str, Any]
+) -> None:
+    group = dashboard["life_circles"]
+    assert group["title"] == "公共服务生活圈"
+    assert group["columns"] == ["全区", "荷城街道", "杨和镇", "明城镇", "更合镇"]  # virtual units are never towns
+    assert [r["id"] for r in group["rows"]] == LIFE_CIRCLE_IDS
+    assert len(LIFE_CIRCLE_IDS) == 12  # nine services, three circles
+    shown = {i["id"]: i for i in dashboard["indicators"]}
+    for row in group["rows"]:
+        assert shown[row["id"]]["group"] == "公共服务生活圈"
+        api = {("" if r["scope"] == "district" else r["scope_key"]): r for r in indicators[row["id"]]["rows"]}
+        for column, cell in zip(group["columns"], row["cells"], strict=True):
+            want = api["" if column == "全区" else column]
+            assert cell["value"] == want["value"] and cell["met"] == want["target_met"], (row["id"], column)
+            assert cell["text"] == f"{want['value']:.1f}"
+    assert {i["group"] for i in dashboard["indicators"] if i["id"] not in LIFE_CIRCLE_IDS} == {""}
+    park = next(r for r in group["rows"] if r["id"] == "lc_park")
+    assert park["target_text"] == "≥ 80%"
+    assert {link["href"] for link in shown["lc_park"]["links"]} >= {"/lifecircle"}
 
 
 # --------------------------------------------------------------------------------------------- the script
@@ -265,5 +289,15 @@ def test_a_snapshot_an_edit_and_a_snapshot_show_the_coverage_rise(
     # own record, so the change is against the snapshot before it.
     assert data["previous_snapshot"]["id"] == ids[0]
     assert coverage["value"] == after and coverage["change"] == pytest.approx(after - before, rel=1e-12)
+    # the life-circle group: the same facility raises culture through the general engine, and its trend reads it
+    culture = next(r for r in data["life_circles"]["rows"] if r["id"] == "lc_culture")
+    history = next(r for r in data["history"]["rows"] if r["indicator"] == "lc_culture" and r["scope_key"] == "")
+    assert culture["trend"] == history["texts"] and history["values"][1] > history["values"][0]
+    assert [c["id"] for c in data["life_circles"]["charts"]] == [
+        "trend-life-circle-coverage",
+        "trend-life-circle-completeness",
+    ]
+    lines = [n for n in _walk(data["life_circles"]["charts"][0]["svg"]) if n["attrs"].get("class") == "gp-point"]
+    assert {float(p["attrs"]["data-value"]) for p in lines} >= set(history["values"])
     warnings = client.get("/api/warnings", headers=staff).json()
     assert len(data["warnings"]["items"]) == len(warnings["warnings"]) and data["warnings"]["snapshot"]["id"] == ids[1]

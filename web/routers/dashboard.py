@@ -17,9 +17,14 @@ the early warnings from the snapshots.
 GET /api/dashboard[?quarter=2026Q2]  (default: now)
     {as_of, as_of_local, current, quarter, synthetic_layers, previous_snapshot, indicators: [{id, titles, unit,
      description, good_direction, targets, target_text, value, value_text, state, state_label, change,
-     change_text, warnings, links, rows: [{scope, scope_key, value, value_text, target_text, target_met,
-     met_label, note}]}], warnings: {snapshot, previous_snapshot_id, items}, snapshots, history: {snapshots,
-     rows}, towns: {indicators, rows}, charts: [{id, title, note, indicator, svg}], trends: [...], reports}
+     change_text, warnings, links, group, rows: [{scope, scope_key, value, value_text, target_text, target_met,
+     met_label, note}]}], life_circles: {title, columns, snapshots, rows: [{id, title_zh, target_text, state,
+     state_label, cells: [{value, text, met}], change_text, trend}], notes, charts}, warnings: {snapshot,
+     previous_snapshot_id, items}, snapshots, history: {snapshots, rows}, towns: {indicators, rows},
+     charts: [{id, title, note, indicator, svg}], trends: [...], reports}
+
+The life-circle indicators (公共服务生活圈, one per service) have a group of their own: `group` names it on each
+indicator, and `life_circles` holds them as one table (district and towns) with their trends.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from geoplan.monitoring.snapshots import Snapshot
 from geoplan.monitoring.snapshots import warnings as snapshot_warnings
 from geoplan.reporting.charts import Chart, snapshot_label
 from geoplan.reporting.formatting import change_text, met_label, note_text, plain, target_text, value_text
+from geoplan.reporting.life_circle_section import GROUP_TITLE, LIFE_CIRCLE_KINDS, NOTES, is_life_circle
 from geoplan.reporting.render import FORMATS
 from geoplan.reporting.report_data import ReportData, gather_report
 from geoplan.reporting.svg_charts import chart_svg
@@ -88,6 +94,8 @@ def indicator_links(definition: IndicatorDef, catalog: Catalog) -> list[Link]:
     kind, params = definition.kind, definition.params
     if kind in ("cultural_coverage", "library_coverage", "facility_count"):
         return [Link("/coverage", "文化圈覆盖地图"), *layer("culture_facilities")]
+    if kind in LIFE_CIRCLE_KINDS:
+        return [Link("/lifecircle", "公共服务生活圈地图"), *layer("public_facilities")]
     if kind == "conflict_area":
         return [Link("/planner", "多规合一冲突图斑")]
     if kind == "sponge_share":
@@ -144,6 +152,7 @@ def _indicators_json(data: ReportData, catalog: Catalog) -> list[dict[str, Any]]
         out.append(
             {
                 **{k: v for k, v in definition.to_dict().items() if k not in ("params", "kind")},
+                "group": GROUP_TITLE if is_life_circle(definition) else "",
                 "target_text": target_text(summary.target_op, summary.target, summary.target_year, unit),
                 "targets_text": [target_text(t.comparison, t.value, t.year, unit) for t in definition.targets],
                 "value": summary.value,
@@ -172,6 +181,49 @@ def _indicators_json(data: ReportData, catalog: Catalog) -> list[dict[str, Any]]
             }
         )
     return out
+
+
+def _life_circles_json(data: ReportData) -> dict[str, Any]:
+    """公共服务生活圈: one row per life-circle indicator, district and towns, with its district values over the
+    snapshots (the trend) and the group's two trend charts."""
+    table = data.life_circles
+    history = {row.definition.id: row for row in data.history_rows if row.scope_key == ""}
+    summaries = {s.definition.id: s for s in data.summaries}
+    rows = []
+    for item in table.rows:
+        d = item.definition
+        summary = summaries[d.id]
+        past = history.get(d.id)
+        rows.append(
+            {
+                "id": d.id,
+                "title_zh": d.title_zh,
+                "description": d.description,
+                "target_text": target_text(summary.target_op, summary.target, summary.target_year, d.unit),
+                "state": summary.state,
+                "state_label": summary.state_label,
+                "warnings": summary.warnings,
+                "cells": [
+                    {
+                        "value": value,
+                        "text": value_text(value, d.unit, with_unit=False) if value is not None else (note or "—"),
+                        "met": met,
+                    }
+                    for value, met, note in (item.district, *item.towns)
+                ],
+                "change_text": change_text(item.change, d.unit),
+                "trend": [] if past is None else [value_text(v, d.unit) for v in past.values],
+            }
+        )
+    charts = [c for c in data.trends if c.id.startswith("trend-life-circle")] if data.snapshots else []
+    return {
+        "title": GROUP_TITLE,
+        "columns": list(table.columns),
+        "snapshots": [snapshot_label(s.id, s.quarter) for s in data.snapshots],
+        "rows": rows,
+        "notes": list(NOTES),
+        "charts": [_chart_json(c) for c in charts],
+    }
 
 
 def _warnings_json(store: LayerStore, data: ReportData) -> dict[str, Any]:
@@ -214,6 +266,7 @@ def dashboard_json(store: LayerStore, data: ReportData) -> dict[str, Any]:
         "synthetic_titles": list(synthetic_titles(store, data.synthetic)),
         "previous_snapshot": None if data.previous is None else _snapshot_json(data.previous),
         "indicators": _indicators_json(data, catalog),
+        "life_circles": _life_circles_json(data),
         "warnings": _warnings_json(store, data),
         "snapshots": [_snapshot_json(s) for s in data.snapshots],
         "history": {

@@ -119,6 +119,7 @@
     var body = byId('gp-indicators').querySelector('tbody');
     clear(body);
     data.indicators.forEach(function (indicator) {
+      if (indicator.group) return; // a group (公共服务生活圈) has its own table below
       var tr = el('tr', 'gp-ind');
       tr.setAttribute('data-indicator', indicator.id);
       var name = el('td', 'gp-ind-name');
@@ -154,6 +155,48 @@
         toggle.setAttribute('aria-expanded', String(!detail.hidden));
       });
     });
+  }
+
+  // 公共服务生活圈: one row per service (and per circle's completeness), 全区 and each town, the trend over
+  // the snapshots as text, and the group's two trend charts (drawn on the server).
+  function showLifeCircles(data) {
+    var group = data.life_circles;
+    var section = byId('gp-life-circles-section');
+    section.hidden = group.rows.length === 0;
+    var table = byId('gp-life-circles');
+    var head = table.querySelector('thead tr');
+    var body = table.querySelector('tbody');
+    clear(head);
+    clear(body);
+    head.appendChild(cell('th', '指标'));
+    head.appendChild(cell('th', '目标'));
+    group.columns.forEach(function (name) { head.appendChild(cell('th', name + '（%）', 'gp-num')); });
+    head.appendChild(cell('th', '状态'));
+    head.appendChild(cell('th', '较上次快照', 'gp-num'));
+    head.appendChild(cell('th', '趋势（全区，历次快照）'));
+    group.rows.forEach(function (row) {
+      var tr = el('tr');
+      tr.setAttribute('data-indicator', row.id);
+      var name = cell('td', row.title_zh, 'gp-ind-name');
+      name.title = row.description;
+      tr.appendChild(name);
+      tr.appendChild(cell('td', row.target_text));
+      row.cells.forEach(function (c, i) {
+        var state = c.met === true ? 'gp-met' : (c.met === false ? 'gp-missed' : '');
+        var td = cell('td', c.text, 'gp-num ' + state);
+        td.setAttribute('data-key', i === 0 ? '' : group.columns[i]);
+        tr.appendChild(td);
+      });
+      tr.appendChild(cell('td', row.state_label, STATE_CLASS[row.state] || ''));
+      tr.appendChild(cell('td', row.change_text, 'gp-num'));
+      tr.appendChild(cell('td', row.trend.length ? row.trend.join(' → ') : '尚无快照', 'gp-lc-trend'));
+      body.appendChild(tr);
+    });
+    var notes = byId('gp-life-circles-notes');
+    notes.textContent = group.notes.join('');
+    var box = byId('gp-life-circles-trends');
+    clear(box);
+    group.charts.forEach(function (chart) { box.appendChild(figure(chart, 'gp-trend')); });
   }
 
   function showWarnings(data) {
@@ -211,7 +254,12 @@
     byId('gp-trends-note').textContent = shots.length
       ? '（' + shots.length + ' 次快照，最早 ' + shots[0].label + '，最新 ' + shots[shots.length - 1].label + '）'
       : '（尚无快照：点“记录快照”或运行 geoplan snapshot）';
-    if (shots.length) data.trends.forEach(function (chart) { box.appendChild(figure(chart, 'gp-trend')); });
+    if (shots.length) {
+      data.trends.forEach(function (chart) {
+        // the life-circle group's trends are drawn in its own section
+        if (chart.id.indexOf('trend-life-circle') !== 0) box.appendChild(figure(chart, 'gp-trend'));
+      });
+    }
     var table = byId('gp-history');
     var head = table.querySelector('thead tr');
     var body = table.querySelector('tbody');
@@ -292,6 +340,7 @@
       showMeta(data);
       showCharts(data);
       showIndicators(data);
+      showLifeCircles(data);
       showWarnings(data);
       showTowns(data);
       showHistory(data);
