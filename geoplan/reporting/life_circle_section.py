@@ -36,7 +36,7 @@ LIFE_CIRCLE_KINDS = frozenset({"life_circle_coverage", "life_circle_completeness
 DISTRICT_LABEL = "全区"
 NOTES = (
     "人口覆盖率 = 服务半径内人口 / 人口，各村（社区）按整人计；",
-    "半径见 layers/rules/life_circles.yaml（城镇社区按 GB 50180-2018 附录B，村为假定值）。",
+    "半径见 layers/rules/life_circles.yaml（城镇社区按 GB 50180-2018 附录C 引用、原文待核，村为假定值）。",
     "服务齐全 = 同一居民可达该生活圈（5、10 或 15 分钟）的每一项服务。",
     "虚拟单位（监狱、农林场）只计入全区，不作为镇街。",
 )
