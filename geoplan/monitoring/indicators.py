@@ -294,6 +294,8 @@ def _population(inputs: Inputs) -> RasterData:
 
 
 VIRTUAL_UNITS_CHOICES = ("separate", "in_towns")
+SPECIAL_TOWN_KIND = "special"
+"""The towns layer's kind of the prisons' and farms' own areas (the virtual units' territory)."""
 
 
 def _virtual_units(params: Mapping[str, Any]) -> VirtualUnits:
@@ -478,6 +480,8 @@ def sponge_share(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[
         add("district", "", built.area, good.area)
     if "town" in scopes:
         towns = inputs.layer("towns")
+        if _virtual_units(params) == "separate" and "kind" in towns.columns:
+            towns = towns[towns["kind"].astype(str) != SPECIAL_TOWN_KIND]  # prisons and farms: no town row
         for name, town in zip(towns["town_name"], _metric(towns), strict=True):
             add("town", str(name), built.intersection(town).area, good.intersection(town).area)
     return kind_frame(rows)
@@ -517,7 +521,8 @@ def _check_selection(spec: Any, key: str, catalog: Catalog) -> list[str]:
 
 
 def _check_sponge(params: Mapping[str, Any], catalog: Catalog) -> list[str]:
-    problems = check_keys(params, ["built_up", "compliant"], required=["built_up", "compliant"])
+    problems = check_keys(params, ["built_up", "compliant", "virtual_units"], required=["built_up", "compliant"])
+    problems += _check_virtual_units(params)
     for key in ("built_up", "compliant"):
         if key in params:
             problems += _check_selection(params[key], key, catalog)

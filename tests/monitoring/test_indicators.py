@@ -223,8 +223,21 @@ def test_sponge_share_on_known_boxes(catalog: Catalog) -> None:
     assert values[("district", "")] == pytest.approx(100 * 0.2 / 1.5, rel=1e-7)
     assert values[("town", "甲镇")] == pytest.approx(20.0, rel=1e-7)
     assert values[("town", "乙镇")] == pytest.approx(0.0, abs=1e-9)
-    assert math.isnan(values[("town", "林场")])
-    special = table[table["scope_key"] == "林场"].iloc[0]
+    assert ("town", "林场") not in values  # a special unit (prison, farm) is no town: no row, no town target
+    # with virtual_units: in_towns it is held to the town targets like a town
+    params = {
+        "built_up": {"layer": "urban_plan", "where": {"construction": True}},
+        "compliant": {"layer": "sponge_areas", "where": {"status": ["达标"]}},
+        "virtual_units": "in_towns",
+    }
+    both = evaluate(
+        definitions=list(
+            _definitions(catalog, [_indicator("sponge", "sponge_share", "%", ["district", "town"], params=params)])
+        ),
+        inputs=inputs,
+    )
+    assert math.isnan(_values(both, "sponge")[("town", "林场")])
+    special = both[both["scope_key"] == "林场"].iloc[0]
     assert special["note"] == "no built-up area" and special["target_met"] is None
     # 2026: the 80 % (2030) target applies, so 20 % misses it
     first = table[table["scope_key"] == "甲镇"].iloc[0]
@@ -568,7 +581,10 @@ def test_demo_sponge_share_equals_shapely(demo_run: IndicatorRun, demo_layers: D
     values = _values(demo_run.table, "sponge_share")
     assert values[("district", "")] == pytest.approx(100 * good.intersection(built).area / built.area, rel=1e-9)
     towns = demo_layers.layers["towns"].to_crs(METRIC)
+    assert {k for s, k in values if s == "town"} == set(towns.loc[towns["kind"] != "special", "town_name"])
     for name, town in zip(towns["town_name"], towns.geometry, strict=True):
+        if (towns.loc[towns["town_name"] == name, "kind"] == "special").any():
+            continue  # prisons and farms: no town row
         whole = built.intersection(town).area
         if whole == 0:
             assert math.isnan(values[("town", name)])
