@@ -200,8 +200,14 @@ def first_containing(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
 
 
 def town_names(inputs: Inputs) -> list[str]:
+    """The towns every per-town count lists, zero or not: the towns layer without the prisons' and farms' own
+    areas (a project that does lie in one still gets its row, from the data)."""
     towns = inputs.layers.get("towns")
-    return [] if towns is None else [str(t) for t in towns["town_name"]]
+    if towns is None:
+        return []
+    if "kind" in towns.columns:
+        towns = towns[towns["kind"].astype(str) != SPECIAL_TOWN_KIND]
+    return [str(t) for t in towns["town_name"]]
 
 
 def scope_keys(known: Sequence[Any] | None, present: Sequence[Any]) -> list[str]:

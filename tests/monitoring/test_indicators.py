@@ -380,14 +380,14 @@ def test_projects_by_status_task_area_and_town(catalog: Catalog) -> None:
     assert projects[("task_area_status", "规划建设科学化|已完工")] == 1
     assert projects[("task_area_status", "公共服务优质化|前期")] == 1
     assert projects[("town", "甲镇")] == 2 and projects[("town", "乙镇")] == 3  # P2 spans both towns
-    assert projects[("town", "林场")] == 0
+    assert ("town", "林场") not in projects  # a special unit holding no project has no town row
     assert projects[("town_status", "乙镇|已完工")] == 1
     assert len([k for k in projects if k[0] == "task_area_status"]) == 8 * 5  # every task area × status
     completed = _values(table, "completed")
     assert completed[("task_area", "规划建设科学化")] == 1 and completed[("task_area", "城市发展国际化")] == 0
     # 2026Q4: P1 (2025, 50 %) and P4 (2026, 30 %) are overdue; P2 is complete, P3 ends in 2027
     overdue = _values(table, "overdue")
-    assert overdue == {("district", ""): 2, ("town", "甲镇"): 1, ("town", "乙镇"): 1, ("town", "林场"): 0}
+    assert overdue == {("district", ""): 2, ("town", "甲镇"): 1, ("town", "乙镇"): 1}
 
 
 def _cases(rows: list[tuple[str, str, str | None, str | None]]) -> gpd.GeoDataFrame:
