@@ -88,6 +88,8 @@ class Inputs:
     """Conflict patch id -> its mark status at `as_of` (unmarked patches are absent)."""
     ledger: pd.DataFrame | None = None
     """`ledger.ledger_table` as of the quarter of `as_of`; None: status and progress from the projects layer."""
+    checklist: pd.DataFrame | None = None
+    """`village_checklist.checklist_state` as of the quarter of `as_of` (one row per village and item)."""
     memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +123,8 @@ class Needs:
     conflicts: bool = False
     """The conflict rules, the layers they compare and the marks."""
     ledger: bool = False
+    checklist: bool = False
+    """The village checklist's state as of the quarter (`Inputs.checklist`)."""
 
 
 class KindFunction(Protocol):

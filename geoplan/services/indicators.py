@@ -26,6 +26,9 @@ from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.ledger_status import default_status_flow_path, load_status_flow
 from geoplan.monitoring.ledger_store import PROGRESS_LAYER
 from geoplan.monitoring.snapshots import Snapshot, snapshot_registry
+from geoplan.monitoring.village_checklist import CHECKLIST_FILE, checklist_for, checklist_records, checklist_state
+from geoplan.monitoring.village_checklist import known_records as known_checklist_records
+from geoplan.monitoring.village_checklist_store import CHECKLIST_LAYER
 from geoplan.services import provenance
 from geoplan.services.coverage_inputs import FACILITIES, VILLAGES, CoverageInputs, coverage_inputs, uses_network
 from geoplan.services.overlap_marks import mark_registry, marks_as_of
@@ -99,6 +102,7 @@ def compute_indicators(
         conflict_rules=rules,
         marks=marks_as_of(store, moment) if needs.conflicts else {},
         ledger=_ledger(store, layers_dir, layers, moment) if needs.ledger else None,
+        checklist=_checklist(store, layers_dir, layers, moment) if needs.checklist else None,
     )
     table = evaluate(definitions=chosen, inputs=inputs)
     return IndicatorRun(table=table, as_of=moment, definitions=chosen, definitions_sha256=indicator_set.sha256)
@@ -106,7 +110,7 @@ def compute_indicators(
 
 def _needs(definitions: tuple[IndicatorDef, ...]) -> Needs:
     layers: set[str] = set()
-    population = walk_graph = conflicts = ledger = False
+    population = walk_graph = conflicts = ledger = checklist = False
     for definition in definitions:
         need = KINDS[definition.kind].needs(definition.params)
         layers |= need.layers
@@ -114,8 +118,22 @@ def _needs(definitions: tuple[IndicatorDef, ...]) -> Needs:
         walk_graph |= need.walk_graph
         conflicts |= need.conflicts
         ledger |= need.ledger
+        checklist |= need.checklist
     return Needs(
-        layers=frozenset(layers), population=population, walk_graph=walk_graph, conflicts=conflicts, ledger=ledger
+        layers=frozenset(layers),
+        population=population,
+        walk_graph=walk_graph,
+        conflicts=conflicts,
+        ledger=ledger,
+        checklist=checklist,
+    )
+
+
+def _checklist(store: LayerStore, layers_dir: Path, layers: dict[str, gpd.GeoDataFrame], moment: AsOf) -> pd.DataFrame:
+    """The village checklist as of the moment: the records known then, applied to the villages as they were."""
+    records = known_checklist_records(checklist_records(store), moment)
+    return checklist_state(
+        villages=layers["villages"], records=records, checklist=checklist_for(layers_dir), quarter=moment.quarter
     )
 
 
@@ -146,6 +164,7 @@ def state_key(store: LayerStore, *, layers_dir: Path, definitions: IndicatorSet)
     definitions and the rule files. Equal keys mean equal indicators (for a given moment)."""
     parts = [f"{name}={store.layer_version(name)}" for name in store.catalog.names]
     parts.append(f"{PROGRESS_LAYER}={store.layer_version(PROGRESS_LAYER)}")
+    parts.append(f"{CHECKLIST_LAYER}={store.layer_version(CHECKLIST_LAYER)}")
     registry = mark_registry(store)
     try:
         parts.append(f"marks={registry.latest_id()}")
@@ -156,6 +175,7 @@ def state_key(store: LayerStore, *, layers_dir: Path, definitions: IndicatorSet)
         default_rules_path(layers_dir),
         default_coverage_rules_path(layers_dir),
         default_status_flow_path(layers_dir),
+        Path(layers_dir) / CHECKLIST_FILE,
     ):
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "-"
         parts.append(f"{path.name}={digest}")
