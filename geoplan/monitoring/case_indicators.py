@@ -110,11 +110,11 @@ def case_dates(record: Mapping[str, Any]) -> CaseDates:
         raise fail(f"closed on {closed} before rectifying began", "结案日期早于整改日期。")
     out = CaseDates(case, dates)
     latest = out.status_on(date.max)
-    status = text_or_none(record.get("status"))
-    if status is not None and status != latest:
+    given = text_or_none(record.get("status"))
+    if given is not None and given != latest:
         raise fail(
-            f"status {status} does not match its dates (they say {latest})",
-            f"状态“{status}”与日期不符（应为{latest}）。",
+            f"status {given} does not match its dates (they say {latest})",
+            f"状态“{given}”与日期不符（应为{latest}）。",
         )
     return out
 

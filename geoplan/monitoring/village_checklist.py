@@ -134,14 +134,13 @@ def checklist_state(
     units = villages[villages["type"].astype(str) != VIRTUAL_TYPE]
     current = records[records["quarter"].astype(str) <= last]
     latest = current.sort_values(["village_code", "item", "quarter", "record_id"]).groupby(["village_code", "item"])
-    found = (
-        {
-            (str(v), str(i)): (str(r["state"]), str(r["quarter"]))
-            for (v, i), r in latest.tail(1).set_index(["village_code", "item"]).iterrows()
-        }
-        if len(current)
-        else {}
-    )
+    last_rows = latest.tail(1)
+    found = {
+        (str(v), str(i)): (str(s), str(q))
+        for v, i, s, q in zip(
+            last_rows["village_code"], last_rows["item"], last_rows["state"], last_rows["quarter"], strict=True
+        )
+    }
     rows = []
     for unit in units[["village_code", "village_name", "town"]].itertuples(index=False):
         for item in checklist.items:
@@ -274,3 +273,51 @@ def village_map(villages: gpd.GeoDataFrame, state: pd.DataFrame, item: Checklist
     out["achieved"] = (out["state"] == item.achieved).astype(bool)
     out["since"] = codes.map(rows["quarter"]).fillna("").astype(object)
     return out.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ChecklistView:
+    """One item's state per village as of a quarter (with geometry, for the map), and the shares per town."""
+
+    quarter: str
+    item: ChecklistItem
+    villages: gpd.GeoDataFrame
+    towns: pd.DataFrame
+    """town, villages, achieved, share_pct (district last, town "全区")."""
+    synthetic: bool
+
+
+DISTRICT_ROW = "全区"
+
+
+def checklist_view(store: LayerStore, *, checklist: Checklist, item: str, quarter: str | None = None) -> ChecklistView:
+    """The map and the table of one item as of a quarter (default: the latest quarter recorded, else now)."""
+    chosen = checklist.item(item)
+    records = checklist_records(store)
+    if quarter is not None:
+        as_of = str(Quarter.parse(quarter))
+    elif len(records):
+        as_of = str(max(records["quarter"].astype(str)))
+    else:
+        as_of = str(as_of_now().quarter)
+    villages = store.read(VILLAGES)
+    state = checklist_state(villages=villages, records=records, checklist=checklist, quarter=as_of)
+    frame = village_map(villages, state, chosen)
+    return ChecklistView(
+        quarter=as_of,
+        item=chosen,
+        villages=frame,
+        towns=town_shares(frame),
+        synthetic=bool(records["synthetic"].astype(bool).any()) if len(records) else False,
+    )
+
+
+def town_shares(frame: pd.DataFrame) -> pd.DataFrame:
+    """Villages, achieved and the share (%, two decimals) per town in the layer's order, then the district."""
+    rows = []
+    for town in [*pd.unique(frame["town"].astype(str)), None]:
+        part = frame if town is None else frame[frame["town"].astype(str) == town]
+        done = int(part["achieved"].sum())
+        share = round(100.0 * done / len(part), 2) if len(part) else 0.0
+        rows.append((DISTRICT_ROW if town is None else town, len(part), done, share))
+    return pd.DataFrame(rows, columns=["town", "villages", "achieved", "share_pct"])
