@@ -1,8 +1,8 @@
 """The demo's illegal-construction cases (违法建设), 2017Q3–2020Q4. SYNTHETIC.
 
 The seed data name no village-level industrial areas (村级工业区), so the hot spots are placed where the demo's
-own land-use plan has industrial parcels (工业用地) inside rural villages: the villages with the most such land
-become hot spots named after them. Most cases lie there, a few elsewhere in rural villages. Each case is a
+own land-use plan has village and other construction land (村庄建设用地, 其他建设用地, where village industrial
+areas sit) inside rural villages: the villages with the most such land become hot spots named after them. Most cases lie there, a few elsewhere in rural villages. Each case is a
 small rotated rectangle (a shed, a storey added, a yard enclosed) with its footprint area, found on a random
 day of the period and moved along the flow (发现 → 立案 → 整改中 → 已拆除 / 已完善手续) by random delays;
 dates after the period's end are not reached yet, so some cases are still open at its end.
@@ -43,6 +43,8 @@ HOT_SPOTS = 6
 CASES = 90
 IN_HOT_SPOTS = 0.8
 STALLED = 0.12
+BUILT_CLASSES = ("村庄建设用地", "其他建设用地")
+"""The land-use classes the village industrial areas lie on."""
 NOTE = "示意数据（演示用合成案件）"
 
 
@@ -54,9 +56,9 @@ def _stem(name: str) -> str:
 
 
 def _hot_spots(part: Partition, landuse: LandUse) -> list[tuple[int, shapely.Geometry]]:
-    """(village index, industrial land inside it) of the rural villages with the most industrial land."""
+    """(village index, construction land inside it) of the rural villages with the most such land."""
     industrial = shapely.union_all(
-        [g for g, c in zip(landuse.geoms, landuse.land_class, strict=True) if c == "工业用地"]
+        [g for g, c in zip(landuse.geoms, landuse.land_class, strict=True) if c in BUILT_CLASSES]
     )
     rural = np.flatnonzero(part.villages["type"].to_numpy() == "village")
     land = [(int(v), shapely.intersection(part.village_geoms[v], industrial).buffer(-15.0)) for v in rural]
