@@ -2,10 +2,11 @@
 
 The seed data name no village-level industrial areas (村级工业区), so the hot spots are placed where the demo's
 own land-use plan has village and other construction land (村庄建设用地, 其他建设用地, where village industrial
-areas sit) inside rural villages: the villages with the most such land become hot spots named after them. Most cases lie there, a few elsewhere in rural villages. Each case is a
-small rotated rectangle (a shed, a storey added, a yard enclosed) with its footprint area, found on a random
-day of the period and moved along the flow (发现 → 立案 → 整改中 → 已拆除 / 已完善手续) by random delays;
-dates after the period's end are not reached yet, so some cases are still open at its end.
+areas sit) inside rural villages: the villages with the most such land become hot spots named after them.
+Most cases lie there, a few elsewhere in rural villages. Each case is a small rotated rectangle (a shed, a
+storey added, a yard enclosed) with its footprint area, found on a random day of the period and moved along
+the flow (发现 → 立案 → 整改中 → 已拆除 / 已完善手续) by random delays; dates after the period's end are not
+reached yet, so some cases are still open at its end, and a few stall on the way.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def build_illegal_cases(part: Partition, landuse: LandUse, rng: np.random.Genera
             spot = f"{_stem(names[v])}村级工业区"
         else:
             v = int(rng.choice(rural))
-            where, spot = part.village_geoms[v].buffer(-30.0), ""
+            where, spot = part.village_geoms[v].buffer(-30.0), None
         x, y = _point_in(where, rng)
         drafts.append(
             (v, spot, to_multipolygon(_footprint(x, y, rng).intersection(part.village_geoms[v])), _dates(rng))
@@ -144,7 +145,7 @@ def build_illegal_cases(part: Partition, landuse: LandUse, rng: np.random.Genera
         rows["area_m2"].append(round(float(geom.area), 1))
         for field in STATUS_OF:
             when = dates[field]
-            rows[field].append("" if when is None else when.isoformat())
+            rows[field].append(None if when is None else when.isoformat())
         rows["note"].append(NOTE)
         geoms.append(geom)
     return make_frame(rows, CASE_SPEC, geoms)

@@ -35,6 +35,8 @@ __all__ = [
     "CHECKLIST_FIELDS",
     "CHECKLIST_LAYER",
     "CHECKLIST_TABLE",
+    "CHECKLIST_TITLE",
+    "CHECKLIST_TITLES",
     "create_checklist_table",
     "insert_checklist_records",
     "read_checklist_records",
@@ -74,6 +76,17 @@ _audit = Table(
     Column("detail", Text),
 )
 
+CHECKLIST_TITLE = "村居检查记录（镇村发展现代化）"
+CHECKLIST_TITLES = {
+    "village_code": "村（社区）代码",
+    "quarter": "季度",
+    "item": "检查项",
+    "state": "状态",
+    "note": "说明",
+    "recorded_by": "记录人",
+    "recorded_at": "记录时间",
+    "synthetic": "示意数据",
+}
 CHECKLIST_FIELDS = ["village_code", "quarter", "item", "state", "note", "recorded_by", "recorded_at", "synthetic"]
 CHECKLIST_COLUMNS = ["record_id", *CHECKLIST_FIELDS]
 

@@ -16,6 +16,12 @@ from fastapi import APIRouter, Depends, Query
 from geoplan.access import Role, can_see_layer, visible_fields
 from geoplan.catalog import Catalog
 from geoplan.monitoring.ledger_store import PROGRESS_LAYER, PROGRESS_TITLE, RECORD_FIELDS, RECORD_TITLES
+from geoplan.monitoring.village_checklist_store import (
+    CHECKLIST_FIELDS,
+    CHECKLIST_LAYER,
+    CHECKLIST_TITLE,
+    CHECKLIST_TITLES,
+)
 from geoplan.storage import AuditEntry
 from web.deps import Caller, CatalogDep, StoreDep, require_role
 
@@ -52,6 +58,7 @@ def audit_layers(catalog: CatalogDep, caller: StaffCaller) -> list[dict[str, Any
             titles = {f.name: f.title_zh or f.name for f in layer.fields if f.name in shown}
             layers.append({"name": layer.name, "title_zh": layer.title_zh, "fields": titles})
     layers.append({"name": PROGRESS_LAYER, "title_zh": PROGRESS_TITLE, "fields": dict(RECORD_TITLES)})
+    layers.append({"name": CHECKLIST_LAYER, "title_zh": CHECKLIST_TITLE, "fields": dict(CHECKLIST_TITLES)})
     return layers
 
 
@@ -65,6 +72,8 @@ def entry_json(entry: AuditEntry, catalog: Catalog, role: Role) -> dict[str, Any
         title = definition.title_zh
     elif entry.layer == PROGRESS_LAYER:
         fields, title = list(RECORD_FIELDS), PROGRESS_TITLE
+    elif entry.layer == CHECKLIST_LAYER:
+        fields, title = list(CHECKLIST_FIELDS), CHECKLIST_TITLE
     else:  # a layer no longer in the catalogue: only who/when/what, no feature contents
         fields, title = [], entry.layer
     detail = dict(entry.detail)
