@@ -240,7 +240,7 @@ def record_checklist(
         raise InputError("an actor is required", zh="须注明记录人。")
     villages = store.read(VILLAGES)
     rows = validate_records(records, villages=villages, checklist=checklist, now=now)
-    at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds") if now else now_utc()
+    at = now.astimezone(UTC).isoformat(timespec="seconds") if now else now_utc()
     for row in rows:
         row.update(recorded_by=actor.strip(), recorded_at=at, synthetic=False)
     with ledger_engine(store) as engine:
