@@ -40,7 +40,7 @@ from geoplan.reporting.charts import overview_charts, progress_chart, trend_char
 from geoplan.reporting.formatting import met_label, met_or_none, number_or_none, plain, value_text
 from geoplan.reporting.report_data import ReportData, gather_report
 from geoplan.reporting.report_html import render_html
-from geoplan.reporting.report_pdf import TRENDS_PER_PAGE, page_count, render_pdf
+from geoplan.reporting.report_pdf import SUMMARY_ROWS_PER_PAGE, TRENDS_PER_PAGE, page_count, render_pdf
 from geoplan.reporting.report_xlsx import render_xlsx
 from geoplan.reporting.svg import Node, el
 from geoplan.reporting.svg_charts import chart_svg, nice_ceiling
@@ -220,7 +220,8 @@ def test_the_pdf_renders_to_the_planned_number_of_pages_none_blank(
 def test_the_pdf_maps_page_is_drawn_in_colour(pdf_pages: tuple[Path, list[Path]], data: ReportData) -> None:
     """The maps page (after the summary, the charts and the trends) holds the choropleth's classes."""
     _, pages = pdf_pages
-    maps = pages[1 + 1 + math.ceil(len(INDICATOR_IDS) / TRENDS_PER_PAGE)]
+    summary = math.ceil(len(INDICATOR_IDS) / SUMMARY_ROWS_PER_PAGE)
+    maps = pages[summary + 1 + math.ceil(len(INDICATOR_IDS) / TRENDS_PER_PAGE)]
     rgb = np.asarray(Image.open(maps).convert("RGB"), dtype=int)
     red = (rgb[..., 0] > 180) & (rgb[..., 1] < 80) & (rgb[..., 2] < 80)  # the "< 50 %" class, #d7191c
     assert red.sum() > 500
