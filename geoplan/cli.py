@@ -15,6 +15,7 @@ import typer
 
 from geoplan import __version__
 from geoplan.commands import (
+    checklist,
     compliance,
     coverage,
     ledger,
@@ -57,6 +58,7 @@ overlaps.register(app)  # overlaps, mark
 coverage.register(app)  # coverage, suggest-sites
 lifecircle.register(app)  # life circles of every public service
 ledger.register(app)  # ledger show, record, history
+checklist.register(app)  # checklist items, show, record (the village checklist)
 
 
 @app.callback()

@@ -29,6 +29,7 @@ from web.overlap_cache import OverlapCache
 from web.routers import (
     audit,
     basemap,
+    checklist,
     compliance,
     coverage,
     dashboard,
@@ -88,6 +89,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.include_router(edit.router)
     app.include_router(audit.router)
     app.include_router(ledger.router)
+    app.include_router(checklist.router)
     app.include_router(compliance.router)
     app.include_router(overlaps.router)
     app.include_router(monitoring.router)

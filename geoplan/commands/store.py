@@ -39,6 +39,7 @@ def demo(
     """Build the Gaoming demo data (real outline and names, synthetic the rest) into the store."""
     from geoplan.demo import build_demo
     from geoplan.monitoring.ledger import load_records
+    from geoplan.monitoring.village_checklist import load_checklist_records
     from geoplan.services.ingest import load_layers
 
     settings, backend = open_configured(store)
@@ -68,6 +69,8 @@ def demo(
             load_layers(backend, data.layers, actor="geoplan demo", on_layer=wrote)
             backend.write_raster("population", data.population, actor="geoplan demo")
             load_records(backend, data.progress, actor="geoplan demo")  # the projects' quarterly records
+            if data.checklist is not None:
+                load_checklist_records(backend, data.checklist, actor="geoplan demo")
             progress.update(writing, advance=1)
         _print_layer_table(backend)
     finally:

@@ -21,6 +21,7 @@ from geoplan.demo.facilities import build_facilities
 from geoplan.demo.frames import column, make_frame
 from geoplan.demo.geometry import GEO_CRS, METRIC_CRS, rep_point, reproject_xy, step_rng, to_multipolygon
 from geoplan.demo.hills import build_hills, hill_union
+from geoplan.demo.illegal_cases import build_illegal_cases
 from geoplan.demo.layout import TOWN_LAYOUT
 from geoplan.demo.partition import build_partition
 from geoplan.demo.plan_layers import (
@@ -42,6 +43,7 @@ from geoplan.demo.projects import FARMLAND, Context, build_project_footprints
 from geoplan.demo.public_facilities import build_public_facilities
 from geoplan.demo.roads import build_roads
 from geoplan.demo.sources import DISTRICT_CODE, load_sources
+from geoplan.demo.village_checklist import village_checklist_records
 from geoplan.demo.water import build_water
 from geoplan.demo.zones import RENEWAL_SPEC, SPONGE_SPEC, build_renewal_zones, build_sponge_areas
 from geoplan.rasterdata import RasterData
@@ -83,6 +85,8 @@ class DemoData:
     population: RasterData
     progress: pd.DataFrame
     """The projects' quarterly progress records, 2018Q1–2020Q4 (SYNTHETIC; `geoplan.monitoring.ledger`)."""
+    checklist: pd.DataFrame | None = None
+    """The village checklist records, 2017Q3–2020Q4 (SYNTHETIC; `geoplan.monitoring.village_checklist`)."""
 
 
 def build_demo(
@@ -282,11 +286,13 @@ def build_demo(
         WATERWAY_SPEC,
         water.lines,
     )
+    layers["illegal_construction"] = build_illegal_cases(part, landuse, step_rng(seed, "illegal_cases"))
     for name, frame in layers.items():
         layers[name] = _valid_polygons(name, frame)
     log.info("demo: built %d layers in %.1f s", len(layers), time.perf_counter() - started)
     records = pd.DataFrame({name: column([r[name] for r in progress_rows], ftype) for name, ftype in PROGRESS_SPEC})
-    return DemoData(layers=layers, population=pop.raster, progress=records)
+    checklist = village_checklist_records(layers["villages"], step_rng(seed, "village_checklist"))
+    return DemoData(layers=layers, population=pop.raster, progress=records, checklist=checklist)
 
 
 def _valid_polygons(name: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

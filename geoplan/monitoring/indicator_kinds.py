@@ -7,10 +7,14 @@ entry in its module's tuple.
 
 from __future__ import annotations
 
+from geoplan.monitoring.case_indicators import CASE_KINDS
+from geoplan.monitoring.checklist_indicators import CHECKLIST_KINDS
 from geoplan.monitoring.indicators import LAYER_KINDS, Kind
 from geoplan.monitoring.life_circle_indicators import LIFE_CIRCLE_KINDS
 from geoplan.monitoring.project_indicators import PROJECT_KINDS
 
 __all__ = ["KINDS"]
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (*LAYER_KINDS, *PROJECT_KINDS, *LIFE_CIRCLE_KINDS)}
+KINDS: dict[str, Kind] = {
+    kind.name: kind for kind in (*LAYER_KINDS, *PROJECT_KINDS, *CASE_KINDS, *CHECKLIST_KINDS, *LIFE_CIRCLE_KINDS)
+}

@@ -91,6 +91,8 @@ class Inputs:
     """`ledger.ledger_table` as of the quarter of `as_of`; None: status and progress from the projects layer."""
     life_circle_rules: Mapping[str, ServiceRule] = field(default_factory=dict)
     """Every service of rules/life_circles.yaml: the life-circle kinds run them all in one engine run."""
+    checklist: pd.DataFrame | None = None
+    """`village_checklist.checklist_state` as of the quarter of `as_of` (one row per village and item)."""
     memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -126,6 +128,8 @@ class Needs:
     ledger: bool = False
     life_circles: bool = False
     """The life-circle rules, their facility layers, the population raster and (for network rules) the graph."""
+    checklist: bool = False
+    """The village checklist's state as of the quarter (`Inputs.checklist`)."""
 
 
 class KindFunction(Protocol):

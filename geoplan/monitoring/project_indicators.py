@@ -1,19 +1,16 @@
-"""The indicator kinds of the project ledger and the enforcement cases: counts by status, task area and town,
-overdue projects, and cases opened, cleared and open. Pure functions of `Inputs`, like every kind."""
+"""The indicator kinds of the project ledger: counts by status, task area and town, and overdue projects. Pure
+functions of `Inputs`, like every kind (the enforcement cases are in `case_indicators`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from geoplan.analysis.summary import NO_TOWN
 from geoplan.catalog import Catalog
-from geoplan.errors import InputError
 from geoplan.monitoring.indicators import (
     COMPLETED_STATUS,
     KEY_SEPARATOR,
@@ -25,11 +22,8 @@ from geoplan.monitoring.indicators import (
     allowed_values,
     check_allowed_values,
     check_keys,
-    first_containing,
     fixed_scopes,
     kind_frame,
-    layer_needs,
-    no_data,
     scope_keys,
     text_or_none,
     town_names,
@@ -138,66 +132,6 @@ def _check_project_count(params: Mapping[str, Any], catalog: Catalog) -> list[st
     return problems
 
 
-# --------------------------------------------------------------------------------------------- cases
-
-CASES = "illegal_construction"
-CASE_EVENTS = ("opened", "cleared", "open")
-
-
-def _case_date(value: Any, case: str, what: str) -> date | None:
-    text = text_or_none(value)
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{CASES} case {case}: {what} {value!r} is not a date YYYY-MM-DD") from None
-
-
-def case_count(*, inputs: Inputs, params: Mapping[str, Any], scopes: Sequence[str]) -> pd.DataFrame:
-    """Illegal-construction cases (违法建设) by their own dates, as of the moment's local date: `opened` (opened
-    by then), `cleared` (cleared by then) or `open` (opened and not yet cleared), in the district and per town
-    (the case's town field, or else the town polygon holding the point)."""
-    cases = inputs.layer(CASES)
-    if not len(cases):
-        return no_data(CASES)
-    day = inputs.as_of.local_date
-    event = str(params["event"])
-    towns = inputs.layers.get("towns")
-    located: list[str | None] = [None] * len(cases)
-    if towns is not None and len(towns):
-        where = first_containing(np.asarray(cases.geometry.values, dtype=object), np.asarray(towns.geometry.values))
-        names = [str(t) for t in towns["town_name"]]
-        located = [names[i] if i >= 0 else None for i in where]
-    counted: list[str] = []
-    for record, place in zip(cases.to_dict("records"), located, strict=True):
-        case = str(record["case_id"])
-        opened = _case_date(record["opened"], case, "opened")
-        cleared = _case_date(record.get("cleared"), case, "cleared")
-        if opened is None:
-            raise InputError(f"{CASES} case {case}: the opened date is missing")
-        if cleared is not None and cleared < opened:
-            raise InputError(f"{CASES} case {case}: cleared {cleared} is before opened {opened}")
-        is_cleared = cleared is not None and cleared <= day
-        hit = {"opened": opened <= day, "cleared": is_cleared, "open": opened <= day and not is_cleared}[event]
-        if hit:
-            counted.append(text_or_none(record.get("town")) or place or NO_TOWN)
-    rows: list[tuple[str, str, float, float, str]] = []
-    if "district" in scopes:
-        rows.append(("district", "", float(len(counted)), math.nan, ""))
-    if "town" in scopes:
-        for town in scope_keys(town_names(inputs), counted):
-            rows.append(("town", town, float(counted.count(town)), math.nan, ""))
-    return kind_frame(rows)
-
-
-def _check_case_count(params: Mapping[str, Any], _: Catalog) -> list[str]:
-    problems = check_keys(params, ["event"], required=["event"])
-    if "event" in params and params["event"] not in CASE_EVENTS:
-        problems.append(f"event must be one of {', '.join(CASE_EVENTS)}, not {params['event']!r}")
-    return problems
-
-
 PROJECT_KINDS: tuple[Kind, ...] = (
     Kind(
         "project_count",
@@ -217,14 +151,5 @@ PROJECT_KINDS: tuple[Kind, ...] = (
         lambda params, _: check_keys(params, []),
         "number of overdue projects",
     ),
-    Kind(
-        "case_count",
-        case_count,
-        "count",
-        fixed_scopes("district", "town"),
-        layer_needs(CASES, "towns"),
-        _check_case_count,
-        "illegal-construction cases by their dates",
-    ),
 )
-"""The kinds computed from the project ledger and the enforcement cases."""
+"""The kinds computed from the project ledger."""

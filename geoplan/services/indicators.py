@@ -26,6 +26,9 @@ from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.ledger_status import default_status_flow_path, load_status_flow
 from geoplan.monitoring.ledger_store import PROGRESS_LAYER
 from geoplan.monitoring.snapshots import Snapshot, snapshot_registry
+from geoplan.monitoring.village_checklist import CHECKLIST_FILE, checklist_for, checklist_records, checklist_state
+from geoplan.monitoring.village_checklist import known_records as known_checklist_records
+from geoplan.monitoring.village_checklist_store import CHECKLIST_LAYER
 from geoplan.services import provenance
 from geoplan.services.coverage_inputs import (
     FACILITIES,
@@ -136,6 +139,7 @@ def compute_indicators(
         marks=marks_as_of(store, moment) if needs.conflicts else {},
         ledger=_ledger(store, layers_dir, layers, moment) if needs.ledger else None,
         life_circle_rules=life_circle_rules,
+        checklist=_checklist(store, layers_dir, layers, moment) if needs.checklist else None,
     )
     table = evaluate(definitions=chosen, inputs=inputs)
     return IndicatorRun(table=table, as_of=moment, definitions=chosen, definitions_sha256=indicator_set.sha256)
@@ -143,7 +147,7 @@ def compute_indicators(
 
 def _needs(definitions: tuple[IndicatorDef, ...]) -> Needs:
     layers: set[str] = set()
-    population = walk_graph = conflicts = ledger = life_circles = False
+    population = walk_graph = conflicts = ledger = life_circles = checklist = False
     for definition in definitions:
         need = KINDS[definition.kind].needs(definition.params)
         layers |= need.layers
@@ -152,6 +156,7 @@ def _needs(definitions: tuple[IndicatorDef, ...]) -> Needs:
         conflicts |= need.conflicts
         ledger |= need.ledger
         life_circles |= need.life_circles
+        checklist |= need.checklist
     return Needs(
         layers=frozenset(layers),
         population=population,
@@ -159,6 +164,15 @@ def _needs(definitions: tuple[IndicatorDef, ...]) -> Needs:
         conflicts=conflicts,
         ledger=ledger,
         life_circles=life_circles,
+        checklist=checklist,
+    )
+
+
+def _checklist(store: LayerStore, layers_dir: Path, layers: dict[str, gpd.GeoDataFrame], moment: AsOf) -> pd.DataFrame:
+    """The village checklist as of the moment: the records known then, applied to the villages as they were."""
+    records = known_checklist_records(checklist_records(store), moment)
+    return checklist_state(
+        villages=layers["villages"], records=records, checklist=checklist_for(layers_dir), quarter=moment.quarter
     )
 
 
@@ -189,6 +203,7 @@ def state_key(store: LayerStore, *, layers_dir: Path, definitions: IndicatorSet)
     definitions and the rule files. Equal keys mean equal indicators (for a given moment)."""
     parts = [f"{name}={store.layer_version(name)}" for name in store.catalog.names]
     parts.append(f"{PROGRESS_LAYER}={store.layer_version(PROGRESS_LAYER)}")
+    parts.append(f"{CHECKLIST_LAYER}={store.layer_version(CHECKLIST_LAYER)}")
     registry = mark_registry(store)
     try:
         parts.append(f"marks={registry.latest_id()}")
@@ -201,13 +216,14 @@ def state_key(store: LayerStore, *, layers_dir: Path, definitions: IndicatorSet)
 
 def rule_files(layers_dir: Path) -> list[dict[str, str]]:
     """The rule files the indicators read besides their definitions (name and SHA-256 each): the conflict
-    rules, the coverage rules, the life-circle rules and the project status flow. A snapshot's audit entry
-    records them."""
+    rules, the coverage rules, the life-circle rules, the project status flow and the village checklist. A
+    snapshot's audit entry records them."""
     paths = (
         default_rules_path(layers_dir),
         default_coverage_rules_path(layers_dir),
         default_life_circles_path(layers_dir),
         default_status_flow_path(layers_dir),
+        Path(layers_dir) / CHECKLIST_FILE,
     )
     return [rule_file_stamp(path) for path in paths]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from geoplan.monitoring.ledger_store import create_progress_table
 from geoplan.monitoring.snapshots import create_snapshot_tables
+from geoplan.monitoring.village_checklist_store import create_checklist_table
 from geoplan.services.overlap_marks import MarkRegistry
 from geoplan.services.tokens import TokenRegistry
 from geoplan.storage import LayerStore
@@ -23,5 +24,6 @@ def init_store(store: LayerStore) -> None:
         MarkRegistry(engine)
         create_progress_table(engine)
         create_snapshot_tables(engine)
+        create_checklist_table(engine)
     finally:
         engine.dispose()

@@ -20,8 +20,8 @@ from geoplan.demo import DEFAULT_SEED, DemoData, build_demo
 from tests.conftest import ROOT
 
 LAYERS = ROOT / "layers"
-NO_DEMO_DATA = {"illegal_construction"}
-"""Optional layers the demo leaves empty: there is nothing to synthesise them from."""
+NO_DEMO_DATA: set[str] = set()
+"""Optional layers the demo leaves empty (none at present)."""
 SOURCES = LAYERS / "sources"
 METRIC = "EPSG:4547"
 POPULATION_2020 = 469_038

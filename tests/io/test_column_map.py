@@ -168,7 +168,7 @@ def test_mistakes_in_the_map_are_named(tmp_path: Path, change: tuple[str, str], 
 
 
 def test_any_point_layer_and_no_maps_for_other_formats(tmp_path: Path) -> None:
-    layer = CATALOG.get("illegal_construction")
+    layer = CATALOG.get("public_facilities")
     field = next(f for f in layer.fields if f.allowed)
     columns = {layer.id_field: "编号", field.name: "类型", "lon": "X", "lat": "Y"}
     required = [f for f in layer.required_fields if f not in columns]

@@ -27,7 +27,7 @@ from geoplan.errors import InputError, NotFoundError
 from geoplan.monitoring.asof import AsOf
 from geoplan.monitoring.indicator_defs import IndicatorSet, load_indicator_defs, parse_indicator_defs
 from geoplan.monitoring.indicator_kinds import KINDS
-from geoplan.monitoring.indicators import NO_DATA, Inputs
+from geoplan.monitoring.indicators import Inputs
 from geoplan.monitoring.indicators_table import RESULT_COLUMNS, evaluate
 from geoplan.services.indicators import IndicatorRun, compute_indicators
 from geoplan.services.overlap_marks import MarkRegistry
@@ -390,70 +390,9 @@ def test_projects_by_status_task_area_and_town(catalog: Catalog) -> None:
     assert overdue == {("district", ""): 2, ("town", "甲镇"): 1, ("town", "乙镇"): 1}
 
 
-def _cases(rows: list[tuple[str, str, str | None, str | None]]) -> gpd.GeoDataFrame:
-    return _frame(
-        [{"case_id": c, "opened": o, "cleared": cl, "town": t, "status": "立案", "note": None} for c, o, cl, t in rows],
-        [_point(100 + 1000 * i, 500) for i in range(len(rows))],
-    )
-
-
-def _case_definitions(catalog: Catalog) -> IndicatorSet:
-    return _definitions(
-        catalog,
-        [
-            _indicator(f"cases_{event}", "case_count", "件", ["district", "town"], params={"event": event})
-            for event in ("opened", "cleared", "open")
-        ],
-    )
-
-
-def test_case_counts_follow_the_cases_own_dates(catalog: Catalog) -> None:
-    cases = _cases(
-        [
-            ("C1", "2026-01-10", "2026-03-31", None),  # in 甲镇 by location
-            ("C2", "2026-02-01", None, "乙镇"),
-            ("C3", "2026-04-01", "2026-06-30", "乙镇"),
-            ("C4", "2026-07-01", None, None),  # located in 乙镇 (x = 3100)
-        ]
-    )
-    layers = {"illegal_construction": cases, "towns": _towns()}
-    expected = {
-        # end of the day, China time
-        datetime(2026, 3, 31, 15, 59, tzinfo=UTC): {"opened": (2, 1, 1), "cleared": (1, 1, 0), "open": (1, 0, 1)},
-        datetime(2026, 6, 30, 15, 59, tzinfo=UTC): {"opened": (3, 1, 2), "cleared": (2, 1, 1), "open": (1, 0, 1)},
-        datetime(2026, 7, 1, 15, 59, tzinfo=UTC): {"opened": (4, 1, 3), "cleared": (2, 1, 1), "open": (2, 0, 2)},
-    }
-    for moment, counts in expected.items():
-        inputs = Inputs(layers=layers, as_of=AsOf(at=moment), catalog=catalog)
-        table = evaluate(definitions=list(_case_definitions(catalog)), inputs=inputs)
-        for event, (district, first, second) in counts.items():
-            values = _values(table, f"cases_{event}")
-            assert values[("district", "")] == district, (moment, event)
-            assert values[("town", "甲镇")] == first and values[("town", "乙镇")] == second, (moment, event)
-    # one minute earlier it is still 31 March in UTC but 1 April in China: C3 was opened that day
-    early = Inputs(layers=layers, as_of=AsOf(at=datetime(2026, 3, 31, 16, 1, tzinfo=UTC)), catalog=catalog)
-    table = evaluate(definitions=list(_case_definitions(catalog)), inputs=early)
-    assert _values(table, "cases_opened")[("district", "")] == 3
-
-
 def test_layers_in_different_crss_are_refused(catalog: Catalog) -> None:
     with pytest.raises(InputError, match="share one CRS"):
         Inputs(layers={"towns": _towns(), "villages": _towns().to_crs(METRIC)}, as_of=NOW, catalog=catalog)
-
-
-def test_case_counts_report_no_data_and_refuse_bad_dates(catalog: Catalog) -> None:
-    empty = Inputs(layers={"illegal_construction": _cases([]), "towns": _towns()}, as_of=NOW, catalog=catalog)
-    table = evaluate(definitions=list(_case_definitions(catalog)), inputs=empty)
-    assert len(table) == 3 and (table["scope"] == "district").all()
-    assert table["value"].isna().all() and table["target_met"].isna().all()
-    assert table["note"].str.startswith(NO_DATA).all()
-    for bad, reason in (
-        (("C1", "2026-13-01", None, None), "is not a date"),
-        (("C1", "2026-05-01", "2026-04-01", None), "is before opened"),
-    ):
-        inputs = Inputs(layers={"illegal_construction": _cases([bad]), "towns": _towns()}, as_of=NOW, catalog=catalog)
-        with pytest.raises(InputError, match=reason):
-            evaluate(definitions=list(_case_definitions(catalog)), inputs=inputs)
 
 
 # --------------------------------------------------------------------------------------------- the demo store
@@ -730,10 +669,3 @@ def test_demo_project_indicators_equal_a_pandas_recomputation(
     for town, count in exploded[exploded["overdue"]]["town"].value_counts().items():
         assert overdue[("town", town)] == count
     assert sum(v for (s, _), v in overdue.items() if s == "task_area") == once["overdue"].sum()
-
-
-def test_demo_illegal_construction_reports_no_data(demo_run: IndicatorRun, demo_layers: DemoLayers) -> None:
-    assert len(demo_layers.layers["illegal_construction"]) == 0
-    rows = demo_run.table[demo_run.table["indicator"].str.startswith("illegal_cases")]
-    assert len(rows) == 3 and rows["value"].isna().all()
-    assert rows["note"].str.contains("no data").all()

@@ -243,9 +243,8 @@ def test_the_pdf_renders_to_the_planned_number_of_pages_none_blank(
 def test_the_pdf_maps_page_is_drawn_in_colour(pdf_pages: tuple[Path, list[Path]], data: ReportData) -> None:
     """The maps page (after the summary, the charts and the trends) holds the choropleth's classes."""
     _, pages = pdf_pages
-    maps = pages[
-        math.ceil(len(INDICATOR_IDS) / SUMMARY_ROWS_PER_PAGE) + 1 + math.ceil(len(data.trends) / TRENDS_PER_PAGE)
-    ]
+    summary = math.ceil(len(INDICATOR_IDS) / SUMMARY_ROWS_PER_PAGE)
+    maps = pages[summary + 1 + math.ceil(len(data.trends) / TRENDS_PER_PAGE)]
     rgb = np.asarray(Image.open(maps).convert("RGB"), dtype=int)
     red = (rgb[..., 0] > 180) & (rgb[..., 1] < 80) & (rgb[..., 2] < 80)  # the "< 50 %" class, #d7191c
     assert red.sum() > 500

@@ -34,6 +34,7 @@ JSON_ENDPOINTS = [
     ("PUT", "/api/layers/projects/features/P-0001", "staff"),
     ("POST", "/api/compliance", "staff"),
     ("POST", "/api/ledger/P-0001/progress", "staff"),
+    ("POST", "/api/checklist/records", "staff"),
     ("POST", "/api/overlaps/0123456789abcdef/mark", "planner"),
     ("POST", "/api/snapshots", "staff"),
 ]

@@ -20,6 +20,12 @@ from geoplan.access import Role, can_see_layer, visible_fields
 from geoplan.beijing_time import api_time
 from geoplan.catalog import Catalog
 from geoplan.monitoring.ledger_store import PROGRESS_LAYER, PROGRESS_TITLE, RECORD_FIELDS, RECORD_TITLES
+from geoplan.monitoring.village_checklist_store import (
+    CHECKLIST_FIELDS,
+    CHECKLIST_LAYER,
+    CHECKLIST_TITLE,
+    CHECKLIST_TITLES,
+)
 from geoplan.storage import AuditEntry
 from geoplan.storage.audit_actions import (
     ACTION_KINDS,
@@ -41,7 +47,13 @@ SIDE_LAYERS: dict[str, tuple[str, Role]] = {
     MARKS_LAYER: ("冲突图斑标记", Role.PLANNER),
     SNAPSHOTS_LAYER: ("指标快照", Role.STAFF),
     TOKENS_LAYER: ("访问令牌", Role.ADMIN),
+    CHECKLIST_LAYER: (CHECKLIST_TITLE, Role.STAFF),
 }
+SIDE_FIELDS: dict[str, tuple[dict[str, str], list[str]]] = {
+    PROGRESS_LAYER: (dict(RECORD_TITLES), list(RECORD_FIELDS)),
+    CHECKLIST_LAYER: (dict(CHECKLIST_TITLES), list(CHECKLIST_FIELDS)),
+}
+"""Titles and fields of the side tables whose entries carry a record (the others carry only a summary)."""
 
 
 @router.get("/audit", summary="The audit log (全过程留痕), newest first, with field-level diffs")
@@ -86,7 +98,7 @@ def audit_layers(catalog: CatalogDep, caller: StaffCaller) -> list[dict[str, Any
             layers.append({"name": layer.name, "title_zh": layer.title_zh, "fields": titles})
     for name, (title, least) in SIDE_LAYERS.items():
         if caller.role >= least:
-            fields = dict(RECORD_TITLES) if name == PROGRESS_LAYER else {}
+            fields = SIDE_FIELDS[name][0] if name in SIDE_FIELDS else {}
             layers.append({"name": name, "title_zh": title, "fields": fields})
     return layers
 
@@ -109,7 +121,7 @@ def entry_json(entry: AuditEntry, catalog: Catalog, role: Role) -> dict[str, Any
         title, least = SIDE_LAYERS[entry.layer]
         if role < least:
             return None
-        fields = list(RECORD_FIELDS) if entry.layer == PROGRESS_LAYER else []
+        fields = SIDE_FIELDS[entry.layer][1] if entry.layer in SIDE_FIELDS else []
     else:  # a layer no longer in the catalogue: only who/when/what, no feature contents
         fields, title = [], entry.layer
     detail = dict(entry.detail)

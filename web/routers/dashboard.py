@@ -105,8 +105,10 @@ def indicator_links(definition: IndicatorDef, catalog: Catalog) -> list[Link]:
         return layer(params.get("layer"))
     if kind in ("project_count", "project_overdue"):
         return [Link("/", "项目地图"), *layer("projects")]
-    if kind == "case_count":
+    if kind in ("case_count", "case_area"):
         return [Link("/audit?layer=illegal_construction", "案件变更记录")]
+    if kind == "village_checklist_share":
+        return [Link("/audit?layer=village_checklist", "村居检查记录")]
     return []
 
 
