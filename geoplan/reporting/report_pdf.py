@@ -86,7 +86,12 @@ class Page:
 
 
 def _chunks(count: int, size: int) -> list[range]:
-    return [range(start, min(start + size, count)) for start in range(0, count, size)]
+    """`count` rows in as few pages of at most `size` as possible, shared out evenly: 33 rows at 16 a page are
+    11 + 11 + 11, not 16 + 16 and a nearly blank page with one row."""
+    if count <= 0:
+        return []
+    per = math.ceil(count / math.ceil(count / size))
+    return [range(start, min(start + per, count)) for start in range(0, count, per)]
 
 
 def page_count(*, indicators: int, trends: int, snapshots: int, warnings: int, rows: int, life_circles: int = 0) -> int:
