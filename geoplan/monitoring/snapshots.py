@@ -152,13 +152,21 @@ class SnapshotRegistry:
         create_snapshot_tables(engine)
 
     def record(
-        self, table: pd.DataFrame, *, quarter: str, as_of: str, actor: str, definitions: IndicatorSet
+        self,
+        table: pd.DataFrame,
+        *,
+        quarter: str,
+        as_of: str,
+        actor: str,
+        definitions: IndicatorSet,
+        taken_at: str | None = None,
     ) -> Snapshot:
-        """Store one evaluated indicator table as a snapshot (one transaction)."""
+        """Store one evaluated indicator table as a snapshot (one transaction). `taken_at` (UTC ISO) dates a
+        snapshot of the demo's history on its synthetic report day; everyone else takes it now."""
         quarter = str(Quarter.parse(quarter))
         actor = _checked_actor(actor)
         directions = {d.id: d.good_direction for d in definitions}
-        taken_at = now_utc()
+        taken_at = taken_at or now_utc()
         with self.engine.begin() as connection:
             inserted = connection.execute(
                 _snapshots.insert(),

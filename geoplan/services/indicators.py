@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -176,6 +176,7 @@ def record_snapshot(
     actor: str,
     definitions: IndicatorSet | None = None,
     now: datetime | None = None,
+    taken_at: datetime | None = None,
 ) -> Snapshot:
     """Compute every indicator as of the end of `quarter` (default: the current quarter, i.e. now) and
     record it. A quarter that has not begun is refused; one the audit log cannot reach back to is refused
@@ -187,6 +188,13 @@ def record_snapshot(
     run = compute_indicators(store, layers_dir=layers_dir, as_of=moment, definitions=indicator_set)
     registry = snapshot_registry(store)
     try:
-        return registry.record(run.table, quarter=str(chosen), as_of=moment.iso, actor=actor, definitions=indicator_set)
+        return registry.record(
+            run.table,
+            quarter=str(chosen),
+            as_of=moment.iso,
+            actor=actor,
+            definitions=indicator_set,
+            taken_at=None if taken_at is None else taken_at.astimezone(UTC).isoformat(timespec="seconds"),
+        )
     finally:
         registry.close()
