@@ -25,6 +25,7 @@ from geoplan.monitoring.ledger import ledger_table, progress_records
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.ledger_status import default_status_flow_path, load_status_flow
 from geoplan.monitoring.ledger_store import PROGRESS_LAYER
+from geoplan.monitoring.plan_period import plan_for
 from geoplan.monitoring.snapshots import Snapshot, snapshot_registry
 from geoplan.services import provenance
 from geoplan.services.coverage_inputs import FACILITIES, VILLAGES, CoverageInputs, coverage_inputs, uses_network
@@ -132,12 +133,10 @@ def _ledger(store: LayerStore, layers_dir: Path, layers: dict[str, gpd.GeoDataFr
     records = records.drop(columns=["superseded"], errors="ignore").reset_index(drop=True)
     flow_path = default_status_flow_path(layers_dir)
     flow = load_status_flow(flow_path, store.catalog) if flow_path.is_file() else None
-    return ledger_table(
-        projects=layers["projects"],
-        records=records,
-        as_of_quarter=str(moment.quarter),
-        flow=flow,
-    )
+    plan = plan_for(layers_dir)
+    # after the plan, overdue is judged at its last monitored quarter, not against years it never had
+    judged = moment.quarter if plan is None else plan.judged_quarter(moment.quarter)
+    return ledger_table(projects=layers["projects"], records=records, as_of_quarter=str(judged), flow=flow)
 
 
 def state_key(store: LayerStore, *, layers_dir: Path, definitions: IndicatorSet) -> str:
