@@ -25,7 +25,7 @@ from geoplan.monitoring.ledger import ledger_table, progress_records
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.ledger_status import default_status_flow_path, load_status_flow
 from geoplan.monitoring.ledger_store import PROGRESS_LAYER
-from geoplan.monitoring.plan_period import plan_for
+from geoplan.monitoring.plan_period import PlanPeriod, plan_for
 from geoplan.monitoring.snapshots import Snapshot, snapshot_registry
 from geoplan.services import provenance
 from geoplan.services.coverage_inputs import FACILITIES, VILLAGES, CoverageInputs, coverage_inputs, uses_network
@@ -37,6 +37,7 @@ __all__ = [
     "IndicatorRun",
     "compute_indicators",
     "definitions_for",
+    "quarters_with_data",
     "record_snapshot",
     "state_key",
     "synthetic_layers",
@@ -103,6 +104,17 @@ def compute_indicators(
     )
     table = evaluate(definitions=chosen, inputs=inputs)
     return IndicatorRun(table=table, as_of=moment, definitions=chosen, definitions_sha256=indicator_set.sha256)
+
+
+def quarters_with_data(store: LayerStore, plan: PlanPeriod, *, now: datetime | None = None) -> list[str]:
+    """The plan's quarters the store can answer: from the first one by whose end something had been written to
+    the last monitored one, none that has not begun (oldest first)."""
+    current = as_of_now(now)
+    offered = [q for q in plan.quarters() if q <= current.quarter]
+    for index, quarter in enumerate(offered):
+        if store.audit_log(limit=1, until=as_of_quarter(quarter, now=current.at).iso):
+            return [str(q) for q in offered[index:]]
+    return []
 
 
 def _needs(definitions: tuple[IndicatorDef, ...]) -> Needs:

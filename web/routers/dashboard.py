@@ -14,8 +14,9 @@ no markup is ever parsed in the browser and nothing needs a CDN or a chart libra
 indicator service through the app's indicator cache (the same answers as `/api/indicators`); the history and
 the early warnings from the snapshots.
 
-GET /api/dashboard[?quarter=2026Q2]  (default: now)
-    {as_of, as_of_local, current, quarter, synthetic_layers, previous_snapshot, indicators: [{id, titles, unit,
+GET /api/dashboard[?quarter=2020Q2|now]  (default: now, or the plan's last monitored quarter once today is past it)
+    {as_of, as_of_local, current, quarter, quarters (the plan's quarters with data), plan, synthetic_layers,
+     previous_snapshot, indicators: [{id, titles, unit,
      description, good_direction, targets, target_text, value, value_text, state, state_label, change,
      change_text, warnings, links, rows: [{scope, scope_key, value, value_text, target_text, target_met,
      met_label, note}]}], warnings: {snapshot, previous_snapshot_id, items}, snapshots, history: {snapshots,
@@ -33,8 +34,9 @@ from fastapi.responses import HTMLResponse
 
 from geoplan.access import Role, can_see_layer
 from geoplan.catalog import Catalog
-from geoplan.monitoring.asof import as_of_either
 from geoplan.monitoring.indicator_defs import IndicatorDef
+from geoplan.monitoring.asof import as_of_now
+from geoplan.monitoring.plan_period import PlanPeriod, chosen_moment, plan_for
 from geoplan.monitoring.snapshots import Snapshot
 from geoplan.monitoring.snapshots import warnings as snapshot_warnings
 from geoplan.reporting.charts import Chart, snapshot_label
@@ -42,6 +44,7 @@ from geoplan.reporting.formatting import change_text, met_label, note_text, plai
 from geoplan.reporting.render import FORMATS
 from geoplan.reporting.report_data import ReportData, gather_report
 from geoplan.reporting.svg_charts import chart_svg
+from geoplan.services.indicators import quarters_with_data
 from geoplan.services.provenance import synthetic_titles
 from geoplan.storage import LayerStore
 from web.deps import CatalogDep, SettingsDep, StoreDep
@@ -201,7 +204,9 @@ def _warnings_json(store: LayerStore, data: ReportData) -> dict[str, Any]:
     }
 
 
-def dashboard_json(store: LayerStore, data: ReportData) -> dict[str, Any]:
+def dashboard_json(
+    store: LayerStore, data: ReportData, *, plan: PlanPeriod | None = None, quarters: list[str] | None = None
+) -> dict[str, Any]:
     catalog = store.catalog
     towns = data.town_table
     return {
@@ -209,6 +214,8 @@ def dashboard_json(store: LayerStore, data: ReportData) -> dict[str, Any]:
         "as_of_local": data.as_of_local,
         "current": data.as_of.current,
         "quarter": str(data.quarter),
+        "quarters": list(quarters or []),
+        "plan": None if plan is None else plan.to_dict(),
         "synthetic_layers": list(data.synthetic),
         "synthetic_titles": list(synthetic_titles(store, data.synthetic)),
         "previous_snapshot": None if data.previous is None else _snapshot_json(data.previous),
@@ -260,15 +267,18 @@ async def dashboard_data(
     store: StoreDep,
     settings: SettingsDep,
     cache: IndicatorCacheDep,
-    quarter: Annotated[str | None, Query(max_length=10, description="e.g. 2026Q2: the end of that quarter")] = None,
+    quarter: Annotated[str | None, Query(max_length=10, description="e.g. 2020Q2: the end of that quarter; now: today")] = None,
 ) -> dict[str, Any]:
-    moment = as_of_either(None, quarter)
+    plan = plan_for(settings.layers_dir)
+    # `now` asks for the store as it is today, whatever the plan's default
+    moment = as_of_now() if (quarter or "").strip().lower() == "now" else chosen_moment(None, quarter, plan=plan)
 
     def build() -> dict[str, Any]:
         run = cache.run(moment)
         data = gather_report(
             store, layers_dir=settings.layers_dir, quarter=moment.quarter, run=run, definitions=None, maps=False
         )
-        return dashboard_json(store, data)
+        quarters = [] if plan is None else quarters_with_data(store, plan)
+        return dashboard_json(store, data, plan=plan, quarters=quarters)
 
     return await run_in_threadpool(build)
