@@ -275,7 +275,7 @@
       if (shown === null && asked) {
         quarterInput.value = '';
         window.history.replaceState(null, '', window.location.pathname);
-        notice.textContent += ' 下面显示当前数据。';
+        notice.textContent += ' 下面显示默认时点的数据。';
         load().catch(failed);
       } else if (shown !== null) {
         notice.textContent += ' 下面仍是' + (shown ? ' ' + shown + ' 季末' : '当前') + '的数据。';
