@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 import shapely.affinity
 
-from geoplan.monitoring.ledger_quarters import Quarter
+from geoplan.monitoring.ledger_quarters import Quarter, quarter_range
 
 __all__ = [
     "BATCH",
@@ -79,14 +79,6 @@ def report_day(quarter: Quarter) -> datetime:
     return datetime(after.year, 3 * (after.q - 1) + 1, 10, 2, 0, tzinfo=UTC)
 
 
-def _quarters(first: Quarter, last: Quarter) -> list[Quarter]:
-    out, q = [], first
-    while q <= last:
-        out.append(q)
-        q = q.next()
-    return out
-
-
 def demo_timeline(
     layers: dict[str, gpd.GeoDataFrame], progress: pd.DataFrame, *, rng: np.random.Generator
 ) -> list[Event]:
@@ -118,7 +110,7 @@ def demo_timeline(
 def _openings(layer: str, frame: gpd.GeoDataFrame, late: np.ndarray, rng: np.random.Generator) -> list[Event]:
     """The features not there at the start, opened quarter by quarter (2017Q4–2020Q4)."""
     events = [Event(PLAN_START, layer, "replace", frame[~late].reset_index(drop=True), "计划开始时已有")]
-    quarters = _quarters(HISTORY_FIRST.next(), HISTORY_LAST)
+    quarters = quarter_range(HISTORY_FIRST.next(), HISTORY_LAST)
     opened = rng.integers(0, len(quarters), size=int(late.sum()))
     rows = np.flatnonzero(late)
     for index, quarter in enumerate(quarters):
@@ -134,7 +126,7 @@ def _stepped(
 ) -> list[Event]:
     """Each feature walks `steps` up to its end status, one step at a drawn quarter; with `grow`, a feature
     starts as a smaller core of its outline and reaches its full extent with its second step."""
-    quarters = _quarters(HISTORY_FIRST.next(), HISTORY_LAST)
+    quarters = quarter_range(HISTORY_FIRST.next(), HISTORY_LAST)
     paths: list[list[tuple[int, str, bool]]] = []  # (quarter index, status, full extent) per feature
     for status in frame["status"]:
         end = steps.index(str(status))
@@ -215,7 +207,7 @@ def _project_reports(projects: gpd.GeoDataFrame, progress: pd.DataFrame) -> list
     events = [Event(PLAN_START, "projects", "replace", start, "项目台账（计划开始）")]
     recorded = pd.to_datetime(progress["recorded_at"], utc=True)
     state = start
-    for quarter in _quarters(HISTORY_FIRST, HISTORY_LAST):
+    for quarter in quarter_range(HISTORY_FIRST, HISTORY_LAST):
         day = report_day(quarter)
         known = progress[(recorded <= pd.Timestamp(day)).to_numpy()].sort_values(["project_id", "quarter"])
         latest = known.groupby("project_id").tail(1).set_index("project_id")

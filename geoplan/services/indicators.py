@@ -191,7 +191,7 @@ def record_snapshot(
 ) -> Snapshot:
     """Compute every indicator as of the end of `quarter` (default: the current quarter, i.e. now) and
     record it. A quarter that has not begun is refused; one the audit log cannot reach back to is refused
-    with the reason (`asof`)."""
+    with the reason (`asof`). `taken_at` dates the snapshot (the demo's history, on its report days); else now."""
     indicator_set = definitions or definitions_for(store, layers_dir)
     current = as_of_now(now)
     chosen = Quarter.parse(quarter) if quarter is not None else current.quarter
