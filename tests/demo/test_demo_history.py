@@ -197,3 +197,48 @@ def test_today_the_store_holds_what_the_demo_builds(demo_store_path: Path, catal
             assert shapely.equals_exact(stored.geometry.values, expected.geometry.values, tolerance=1e-9).all(), name
     finally:
         store.close()
+
+
+@pytest.mark.postgis
+def test_on_postgis_a_quarter_of_the_plan_equals_the_geopackage_demos(
+    postgis_url: str, demo_store_path: Path, catalog: Catalog
+) -> None:
+    """The same history written into PostGIS answers 2019Q2 with every row of the GeoPackage demo's snapshot."""
+    from geoplan.demo.history import write_demo
+    from geoplan.monitoring.asof import as_of_quarter
+    from geoplan.services.indicators import compute_indicators
+    from geoplan.storage.postgis import PostGISStore
+
+    store = PostGISStore(postgis_url, catalog)
+    try:
+        write_demo(
+            store, build_demo(LAYERS_DIR / "sources"), layers_dir=LAYERS_DIR, actor="geoplan demo", snapshots=False
+        )
+        entries = store.audit_log(limit=1000, layer="sponge_areas")
+        assert entries and all(e.detail.get("backdated") for e in entries)
+        run = compute_indicators(store, layers_dir=LAYERS_DIR, as_of=as_of_quarter("2019Q2"))
+    finally:
+        store.close()
+    end = quarter_end("2019Q2")
+    gpkg = GeoPackageStore(demo_store_path, catalog)
+    try:
+        towns = library_towns_then(demo_store_path, gpkg, end)
+    finally:
+        gpkg.close()
+    assert run.as_of.iso == end
+    with sqlite3.connect(demo_store_path) as connection:
+        recorded = {
+            (indicator, key): value
+            for indicator, key, value in connection.execute(
+                "SELECT v.indicator, v.scope_key, v.value FROM geoplan_indicator_values v "
+                "JOIN geoplan_indicator_snapshots s ON s.id = v.snapshot_id WHERE s.quarter = '2019Q2'"
+            )
+        }
+    got = {(r["indicator"], r["scope_key"]): r["value"] for r in run.table.to_dict("records")}
+    assert set(got) == set(recorded)
+    for key, value in recorded.items():
+        if value is None:
+            assert got[key] is None or pd.isna(got[key]), key
+        else:
+            assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
+    assert {k: got[("library_towns", k)] for k in towns} == towns  # and the independent count
