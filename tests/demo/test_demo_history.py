@@ -245,3 +245,32 @@ def test_on_postgis_a_quarter_of_the_plan_equals_the_geopackage_demos(
         else:
             assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
     assert {k: got[("library_towns", k)] for k in towns} == towns  # and the independent count
+
+
+def test_without_a_quarter_the_indicators_show_the_plans_last_one_and_say_so(
+    demo_store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Today (2026) is past the plan (layers/plan.yaml, monitored until 2020Q4): the default is 2020Q4's end."""
+    out = tmp_path / "default.json"
+    assert main(["indicators", "--store", str(demo_store_path), "--only", "projects_overdue", "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "显示 2020Q4 季末" in printed and "showing 2020Q4, the plan's last monitored quarter" in printed
+    rows = json.loads(out.read_text(encoding="utf-8"))
+    assert {r["as_of"] for r in rows} == {quarter_end("2020Q4")}
+    # overdue as of the plan's end, from the records known then: unfinished projects whose end year is over
+    end = quarter_end("2020Q4")
+    with sqlite3.connect(demo_store_path) as connection:
+        projects = pd.read_sql("SELECT project_id, start_year, end_year FROM projects", connection)
+        records = pd.read_sql(
+            "SELECT id, project_id, quarter, status, progress_pct, recorded_at FROM geoplan_project_progress",
+            connection,
+        )
+    known = records[(pd.to_datetime(records["recorded_at"], utc=True) <= pd.Timestamp(end)).to_numpy()]
+    latest = known.sort_values(["project_id", "quarter", "id"]).groupby("project_id").tail(1).set_index("project_id")
+    overdue = 0
+    for pid, end_year in zip(projects["project_id"], projects["end_year"], strict=True):
+        status, progress = (
+            ("前期", 0.0) if pid not in latest.index else (latest.loc[pid, "status"], latest.loc[pid, "progress_pct"])
+        )
+        overdue += int(end_year <= 2020 and progress < 100 and status != "已完工")
+    assert next(r["value"] for r in rows if r["scope"] == "district") == overdue
