@@ -29,6 +29,7 @@ from geoplan.monitoring.indicator_defs import IndicatorSet, load_indicator_defs,
 from geoplan.monitoring.indicator_kinds import KINDS
 from geoplan.monitoring.indicators import NO_DATA, Inputs
 from geoplan.monitoring.indicators_table import RESULT_COLUMNS, evaluate
+from geoplan.monitoring.plan_period import load_plan
 from geoplan.services.indicators import IndicatorRun, compute_indicators
 from geoplan.services.overlap_marks import MarkRegistry
 from geoplan.services.rule_files import default_rules_path, load_rules
@@ -671,7 +672,9 @@ def test_demo_project_indicators_equal_a_pandas_recomputation(
     demo_run: IndicatorRun, demo_layers: DemoLayers, demo_store_path: Path
 ) -> None:
     projects = demo_layers.layers["projects"]
-    ledger = independent_ledger(demo_store_path, str(demo_run.as_of.quarter)).set_index("project_id")
+    # overdue is judged at the as-of quarter, but never after the plan's last monitored one (layers/plan.yaml)
+    judged = min(demo_run.as_of.quarter, load_plan(LAYERS_DIR / "plan.yaml").monitored_until)
+    ledger = independent_ledger(demo_store_path, str(judged)).set_index("project_id")
     rows = []
     for p in projects.itertuples():
         status, overdue = ledger.loc[p.project_id, "status"], bool(ledger.loc[p.project_id, "overdue"])
