@@ -23,10 +23,16 @@ from rich.text import Text
 
 from geoplan.commands.common import StoreOption, check_output, err, existing_store, out, write_table
 from geoplan.monitoring.indicator_defs import IndicatorSet
-from geoplan.monitoring.plan_period import chosen_moment, plan_for
+from geoplan.monitoring.plan_period import plan_for
 from geoplan.monitoring.snapshots import history as snapshot_history
 from geoplan.monitoring.snapshots import warnings as snapshot_warnings
-from geoplan.services.indicators import compute_indicators, definitions_for, record_snapshot, synthetic_layers
+from geoplan.services.indicators import (
+    chosen_for,
+    compute_indicators,
+    definitions_for,
+    record_snapshot,
+    synthetic_layers,
+)
 from geoplan.settings import Settings
 from geoplan.storage import LayerStore
 
@@ -90,7 +96,7 @@ def indicators(
     wanted = None if only is None else [i.strip() for i in only.split(",") if i.strip()]
     with _opened(store, definitions) as (settings, backend, indicator_set):
         plan = plan_for(settings.layers_dir)
-        moment = chosen_moment(as_of, quarter, plan=plan, names=("--as-of", "--quarter"))
+        moment = chosen_for(backend, plan, as_of, quarter, names=("--as-of", "--quarter"))
         if as_of is None and quarter is None and plan is not None and not moment.current:
             out.print(
                 Text(

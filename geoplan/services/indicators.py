@@ -25,7 +25,7 @@ from geoplan.monitoring.ledger import ledger_table, progress_records
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.ledger_status import default_status_flow_path, load_status_flow
 from geoplan.monitoring.ledger_store import PROGRESS_LAYER
-from geoplan.monitoring.plan_period import PlanPeriod, plan_for
+from geoplan.monitoring.plan_period import PlanPeriod, chosen_moment, plan_for
 from geoplan.monitoring.snapshots import Snapshot, snapshot_registry
 from geoplan.services import provenance
 from geoplan.services.coverage_inputs import FACILITIES, VILLAGES, CoverageInputs, coverage_inputs, uses_network
@@ -35,6 +35,7 @@ from geoplan.storage import LayerStore, require_initialised
 
 __all__ = [
     "IndicatorRun",
+    "chosen_for",
     "compute_indicators",
     "definitions_for",
     "quarters_with_data",
@@ -104,6 +105,23 @@ def compute_indicators(
     )
     table = evaluate(definitions=chosen, inputs=inputs)
     return IndicatorRun(table=table, as_of=moment, definitions=chosen, definitions_sha256=indicator_set.sha256)
+
+
+def chosen_for(
+    store: LayerStore,
+    plan: PlanPeriod | None,
+    as_of: str | None = None,
+    quarter: str | None = None,
+    *,
+    names: tuple[str, str] = ("as_of", "quarter"),
+    now: datetime | None = None,
+) -> AsOf:
+    """The moment a caller chose, or the plan's default (`plan_period.chosen_moment`) when the store holds data
+    by then; a store whose data all came after the plan (a fresh import) shows now instead."""
+    moment = chosen_moment(as_of, quarter, plan=plan, names=names, now=now)
+    if as_of is None and quarter is None and not moment.current and not store.audit_log(limit=1, until=moment.iso):
+        return as_of_now(now)
+    return moment
 
 
 def quarters_with_data(store: LayerStore, plan: PlanPeriod, *, now: datetime | None = None) -> list[str]:

@@ -10,12 +10,16 @@ import pandas as pd
 import pytest
 import yaml
 
+from geoplan.catalog import Catalog
 from geoplan.errors import InputError
 from geoplan.monitoring.indicator_defs import load_indicator_defs
 from geoplan.monitoring.ledger import ledger_table
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.plan_period import chosen_moment, load_plan, plan_from_dict
+from geoplan.services.indicators import chosen_for, quarters_with_data
+from geoplan.storage import LayerStore
 from tests.conftest import LAYERS_DIR
+from tests.factories import sample_frame
 
 PLAN = LAYERS_DIR / "plan.yaml"
 
@@ -107,3 +111,19 @@ def test_overdue_is_judged_no_later_than_the_plans_last_quarter() -> None:
     assert at_plan_end["overdue"].tolist() == [False, True]
     at_2026 = ledger_table(projects=projects, records=records, as_of_quarter="2026Q4")
     assert at_2026["overdue"].tolist() == [True, True]  # what judging against today would say
+
+
+def test_the_plans_last_quarter_is_the_default_only_where_the_store_holds_data_by_then(
+    store: LayerStore, catalog: Catalog
+) -> None:
+    """A store filled today (a fresh import after the plan) shows now; one with the plan's history, 2020Q4."""
+    plan = load_plan(PLAN)
+    later = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    store.write("towns", sample_frame(catalog.get("towns"), 1))  # today
+    assert chosen_for(store, plan, now=later).current
+    assert store.audit_log(limit=1)[0].at > "2021"  # nothing by the end of 2020Q4
+    store.write("villages", sample_frame(catalog.get("villages"), 1), at=datetime(2018, 3, 1, tzinfo=UTC))
+    moment = chosen_for(store, plan, now=later)
+    assert not moment.current and moment.quarter == Quarter(2020, 4)
+    assert quarters_with_data(store, plan, now=later) == [f"{y}Q{q}" for y in (2018, 2019, 2020) for q in (1, 2, 3, 4)]
+    assert chosen_for(store, plan, quarter="2019Q1", now=later).quarter == Quarter(2019, 1)  # asked: as asked

@@ -34,9 +34,9 @@ from fastapi.responses import HTMLResponse
 
 from geoplan.access import Role, can_see_layer
 from geoplan.catalog import Catalog
-from geoplan.monitoring.indicator_defs import IndicatorDef
 from geoplan.monitoring.asof import as_of_now
-from geoplan.monitoring.plan_period import PlanPeriod, chosen_moment, plan_for
+from geoplan.monitoring.indicator_defs import IndicatorDef
+from geoplan.monitoring.plan_period import PlanPeriod, plan_for
 from geoplan.monitoring.snapshots import Snapshot
 from geoplan.monitoring.snapshots import warnings as snapshot_warnings
 from geoplan.reporting.charts import Chart, snapshot_label
@@ -44,7 +44,7 @@ from geoplan.reporting.formatting import change_text, met_label, note_text, plai
 from geoplan.reporting.render import FORMATS
 from geoplan.reporting.report_data import ReportData, gather_report
 from geoplan.reporting.svg_charts import chart_svg
-from geoplan.services.indicators import quarters_with_data
+from geoplan.services.indicators import chosen_for, quarters_with_data
 from geoplan.services.provenance import synthetic_titles
 from geoplan.storage import LayerStore
 from web.deps import CatalogDep, SettingsDep, StoreDep
@@ -267,11 +267,14 @@ async def dashboard_data(
     store: StoreDep,
     settings: SettingsDep,
     cache: IndicatorCacheDep,
-    quarter: Annotated[str | None, Query(max_length=10, description="e.g. 2020Q2: the end of that quarter; now: today")] = None,
+    quarter: Annotated[
+        str | None, Query(max_length=10, description="e.g. 2020Q2: the end of that quarter; now: today")
+    ] = None,
 ) -> dict[str, Any]:
     plan = plan_for(settings.layers_dir)
     # `now` asks for the store as it is today, whatever the plan's default
-    moment = as_of_now() if (quarter or "").strip().lower() == "now" else chosen_moment(None, quarter, plan=plan)
+    wants_now = (quarter or "").strip().lower() == "now"
+    moment = as_of_now() if wants_now else await run_in_threadpool(chosen_for, store, plan, None, quarter)
 
     def build() -> dict[str, Any]:
         run = cache.run(moment)
