@@ -35,8 +35,12 @@ def db_init(store: StoreOption = None) -> None:
 def demo(
     store: StoreOption = None,
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic layers.")] = 20240501,
+    snapshots: Annotated[
+        bool, typer.Option("--snapshots/--no-snapshots", help="Record the quarterly snapshots 2017Q4–2020Q4.")
+    ] = True,
 ) -> None:
-    """Build the Gaoming demo data (real outline and names, synthetic the rest) into the store."""
+    """Build the Gaoming demo data (real outline and names, synthetic the rest) into a new store, with its
+    history 2017Q3–2020Q4 (dated writes) and, unless --no-snapshots, its quarterly snapshots."""
     from geoplan.demo import build_demo
     from geoplan.demo.history import write_demo
 
@@ -65,6 +69,7 @@ def demo(
                 layers_dir=settings.layers_dir,
                 actor="geoplan demo",
                 seed=seed,
+                snapshots=snapshots,
                 on_step=lambda name: progress.update(writing, description=f"writing {name}"),
             )
             progress.update(writing, total=1, completed=1)
@@ -72,8 +77,9 @@ def demo(
     finally:
         backend.close()
     out.print(
-        f"demo data written to {settings.store} with its history 2017Q3–2020Q4 and quarterly snapshots 2017Q4–2020Q4; "
-        "every layer but the district outline is SYNTHETIC"
+        f"demo data written to {settings.store} with its history 2017Q3–2020Q4"
+        + (" and quarterly snapshots 2017Q4–2020Q4" if snapshots else "")
+        + "; every layer but the district outline is SYNTHETIC"
     )
 
 

@@ -18,6 +18,7 @@ import geopandas as gpd
 from geoplan.demo.build import DEFAULT_SEED, DemoData
 from geoplan.demo.geometry import step_rng
 from geoplan.demo.timeline import HISTORY_LAST, PLAN_START, demo_timeline, report_day
+from geoplan.errors import InputError
 from geoplan.monitoring.ledger import load_records
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.services.indicators import record_snapshot
@@ -48,6 +49,12 @@ def write_demo(
             on_step(name)
 
     init_store(store)
+    if store.audit_log(limit=1):
+        raise InputError(
+            f"the store already holds data: the demo writes its history from {PLAN_START.date()} on and needs a new "
+            "store (another path, or an empty database)",
+            zh=f"库中已有数据：演示数据从 {PLAN_START.date()} 起按时间写入历史，需要新库（换路径或空数据库）。",
+        )
     step("district")
     store.write("district", _checked(store, "district", data.layers["district"]), actor=actor, at=PLAN_START)
     final: dict[str, gpd.GeoDataFrame] = {}
