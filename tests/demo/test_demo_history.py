@@ -274,3 +274,23 @@ def test_without_a_quarter_the_indicators_show_the_plans_last_one_and_say_so(
         )
         overdue += int(end_year <= 2020 and progress < 100 and status != "已完工")
     assert next(r["value"] for r in rows if r["scope"] == "district") == overdue
+
+
+def test_the_demo_needs_a_new_store(tmp_path: Path, catalog: Catalog) -> None:
+    """Its history starts in 2017: on a store that already holds data it is refused, before writing anything."""
+    from geoplan.demo import DemoData
+    from geoplan.demo.history import write_demo
+    from geoplan.errors import InputError
+    from tests.factories import sample_frame
+
+    store = GeoPackageStore(tmp_path / "used.gpkg", catalog)
+    try:
+        store.init()
+        store.write("towns", sample_frame(catalog.get("towns"), 1))
+        empty = DemoData(layers={}, population=None, progress=pd.DataFrame())  # type: ignore[arg-type]
+        with pytest.raises(InputError, match="already holds data") as caught:
+            write_demo(store, empty, layers_dir=LAYERS_DIR, actor="geoplan demo")
+        assert "需要新库" in caught.value.zh
+        assert len(store.audit_log()) == 1
+    finally:
+        store.close()
