@@ -118,7 +118,7 @@ def district_case(repeat: int) -> tuple[Case, FullRun]:
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "demo.gpkg")
         with contextlib.redirect_stdout(io.StringIO()):
-            code = cli_main(["demo", "--store", path])
+            code = cli_main(["demo", "--store", path, "--no-snapshots"])
         if code not in (0, None):
             raise SystemExit(f"geoplan demo failed with exit code {code}")
         store = open_store(path, load_catalog(ROOT / "layers"))

@@ -48,7 +48,7 @@ def demo_inputs(workdir: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, Rast
 
     path = workdir / "demo.gpkg"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        assert main(["demo", "--store", str(path)]) == 0
+        assert main(["demo", "--store", str(path), "--no-snapshots"]) == 0
     store = open_store(str(path), load_catalog(DEFAULT_LAYERS_DIR))
     try:
         villages = store.read("villages").to_crs(METRIC_CRS)

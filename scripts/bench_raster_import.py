@@ -93,7 +93,7 @@ def main() -> None:
             from geoplan.cli import main as cli
 
             store_path = Path(tmp) / "demo.gpkg"
-            assert cli(["demo", "--store", str(store_path)]) == 0
+            assert cli(["demo", "--store", str(store_path), "--no-snapshots"]) == 0
         catalog = load_catalog(ROOT / "layers")
         store = GeoPackageStore(store_path, catalog)
         district = shapely.union_all(store.read("district").to_crs(METRIC_CRS).geometry.values)

@@ -112,7 +112,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         path = Path(tmp) / "demo.gpkg"
         with contextlib.redirect_stdout(io.StringIO()):
-            assert cli(["demo", "--store", str(path)]) == 0
+            assert cli(["demo", "--store", str(path), "--no-snapshots"]) == 0
         url = args.postgis
         if url is None:
             server = start_postgis()

@@ -37,7 +37,10 @@ Everything is vectorised (shapely 2, numpy, scipy); there is no Python loop over
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -297,6 +300,29 @@ def metric_geoms(frame: gpd.GeoDataFrame) -> NDArray[np.object_]:
     return np.asarray(series.to_numpy(), dtype=object)
 
 
+_CELL_LINKS: OrderedDict[tuple[str, float, str], tuple[WalkGraph, Links]] = OrderedDict()
+_CELL_LINKS_LOCK = threading.Lock()
+
+
+def _linked_cells(graph: WalkGraph, centres: FloatArray, access_m: float, linker: Linker) -> Links:
+    """The cell centres linked to `graph`, remembered for the last few (graph, centres) pairs: the same cells
+    on the same (cached) graph are linked once for every quarter's indicators, not once per run."""
+    points = np.ascontiguousarray(centres, dtype=np.float64)
+    key = (hashlib.sha256(points.tobytes()).hexdigest(), float(access_m), str(linker))
+    with _CELL_LINKS_LOCK:
+        known = _CELL_LINKS.get(key)
+    if known is not None and known[0] is graph:
+        return known[1]
+    links = link_points(graph, points, access_m=access_m, linker=linker)
+    for array in (links.link_m, links.linked, links.edge, links.along, links.anchor, links.offset):
+        array.flags.writeable = False
+    with _CELL_LINKS_LOCK:
+        _CELL_LINKS[key] = (graph, links)
+        while len(_CELL_LINKS) > 4:
+            _CELL_LINKS.popitem(last=False)
+    return links
+
+
 def cell_times(
     centres: FloatArray,
     fac_xy: FloatArray,
@@ -327,9 +353,7 @@ def cell_times(
     assert graph is not None
     horizon = settings.horizon_m
     facs = link_points(graph, fac_xy, access_m=settings.access_m, linker=linker)
-    cells = (
-        cell_links if cell_links is not None else link_points(graph, centres, access_m=settings.access_m, linker=linker)
-    )
+    cells = cell_links if cell_links is not None else _linked_cells(graph, centres, settings.access_m, linker)
     node_dist, node_fac = source_distances(graph, facs, limit_m=horizon)
     node_dist, node_fac = np.r_[node_dist, np.inf], np.r_[node_fac, -1]  # anchor n_nodes: unlinked
     # per cell: in by either end of its edge, or straight along the edge to a facility on the same edge

@@ -9,6 +9,9 @@ outlines and centres are transformed, so the shares stay exact. The coverage and
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +43,47 @@ class CellShares:
     unassigned_population: float
 
 
+_MEMO: OrderedDict[str, CellShares] = OrderedDict()
+_MEMO_SIZE = 4
+_MEMO_LOCK = threading.Lock()
+
+
 def cell_shares(population: RasterData, village_geoms: NDArray[np.object_]) -> CellShares:
     """Populated cells and the exact area share of each that every village holds (see the module docstring).
+
+    Remembered for the last few inputs, by their contents: the shares depend only on the cells and the village
+    outlines, which stay the same from one quarter's indicators to the next (and from the cultural to the
+    library coverage of one run). The arrays returned are read-only, shared by every caller.
+    """
+    key = _digest(population, village_geoms)
+    with _MEMO_LOCK:
+        known = _MEMO.get(key)
+        if known is not None:
+            _MEMO.move_to_end(key)
+            return known
+    shares = _cell_shares(population, village_geoms)
+    for array in (shares.centres, shares.values, shares.village, shares.cell, shares.people):
+        array.flags.writeable = False
+    with _MEMO_LOCK:
+        _MEMO[key] = shares
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return shares
+
+
+def _digest(population: RasterData, village_geoms: NDArray[np.object_]) -> str:
+    h = hashlib.sha256()
+    array = np.ascontiguousarray(population.array)
+    h.update(f"{array.dtype}|{array.shape}|{tuple(population.transform)}|{population.crs}|{population.nodata}".encode())
+    h.update(array.tobytes())
+    geoms = np.asarray(village_geoms, dtype=object)
+    for wkb in shapely.to_wkb(geoms):
+        h.update(b"-" if wkb is None else wkb)
+    return h.hexdigest()
+
+
+def _cell_shares(population: RasterData, village_geoms: NDArray[np.object_]) -> CellShares:
+    """`cell_shares`, computed.
 
     Only cells that a village outline crosses need a polygon intersection. For a north-up raster in the metric
     CRS those are found by burning the outlines into the grid (every cell they touch, grown by one cell so no

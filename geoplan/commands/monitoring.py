@@ -23,11 +23,17 @@ from rich.text import Text
 
 from geoplan.beijing_time import shown_time
 from geoplan.commands.common import StoreOption, check_output, err, existing_store, out, write_table
-from geoplan.monitoring.asof import as_of_either
 from geoplan.monitoring.indicator_defs import IndicatorSet
+from geoplan.monitoring.plan_period import plan_for
 from geoplan.monitoring.snapshots import history as snapshot_history
 from geoplan.monitoring.snapshots import warnings as snapshot_warnings
-from geoplan.services.indicators import compute_indicators, definitions_for, record_snapshot, synthetic_layers
+from geoplan.services.indicators import (
+    chosen_for,
+    compute_indicators,
+    definitions_for,
+    record_snapshot,
+    synthetic_layers,
+)
 from geoplan.settings import Settings
 from geoplan.storage import LayerStore
 
@@ -88,9 +94,18 @@ def indicators(
 ) -> None:
     """Every indicator with its target, computed from the layers (as of a date or quarter: the audit is replayed)."""
     check_output(output, _OUTPUT_SUFFIXES)
-    moment = as_of_either(as_of, quarter, names=("--as-of", "--quarter"))
     wanted = None if only is None else [i.strip() for i in only.split(",") if i.strip()]
     with _opened(store, definitions) as (settings, backend, indicator_set):
+        plan = plan_for(settings.layers_dir)
+        moment = chosen_for(backend, plan, as_of, quarter, names=("--as-of", "--quarter"))
+        if as_of is None and quarter is None and plan is not None and not moment.current:
+            out.print(
+                Text(
+                    f"显示 {moment.quarter} 季末：行动计划（{plan.title_zh}，{plan.start}–{plan.monitored_until}）"
+                    f"的最后一个监测季度，今天已在其后 / showing {moment.quarter}, the plan's last monitored quarter; "
+                    "give --quarter for another one"
+                )
+            )
         with err.status("computing indicators…"):
             run = compute_indicators(
                 backend, layers_dir=settings.layers_dir, as_of=moment, definitions=indicator_set, only=wanted

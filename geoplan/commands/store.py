@@ -35,12 +35,14 @@ def db_init(store: StoreOption = None) -> None:
 def demo(
     store: StoreOption = None,
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic layers.")] = 20240501,
+    snapshots: Annotated[
+        bool, typer.Option("--snapshots/--no-snapshots", help="Record the quarterly snapshots 2017Q4–2020Q4.")
+    ] = True,
 ) -> None:
-    """Build the Gaoming demo data (real outline and names, synthetic the rest) into the store."""
+    """Build the Gaoming demo data (real outline and names, synthetic the rest) into a new store, with its
+    history 2017Q3–2020Q4 (dated writes) and, unless --no-snapshots, its quarterly snapshots."""
     from geoplan.demo import build_demo
-    from geoplan.monitoring.ledger import load_records
-    from geoplan.monitoring.village_checklist import load_checklist_records
-    from geoplan.services.ingest import load_layers
+    from geoplan.demo.history import write_demo
 
     settings, backend = open_configured(store)
     try:
@@ -60,22 +62,25 @@ def demo(
                 progress=lambda step: progress.update(building, description=f"demo: {step}"),
             )
             progress.update(building, total=1, completed=1)
-            init_store(backend)
-            writing = progress.add_task("writing layers", total=len(data.layers) + 1)
-
-            def wrote(name: str) -> None:
-                progress.update(writing, description=f"writing {name}", advance=1)
-
-            load_layers(backend, data.layers, actor="geoplan demo", on_layer=wrote)
-            backend.write_raster("population", data.population, actor="geoplan demo")
-            load_records(backend, data.progress, actor="geoplan demo")  # the projects' quarterly records
-            if data.checklist is not None:
-                load_checklist_records(backend, data.checklist, actor="geoplan demo")
-            progress.update(writing, advance=1)
+            writing = progress.add_task("writing the demo's history 2017Q3–2020Q4", total=None)
+            write_demo(
+                backend,
+                data,
+                layers_dir=settings.layers_dir,
+                actor="geoplan demo",
+                seed=seed,
+                snapshots=snapshots,
+                on_step=lambda name: progress.update(writing, description=f"writing {name}"),
+            )
+            progress.update(writing, total=1, completed=1)
         _print_layer_table(backend)
     finally:
         backend.close()
-    out.print(f"demo data written to {settings.store}; every layer but the district outline is SYNTHETIC")
+    out.print(
+        f"demo data written to {settings.store} with its history 2017Q3–2020Q4"
+        + (" and quarterly snapshots 2017Q4–2020Q4" if snapshots else "")
+        + "; every layer but the district outline is SYNTHETIC"
+    )
 
 
 def layers(store: StoreOption = None) -> None:

@@ -164,15 +164,17 @@ class SnapshotRegistry:
         actor: str,
         definitions: IndicatorSet,
         rule_files: Sequence[Mapping[str, str]] = (),
+        taken_at: str | None = None,
     ) -> Snapshot:
         """Store one evaluated indicator table as a snapshot, with its audit entry (one transaction).
 
         The entry names the definitions file and `rule_files` (name and SHA-256 of each rule file the run read),
-        so a snapshot can be traced to the rules that made it."""
+        so a snapshot can be traced to the rules that made it. `taken_at` (UTC ISO) dates a snapshot of the
+        demo's history on its synthetic report day; everyone else takes it now."""
         quarter = str(Quarter.parse(quarter))
         actor = _checked_actor(actor)
         directions = {d.id: d.good_direction for d in definitions}
-        taken_at = now_utc()
+        taken_at = taken_at or now_utc()
         with self.engine.begin() as connection:
             inserted = connection.execute(
                 _snapshots.insert(),

@@ -79,8 +79,17 @@ def coverage_inputs(store: LayerStore, *, network: bool, as_of: AsOf | None = No
         villages=layer_as_of(store, VILLAGES, as_of),
         facilities=layer_as_of(store, FACILITIES, as_of),
         population=raster_as_of(store, POPULATION, as_of),
-        graph=build_walk_graph(roads=layer_as_of(store, ROADS_LAYER, as_of)) if network else None,
+        graph=_walk_graph_as_of(store, as_of) if network else None,
     )
+
+
+def _walk_graph_as_of(store: LayerStore, as_of: AsOf) -> WalkGraph:
+    """The walking graph of the roads as they were at `as_of`: the cached current one when the roads have not
+    changed since (the usual case: a quarter's snapshot after the roads were imported)."""
+    latest = store.audit_log(limit=1, layer=ROADS_LAYER)
+    if latest and latest[0].at <= as_of.iso:
+        return walk_graph_for(store)
+    return build_walk_graph(roads=layer_as_of(store, ROADS_LAYER, as_of))
 
 
 def coverage_versions(store: LayerStore) -> tuple[tuple[str, int], ...]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -25,6 +25,7 @@ from geoplan.monitoring.ledger import ledger_table, progress_records
 from geoplan.monitoring.ledger_quarters import Quarter
 from geoplan.monitoring.ledger_status import default_status_flow_path, load_status_flow
 from geoplan.monitoring.ledger_store import PROGRESS_LAYER
+from geoplan.monitoring.plan_period import PlanPeriod, chosen_moment, plan_for
 from geoplan.monitoring.snapshots import Snapshot, snapshot_registry
 from geoplan.monitoring.village_checklist import CHECKLIST_FILE, checklist_for, checklist_records, checklist_state
 from geoplan.monitoring.village_checklist import known_records as known_checklist_records
@@ -52,8 +53,10 @@ from geoplan.storage import LayerStore, require_initialised
 
 __all__ = [
     "IndicatorRun",
+    "chosen_for",
     "compute_indicators",
     "definitions_for",
+    "quarters_with_data",
     "record_snapshot",
     "rule_files",
     "state_key",
@@ -145,6 +148,34 @@ def compute_indicators(
     return IndicatorRun(table=table, as_of=moment, definitions=chosen, definitions_sha256=indicator_set.sha256)
 
 
+def chosen_for(
+    store: LayerStore,
+    plan: PlanPeriod | None,
+    as_of: str | None = None,
+    quarter: str | None = None,
+    *,
+    names: tuple[str, str] = ("as_of", "quarter"),
+    now: datetime | None = None,
+) -> AsOf:
+    """The moment a caller chose, or the plan's default (`plan_period.chosen_moment`) when the store holds data
+    by then; a store whose data all came after the plan (a fresh import) shows now instead."""
+    moment = chosen_moment(as_of, quarter, plan=plan, names=names, now=now)
+    if as_of is None and quarter is None and not moment.current and not store.audit_log(limit=1, until=moment.iso):
+        return as_of_now(now)
+    return moment
+
+
+def quarters_with_data(store: LayerStore, plan: PlanPeriod, *, now: datetime | None = None) -> list[str]:
+    """The plan's quarters the store can answer: from the first one by whose end something had been written to
+    the last monitored one, none that has not begun (oldest first)."""
+    current = as_of_now(now)
+    offered = [q for q in plan.quarters() if q <= current.quarter]
+    for index, quarter in enumerate(offered):
+        if store.audit_log(limit=1, until=as_of_quarter(quarter, now=current.at).iso):
+            return [str(q) for q in offered[index:]]
+    return []
+
+
 def _needs(definitions: tuple[IndicatorDef, ...]) -> Needs:
     layers: set[str] = set()
     population = walk_graph = conflicts = ledger = life_circles = checklist = False
@@ -189,12 +220,10 @@ def _ledger(store: LayerStore, layers_dir: Path, layers: dict[str, gpd.GeoDataFr
     records = records.drop(columns=["superseded"], errors="ignore").reset_index(drop=True)
     flow_path = default_status_flow_path(layers_dir)
     flow = load_status_flow(flow_path, store.catalog) if flow_path.is_file() else None
-    return ledger_table(
-        projects=layers["projects"],
-        records=records,
-        as_of_quarter=str(moment.quarter),
-        flow=flow,
-    )
+    plan = plan_for(layers_dir)
+    # after the plan, overdue is judged at its last monitored quarter, not against years it never had
+    judged = moment.quarter if plan is None else plan.judged_quarter(moment.quarter)
+    return ledger_table(projects=layers["projects"], records=records, as_of_quarter=str(judged), flow=flow)
 
 
 def state_key(store: LayerStore, *, layers_dir: Path, definitions: IndicatorSet) -> str:
@@ -242,10 +271,11 @@ def record_snapshot(
     actor: str,
     definitions: IndicatorSet | None = None,
     now: datetime | None = None,
+    taken_at: datetime | None = None,
 ) -> Snapshot:
     """Compute every indicator as of the end of `quarter` (default: the current quarter, i.e. now) and
     record it. A quarter that has not begun is refused; one the audit log cannot reach back to is refused
-    with the reason (`asof`)."""
+    with the reason (`asof`). `taken_at` dates the snapshot (the demo's history, on its report days); else now."""
     indicator_set = definitions or definitions_for(store, layers_dir)
     current = as_of_now(now)
     chosen = Quarter.parse(quarter) if quarter is not None else current.quarter
@@ -260,6 +290,7 @@ def record_snapshot(
             actor=actor,
             definitions=indicator_set,
             rule_files=rule_files(layers_dir),
+            taken_at=None if taken_at is None else taken_at.astimezone(UTC).isoformat(timespec="seconds"),
         )
     finally:
         registry.close()

@@ -165,8 +165,17 @@ class LayerStore(AuditReader, Protocol):
         hold, only one batch is in memory at once."""
         ...
 
-    def write(self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system") -> int:
-        """Replace or append features; returns how many were written. Either all land or none."""
+    def write(
+        self,
+        layer: str,
+        frame: gpd.GeoDataFrame,
+        *,
+        mode: WriteMode = "replace",
+        actor: str = "system",
+        at: datetime | None = None,
+    ) -> int:
+        """Replace or append features; returns how many were written. Either all land or none. `at` writes the
+        version as of a past instant (the demo and history imports only; see `backdated_at`)."""
         ...
 
     def count(self, layer: str) -> int: ...
@@ -182,18 +191,22 @@ class LayerStore(AuditReader, Protocol):
         NotFoundError when none was (the history starts with the first write, or a migrated store's last one)."""
         ...
 
-    def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None:
+    def write_raster(
+        self, layer: str, raster: RasterData, *, actor: str = "system", at: datetime | None = None
+    ) -> None:
         """Replace the raster (checked by `raster_grid.checked`: 2-D, north-up, the catalogue's CRS, finite or
         nodata, cast to float32) and keep the version in the history. Audited as `write:raster`."""
         ...
 
     def has_raster(self, layer: str) -> bool: ...
 
-    def update_features(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str = "system") -> int:
+    def update_features(
+        self, layer: str, frame: gpd.GeoDataFrame, *, actor: str = "system", at: datetime | None = None
+    ) -> int:
         """Replace existing features, matched by id; all must exist. The audit keeps before and after."""
         ...
 
-    def delete_features(self, layer: str, ids: list[str], *, actor: str = "system") -> int:
+    def delete_features(self, layer: str, ids: list[str], *, actor: str = "system", at: datetime | None = None) -> int:
         """Delete features by id; all must exist. The audit keeps what was deleted."""
         ...
 
@@ -364,3 +377,35 @@ def check_all_found(layer: LayerDef, wanted: list[str], found: gpd.GeoDataFrame)
     missing = sorted(set(wanted) - {str(v) for v in found[layer.id_field]})
     if missing:
         raise NotFoundError(f"layer '{layer.name}' has no feature with {layer.id_field} {', '.join(missing[:10])}")
+
+
+def backdated_at(at: datetime | None, *, layer: str, latest: str | None) -> str | None:
+    """The audit time of a write "as of" a past instant `at` (None: now). Only the demo and imports of a layer's
+    history write so (no API caller can: the routers never pass `at`); the write is audited at `at` and its
+    detail says it was back-dated and when it was really made (`backdated_detail`).
+
+    `at` must be aware, not in the future, and not before the layer's newest audit entry (`latest`): the as-of
+    replay undoes the log newest first, so its times must keep the order of its entries.
+    """
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        raise InputError(f"layer '{layer}': a back-dated write needs an aware time, not {at.isoformat()}")
+    when = at.astimezone(UTC).isoformat(timespec="seconds")
+    if when > now_utc():
+        raise InputError(f"layer '{layer}': a write cannot be dated in the future ({when})")
+    if latest is not None and when < latest:
+        raise InputError(
+            f"layer '{layer}': a write dated {when} would go before the layer's latest audited change ({latest}); "
+            "history is written oldest first"
+        )
+    return when
+
+
+def backdated_detail(detail: str, at: str | None) -> str:
+    """An audit detail marked as back-dated (when `at` is set), with the moment it was really written."""
+    if at is None:
+        return detail
+    data = json.loads(detail) if detail else {}
+    data.update(backdated=True, recorded_at=now_utc())
+    return json.dumps(data, ensure_ascii=False)

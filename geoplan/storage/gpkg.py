@@ -34,6 +34,8 @@ from geoplan.storage.base import (
     Bounds,
     WriteMode,
     audit_detail,
+    backdated_at,
+    backdated_detail,
     check_all_found,
     check_batch_rows,
     check_tile_fields,
@@ -229,7 +231,15 @@ class GeoPackageStore(AuditReader):
             if len(frame) < rows:
                 return
 
-    def write(self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system") -> int:
+    def write(
+        self,
+        layer: str,
+        frame: gpd.GeoDataFrame,
+        *,
+        mode: WriteMode = "replace",
+        actor: str = "system",
+        at: datetime | None = None,
+    ) -> int:
         definition = vector_layer(self.catalog, layer)
         if mode not in ("replace", "append"):
             raise InputError(f"mode must be replace or append, not {mode!r}")
@@ -239,6 +249,7 @@ class GeoPackageStore(AuditReader):
         self._require_table(layer)
         try:
             with self._transaction() as connection:
+                when = self._backdated(connection, layer, at)
                 if mode == "replace":
                     connection.execute(f"DELETE FROM {_quote(layer)}")
                 connection.executemany(insert, ([*row, blob] for row, blob in zip(rows, blobs, strict=True)))
@@ -249,7 +260,8 @@ class GeoPackageStore(AuditReader):
                     layer,
                     f"write:{mode}",
                     len(rows),
-                    audit_detail(frame, definition, mode),
+                    backdated_detail(audit_detail(frame, definition, mode), when),
+                    at=when,
                 )
         except sqlite3.IntegrityError as exc:
             raise InputError(
@@ -257,31 +269,34 @@ class GeoPackageStore(AuditReader):
             ) from None
         return len(rows)
 
-    def update_features(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str = "system") -> int:
+    def update_features(
+        self, layer: str, frame: gpd.GeoDataFrame, *, actor: str = "system", at: datetime | None = None
+    ) -> int:
         definition = vector_layer(self.catalog, layer)
         ids = require_ids(definition, frame)
         rows, geoms = rows_for_write(definition, frame)
         blobs = gpkg_blob.encode(geoms, STORE_SRS_ID)
         with self._transaction() as connection:
+            when = self._backdated(connection, layer, at)
             before = self._select_ids(connection, definition, ids)
             check_all_found(definition, ids, before)
             self._delete_ids(connection, definition, ids)
             connection.executemany(self._insert_sql(definition), ([*r, b] for r, b in zip(rows, blobs, strict=True)))
             self._refresh_extent(connection, layer)
-            detail = audit_detail(frame, definition, "update", before=before)
-            self._audit(connection, actor, layer, "update", len(rows), detail)
+            detail = backdated_detail(audit_detail(frame, definition, "update", before=before), when)
+            self._audit(connection, actor, layer, "update", len(rows), detail, at=when)
         return len(rows)
 
-    def delete_features(self, layer: str, ids: list[str], *, actor: str = "system") -> int:
+    def delete_features(self, layer: str, ids: list[str], *, actor: str = "system", at: datetime | None = None) -> int:
         definition = vector_layer(self.catalog, layer)
         with self._transaction() as connection:
+            when = self._backdated(connection, layer, at)
             before = self._select_ids(connection, definition, ids)
             check_all_found(definition, ids, before)
             self._delete_ids(connection, definition, ids)
             self._refresh_extent(connection, layer)
-            self._audit(
-                connection, actor, layer, "delete", len(ids), audit_detail(before, definition, "delete", before=before)
-            )
+            detail = backdated_detail(audit_detail(before, definition, "delete", before=before), when)
+            self._audit(connection, actor, layer, "delete", len(ids), detail, at=when)
         return len(ids)
 
     def _select_ids(self, connection: sqlite3.Connection, layer: LayerDef, ids: list[str]) -> gpd.GeoDataFrame:
@@ -340,18 +355,22 @@ class GeoPackageStore(AuditReader):
 
     # -- rasters ------------------------------------------------------------------------------------------
 
-    def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None:
+    def write_raster(
+        self, layer: str, raster: RasterData, *, actor: str = "system", at: datetime | None = None
+    ) -> None:
         definition = raster_layer(self.catalog, layer)
         # the CPU work (TIFF tiles, the compressed history copy) happens before the file is locked
         write = raster_grid.prepared_write(definition, raster)
         tiles = gpkg_coverage.encode_tiles(write.grid)
-        at = now_utc()
         with self._transaction() as connection:
+            when = self._backdated(connection, layer, at)
+            stamp = when or now_utc()
             gpkg_coverage.write_coverage(
-                connection, layer, write.grid, tiles, description=definition.title_zh, last_change=at
+                connection, layer, write.grid, tiles, description=definition.title_zh, last_change=stamp
             )
-            audit_id = self._audit(connection, actor, layer, "write:raster", write.cells, write.detail, at=at)
-            self._insert_version(connection, layer, at, audit_id, write.version)
+            detail = backdated_detail(write.detail, when)
+            audit_id = self._audit(connection, actor, layer, "write:raster", write.cells, detail, at=stamp)
+            self._insert_version(connection, layer, stamp, audit_id, write.version)
 
     def _insert_version(
         self, connection: sqlite3.Connection, layer: str, at: str, audit_id: int | None, version: raster_grid.Version
@@ -434,6 +453,13 @@ class GeoPackageStore(AuditReader):
             (at or now_utc(), actor, layer, action, count, detail),
         )
         return cursor.lastrowid
+
+    def _backdated(self, connection: sqlite3.Connection, layer: str, at: datetime | None) -> str | None:
+        """The checked audit time of a write as of `at` (`backdated_at`); None for a write made now."""
+        if at is None:
+            return None
+        row = connection.execute(f"SELECT max(at) FROM {AUDIT_TABLE} WHERE layer = ?", (layer,)).fetchone()
+        return backdated_at(at, layer=layer, latest=None if row[0] is None else str(row[0]))
 
     def _audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
         start, end = query.window()

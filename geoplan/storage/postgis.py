@@ -55,6 +55,8 @@ from geoplan.storage.base import (
     Bounds,
     WriteMode,
     audit_detail,
+    backdated_at,
+    backdated_detail,
     check_all_found,
     check_batch_rows,
     check_tile_fields,
@@ -209,7 +211,15 @@ class PostGISStore(AuditReader):
             if len(found) < rows:
                 return
 
-    def write(self, layer: str, frame: gpd.GeoDataFrame, *, mode: WriteMode = "replace", actor: str = "system") -> int:
+    def write(
+        self,
+        layer: str,
+        frame: gpd.GeoDataFrame,
+        *,
+        mode: WriteMode = "replace",
+        actor: str = "system",
+        at: datetime | None = None,
+    ) -> int:
         definition = vector_layer(self.catalog, layer)
         if mode not in ("replace", "append"):
             raise InputError(f"mode must be replace or append, not {mode!r}")
@@ -217,13 +227,13 @@ class PostGISStore(AuditReader):
         table = self.tables[layer]
         try:
             with self.engine.begin() as connection:
+                when = self._backdated(connection, layer, at)
                 if mode == "replace":
                     connection.execute(table.delete())
                 if params:
                     connection.execute(table.insert(), params)
-                self._audit(
-                    connection, actor, layer, f"write:{mode}", len(params), audit_detail(frame, definition, mode)
-                )
+                detail = backdated_detail(audit_detail(frame, definition, mode), when)
+                self._audit(connection, actor, layer, f"write:{mode}", len(params), detail, at=when)
         except IntegrityError as exc:
             raise InputError(
                 f"layer '{layer}': the write breaks a store constraint ({_first_line(exc.orig)}); nothing was written"
@@ -232,36 +242,33 @@ class PostGISStore(AuditReader):
             raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
         return len(params)
 
-    def update_features(self, layer: str, frame: gpd.GeoDataFrame, *, actor: str = "system") -> int:
+    def update_features(
+        self, layer: str, frame: gpd.GeoDataFrame, *, actor: str = "system", at: datetime | None = None
+    ) -> int:
         definition = vector_layer(self.catalog, layer)
         ids = require_ids(definition, frame)
         params = self._insert_params(definition, frame)
         table = self.tables[layer]
         with self.engine.begin() as connection:
+            when = self._backdated(connection, layer, at)
             before = self._select_ids(connection, definition, ids)
             check_all_found(definition, ids, before)
             connection.execute(table.delete().where(table.c[definition.id_field or ""].in_(ids)))
             connection.execute(table.insert(), params)
-            self._audit(
-                connection,
-                actor,
-                layer,
-                "update",
-                len(params),
-                audit_detail(frame, definition, "update", before=before),
-            )
+            detail = backdated_detail(audit_detail(frame, definition, "update", before=before), when)
+            self._audit(connection, actor, layer, "update", len(params), detail, at=when)
         return len(params)
 
-    def delete_features(self, layer: str, ids: list[str], *, actor: str = "system") -> int:
+    def delete_features(self, layer: str, ids: list[str], *, actor: str = "system", at: datetime | None = None) -> int:
         definition = vector_layer(self.catalog, layer)
         table = self.tables[layer]
         with self.engine.begin() as connection:
+            when = self._backdated(connection, layer, at)
             before = self._select_ids(connection, definition, ids)
             check_all_found(definition, ids, before)
             connection.execute(table.delete().where(table.c[definition.id_field or ""].in_(ids)))
-            self._audit(
-                connection, actor, layer, "delete", len(ids), audit_detail(before, definition, "delete", before=before)
-            )
+            detail = backdated_detail(audit_detail(before, definition, "delete", before=before), when)
+            self._audit(connection, actor, layer, "delete", len(ids), detail, at=when)
         return len(ids)
 
     def _select_ids(self, connection: Connection, layer: LayerDef, ids: list[str]) -> gpd.GeoDataFrame:
@@ -304,6 +311,13 @@ class PostGISStore(AuditReader):
             },
         ).scalar_one()
 
+    def _backdated(self, connection: Connection, layer: str, at: datetime | None) -> str | None:
+        """The checked audit time of a write as of `at` (`backdated_at`); None for a write made now."""
+        if at is None:
+            return None
+        latest = connection.execute(select(func.max(self.audit.c.at)).where(self.audit.c.layer == layer)).scalar()
+        return backdated_at(at, layer=layer, latest=None if latest is None else str(latest))
+
     def count(self, layer: str) -> int:
         vector_layer(self.catalog, layer)
         with self._connection() as connection:
@@ -320,15 +334,19 @@ class PostGISStore(AuditReader):
 
     # -- rasters ------------------------------------------------------------------------------------------
 
-    def write_raster(self, layer: str, raster: RasterData, *, actor: str = "system") -> None:
+    def write_raster(
+        self, layer: str, raster: RasterData, *, actor: str = "system", at: datetime | None = None
+    ) -> None:
         write = raster_grid.prepared_write(raster_layer(self.catalog, layer), raster)
         wkbs = postgis_raster.tile_wkbs(write.grid)
-        at = now_utc()
         try:
             with self.engine.begin() as connection:
+                when = self._backdated(connection, layer, at)
+                stamp = when or now_utc()
                 postgis_raster.write_tiles(connection, layer, self.metadata.schema, wkbs)
-                audit_id = self._audit(connection, actor, layer, "write:raster", write.cells, write.detail, at=at)
-                self._insert_version(connection, layer, at, audit_id, write.version)
+                detail = backdated_detail(write.detail, when)
+                audit_id = self._audit(connection, actor, layer, "write:raster", write.cells, detail, at=stamp)
+                self._insert_version(connection, layer, stamp, audit_id, write.version)
         except OperationalError as exc:
             raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
 

@@ -29,6 +29,7 @@ from geoplan.monitoring.indicator_defs import IndicatorSet, load_indicator_defs,
 from geoplan.monitoring.indicator_kinds import KINDS
 from geoplan.monitoring.indicators import Inputs
 from geoplan.monitoring.indicators_table import RESULT_COLUMNS, evaluate
+from geoplan.monitoring.plan_period import load_plan
 from geoplan.services.indicators import IndicatorRun, compute_indicators
 from geoplan.services.overlap_marks import MarkRegistry
 from geoplan.services.rule_files import default_rules_path, load_rules
@@ -111,11 +112,11 @@ def test_the_bundled_definitions_load_and_cover_the_issue(catalog: Catalog) -> N
     kinds = {d.kind for d in definitions}
     assert kinds == set(KINDS)  # every kind is used by at least one indicator
     sponge = definitions.get("sponge_share")
-    assert [(t.value, t.comparison, t.year) for t in sponge.targets] == [(20.0, ">=", 2020), (80.0, ">=", 2030)]
+    # the plan's targets only (layers/plan.yaml): the 2030 ones lie beyond it
+    assert [(t.value, t.comparison, t.year) for t in sponge.targets] == [(20.0, ">=", 2020)]
     assert sponge.target_for(2018).value == 20.0  # the first target due that year or later
     assert sponge.target_for(2020).value == 20.0
-    assert sponge.target_for(2021).value == 80.0
-    assert sponge.target_for(2031).value == 80.0  # past all: the last one still holds
+    assert sponge.target_for(2031).value == 20.0  # past all: the last one still holds
     assert definitions.get("renewal_area").unit_factor == pytest.approx(1e-4)  # m² -> ha
     assert len(definitions.sha256) == 64
     with pytest.raises(NotFoundError, match="culture_coverage"):
@@ -643,7 +644,9 @@ def test_demo_project_indicators_equal_a_pandas_recomputation(
     demo_run: IndicatorRun, demo_layers: DemoLayers, demo_store_path: Path
 ) -> None:
     projects = demo_layers.layers["projects"]
-    ledger = independent_ledger(demo_store_path, str(demo_run.as_of.quarter)).set_index("project_id")
+    # overdue is judged at the as-of quarter, but never after the plan's last monitored one (layers/plan.yaml)
+    judged = min(demo_run.as_of.quarter, load_plan(LAYERS_DIR / "plan.yaml").monitored_until)
+    ledger = independent_ledger(demo_store_path, str(judged)).set_index("project_id")
     rows = []
     for p in projects.itertuples():
         status, overdue = ledger.loc[p.project_id, "status"], bool(ledger.loc[p.project_id, "overdue"])

@@ -150,7 +150,7 @@ def test_snapshots_show_an_added_facility_and_warn_when_coverage_falls(world: La
     district = history(store, "culture_coverage", "")
     assert list(district["snapshot_id"]) == [first.id, second.id]
     assert list(district["value"]) == pytest.approx([80.0, 100.0])
-    assert list(district["target_met"]) == [False, True]  # the 2030 target (100 %) applies in 2026
+    assert list(district["target_met"]) == [False, True]  # the plan's last target (90 %, 2019) still holds
     found = warnings(store)
     coverage_warnings = found[found["indicator"] == "culture_coverage"]
     assert coverage_warnings.empty  # all at target, nothing fell
@@ -169,7 +169,7 @@ def test_snapshots_show_an_added_facility_and_warn_when_coverage_falls(world: La
     assert moved.set_index("scope_key").loc["", "previous_snapshot_id"] == second.id
     missed = coverage_warnings[coverage_warnings["warning"] == "target_missed"]
     assert set(missed["scope_key"]) == {"", "甲镇"}
-    assert "misses the target >= 100" in missed["message"].iloc[0]
+    assert "misses the target >= 90" in missed["message"].iloc[0]
     # the earlier snapshot's own warnings are still there to read
     earlier = warnings(store, snapshot_id=second.id)
     assert earlier[earlier["indicator"] == "culture_coverage"].empty

@@ -75,7 +75,7 @@ def _postgis_totals(
 def test_every_default_rule_matches_an_independent_postgis_computation(
     postgis_url: str, catalog: Catalog, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["demo", "--store", postgis_url]) == 0
+    assert main(["demo", "--store", postgis_url, "--no-snapshots"]) == 0
     capsys.readouterr()
     rules = rules_for(catalog, LAYERS_DIR)
     store = PostGISStore(postgis_url, catalog)

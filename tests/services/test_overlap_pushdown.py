@@ -48,7 +48,7 @@ def demo_url(postgis_server: str) -> Iterator[str]:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = postgis_server.rsplit("/", 1)[0] + f"/{name}"
     try:
-        assert main(["demo", "--store", url]) == 0
+        assert main(["demo", "--store", url, "--no-snapshots"]) == 0
         yield url
     finally:
         with admin.connect() as connection:

@@ -3,10 +3,11 @@ Gaoming demo store.
 
 The browser, the live server and the guarded tab come from tests/web/browser.py: every tab fails its test on a
 dialog, a CSP violation, a console error or a request to another host. What the page shows is compared with what
-the API answers for the same token (outside the browser) and with layers/indicators.yaml. The must-show: a
-snapshot (the page's button), an edit that adds a cultural facility (the edit API), a second snapshot -> the
-history table and the trend chart on the page show the coverage rise. Screenshots go to
-test-artifacts/dashboard-*.png.
+the API answers for the same token (outside the browser) and with layers/indicators.yaml. The must-shows: the
+page opens on the plan's last quarter (2020Q4) with the trend over the demo's quarterly snapshots 2017Q4–2020Q4,
+and offers the plan's quarters in a list; a snapshot (the page's button), an edit that adds a cultural facility
+(the edit API), a second snapshot -> the history table and the trend chart on the page show the coverage rise.
+Screenshots go to test-artifacts/dashboard-*.png.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def test_every_indicator_with_its_target_then_a_snapshot_an_edit_and_a_snapshot(
 ) -> None:
     login(tab, tokens.staff)
     shown = api(server, tokens.staff, "/api/dashboard")
-    numbers = {i["id"]: i for i in api(server, tokens.staff, "/api/indicators")["indicators"]}
+    assert shown["quarter"] == "2020Q4"  # the plan's last monitored quarter: today is past it
+    numbers = {i["id"]: i for i in api(server, tokens.staff, "/api/indicators?quarter=2020Q4")["indicators"]}
 
     # Every indicator of the definitions file, with its value and the target that applies, as the API says.
     rows = tab.page.locator("#gp-indicators tbody tr.gp-ind")
@@ -128,7 +130,7 @@ def test_every_indicator_with_its_target_then_a_snapshot_an_edit_and_a_snapshot(
     assert coverage_row.locator(".gp-ind-value").inner_text() == percent(district["culture_coverage"])
     sponge_row = tab.page.locator("#gp-indicators tr.gp-ind[data-indicator='sponge_share']")
     assert sponge_row.locator(".gp-ind-value").inner_text() == percent(district["sponge_share"])
-    assert "≥ 80%（2030）" in sponge_row.locator(".gp-ind-target").inner_text()
+    assert "≥ 20%（2020）" in sponge_row.locator(".gp-ind-target").inner_text()
 
     # The per-scope rows open under their indicator.
     coverage_row.locator("button").click()
@@ -146,12 +148,17 @@ def test_every_indicator_with_its_target_then_a_snapshot_an_edit_and_a_snapshot(
         "#gp-charts figure[data-chart='sponge'] line.gp-target",
         "ls => ls.map(l => Number(l.getAttribute('data-value')))",
     )
-    assert sorted(targets) == [20.0, 80.0]
+    assert sorted(targets) == [20.0]
     assert tab.page.locator("#gp-charts figure[data-chart='progress'] rect.gp-bar").count() > 8
     assert tab.page.locator("#gp-synthetic-note").is_visible()
     tab.shot("dashboard-indicators")
 
-    # The must-show: a snapshot, a new cultural facility through the edit API, a second snapshot.
+    # The must-show: today's figures (from the list), a snapshot, a new cultural facility through the edit API,
+    # a second snapshot.
+    tab.page.select_option("#gp-quarter", "NOW")
+    tab.page.click("#gp-dash-controls button[type=submit]")
+    tab.page.wait_for_function("() => document.getElementById('gp-dash').dataset.quarter === ''")
+    tab.page.wait_for_selector("body[data-dashboard='ready']")
     first = snapshot_by_button(tab)
     store = GeoPackageStore(demo[0], catalog)
     try:
@@ -164,20 +171,20 @@ def test_every_indicator_with_its_target_then_a_snapshot_an_edit_and_a_snapshot(
     assert second > first
 
     history = api(server, tokens.staff, "/api/indicators/culture_coverage/history?scope_key=")["history"]
-    assert [h["snapshot_id"] for h in history] == [first, second]
-    before, after = (h["value"] for h in history)
+    assert [h["snapshot_id"] for h in history][-2:] == [first, second]  # after the demo's 2017Q4–2020Q4
+    before, after = (h["value"] for h in history[-2:])
     assert after > before  # the facility reaches people nobody reached
     shown_history = history_values(tab, "culture_coverage")
-    assert shown_history == [(str(first), before, percent(before)), (str(second), after, percent(after))]
+    assert shown_history[-2:] == [(str(first), before, percent(before)), (str(second), after, percent(after))]
     headers = tab.page.eval_on_selector_all(
         "#gp-history thead th[data-snapshot]", "hs => hs.map(h => h.dataset.snapshot)"
     )
-    assert headers == [str(first), str(second)]
+    assert headers[-2:] == [str(first), str(second)] and len(headers) == len(history)
     points = tab.page.eval_on_selector_all(
         "#gp-trends figure[data-chart='trend-culture_coverage'] circle.gp-point",
         "ps => ps.map(p => Number(p.getAttribute('data-value')))",
     )
-    assert points == [before, after]
+    assert points[-2:] == [before, after]
     assert coverage_row.locator(".gp-ind-value").inner_text() == percent(after)
     change = tab.page.locator("#gp-indicators tr.gp-ind[data-indicator='culture_coverage'] .gp-ind-change")
     assert change.inner_text() == "+" + percent(after - before)  # against the first snapshot (see test_dashboard)
@@ -197,28 +204,71 @@ def test_the_report_downloads_from_the_page(tab: Session, tokens: Tokens, tmp_pa
 
 
 def test_a_quarter_the_data_cannot_answer_is_explained_in_chinese(browser: Any, server: Server, tokens: Tokens) -> None:
-    """Before the data begins (the demo's population raster is written today) and not begun yet: the server's
-    reason in Chinese in the page, and the page keeps showing figures (the current ones when it had none)."""
+    """Before the data begins (the demo's layers are written as of 2017-07-01) and not begun yet: the server's
+    reason in Chinese in the page, and the page shows the default quarter's figures instead of a blank page."""
     with session(browser, server, expected_errors="status of 400") as tab:
         tab.page.set_default_timeout(LOAD_TIMEOUT_MS)
-        sign_in(tab, "/dashboard?quarter=2019Q4", tokens.staff)
+        sign_in(tab, "/dashboard?quarter=2017Q2", tokens.staff)
         notice = tab.page.locator("#gp-dash-error")
         assert notice.is_visible() and notice.get_attribute("role") == "alert"
         text = notice.inner_text()
-        assert text.startswith("无法显示 2019Q4 的数据：所选时点（2019-12-31）数据尚未录入：栅格图层“人口栅格”")
-        assert text.endswith("下面显示当前数据。") and "did not exist" not in text
-        assert tab.page.input_value("#gp-quarter") == "" and "quarter" not in tab.page.url
+        assert text == (
+            "无法显示 2017Q2 的数据：所选时点（2017-06-30）数据尚未录入：栅格图层“人口栅格”最早于 2017-07-01 写入，"
+            "请选择此后的时点。 下面显示默认时点的数据。"
+        )
+        tab.page.wait_for_selector("body[data-dashboard='ready']")
+        assert tab.page.input_value("#gp-quarter") == "2020Q4" and "quarter" not in tab.page.url
         rows = tab.page.locator("#gp-indicators > tbody > tr[data-indicator]")
         assert rows.count() == len(TABLE_IDS)
         assert tab.page.locator("#gp-charts figure").count() > 0
         tab.shot("dashboard-quarter-before-data")
-        # A quarter not begun yet, asked from the page: explained, and the current figures stay.
-        tab.page.fill("#gp-quarter", "2099Q1")
-        tab.page.click("#gp-dash-controls button[type=submit]")
-        tab.page.wait_for_selector("body[data-dashboard='error']")
-        assert notice.inner_text() == (
-            f"无法显示 2099Q1 的数据：2099Q1 尚未开始（当前为 {as_of_now().quarter}）：指标只能反映过去和现在。"
-            " 下面仍是当前的数据。"
-        )
-        assert rows.count() == len(TABLE_IDS) and tab.page.locator("#gp-quarter").is_enabled()
         assert axe_violations(tab.page) == []  # WCAG 2.0 A/AA: no serious or critical violation
+    with session(browser, server, expected_errors="status of 400") as tab:
+        tab.page.set_default_timeout(LOAD_TIMEOUT_MS)
+        sign_in(tab, "/dashboard?quarter=2099Q1", tokens.staff)
+        assert tab.page.locator("#gp-dash-error").inner_text() == (
+            f"无法显示 2099Q1 的数据：2099Q1 尚未开始（当前为 {as_of_now().quarter}）：指标只能反映过去和现在。"
+            " 下面显示默认时点的数据。"
+        )
+
+
+def test_the_trend_over_the_plans_quarters(tab: Session, server: Server, tokens: Tokens) -> None:
+    """The must-show: the page opens on 2020Q4 and draws the trend over the demo's snapshots 2017Q4–2020Q4; the
+    list offers the plan's quarters with data (2017Q3–2020Q4) and today; choosing 2018Q3 shows that quarter."""
+    login(tab, tokens.staff)
+    quarters = [f"{y}Q{q}" for y in range(2017, 2021) for q in range(1, 5)][2:]
+    options = tab.page.eval_on_selector_all("#gp-quarter option", "os => os.map(o => o.value)")
+    assert options == [*quarters, "NOW"] and tab.page.input_value("#gp-quarter") == "2020Q4"
+    assert "2020Q4 季末" in tab.page.locator("#gp-dash-status").inner_text()
+    snapshots = api(server, tokens.staff, "/api/snapshots")["snapshots"]
+    demo = [s for s in snapshots if s["actor"] == "geoplan demo"]
+    assert [s["quarter"] for s in demo] == quarters[1:]
+    history = api(server, tokens.staff, "/api/indicators/culture_coverage/history?scope_key=")["history"]
+    values = [h["value"] for h in history if h["snapshot_id"] in {s["id"] for s in demo}]
+    headers = tab.page.eval_on_selector_all(
+        "#gp-history thead th[data-snapshot]", "hs => hs.map(h => h.dataset.snapshot)"
+    )
+    assert headers == [str(s["id"]) for s in demo]  # the snapshots up to the quarter shown
+    assert [v for _, v, _ in history_values(tab, "culture_coverage")] == pytest.approx(values)
+    points = tab.page.eval_on_selector_all(
+        "#gp-trends figure[data-chart='trend-culture_coverage'] circle.gp-point",
+        "ps => ps.map(p => Number(p.getAttribute('data-value')))",
+    )
+    assert points == pytest.approx(values) and len(points) == 13
+    completed = tab.page.eval_on_selector_all(
+        "#gp-trends figure[data-chart='trend-projects_completed'] circle.gp-point",
+        "ps => ps.map(p => Number(p.getAttribute('data-value')))",
+    )
+    assert completed == sorted(completed) and completed[0] < completed[-1]  # projects finish over the period
+    tab.page.locator("#gp-trends").scroll_into_view_if_needed()
+    tab.shot("dashboard-plan-trend")
+
+    tab.page.select_option("#gp-quarter", "2018Q3")
+    tab.page.click("#gp-dash-controls button[type=submit]")
+    tab.page.wait_for_function("() => document.getElementById('gp-dash').dataset.quarter === '2018Q3'")
+    tab.page.wait_for_selector("body[data-dashboard='ready']")
+    assert "quarter=2018Q3" in tab.page.url and "2018Q3 季末" in tab.page.locator("#gp-dash-status").inner_text()
+    shown = tab.page.eval_on_selector_all(
+        "#gp-history thead th[data-snapshot]", "hs => hs.map(h => h.dataset.snapshot)"
+    )
+    assert shown == [str(s["id"]) for s in demo[:4]]  # 2017Q4–2018Q3

@@ -52,7 +52,8 @@ def dashboard(client: TestClient, tokens: Tokens) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def indicators(client: TestClient, tokens: Tokens, dashboard: dict[str, Any]) -> dict[str, Any]:
-    response = client.get("/api/indicators", headers=bearer(tokens.staff))
+    """The indicator API for the quarter the dashboard opens on (the plan's last, once today is past it)."""
+    response = client.get(f"/api/indicators?quarter={dashboard['quarter']}", headers=bearer(tokens.staff))
     assert response.status_code == 200, response.text
     return {i["id"]: i for i in response.json()["indicators"]}
 
@@ -103,11 +104,27 @@ def test_a_quarter_that_cannot_be_shown_is_refused_with_the_reason(client: TestC
     garbled = client.get("/api/dashboard?quarter=Q3-2026", headers=bearer(tokens.staff))
     assert garbled.status_code == 400
     assert garbled.json()["detail_zh"] == "季度“Q3-2026”的写法不对：请写成 YYYYQn，如 2019Q2。"
-    response = client.get("/api/dashboard?quarter=2019Q4", headers=bearer(tokens.staff))
+    response = client.get("/api/dashboard?quarter=2017Q2", headers=bearer(tokens.staff))  # before the plan began
     assert response.status_code == 400 and "did not exist yet" in response.json()["detail"]
     zh = response.json()["detail_zh"]
-    assert zh.startswith("所选时点（2019-12-31）数据尚未录入：栅格图层“人口栅格”最早于 20")
-    assert zh.endswith("写入，请选择此后的时点。")
+    assert zh == "所选时点（2017-06-30）数据尚未录入：栅格图层“人口栅格”最早于 2017-07-01 写入，请选择此后的时点。"
+
+
+def test_it_opens_on_the_plans_last_quarter_and_offers_the_quarters_with_data(
+    client: TestClient, tokens: Tokens, dashboard: dict[str, Any]
+) -> None:
+    """Today (2026) is past the plan (layers/plan.yaml: 2017Q3–2019Q4, monitored to 2020Q4)."""
+    plan = yaml.safe_load((LAYERS_DIR / "plan.yaml").read_text())["plan"]
+    assert dashboard["plan"]["monitored_until"] == plan["monitored_until"] == "2020Q4"
+    assert dashboard["quarter"] == "2020Q4" and dashboard["current"] is False
+    assert dashboard["as_of"] == "2020-12-31T15:59:59+00:00"  # the quarter's end in Beijing time
+    expected = [f"{y}Q{q}" for y in range(2017, 2021) for q in range(1, 5)][2:]
+    assert dashboard["quarters"] == expected  # the demo's data begin on 2017-07-01
+    assert [s["quarter"] for s in dashboard["snapshots"]] == expected[1:]  # the demo's snapshots 2017Q4–2020Q4
+    now = client.get("/api/dashboard?quarter=now", headers=bearer(tokens.staff)).json()
+    assert now["current"] is True and now["quarter"] == str(as_of_now().quarter)
+    asked = client.get("/api/dashboard?quarter=2018Q3", headers=bearer(tokens.staff)).json()
+    assert asked["quarter"] == "2018Q3" and asked["as_of"] == "2018-09-30T15:59:59+00:00"
 
 
 # --------------------------------------------------------------------------------------------- the figures
@@ -135,7 +152,7 @@ def test_every_indicator_is_shown_with_its_target_and_the_api_numbers(
             assert shown["target_text"] != "—", ident  # a target is shown whenever one is defined
     coverage = next(i for i in dashboard["indicators"] if i["id"] == "culture_coverage")
     assert coverage["value_text"] == f"{coverage['value']:.1f}%"
-    assert coverage["target_text"] == "≥ 100%（2030）"  # the target that applies in 2026 is the 2030 one
+    assert coverage["target_text"] == "≥ 90%（2019）"  # the plan's target (its end year), not a later one
     assert {link["href"] for link in coverage["links"]} >= {"/coverage"}
 
 
@@ -164,7 +181,7 @@ def test_the_charts_are_allowed_svg_trees_carrying_the_rows(
     towns = {r["scope_key"]: r["value"] for r in indicators["culture_coverage"]["rows"] if r["scope"] == "town"}
     assert bars("coverage") == pytest.approx({k: v for k, v in towns.items() if v})  # zero-length bars are left out
     sponge = [n for n in _walk(charts["sponge"]["svg"]) if n["attrs"].get("class") == "gp-target"]
-    assert sorted(float(n["attrs"]["data-value"]) for n in sponge) == [20.0, 80.0]  # the 2020 and 2030 targets
+    assert sorted(float(n["attrs"]["data-value"]) for n in sponge) == [20.0]  # the plan's 2020 target
     progress = bars("progress")
     by_area = {
         r["scope_key"]: r["value"] for r in indicators["projects_completed"]["rows"] if r["scope"] == "task_area"
@@ -274,16 +291,16 @@ def test_a_snapshot_an_edit_and_a_snapshot_show_the_coverage_rise(
     assert second.status_code == 201, second.text
     ids = [first.json()["snapshot"]["id"], second.json()["snapshot"]["id"]]
 
-    data = client.get("/api/dashboard", headers=staff).json()
-    assert data["history"]["snapshots"] == ids
+    data = client.get("/api/dashboard?quarter=now", headers=staff).json()
+    assert data["history"]["snapshots"][-2:] == ids  # after the demo's own 2017Q4–2020Q4
     row = next(r for r in data["history"]["rows"] if r["indicator"] == "culture_coverage")
     api = client.get("/api/indicators/culture_coverage/history?scope_key=", headers=staff).json()["history"]
     assert row["values"] == [h["value"] for h in api]
-    before, after = row["values"]
+    before, after = row["values"][-2:]
     assert after > before  # the new facility reaches people nobody reached
     trend = next(t for t in data["trends"] if t["indicator"] == "culture_coverage")
     points = [n["attrs"] for n in _walk(trend["svg"]) if n["attrs"].get("class") == "gp-point"]
-    assert [float(p["data-value"]) for p in points] == [before, after]
+    assert [float(p["data-value"]) for p in points][-2:] == [before, after]
     coverage = next(i for i in data["indicators"] if i["id"] == "culture_coverage")
     # The second snapshot recorded the very state shown (the same cached run, the same moment): it is this view's
     # own record, so the change is against the snapshot before it.

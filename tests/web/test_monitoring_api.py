@@ -68,10 +68,7 @@ def test_indicators_match_the_library_and_carry_their_targets(
                 assert row["value"] == pytest.approx(want["value"], rel=1e-12)
             assert row["target_met"] == want["target_met"]
     sponge = next(i for i in body["indicators"] if i["id"] == "sponge_share")
-    assert sponge["targets"] == [
-        {"value": 20.0, "comparison": ">=", "year": 2020},
-        {"value": 80.0, "comparison": ">=", "year": 2030},
-    ]
+    assert sponge["targets"] == [{"value": 20.0, "comparison": ">=", "year": 2020}]  # the plan's (layers/plan.yaml)
     cases = _rows(body, "illegal_cases_open")[""]
     unclosed = (cases_layer["demolished_on"].fillna("") == "") & (cases_layer["legalised_on"].fillna("") == "")
     assert cases["value"] == int(unclosed.sum()) > 0 and not cases["note"]
@@ -100,15 +97,15 @@ def test_snapshot_edit_snapshot_shows_the_coverage_change(
     assert second.status_code == 201, second.text
     assert demo_client.app.state.indicator_cache.computations == 2  # the edit changed the key
     town = demo_client.get("/api/indicators/culture_coverage/history?scope_key=更合镇", headers=staff).json()
-    values = [row["value"] for row in town["history"]]
-    assert len(values) == 2 and values[1] > values[0]
-    assert [row["snapshot_id"] for row in town["history"]] == [
+    values = [row["value"] for row in town["history"]][-2:]  # after the demo's own 2017Q4–2020Q4
+    assert len(town["history"]) == 15 and values[1] > values[0]
+    assert [row["snapshot_id"] for row in town["history"]][-2:] == [
         first.json()["snapshot"]["id"],
         second.json()["snapshot"]["id"],
     ]
     assert town["indicator"]["title_zh"] == "十分钟文化圈人口覆盖率"
     district = demo_client.get("/api/indicators/culture_coverage/history?scope_key=", headers=staff).json()["history"]
-    assert district[1]["value"] > district[0]["value"]
+    assert district[-1]["value"] > district[-2]["value"]
     assert (
         demo_client.get("/api/snapshots", headers=staff).json()["snapshots"][-1]["id"]
         == second.json()["snapshot"]["id"]
@@ -124,8 +121,10 @@ def test_snapshot_edit_snapshot_shows_the_coverage_change(
     )
     assert all(w["title_zh"] for w in found["warnings"])
     earlier = demo_client.get(f"/api/warnings?snapshot_id={first.json()['snapshot']['id']}", headers=staff).json()
-    assert earlier["previous_snapshot_id"] is None
-    assert not any(w["warning"] == "wrong_direction" for w in earlier["warnings"])
+    assert earlier["previous_snapshot_id"] == district[-3]["snapshot_id"]  # the demo's 2020Q4
+    assert not any(
+        w["warning"] == "wrong_direction" and w["indicator"] == "culture_coverage" for w in earlier["warnings"]
+    )
 
 
 def test_bad_requests_answer_4xx_with_a_reason(demo_client: TestClient, demo_copy: tuple[Path, Tokens]) -> None:
@@ -134,7 +133,7 @@ def test_bad_requests_answer_4xx_with_a_reason(demo_client: TestClient, demo_cop
         ("/api/indicators?quarter=2026Q5", 400, "invalid quarter"),
         ("/api/indicators?as_of=2026-01-01&quarter=2026Q1", 400, "not both"),
         ("/api/indicators?as_of=2999-01-01", 400, "in the future"),
-        ("/api/indicators?as_of=2000-01-01", 400, "did not exist yet"),  # the demo was built today
+        ("/api/indicators?as_of=2000-01-01", 400, "did not exist yet"),  # the demo's history begins in 2017
         ("/api/indicators?only=nope", 404, "culture_coverage"),
         ("/api/indicators/nope/history", 404, "unknown indicator"),
         ("/api/warnings?snapshot_id=42", 404, "no indicator snapshot 42"),
@@ -153,6 +152,7 @@ def test_bad_requests_answer_4xx_with_a_reason(demo_client: TestClient, demo_cop
     assert garbage.status_code == 400
     big = demo_client.post("/api/snapshots", content=b" " * 5000 + b"{}", headers=staff)
     assert big.status_code == 413
-    assert demo_client.get("/api/snapshots", headers=staff).json()["snapshots"] == []  # nothing was recorded
-    empty = demo_client.get("/api/warnings", headers=staff).json()
-    assert empty == {"snapshot": None, "previous_snapshot_id": None, "warnings": []}
+    shots = demo_client.get("/api/snapshots", headers=staff).json()["snapshots"]
+    assert {s["actor"] for s in shots} == {"geoplan demo"} and len(shots) == 13  # the demo's own: nothing recorded
+    latest = demo_client.get("/api/warnings", headers=staff).json()
+    assert latest["snapshot"]["id"] == shots[-1]["id"] and latest["previous_snapshot_id"] == shots[-2]["id"]

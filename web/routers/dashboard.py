@@ -14,8 +14,9 @@ no markup is ever parsed in the browser and nothing needs a CDN or a chart libra
 indicator service through the app's indicator cache (the same answers as `/api/indicators`); the history and
 the early warnings from the snapshots.
 
-GET /api/dashboard[?quarter=2026Q2]  (default: now)
-    {as_of, as_of_local, current, quarter, synthetic_layers, previous_snapshot, indicators: [{id, titles, unit,
+GET /api/dashboard[?quarter=2020Q2|now]  (default: now, or the plan's last monitored quarter once today is past it)
+    {as_of, as_of_local, current, quarter, quarters (the plan's quarters with data), plan, synthetic_layers,
+     previous_snapshot, indicators: [{id, titles, unit,
      description, good_direction, targets, target_text, value, value_text, state, state_label, change,
      change_text, warnings, links, group, rows: [{scope, scope_key, value, value_text, target_text, target_met,
      met_label, note}]}], life_circles: {title, columns, snapshots, rows: [{id, title_zh, target_text, state,
@@ -39,8 +40,9 @@ from fastapi.responses import HTMLResponse
 from geoplan.access import Role, can_see_layer
 from geoplan.beijing_time import api_time, api_times
 from geoplan.catalog import Catalog
-from geoplan.monitoring.asof import as_of_either
+from geoplan.monitoring.asof import as_of_now
 from geoplan.monitoring.indicator_defs import IndicatorDef
+from geoplan.monitoring.plan_period import PlanPeriod, plan_for
 from geoplan.monitoring.snapshots import Snapshot
 from geoplan.monitoring.snapshots import warnings as snapshot_warnings
 from geoplan.reporting.charts import Chart, snapshot_label
@@ -49,6 +51,7 @@ from geoplan.reporting.life_circle_section import GROUP_TITLE, LIFE_CIRCLE_KINDS
 from geoplan.reporting.render import FORMATS
 from geoplan.reporting.report_data import ReportData, gather_report
 from geoplan.reporting.svg_charts import chart_svg
+from geoplan.services.indicators import chosen_for, quarters_with_data
 from geoplan.services.provenance import synthetic_titles
 from geoplan.storage import LayerStore
 from web.deps import CatalogDep, SettingsDep, StoreDep
@@ -256,7 +259,9 @@ def _warnings_json(store: LayerStore, data: ReportData) -> dict[str, Any]:
     }
 
 
-def dashboard_json(store: LayerStore, data: ReportData) -> dict[str, Any]:
+def dashboard_json(
+    store: LayerStore, data: ReportData, *, plan: PlanPeriod | None = None, quarters: list[str] | None = None
+) -> dict[str, Any]:
     catalog = store.catalog
     towns = data.town_table
     return {
@@ -264,6 +269,8 @@ def dashboard_json(store: LayerStore, data: ReportData) -> dict[str, Any]:
         "as_of_local": data.as_of_local,
         "current": data.as_of.current,
         "quarter": str(data.quarter),
+        "quarters": list(quarters or []),
+        "plan": None if plan is None else plan.to_dict(),
         "synthetic_layers": list(data.synthetic),
         "synthetic_titles": list(synthetic_titles(store, data.synthetic)),
         "previous_snapshot": None if data.previous is None else _snapshot_json(data.previous),
@@ -316,15 +323,21 @@ async def dashboard_data(
     store: StoreDep,
     settings: SettingsDep,
     cache: IndicatorCacheDep,
-    quarter: Annotated[str | None, Query(max_length=10, description="e.g. 2026Q2: the end of that quarter")] = None,
+    quarter: Annotated[
+        str | None, Query(max_length=10, description="e.g. 2020Q2: the end of that quarter; now: today")
+    ] = None,
 ) -> dict[str, Any]:
-    moment = as_of_either(None, quarter)
+    plan = plan_for(settings.layers_dir)
+    # `now` asks for the store as it is today, whatever the plan's default
+    wants_now = (quarter or "").strip().lower() == "now"
+    moment = as_of_now() if wants_now else await run_in_threadpool(chosen_for, store, plan, None, quarter)
 
     def build() -> dict[str, Any]:
         run = cache.run(moment)
         data = gather_report(
             store, layers_dir=settings.layers_dir, quarter=moment.quarter, run=run, definitions=None, maps=False
         )
-        return dashboard_json(store, data)
+        quarters = [] if plan is None else quarters_with_data(store, plan)
+        return dashboard_json(store, data, plan=plan, quarters=quarters)
 
     return await run_in_threadpool(build)

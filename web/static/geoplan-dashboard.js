@@ -7,7 +7,8 @@
  *                                          the snapshot history and the charts (drawn on the server)
  *   POST /api/snapshots {quarter}          record a snapshot (then the dashboard is fetched again)
  *   GET  /api/report?format=&quarter=      the quarterly report, saved from a blob
- * The quarter shown lives in the page's query string (?quarter=2026Q2), so a view is a link.
+ * The quarter shown lives in the page's query string (?quarter=2020Q2, or NOW for today), so a view is a link;
+ * the list offers the plan's quarters with data (the API's `quarters`) and today.
  * It needs geoplan-session.js (the token form, the API wrapper, downloads, DOM helpers).
  *
  * SECURITY: every string from the server reaches the DOM as text (textContent), never as markup: no innerHTML,
@@ -29,6 +30,7 @@
     'preserveAspectRatio',
   ];
   var DATA_ATTRIBUTE = /^data-[a-z0-9-]{1,40}$/;
+  var NOW = 'NOW';  // the quarter list's "today" (the API's quarter=now)
   var STATE_CLASS = { met: 'gp-met', missed: 'gp-missed', partial: 'gp-partial' };
   var SCOPES = {
     district: '全区', town: '镇街', rule: '规则', status: '状态', task_area: '任务领域',
@@ -321,15 +323,35 @@
       if (shown === null && asked) {
         quarterInput.value = '';
         window.history.replaceState(null, '', window.location.pathname);
-        notice.textContent += ' 下面显示当前数据。';
+        notice.textContent += ' 下面显示默认时点的数据。';
         load().catch(failed);
       } else if (shown !== null) {
         notice.textContent += ' 下面仍是' + (shown ? ' ' + shown + ' 季末' : '当前') + '的数据。';
       }
     }
 
-    function quarter() { return quarterInput.value.trim().toUpperCase(); }
-    function query() { return quarter() ? '?quarter=' + encodeURIComponent(quarter()) : ''; }
+    // The quarters offered are the plan's quarters with data (the server's list) and today ('NOW'); the one
+    // shown is selected (a linked quarter outside the list, which the server answered all the same, is added).
+    function showQuarters(data) {
+      var asked = quarter();
+      clear(quarterInput);
+      var offered = data.quarters.slice();
+      if (asked && asked !== NOW && offered.indexOf(asked) < 0) offered.push(asked);
+      offered.forEach(function (q) {
+        var option = el('option', null, q + ' 季末');
+        option.value = q;
+        quarterInput.appendChild(option);
+      });
+      var today = el('option', null, '当前（今天）');
+      today.value = NOW;
+      quarterInput.appendChild(today);
+      quarterInput.value = data.current ? NOW : data.quarter;
+      root.setAttribute('data-quarter', data.current ? '' : data.quarter);
+    }
+
+    function quarter() { return (quarterInput.value || '').trim().toUpperCase(); }
+    function query() { return quarter() ? '?quarter=' + encodeURIComponent(quarter() === NOW ? 'now' : quarter()) : ''; }
+    function dated() { return quarter() && quarter() !== NOW ? quarter() : ''; }  // for snapshots and reports
 
     async function load() {
       var mine = ++loads;
@@ -344,6 +366,7 @@
       showWarnings(data);
       showTowns(data);
       showHistory(data);
+      showQuarters(data);
       shown = data.current ? '' : data.quarter;
       session.state('ready');
     }
@@ -363,7 +386,7 @@
       snapshotButton.disabled = true;
       session.state('snapshot');
       setStatus(status, '正在记录快照…');
-      var body = quarter() ? JSON.stringify({ quarter: quarter() }) : '{}';
+      var body = dated() ? JSON.stringify({ quarter: dated() }) : '{}';
       api.json(root.getAttribute('data-snapshots'), {
         method: 'POST', body: body, headers: { 'Content-Type': 'application/json' },
       })
@@ -377,17 +400,23 @@
 
     session.downloads('data-report', status, function (format) {
       var params = new URLSearchParams({ format: format });
-      if (quarter()) params.set('quarter', quarter());
+      if (dated()) params.set('quarter', dated());
       return {
         url: root.getAttribute('data-report') + '?' + params.toString(),
-        filename: 'geoplan-report-' + (quarter() || 'current') + '.' + format,
+        filename: 'geoplan-report-' + (dated() || 'current') + '.' + format,
         busy: '正在生成 ' + format.toUpperCase() + ' 季度报告…',
         done: format.toUpperCase() + ' 季度报告已下载。',
       };
     });
 
     var params = new URLSearchParams(window.location.search);
-    quarterInput.value = params.get('quarter') || '';
+    var linked = (params.get('quarter') || '').trim().toUpperCase();
+    if (linked) {  // a linked quarter is asked for as it is; the list replaces this option once data comes
+      var option = el('option', null, linked);
+      option.value = linked;
+      quarterInput.appendChild(option);
+      quarterInput.value = linked;
+    }
     session.resume();
   }
 
