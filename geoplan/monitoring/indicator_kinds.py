@@ -7,6 +7,7 @@ entry in its module's tuple.
 
 from __future__ import annotations
 
+from geoplan.monitoring.area_indicators import AREA_KINDS
 from geoplan.monitoring.case_indicators import CASE_KINDS
 from geoplan.monitoring.checklist_indicators import CHECKLIST_KINDS
 from geoplan.monitoring.indicators import LAYER_KINDS, Kind
@@ -16,5 +17,6 @@ from geoplan.monitoring.project_indicators import PROJECT_KINDS
 __all__ = ["KINDS"]
 
 KINDS: dict[str, Kind] = {
-    kind.name: kind for kind in (*LAYER_KINDS, *PROJECT_KINDS, *CASE_KINDS, *CHECKLIST_KINDS, *LIFE_CIRCLE_KINDS)
+    kind.name: kind
+    for kind in (*LAYER_KINDS, *AREA_KINDS, *PROJECT_KINDS, *CASE_KINDS, *CHECKLIST_KINDS, *LIFE_CIRCLE_KINDS)
 }

@@ -469,7 +469,7 @@ def test_public_pages_pass_axe_wcag_aa(tab: Session, path: str) -> None:
     if path == "/layers":
         # The check can fail: light grey text on white is found, and named.
         planted = "(() => { const p = document.createElement('p'); p.id = 'gp-planted'; p.textContent = '浅灰文字';"
-        planted += " p.style.color = '#cccccc'; document.querySelector('main').appendChild(p); })()"
+        planted += " p.style.color = '#cccccc'; document.querySelector('main').prepend(p); })()"
         tab.page.evaluate(planted)
         found = axe_violations(tab.page)
         assert [v["id"] for v in found] == ["color-contrast"]
