@@ -117,14 +117,14 @@ def test_it_opens_on_the_plans_last_quarter_and_offers_the_quarters_with_data(
     plan = yaml.safe_load((LAYERS_DIR / "plan.yaml").read_text())["plan"]
     assert dashboard["plan"]["monitored_until"] == plan["monitored_until"] == "2020Q4"
     assert dashboard["quarter"] == "2020Q4" and dashboard["current"] is False
-    assert dashboard["as_of"] == "2020-12-31T15:59:59+00:00"  # the quarter's end in Beijing time
+    assert dashboard["as_of"] == "2020-12-31T23:59:59+08:00"  # the quarter's end, in Beijing time
     expected = [f"{y}Q{q}" for y in range(2017, 2021) for q in range(1, 5)][2:]
     assert dashboard["quarters"] == expected  # the demo's data begin on 2017-07-01
     assert [s["quarter"] for s in dashboard["snapshots"]] == expected[1:]  # the demo's snapshots 2017Q4–2020Q4
     now = client.get("/api/dashboard?quarter=now", headers=bearer(tokens.staff)).json()
     assert now["current"] is True and now["quarter"] == str(as_of_now().quarter)
     asked = client.get("/api/dashboard?quarter=2018Q3", headers=bearer(tokens.staff)).json()
-    assert asked["quarter"] == "2018Q3" and asked["as_of"] == "2018-09-30T15:59:59+00:00"
+    assert asked["quarter"] == "2018Q3" and asked["as_of"] == "2018-09-30T23:59:59+08:00"
 
 
 # --------------------------------------------------------------------------------------------- the figures
