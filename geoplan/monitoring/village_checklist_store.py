@@ -8,7 +8,6 @@ earlier one. Every write leaves an entry in the store's audit log (`geoplan_audi
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
@@ -28,7 +27,7 @@ from sqlalchemy import (
 )
 
 from geoplan.actors import MAX_ACTOR
-from geoplan.storage.base import AUDIT_TABLE, now_utc
+from geoplan.storage.audit_log import write_entry
 
 __all__ = [
     "CHECKLIST_COLUMNS",
@@ -61,19 +60,6 @@ checklist_table = Table(
     Column("recorded_at", Text, nullable=False),
     Column("synthetic", Boolean, nullable=False),
     Index(f"ix_{CHECKLIST_TABLE}_village", "village_code", "item", "quarter", "id"),
-)
-
-# The store's own audit table, described here only to insert into it (the store creates it).
-_audit = Table(
-    AUDIT_TABLE,
-    MetaData(),
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", Text, nullable=False),
-    Column("actor", Text, nullable=False),
-    Column("layer", Text, nullable=False),
-    Column("action", Text, nullable=False),
-    Column("feature_count", Integer, nullable=False),
-    Column("detail", Text),
 )
 
 CHECKLIST_TITLE = "村居检查记录（镇村发展现代化）"
@@ -119,17 +105,7 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _audit_entry(connection: Connection, *, actor: str, action: str, count: int, detail: dict[str, Any]) -> None:
-    connection.execute(
-        _audit.insert(),
-        {
-            "at": now_utc(),
-            "actor": actor,
-            "layer": CHECKLIST_LAYER,
-            "action": action,
-            "feature_count": count,
-            "detail": json.dumps(detail, ensure_ascii=False),
-        },
-    )
+    write_entry(connection, actor=actor, layer=CHECKLIST_LAYER, action=action, count=count, detail=detail)
 
 
 def _as_feature(record_id: int, row: dict[str, Any]) -> dict[str, Any]:
