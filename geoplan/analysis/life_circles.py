@@ -57,6 +57,8 @@ class ServiceCoverage:
     """One row per village, COVERAGE_COLUMNS (as `compute_coverage`)."""
     facility_ids: list[str]
     covered: BoolArray
+    facilities_off_network: list[str] = field(default_factory=list)
+    """Facilities too far from any street to serve anyone (as `CoverageResult.facilities_off_network`)."""
     """Per (village, cell) share of `LifeCircleResult.cells`: whether its people reach the service, by the
     rule of their unit (urban or rural). Completeness per circle combines these across services."""
 
@@ -122,12 +124,14 @@ def life_circle_coverage(
                     cells.centres, xy, graph, settings, cell_links=linked(settings.access_m) if network else None
                 )
                 back = np.r_[positions, -1]  # subset position -> service position; -1 stays -1
+                off = np.zeros(len(facilities), dtype=bool)  # per service position, as the tables index it
+                off[positions] = one.facilities_off_network
                 searches[key] = CellTimes(
                     minutes=one.minutes,
                     facility=back[one.facility].astype(np.intp),
                     covered=one.covered,
                     off_network=one.off_network,
-                    facilities_off_network=one.facilities_off_network,
+                    facilities_off_network=off,
                 )
             parts.append(searches[key])
         return parts[0] if len(parts) == 1 else _nearest_of(parts)
@@ -143,7 +147,14 @@ def life_circle_coverage(
         rural = urban if rule.rural == rule.urban else times(rule, rule.rural, facilities, ids)
         table = unit_type_table(villages, cells, urban=urban, rural=rural, facility_ids=ids)
         covered = np.where(is_urban, urban.covered[cells.cell], rural.covered[cells.cell]).astype(bool)
-        result.services[name] = ServiceCoverage(rule=rule, table=table, facility_ids=ids, covered=covered)
+        off = urban.facilities_off_network | rural.facilities_off_network
+        result.services[name] = ServiceCoverage(
+            rule=rule,
+            table=table,
+            facility_ids=ids,
+            covered=covered,
+            facilities_off_network=[ids[i] for i in np.flatnonzero(off)],
+        )
     result.searches = len(searches)
     return result
 
@@ -158,5 +169,5 @@ def _nearest_of(parts: list[CellTimes]) -> CellTimes:
         facility=np.vstack([p.facility for p in parts])[best, cols],
         covered=np.any(np.vstack([p.covered for p in parts]), axis=0),
         off_network=parts[0].off_network,
-        facilities_off_network=parts[0].facilities_off_network,
+        facilities_off_network=np.any(np.vstack([p.facilities_off_network for p in parts]), axis=0),
     )

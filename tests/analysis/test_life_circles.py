@@ -115,3 +115,27 @@ def test_services_equal_networkx(
         assert diff.max() < 0.5, (name, diff.sort_values().tail())
         np.testing.assert_allclose(table["population"], expected["population"], rtol=1e-9)
         assert table["coverage_pct"].min() < 50.0 < table["coverage_pct"].max(), name  # real gaps, real cover
+
+
+def test_facilities_off_network_are_named_through_size_classes(
+    demo: DemoLayers, layers: dict[str, gpd.GeoDataFrame], public: gpd.GeoDataFrame
+) -> None:
+    # one park of each size class moved 5 km off the district's south-west corner: no street within access_m
+    parks = service_facilities(public, RULES["park"])
+    big = parks[parks["area_ha"] >= 0.5].index[0]
+    small = parks[(parks["area_ha"] >= 0.2) & (parks["area_ha"] < 0.5)].index[0]
+    moved = public.to_crs(METRIC_CRS)
+    x0, y0 = moved.total_bounds[:2]
+    for i, index in enumerate((big, small)):
+        moved.loc[index, "geometry"] = shapely.Point(x0 - 5000.0 - 100.0 * i, y0 - 5000.0)
+    result = life_circle_coverage(
+        villages=demo.villages,
+        layers={**layers, "public_facilities": moved.to_crs(public.crs)},
+        population=demo.raster,
+        graph=demo.graph,
+        rules={"park": RULES["park"]},
+    )
+    service = result.services["park"]
+    expected = {str(moved.loc[i, "facility_id"]) for i in (big, small)}
+    assert set(service.facilities_off_network) == expected
+    assert set(service.facilities_off_network) <= set(service.facility_ids)
