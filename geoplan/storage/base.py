@@ -83,6 +83,9 @@ class AuditQuery:
     since: str | None = None
     until: str | None = None
     action: str | None = None
+    hidden_layers: tuple[str, ...] = ()
+    """Layers whose entries are left out in the query itself (those a role may not see), so that `limit`
+    counts only the entries the caller gets."""
 
     def __post_init__(self) -> None:
         if self.limit < 0 or self.offset < 0:
@@ -133,9 +136,12 @@ class AuditReader(Protocol):
         since: str | None = None,
         until: str | None = None,
         action: str | None = None,
+        hidden_layers: Sequence[str] = (),
     ) -> list[AuditEntry]:
         """Audit entries, newest first, filtered as `AuditQuery` describes."""
-        return self._audit_entries(AuditQuery(limit, offset, layer, actor, feature_id, since, until, action))
+        return self._audit_entries(
+            AuditQuery(limit, offset, layer, actor, feature_id, since, until, action, tuple(hidden_layers))
+        )
 
     def _audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
         """The backend's own query for `audit_log`."""

@@ -481,6 +481,9 @@ class GeoPackageStore(AuditReader):
         if actions is not None:
             clauses.append(f"action IN ({', '.join('?' for _ in actions)})")
             params.extend(actions)
+        if query.hidden_layers:
+            clauses.append(f"layer NOT IN ({', '.join('?' for _ in query.hidden_layers)})")
+            params.extend(query.hidden_layers)
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY id DESC LIMIT ? OFFSET ?"

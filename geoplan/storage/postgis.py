@@ -439,6 +439,8 @@ class PostGISStore(AuditReader):
         actions = query.actions()
         if actions is not None:
             select_rows = select_rows.where(table.c.action.in_(actions))
+        if query.hidden_layers:
+            select_rows = select_rows.where(table.c.layer.not_in(query.hidden_layers))
         if start is not None:
             select_rows = select_rows.where(table.c.at >= start)
         if end is not None:

@@ -38,7 +38,7 @@ def audited_store(request: pytest.FixtureRequest, demo_store_path: Path, tmp_pat
         path = tmp_path / "demo.gpkg"
         return str(path), demo_store_with_tokens(path, source=demo_store_path)
     url = request.getfixturevalue("postgis_url")
-    assert main(["demo", "--store", url]) == 0
+    assert main(["demo", "--store", url, "--no-snapshots"]) == 0  # the test records its own snapshot
     return url, tokens_in(url)
 
 
@@ -162,6 +162,12 @@ def test_api_audit_lists_a_mark_a_snapshot_a_ledger_record_and_token_creation_an
     seen_by_planner = {e["action"] for e in client.get("/api/audit", headers=planner).json()}
     assert "mark:record" in seen_by_planner and not seen_by_planner & {"token:create", "token:revoke"}
     assert json.dumps(seen_by_staff, ensure_ascii=False).count(patch_id) == 0
+    # the role filter is part of the query: a page of 3 holds 3 entries staff may see, though a mark and two
+    # token entries are among the newest 5
+    page = client.get("/api/audit", params={"limit": 3}, headers=staff).json()
+    assert [e["id"] for e in page] == [e["id"] for e in seen_by_staff[:3]] and len(page) == 3
+    second = client.get("/api/audit", params={"limit": 3, "offset": 3}, headers=staff).json()
+    assert [e["id"] for e in second] == [e["id"] for e in seen_by_staff[3:6]]
 
 
 def test_times_in_api_answers_carry_the_beijing_offset_and_the_audit_page_says_beijing_time(

@@ -84,6 +84,7 @@ def audit_log(
         since=since,
         until=until,
         action=action,
+        hidden_layers=hidden_layers(catalog, caller.role),
     )
     return [shown for entry in entries if (shown := entry_json(entry, catalog, caller.role)) is not None]
 
@@ -107,6 +108,12 @@ def audit_layers(catalog: CatalogDep, caller: StaffCaller) -> list[dict[str, Any
 def audit_actions(_: StaffCaller) -> dict[str, Any]:
     kinds = [{"kind": k, "title_zh": KIND_TITLES[k], "actions": list(v)} for k, v in ACTION_KINDS.items()]
     return {"kinds": kinds, "actions": dict(ACTION_TITLES)}
+
+
+def hidden_layers(catalog: Catalog, role: Role) -> list[str]:
+    """The layers whose entries this role may not see, left out by the query (so `limit` counts what it gets)."""
+    hidden = [layer.name for layer in catalog if not can_see_layer(layer, role)]
+    return hidden + [name for name, (_, least) in SIDE_LAYERS.items() if role < least]
 
 
 def entry_json(entry: AuditEntry, catalog: Catalog, role: Role) -> dict[str, Any] | None:
