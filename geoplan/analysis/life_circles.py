@@ -57,6 +57,9 @@ class ServiceCoverage:
     """One row per village, COVERAGE_COLUMNS (as `compute_coverage`)."""
     facility_ids: list[str]
     covered: BoolArray
+    urban: CellTimes
+    rural: CellTimes
+    """The cell times of urban and rural units' rules (size classes combined: the nearest qualifying)."""
     facilities_off_network: list[str] = field(default_factory=list)
     """Facilities too far from any street to serve anyone (as `CoverageResult.facilities_off_network`)."""
     """Per (village, cell) share of `LifeCircleResult.cells`: whether its people reach the service, by the
@@ -153,6 +156,8 @@ def life_circle_coverage(
             table=table,
             facility_ids=ids,
             covered=covered,
+            urban=urban,
+            rural=rural,
             facilities_off_network=[ids[i] for i in np.flatnonzero(off)],
         )
     result.searches = len(searches)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geoplan.analysis.coverage import CellTimes
 from geoplan.analysis.coverage_cells import CellShares
 from geoplan.analysis.life_circle_scorecard import SCORECARD_COLUMNS, scorecard, whole_people
 from geoplan.analysis.life_circles import LifeCircleResult, ServiceCoverage
@@ -46,8 +47,10 @@ def _result() -> LifeCircleResult:
     empty = np.zeros(0)
     cells = CellShares(empty.reshape(0, 2), empty, empty.astype(np.intp), empty.astype(np.intp), empty, 0.0)
     result = LifeCircleResult(cells=cells)  # the scorecard reads only the tables
+    none = np.zeros(0, dtype=bool)
+    times = CellTimes(empty, empty.astype(np.intp), none, none, none)
     result.services["kindergarten"] = ServiceCoverage(
-        rule=RULES["kindergarten"], table=table, facility_ids=[], covered=np.zeros(0, dtype=bool)
+        rule=RULES["kindergarten"], table=table, facility_ids=[], covered=none, urban=times, rural=times
     )
     return result
 
