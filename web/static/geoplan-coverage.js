@@ -56,15 +56,7 @@
     return (name || village.nearest_facility) + (name ? '（' + village.nearest_facility + '）' : '');
   }
 
-  // The class of a coverage % under the breaks: the first whose upper bound holds it (as mapclassify bins).
-  function classOf(classes, value) {
-    if (typeof value !== 'number' || !isFinite(value) || !classes.upper.length) return null;
-    for (var i = 0; i < classes.upper.length; i++) if (value <= classes.upper[i]) return i;
-    return classes.upper.length - 1;
-  }
-  function classColor(classes, cls) {
-    return cls === null || cls === undefined ? classes.noDataColor : classes.colors[cls];
-  }
+  var classOf = window.GeoplanMap.lib.classOf, classColor = window.GeoplanMap.lib.classColor;
 
   // The village table's columns: key in the API's rows, header, number or text, how a value reads.
   var COLUMNS = [
@@ -249,44 +241,13 @@
       window.GeoplanMap.addLegend(map, box, 'bottomright');
     }
 
-    // One item per class: its colour, its range "lower – upper %" and how many villages it holds; the exact
-    // bounds are in data- attributes (the browser test checks every village's colour against them).
     function fillLegend(body) {
-      legendList.replaceChildren();
       var noData = body.villages.filter(function (v) { return classOf(classes, v.coverage_pct) === null; }).length;
-      classes.upper.forEach(function (upper, i) {
-        var item = el('li', null);
-        item.setAttribute('data-class', String(i));
-        item.setAttribute('data-lower', String(classes.lower[i]));
-        item.setAttribute('data-upper', String(upper));
-        item.setAttribute('data-color', classes.colors[i]);
-        item.appendChild(lib.swatch(classes.colors[i]));
-        item.appendChild(el('span', 'gp-legend-name', fmt(classes.lower[i], 1) + ' – ' + fmt(upper, 1) + '%'));
-        item.appendChild(el('span', 'gp-legend-count', String(classes.counts[i])));
-        legendList.appendChild(item);
-      });
-      if (noData) {
-        var item = el('li', null);
-        item.setAttribute('data-class', 'none');
-        item.setAttribute('data-color', classes.noDataColor);
-        item.appendChild(lib.swatch(classes.noDataColor));
-        item.appendChild(el('span', 'gp-legend-name', '无人口'));
-        item.appendChild(el('span', 'gp-legend-count', String(noData)));
-        legendList.appendChild(item);
-      }
+      lib.fillClassLegend(legendList, classes, classes.counts, noData, 1);
     }
 
-    // The district outline for orientation (a public layer): not clickable.
-    function drawDistrict() {
-      var district = config.layers.district;
-      if (!district) return Promise.resolve(null);
-      return lib.fetchAll(district.url, api.headers()).then(function (features) {
-        var outline = lib.geoJsonLayer(district, features, config.displayCrs, { interactive: false, popups: false });
-        outline.addTo(map);
-        if (features.length) sizeToDistrict(outline.getBounds());
-        return outline;
-      }).catch(function (error) { console.warn(error); return null; });
-    }
+    // The district outline for orientation, the panel sized to it.
+    function drawDistrict() { return lib.districtOutline(map, config, api.headers(), sizeToDistrict); }
 
     // The map panel as tall as the district needs at the width it has (the district is wide and low: a fixed tall
     // panel leaves it in a band with empty space above and below), then the district fitted clear of the controls.

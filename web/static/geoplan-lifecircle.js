@@ -27,15 +27,7 @@
   function people(value) { return fmt(value, 0); }
   function pct(value) { return typeof value === 'number' && isFinite(value) ? fmt(value, 1) + '%' : '—'; }
 
-  // The class of a coverage % under the breaks: the first whose upper bound holds it (as the server bins).
-  function classOf(classes, value) {
-    if (typeof value !== 'number' || !isFinite(value) || !classes.upper.length) return null;
-    for (var i = 0; i < classes.upper.length; i++) if (value <= classes.upper[i]) return i;
-    return classes.upper.length - 1;
-  }
-  function classColor(classes, cls) {
-    return cls === null || cls === undefined ? classes.noDataColor : classes.colors[cls];
-  }
+  var classOf = window.GeoplanMap.lib.classOf, classColor = window.GeoplanMap.lib.classColor;
   // Black or white text, whichever reads better on `hex` (WCAG relative luminance).
   function inkOn(hex) {
     var rgb = [1, 3, 5].map(function (i) {
@@ -154,40 +146,14 @@
 
     function fillLegend(body) {
       legendTitle.textContent = body.title_zh + '覆盖率（村/社区）';
-      legendList.replaceChildren();
-      var noData = 0;
-      body.features.forEach(function (f) { if (f.properties['class'] === null) noData++; });
-      classes.upper.forEach(function (upper, i) {
-        var item = el('li', null);
-        item.setAttribute('data-class', String(i));
-        item.setAttribute('data-lower', String(classes.lower[i]));
-        item.setAttribute('data-upper', String(upper));
-        item.setAttribute('data-color', classes.colors[i]);
-        item.appendChild(lib.swatch(classes.colors[i]));
-        item.appendChild(el('span', 'gp-legend-name', fmt(classes.lower[i], 0) + ' – ' + fmt(upper, 0) + '%'));
-        item.appendChild(el('span', 'gp-legend-count', String(body.classes.counts[i])));
-        legendList.appendChild(item);
-      });
-      if (noData) {
-        var item = el('li', null);
-        item.setAttribute('data-class', 'none');
-        item.setAttribute('data-color', classes.noDataColor);
-        item.appendChild(lib.swatch(classes.noDataColor));
-        item.appendChild(el('span', 'gp-legend-name', '无人口'));
-        item.appendChild(el('span', 'gp-legend-count', String(noData)));
-        legendList.appendChild(item);
-      }
+      var noData = body.features.filter(function (f) { return f.properties['class'] === null; }).length;
+      lib.fillClassLegend(legendList, classes, body.classes.counts, noData, 0);
     }
 
     function drawDistrict() {
-      var district = config.layers.district;
-      if (!district) return Promise.resolve(null);
-      return lib.fetchAll(district.url, api.headers()).then(function (features) {
-        var outline = lib.geoJsonLayer(district, features, config.displayCrs, { interactive: false, popups: false });
-        outline.addTo(map);
-        if (features.length) map.fitBounds(outline.getBounds(), ui.fitOptions(map));
-        return outline;
-      }).catch(function (error) { console.warn(error); return null; });
+      return lib.districtOutline(map, config, api.headers(), function (bounds) {
+        map.fitBounds(bounds, ui.fitOptions(map));
+      });
     }
 
     // ---------------------------------------------------------------- one service on the map

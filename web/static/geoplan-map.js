@@ -444,6 +444,55 @@
     document.body.setAttribute('data-ready', 'true');
   }
 
+  // Coverage classes as the API gives them ({upper, lower, colors, noDataColor}), shared by the coverage and
+  // life-circle pages. A % belongs to the first class whose upper bound holds it, as the server bins.
+  function classOf(classes, value) {
+    if (typeof value !== 'number' || !isFinite(value) || !classes.upper.length) return null;
+    for (var i = 0; i < classes.upper.length; i++) if (value <= classes.upper[i]) return i;
+    return classes.upper.length - 1;
+  }
+  function classColor(classes, cls) {
+    return cls === null || cls === undefined ? classes.noDataColor : classes.colors[cls];
+  }
+  function percent(value, digits) {
+    return value.toLocaleString('zh-CN', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  }
+  // One legend item per class: its colour, "lower – upper %" and how many villages it holds (`counts`); the exact
+  // bounds are in data- attributes (the browser tests check every village's colour against them). Villages with
+  // no people (`noData` of them) get an item of their own.
+  function fillClassLegend(list, classes, counts, noData, digits) {
+    function item(cls, color, name, count) {
+      var li = el('li', null);
+      li.setAttribute('data-class', cls);
+      li.setAttribute('data-color', color);
+      li.appendChild(swatch(color));
+      li.appendChild(el('span', 'gp-legend-name', name));
+      li.appendChild(el('span', 'gp-legend-count', String(count)));
+      return li;
+    }
+    list.replaceChildren();
+    classes.upper.forEach(function (upper, i) {
+      var name = percent(classes.lower[i], digits) + ' – ' + percent(upper, digits) + '%';
+      var li = item(String(i), classes.colors[i], name, counts[i]);
+      li.setAttribute('data-lower', String(classes.lower[i]));
+      li.setAttribute('data-upper', String(upper));
+      list.appendChild(li);
+    });
+    if (noData) list.appendChild(item('none', classes.noDataColor, '无人口', noData));
+  }
+  // The district outline for orientation (a public layer, not clickable), handed to `fit` once drawn; null when
+  // the page has no district layer or it could not be read (the map works without it).
+  function districtOutline(map, config, headers, fit) {
+    var district = config.layers.district;
+    if (!district) return Promise.resolve(null);
+    return fetchAll(district.url, headers).then(function (features) {
+      var outline = geoJsonLayer(district, features, config.displayCrs, { interactive: false, popups: false });
+      outline.addTo(map);
+      if (features.length) fit(outline.getBounds());
+      return outline;
+    }).catch(function (error) { console.warn(error); return null; });
+  }
+
   // lib is merged into, never replaced: geoplan-gcj02.js registered its part before, geoplan-by-view.js and
   // geoplan-tiles.js add theirs after.
   var G = Object.assign(window.GeoplanMap, { projectMap: projectMap, layerMap: layerMap, addLegend: addLegend });
@@ -460,5 +509,9 @@
     fetchAll: fetchAll,
     geoJsonLayer: geoJsonLayer,
     popupContent: popupContent,
+    classOf: classOf,
+    classColor: classColor,
+    fillClassLegend: fillClassLegend,
+    districtOutline: districtOutline,
   });
 })();
