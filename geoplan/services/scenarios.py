@@ -21,13 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
 from geoplan.catalog import LayerDef
-from geoplan.errors import ConflictError, InputError, NotFoundError
+from geoplan.errors import ConflictError, CRSError, InputError, NotFoundError, ValidationFailed
+from geoplan.io import DEFAULT_MAX_BYTES, read_file
 from geoplan.services.ingest import district_outline
 from geoplan.services.scenario_store import (
     OP_TITLES,
@@ -48,6 +50,7 @@ __all__ = [
     "EditReport",
     "StaleFeature",
     "add_features",
+    "add_file",
     "adopt_scenario",
     "create_scenario",
     "discard_scenario",
@@ -217,6 +220,34 @@ def add_features(
     finally:
         registry.close()
     return EditReport(scenario.name, layer, _count_ops(edits), [str(p) for p in result.repairs])
+
+
+def add_file(
+    store: LayerStore,
+    name: str,
+    layer: str,
+    path: Path,
+    *,
+    actor: str,
+    replace: bool = False,
+    crs: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> EditReport:
+    """`add_features` with the features of a file (any format `geoplan import` reads; `crs` when it has none)."""
+    scenario_layer(store, layer)  # an unknown layer is named before the file is read
+    get_scenario(store, name)
+    try:
+        frame = read_file(path, crs=crs, max_bytes=max_bytes)
+    except InputError as exc:
+        if exc.zh or isinstance(exc, ValidationFailed):
+            raise
+        zh = (
+            f"文件“{path.name}”的坐标系有问题：请用 --crs 指明（如 EPSG:4547、gcj02）。"
+            if isinstance(exc, CRSError)
+            else f"文件“{path.name}”无法读取：不存在、格式不对、已损坏或不是受支持的地理数据文件。"
+        )
+        raise type(exc)(str(exc), zh=zh) from None
+    return add_features(store, name, layer, frame, actor=actor, replace=replace, source=path.name)
 
 
 def remove_features(store: LayerStore, name: str, layer: str, ids: Sequence[str], *, actor: str) -> EditReport:
