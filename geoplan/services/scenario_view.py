@@ -94,7 +94,7 @@ class ScenarioView(AuditReader):
         self._edits: dict[str, list[FeatureEdit]] = {}
         for edit in edits:
             self._edits.setdefault(edit.layer, []).append(edit)
-        self._marks = {layer: sorted(e.id for e in found) for layer, found in self._edits.items()}
+        self._edit_rows = {layer: sorted(e.id for e in found) for layer, found in self._edits.items()}
 
     @property
     def edited_layers(self) -> list[str]:
@@ -156,7 +156,7 @@ class ScenarioView(AuditReader):
         live = self.live.layer_version(layer)
         if layer not in self._edits:
             return live
-        text = f"{live}:{','.join(map(str, self._marks[layer]))}"
+        text = f"{live}:{','.join(map(str, self._edit_rows[layer]))}"
         return -1 - int.from_bytes(hashlib.blake2b(text.encode(), digest_size=7).digest(), "big")
 
     def read_raster(self, layer: str) -> RasterData:

@@ -22,12 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
-import pandas as pd
 
-from geoplan.catalog import LayerDef
+from geoplan.catalog import Catalog, LayerDef
 from geoplan.errors import ConflictError, CRSError, InputError, NotFoundError, ValidationFailed
 from geoplan.io import DEFAULT_MAX_BYTES, read_file
 from geoplan.services.ingest import district_outline
@@ -54,7 +52,6 @@ __all__ = [
     "adopt_scenario",
     "create_scenario",
     "discard_scenario",
-    "edits_table",
     "get_scenario",
     "list_scenarios",
     "open_view",
@@ -321,7 +318,7 @@ def _read_ids(store: LayerStore, layer: str, ids: list[str]) -> gpd.GeoDataFrame
     return live[live[definition.id_field].astype(str).isin(set(ids)).to_numpy()]
 
 
-def _stale(catalog: Any, edits: Sequence[FeatureEdit], reader: FeatureReader) -> list[StaleFeature]:
+def _stale(catalog: Catalog, edits: Sequence[FeatureEdit], reader: FeatureReader) -> list[StaleFeature]:
     found: list[StaleFeature] = []
     by_layer: dict[str, list[FeatureEdit]] = {}
     for edit in edits:
@@ -413,15 +410,3 @@ def discard_scenario(store: LayerStore, name: str, *, actor: str) -> None:
         registry.discard(registry.get(name), actor=actor)
     finally:
         registry.close()
-
-
-def edits_table(edits: Sequence[FeatureEdit]) -> pd.DataFrame:
-    """The edits as a table for people: layer, feature id, the kind of edit (in Chinese too)."""
-    return pd.DataFrame(
-        {
-            "layer": [e.layer for e in edits],
-            "feature_id": [e.feature_id for e in edits],
-            "op": [e.op for e in edits],
-            "op_zh": [OP_TITLES[e.op] for e in edits],
-        }
-    )
