@@ -19,10 +19,11 @@ from pandas.testing import assert_frame_equal
 
 from geoplan.analysis.life_circle_scorecard import scorecard
 from geoplan.analysis.life_circles import life_circle_coverage
+from geoplan.analysis.network import build_walk_graph
 from geoplan.catalog import Catalog
 from geoplan.services import scenarios as sc
 from geoplan.services.compliance import check_site_in_store
-from geoplan.services.coverage_inputs import life_circle_inputs
+from geoplan.services.coverage_inputs import life_circle_inputs, walk_graph_for
 from geoplan.services.indicators import compute_indicators
 from geoplan.services.overlap import run_overlaps
 from geoplan.services.rule_files import default_life_circles_path, load_life_circles, rules_for
@@ -75,13 +76,16 @@ def _same_indicators(left: pd.DataFrame, right: pd.DataFrame) -> None:
 @pytest.fixture(scope="module")
 def edits(demo_store_path: Path, catalog: Catalog) -> dict[str, gpd.GeoDataFrame | list[str]]:
     """Edits that move all three analyses: a project moved out of the development boundary and one with
-    conflicts deleted (patches added and removed), a project renamed, two cultural facilities closed and a
-    new kindergarten (life circles and coverage indicators)."""
+    conflicts deleted (patches added and removed), a project renamed, two cultural facilities closed, a
+    new kindergarten and the streets around the district library closed (life circles and coverage indicators;
+    the scenario's walking graph is its own)."""
     live = GeoPackageStore(demo_store_path, catalog)
     try:
         patches = run_overlaps(live, rules=rules_for(catalog, LAYERS_DIR), with_marks=False)
         projects = live.read("projects")
         public = live.read("public_facilities")
+        library = live.read("culture_facilities", where={"facility_id": "CF-0003"}).geometry.iloc[0]
+        roads = live.read("roads", bbox=library.buffer(0.003).bounds)
     finally:
         live.close()
     conflicted = patches.loc[patches["layer_a"] == "projects", "id_a"].astype(str).value_counts().index[0]
@@ -101,6 +105,7 @@ def edits(demo_store_path: Path, catalog: Catalog) -> dict[str, gpd.GeoDataFrame
         "projects_deleted": [conflicted],
         "public_new": kindergarten,
         "culture_deleted": ["CF-0001", "CF-0002"],
+        "roads_deleted": sorted(roads["road_id"].astype(str)),
     }
 
 
@@ -111,6 +116,7 @@ def _draft(store: LayerStore, edits: dict[str, gpd.GeoDataFrame | list[str]]) ->
     sc.remove_features(store, NAME, "projects", edits["projects_deleted"], actor=WHO)  # type: ignore[arg-type]
     sc.add_features(store, NAME, "public_facilities", edits["public_new"], actor=WHO)  # type: ignore[arg-type]
     sc.remove_features(store, NAME, "culture_facilities", edits["culture_deleted"], actor=WHO)  # type: ignore[arg-type]
+    sc.remove_features(store, NAME, "roads", edits["roads_deleted"], actor=WHO)  # type: ignore[arg-type]
 
 
 def _write_through_the_store(store: LayerStore, edits: dict[str, gpd.GeoDataFrame | list[str]]) -> None:
@@ -119,6 +125,7 @@ def _write_through_the_store(store: LayerStore, edits: dict[str, gpd.GeoDataFram
     store.delete_features("projects", edits["projects_deleted"])  # type: ignore[arg-type]
     store.write("public_facilities", edits["public_new"], mode="append")  # type: ignore[arg-type]
     store.delete_features("culture_facilities", edits["culture_deleted"])  # type: ignore[arg-type]
+    store.delete_features("roads", edits["roads_deleted"])  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -221,5 +228,25 @@ def test_the_site_check_runs_on_a_scenario(demo_store_copy: Path, catalog: Catal
         view_report = check_site_in_store(sc.open_view(store, "s"), site, rules=rules)
         assert str(farmland["farmland_id"].iloc[0]) not in {i for hit in view_report.hits for i in hit.feature_ids}
         assert view_report.data["layer_versions"]["basic_farmland"] < 0
+    finally:
+        store.close()
+
+
+def test_a_scenario_that_closes_streets_walks_its_own_graph(
+    demo_store_copy: Path, catalog: Catalog, edits: dict[str, gpd.GeoDataFrame | list[str]]
+) -> None:
+    store = GeoPackageStore(demo_store_copy, catalog)
+    try:
+        closed = edits["roads_deleted"]
+        assert len(closed) >= 5
+        live_graph = walk_graph_for(store)
+        sc.create_scenario(store, "s", author=WHO)
+        sc.remove_features(store, "s", "roads", closed, actor=WHO)  # type: ignore[arg-type]
+        view = sc.open_view(store, "s")
+        assert view.layer_version("roads") != store.layer_version("roads")
+        graph = walk_graph_for(view)
+        expected = build_walk_graph(roads=store.read("roads").query("road_id not in @closed"))
+        assert graph is not live_graph and graph.n_edges == expected.n_edges < live_graph.n_edges
+        assert walk_graph_for(store) is live_graph  # the live graph stays cached for the live store
     finally:
         store.close()
