@@ -10,6 +10,7 @@ from geoplan.catalog import Catalog
 from geoplan.errors import ConflictError, InputError, NotFoundError, ValidationFailed
 from geoplan.services import scenarios as sc
 from geoplan.storage import LayerStore
+from geoplan.storage.base import FilterPushdown
 from tests.factories import sample_frame
 
 FAC = "culture_facilities"
@@ -61,6 +62,8 @@ def test_the_view_is_live_plus_edits_and_live_is_untouched(seeded: LayerStore, c
     sc.remove_features(seeded, "s", FAC, [str(live.iloc[0]["facility_id"])], actor=WHO)
 
     view = sc.open_view(seeded, "s")
+    assert isinstance(view, LayerStore)
+    assert not isinstance(view, FilterPushdown)  # a pushed-down filter would read live rows, not the scenario's
     seen = view.read(FAC)
     expected = (set(live["facility_id"]) - {live.iloc[0]["facility_id"]}) | set(new["facility_id"])
     assert set(seen["facility_id"]) == expected and len(seen) == len(expected)
