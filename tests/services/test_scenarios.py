@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import mapbox_vector_tile
 import pandas as pd
 import pytest
 
 from geoplan.catalog import Catalog
+from geoplan.cql2 import parse_filter
 from geoplan.errors import ConflictError, InputError, NotFoundError, ValidationFailed
 from geoplan.services import scenarios as sc
 from geoplan.storage import LayerStore
 from geoplan.storage.base import FilterPushdown
+from geoplan.storage.tile_matrix import TileKey
 from tests.factories import sample_frame
 
 FAC = "culture_facilities"
@@ -210,3 +213,22 @@ def test_an_empty_scenario_is_not_adopted(seeded: LayerStore) -> None:
     with pytest.raises(InputError, match="no edits") as refused:
         sc.adopt_scenario(seeded, "s", actor=WHO)
     assert refused.value.zh
+
+
+def test_the_view_serves_vector_tiles_of_the_scenario(seeded: LayerStore, catalog: Catalog) -> None:
+    live = seeded.read(FAC)
+    sc.create_scenario(seeded, "s", author=WHO)
+    new = sample_frame(catalog.get(FAC), 2, start=100)
+    sc.add_features(seeded, "s", FAC, new, actor=WHO)
+    sc.remove_features(seeded, "s", FAC, [str(live.iloc[0]["facility_id"])], actor=WHO)
+    view = sc.open_view(seeded, "s")
+    tile = TileKey(8, 208, 111)  # holds all of Gaoming
+    decoded = mapbox_vector_tile.decode(view.vector_tile(FAC, tile, ["facility_id"]))
+    shown = {f["properties"]["facility_id"] for f in decoded[FAC]["features"]}
+    assert shown == set(_ids(view.read(FAC))) and str(live.iloc[0]["facility_id"]) not in shown
+    queryables = {"facility_id": "string"}
+    node = parse_filter(f"facility_id = '{new['facility_id'].iloc[0]}'", lang="cql2-text", queryables=queryables)
+    decoded = mapbox_vector_tile.decode(view.vector_tile(FAC, tile, ["facility_id"], node))
+    assert [f["properties"]["facility_id"] for f in decoded[FAC]["features"]] == [new["facility_id"].iloc[0]]
+    # untouched layers come from the live store
+    assert view.vector_tile(PRJ, tile, ["project_id"]) == seeded.vector_tile(PRJ, tile, ["project_id"])
