@@ -23,6 +23,7 @@ from geoplan.commands import (
     monitoring,
     overlaps,
     report,
+    scenario,
     serve,
     store,
     tokens,
@@ -59,6 +60,7 @@ coverage.register(app)  # coverage, suggest-sites
 lifecircle.register(app)  # life circles of every public service
 ledger.register(app)  # ledger show, record, history
 checklist.register(app)  # checklist items, show, record (the village checklist)
+scenario.register(app)  # scenario create, add, list, diff, adopt, discard
 
 
 @app.callback()

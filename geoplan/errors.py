@@ -28,6 +28,15 @@ class NotFoundError(InputError):
     """A named layer, feature or resource does not exist."""
 
 
+class ConflictError(InputError):
+    """The request conflicts with the data as it is now (a scenario drafted against features changed since).
+    `features`: what conflicts, as (layer, feature id, reason) triples, so a page can list them."""
+
+    def __init__(self, message: str, *, zh: str = "", features: list[tuple[str, str, str]] | None = None) -> None:
+        super().__init__(message, zh=zh)
+        self.features = features or []
+
+
 class CRSError(InputError):
     """The coordinate reference system of some input is unknown, unsupported or contradicts its coordinates."""
 

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geoplan.errors import (
     READ_ONLY_MESSAGE,
+    ConflictError,
     CRSError,
     GeoplanError,
     InputError,
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 # Most specific first: the first matching class decides.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (NotFoundError, 404),
+    (ConflictError, 409),
     (ValidationFailed, 422),
     (CRSError, 422),
     (UnreadableFileError, 400),

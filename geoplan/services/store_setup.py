@@ -1,4 +1,5 @@
-"""Create every table geoplan keeps in a store: the catalogue layers, tokens, conflict marks and progress records.
+"""Create every table geoplan keeps in a store: the catalogue layers, tokens, conflict marks, progress records
+and scenarios.
 
 All are made up front (by `geoplan db init`, `geoplan demo` and the web app's start-up), never lazily on a
 first use: creating a table in a GeoPackage while another process reads it can make that reader fail.
@@ -10,6 +11,7 @@ from geoplan.monitoring.ledger_store import create_progress_table
 from geoplan.monitoring.snapshots import create_snapshot_tables
 from geoplan.monitoring.village_checklist_store import create_checklist_table
 from geoplan.services.overlap_marks import MarkRegistry
+from geoplan.services.scenario_store import ScenarioRegistry
 from geoplan.services.tokens import TokenRegistry
 from geoplan.storage import LayerStore
 from geoplan.storage.side_tables import side_table_engine
@@ -22,6 +24,7 @@ def init_store(store: LayerStore) -> None:
     try:
         TokenRegistry(engine)
         MarkRegistry(engine)
+        ScenarioRegistry(engine)
         create_progress_table(engine)
         create_snapshot_tables(engine)
         create_checklist_table(engine)

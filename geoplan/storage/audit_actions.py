@@ -1,8 +1,8 @@
 """What the audit log records: every action with its Chinese title, grouped into kinds to filter by.
 
 Layer writes are recorded by the stores themselves; the side tables (conflict marks, progress records, indicator
-snapshots, tokens) record theirs through `audit_log.write_entry`, under a pseudo-layer name of their own, so one
-log answers "who changed what, when" for every write (全过程留痕, GB/T 39972-2021).
+snapshots, tokens, scenarios) record theirs through `audit_log.write_entry`, under a pseudo-layer name of their
+own, so one log answers "who changed what, when" for every write (全过程留痕, GB/T 39972-2021).
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ SNAPSHOTS_LAYER = "indicator_snapshots"
 """The pseudo-layer name indicator snapshots carry in the audit log."""
 TOKENS_LAYER = "tokens"
 """The pseudo-layer name token creation and revocation carry in the audit log."""
+SCENARIOS_LAYER = "scenarios"
+"""The pseudo-layer name scenario (规划方案) creation, edits, adoption and discarding carry in the audit log; an
+adoption's layer changes are recorded under each layer, as any write."""
 
 ACTION_TITLES: dict[str, str] = {
     "write:replace": "整层写入",
@@ -29,6 +32,10 @@ ACTION_TITLES: dict[str, str] = {
     "snapshot:record": "指标快照",
     "token:create": "创建令牌",
     "token:revoke": "撤销令牌",
+    "scenario:create": "创建方案",
+    "scenario:edit": "方案编辑",
+    "scenario:adopt": "采纳方案",
+    "scenario:discard": "放弃方案",
 }
 
 ACTION_KINDS: dict[str, tuple[str, ...]] = {
@@ -38,6 +45,7 @@ ACTION_KINDS: dict[str, tuple[str, ...]] = {
     "mark": ("mark:record",),
     "snapshot": ("snapshot:record",),
     "token": ("token:create", "token:revoke"),
+    "scenario": ("scenario:create", "scenario:edit", "scenario:adopt", "scenario:discard"),
 }
 KIND_TITLES: dict[str, str] = {
     "edit": "图层修改",
@@ -46,6 +54,7 @@ KIND_TITLES: dict[str, str] = {
     "mark": "冲突图斑标记",
     "snapshot": "指标快照",
     "token": "令牌创建与撤销",
+    "scenario": "规划方案",
 }
 
 

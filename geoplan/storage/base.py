@@ -9,7 +9,7 @@ gridded coverage in the GeoPackage, postgis_raster tiles in PostGIS) with every 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -145,6 +145,44 @@ class AuditReader(Protocol):
 
     def _audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
         """The backend's own query for `audit_log`."""
+        ...
+
+
+@dataclass(frozen=True)
+class LayerEdits:
+    """Feature edits of one vector layer, for `EditBatches.apply_edits`: new features, replacements of existing
+    ones (matched by id) and ids to delete. Frames are validated and in EPSG:4490, as `write` wants them."""
+
+    layer: str
+    creates: gpd.GeoDataFrame | None = None
+    replaces: gpd.GeoDataFrame | None = None
+    deletes: tuple[str, ...] = ()
+
+
+FeatureReader = Callable[[str, list[str]], gpd.GeoDataFrame]
+"""Reads the features of a layer with the given ids, inside a transaction (`apply_edits`' guard gets one)."""
+SideStatement = tuple[str, Mapping[str, Any]]
+"""Plain SQL with :named parameters on the store's side tables, run in `apply_edits`' transaction after the edits."""
+
+
+@runtime_checkable
+class EditBatches(Protocol):
+    """A store that applies edits of several layers as one write: both backends are one."""
+
+    def apply_edits(
+        self,
+        edits: Sequence[LayerEdits],
+        *,
+        actor: str,
+        guard: Callable[[FeatureReader], None] | None = None,
+        after: Sequence[SideStatement] = (),
+    ) -> dict[str, int]:
+        """Apply every edit in ONE transaction: all land or none. `guard` runs first, inside the transaction
+        (the store locked against other writers), with a reader of the features as they are then; whatever it
+        raises rolls everything back. The `after` statements run last, in the same transaction (a scenario's
+        own rows, dropped as it is adopted). Each layer's creates, replacements and deletes are audited as
+        `write:append`, `update` and `delete` entries, as the one-layer writes are. Returns the features written
+        per layer."""
         ...
 
 
@@ -376,6 +414,38 @@ def require_ids(layer: LayerDef, frame: gpd.GeoDataFrame) -> list[str]:
     if len(set(ids)) != len(ids):
         raise InputError(f"layer '{layer.name}': the same {layer.id_field} appears twice in one edit")
     return ids
+
+
+def edit_parts(layer: LayerDef, edits: LayerEdits) -> tuple[list[str], gpd.GeoDataFrame | None]:
+    """The ids that must exist before the edit and are removed first (replaced and deleted) and the frame
+    inserted after (creates then replacements), checked: a feature edited twice in one batch is refused."""
+    replaced = require_ids(layer, edits.replaces) if edits.replaces is not None and len(edits.replaces) else []
+    created = require_ids(layer, edits.creates) if edits.creates is not None and len(edits.creates) else []
+    deleted = [str(v) for v in edits.deletes]
+    if edits.deletes and layer.id_field is None:
+        raise InputError(f"layer '{layer.name}' has no id field, so its features cannot be deleted one by one")
+    every = [*created, *replaced, *deleted]
+    if len(set(every)) != len(every):
+        raise InputError(f"layer '{layer.name}': one feature is edited twice in one batch")
+    frames = [f for f in (edits.creates, edits.replaces) if f is not None and len(f)]
+    inserted = pd.concat(frames, ignore_index=True) if frames else None
+    return [*replaced, *deleted], inserted
+
+
+def edit_audits(layer: LayerDef, edits: LayerEdits, before: gpd.GeoDataFrame) -> list[tuple[str, int, str]]:
+    """(action, feature count, detail) of the audit entries one layer's edits make, as the one-layer writes
+    would: `write:append` for new features, `update` (with before) for replacements, `delete` for deletions."""
+    entries: list[tuple[str, int, str]] = []
+    ids = before[layer.id_field].astype(str) if layer.id_field and len(before) else pd.Series(dtype=object)
+    if edits.creates is not None and len(edits.creates):
+        entries.append(("write:append", len(edits.creates), audit_detail(edits.creates, layer, "append")))
+    if edits.replaces is not None and len(edits.replaces):
+        replaced = before[ids.isin(require_ids(layer, edits.replaces)).to_numpy()]
+        entries.append(("update", len(edits.replaces), audit_detail(edits.replaces, layer, "update", before=replaced)))
+    if edits.deletes:
+        deleted = before[ids.isin([str(v) for v in edits.deletes]).to_numpy()]
+        entries.append(("delete", len(deleted), audit_detail(deleted, layer, "delete", before=deleted)))
+    return entries
 
 
 def check_all_found(layer: LayerDef, wanted: list[str], found: gpd.GeoDataFrame) -> None:

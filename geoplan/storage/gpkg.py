@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,9 @@ from geoplan.storage.base import (
     AuditQuery,
     AuditReader,
     Bounds,
+    FeatureReader,
+    LayerEdits,
+    SideStatement,
     WriteMode,
     audit_detail,
     backdated_at,
@@ -40,6 +43,8 @@ from geoplan.storage.base import (
     check_batch_rows,
     check_tile_fields,
     check_where,
+    edit_audits,
+    edit_parts,
     frame_from_records,
     now_utc,
     raster_layer,
@@ -298,6 +303,45 @@ class GeoPackageStore(AuditReader):
             detail = backdated_detail(audit_detail(before, definition, "delete", before=before), when)
             self._audit(connection, actor, layer, "delete", len(ids), detail, at=when)
         return len(ids)
+
+    def apply_edits(
+        self,
+        edits: Sequence[LayerEdits],
+        *,
+        actor: str,
+        guard: Callable[[FeatureReader], None] | None = None,
+        after: Sequence[SideStatement] = (),
+    ) -> dict[str, int]:
+        planned = []
+        for edit in edits:
+            definition = vector_layer(self.catalog, edit.layer)
+            self._require_table(edit.layer)
+            existing, inserted = edit_parts(definition, edit)
+            rows: list[list[Any]] = []
+            blobs: list[bytes] = []
+            if inserted is not None:
+                rows, geoms = rows_for_write(definition, inserted)
+                blobs = gpkg_blob.encode(geoms, STORE_SRS_ID)
+            planned.append((edit, definition, existing, [[*r, b] for r, b in zip(rows, blobs, strict=True)]))
+        written: dict[str, int] = {}
+        try:
+            with self._transaction() as connection:
+                if guard is not None:
+                    guard(lambda name, ids: self._select_ids(connection, vector_layer(self.catalog, name), ids))
+                for edit, definition, existing, rows in planned:
+                    before = self._select_ids(connection, definition, existing)
+                    check_all_found(definition, existing, before)
+                    self._delete_ids(connection, definition, existing)
+                    connection.executemany(self._insert_sql(definition), rows)
+                    self._refresh_extent(connection, edit.layer)
+                    for action, count, detail in edit_audits(definition, edit, before):
+                        self._audit(connection, actor, edit.layer, action, count, detail)
+                    written[edit.layer] = written.get(edit.layer, 0) + len(rows) + len(edit.deletes)
+                for sql, params in after:
+                    connection.execute(sql, dict(params))
+        except sqlite3.IntegrityError as exc:
+            raise InputError(f"the edits break a store constraint ({exc}); nothing was written") from None
+        return written
 
     def _select_ids(self, connection: sqlite3.Connection, layer: LayerDef, ids: list[str]) -> gpd.GeoDataFrame:
         assert layer.id_field is not None

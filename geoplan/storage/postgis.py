@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -53,6 +54,9 @@ from geoplan.storage.base import (
     AuditQuery,
     AuditReader,
     Bounds,
+    FeatureReader,
+    LayerEdits,
+    SideStatement,
     WriteMode,
     audit_detail,
     backdated_at,
@@ -61,6 +65,8 @@ from geoplan.storage.base import (
     check_batch_rows,
     check_tile_fields,
     check_where,
+    edit_audits,
+    edit_parts,
     frame_from_records,
     now_utc,
     raster_layer,
@@ -270,6 +276,54 @@ class PostGISStore(AuditReader):
             detail = backdated_detail(audit_detail(before, definition, "delete", before=before), when)
             self._audit(connection, actor, layer, "delete", len(ids), detail, at=when)
         return len(ids)
+
+    def apply_edits(
+        self,
+        edits: Sequence[LayerEdits],
+        *,
+        actor: str,
+        guard: Callable[[FeatureReader], None] | None = None,
+        after: Sequence[SideStatement] = (),
+    ) -> dict[str, int]:
+        planned = []
+        for edit in edits:
+            definition = vector_layer(self.catalog, edit.layer)
+            existing, inserted = edit_parts(definition, edit)
+            params = [] if inserted is None else self._insert_params(definition, inserted)
+            planned.append((edit, definition, existing, params))
+        written: dict[str, int] = {}
+        try:
+            with self.engine.begin() as connection:
+                # one writer at a time on these layers: the guard's reads stay true until the commit
+                for name in sorted({edit.layer for edit in edits}):
+                    connection.exec_driver_sql(f"LOCK TABLE {self._qualified(name)} IN SHARE ROW EXCLUSIVE MODE")
+                if guard is not None:
+                    guard(lambda name, ids: self._select_ids(connection, vector_layer(self.catalog, name), ids))
+                for edit, definition, existing, params in planned:
+                    table = self.tables[edit.layer]
+                    before = self._select_ids(connection, definition, existing)
+                    check_all_found(definition, existing, before)
+                    if existing:
+                        connection.execute(table.delete().where(table.c[definition.id_field or ""].in_(existing)))
+                    if params:
+                        connection.execute(table.insert(), params)
+                    for action, count, detail in edit_audits(definition, edit, before):
+                        self._audit(connection, actor, edit.layer, action, count, detail)
+                    written[edit.layer] = written.get(edit.layer, 0) + len(params) + len(edit.deletes)
+                for sql, values in after:
+                    connection.execute(text(sql), dict(values))
+        except IntegrityError as exc:
+            raise InputError(
+                f"the edits break a store constraint ({_first_line(exc.orig)}); nothing was written"
+            ) from None
+        except OperationalError as exc:
+            raise StoreError(f"cannot reach the PostGIS store: {_first_line(exc)}") from None
+        return written
+
+    def _qualified(self, name: str) -> str:
+        quoted = '"' + name.replace('"', '""') + '"'
+        schema = self.metadata.schema
+        return quoted if schema is None else '"' + schema.replace('"', '""') + '".' + quoted
 
     def _select_ids(self, connection: Connection, layer: LayerDef, ids: list[str]) -> gpd.GeoDataFrame:
         table = self.tables[layer.name]

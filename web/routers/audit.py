@@ -5,7 +5,8 @@ kind of action, layer, actor, feature id and time, paged with limit/offset.
 Each entry comes with its field-level diff (`changes`): for every feature the write names, the fields whose
 values differ before and after, and whether the geometry moved. Feature properties pass through the
 caller's `visible_fields`, so a role never sees in the log what it could not read in the layer itself; for
-the same reason marks are shown from the planner role up (conflict patches are the planners'), and token
+the same reason marks and scenario entries are shown from the planner role up (conflict patches and draft
+scenarios are the planners'), and token
 entries to admins only (they manage tokens). Times are ISO 8601 in Beijing time (+08:00).
 """
 
@@ -32,6 +33,7 @@ from geoplan.storage.audit_actions import (
     ACTION_TITLES,
     KIND_TITLES,
     MARKS_LAYER,
+    SCENARIOS_LAYER,
     SNAPSHOTS_LAYER,
     TOKENS_LAYER,
 )
@@ -47,6 +49,7 @@ SIDE_LAYERS: dict[str, tuple[str, Role]] = {
     MARKS_LAYER: ("冲突图斑标记", Role.PLANNER),
     SNAPSHOTS_LAYER: ("指标快照", Role.STAFF),
     TOKENS_LAYER: ("访问令牌", Role.ADMIN),
+    SCENARIOS_LAYER: ("规划方案", Role.PLANNER),
     CHECKLIST_LAYER: (CHECKLIST_TITLE, Role.STAFF),
 }
 SIDE_FIELDS: dict[str, tuple[dict[str, str], list[str]]] = {
