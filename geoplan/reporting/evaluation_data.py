@@ -127,6 +127,12 @@ class ConflictChange:
     def count(self, state: str, *, exempt: bool = False) -> int:
         return int(((self.table["state"] == state) & (self.table["exempt"] == exempt)).sum())
 
+    @staticmethod
+    def totals(frame: gpd.GeoDataFrame) -> tuple[int, float]:
+        """(patches, hectares) of a moment's patches that count: the exempt ones are listed, not counted."""
+        counted = frame[~exempt_mask(frame)]
+        return len(counted), float(counted["area_m2"].sum()) / 10_000.0
+
 
 @dataclass(frozen=True)
 class EvaluationData:
