@@ -48,7 +48,8 @@ def evaluate(
     with err.status(f"writing the {chosen.name} evaluation…"):
         content = chosen.render_evaluation(data)
     output.write_bytes(content)
-    counts = {str(k): int(v) for k, v in data.outcome_counts.loc["合计"].items()}
+    total = data.outcome_counts.loc["合计"].to_dict()
+    counts = {str(k): int(v) for k, v in total.items()}
     start, end = data.moments[0][1].quarter, data.moments[-1][1].quarter
     out.print(
         Text(
