@@ -179,23 +179,26 @@ def _names_page(figure: Figure, data: EvaluationData) -> None:
 
 
 def _indicators_page(figure: Figure, data: EvaluationData, rows: range) -> None:
+    """Eight columns, so the names fit on A4: a milestone's target and verdict share one cell."""
     heading(figure, "指标起止对比与节点目标")
-    header = indicator_header(data)[1:]
+    moments = indicator_header(data)[3 : 3 + len(data.moments)]
+    header = ["指标", *moments, "变化（末−起）", *(f"{m.year} 年（{q}）" for m, q in data.milestones)]
     body: list[list[str]] = []
     colours: list[list[str]] = []
     for index in rows:
         item = data.indicators[index]
         d = item.definition
-        cells = [f"{d.title_zh}\n{d.id}", d.unit]
-        cells += [value_text(v, d.unit, with_unit=False) if item.headline else "见分项" for v in item.values]
+        cells = [f"{d.title_zh}\n{d.id}"]
+        cells += [value_text(v, d.unit) if item.headline else "见分项" for v in item.values]
         cells.append(change_text(item.change, d.unit) if item.headline else "—")
         shades = ["#ffffff"] * len(cells)
         for verdict in item.verdicts:
-            cells += [verdict_target(verdict.target, d.unit), verdict.label]
-            shades += ["#ffffff", VERDICT_COLOURS.get(verdict.verdict, "#ffffff")]
+            target = "" if verdict.target is None else "\n" + verdict_target(verdict.target, d.unit)
+            cells.append(verdict.label + target)
+            shades.append(VERDICT_COLOURS.get(verdict.verdict, "#ffffff"))
         body.append(cells)
         colours.append(shades)
-    draw_table(figure, (MARGIN, 0.08, 1 - 2 * MARGIN, 0.85), header, body, font=6.5, colours=colours)
+    draw_table(figure, (MARGIN, 0.08, 1 - 2 * MARGIN, 0.85), header, body, font=7.0, colours=colours)
     figure.text(
         0.06,
         0.05,
