@@ -404,7 +404,7 @@ def test_the_pdf_holds_the_same_and_renders_its_cover_and_maps(data: EvaluationD
         assert (pixels < 250).any(axis=2).mean() > 0.01, number  # not blank
         if number == maps:
             colour = (pixels.max(axis=2) - pixels.min(axis=2)) > 60
-            assert colour.mean() > 0.05  # the maps are drawn in colour
+            assert colour.mean() > 0.02  # the maps are drawn in colour (most villages: grey, unchanged)
 
 
 # --------------------------------------------------------------------------------------------- the CLI
