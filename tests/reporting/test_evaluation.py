@@ -422,6 +422,11 @@ def test_the_cli_writes_the_evaluation_and_refuses_bad_input(
     shown = re.sub(r"\s+", "", capsys.readouterr().out)
     assert "44projects" in shown and "conflictpatchesresolved" in shown
 
+    # `geoplan snapshot` without --quarter: today is past the plan, so its last monitored quarter, said so
+    assert main(["snapshot", "--store", str(copy)]) == 0
+    shown = re.sub(r"\s+", "", capsys.readouterr().out)
+    assert f"recording{FINAL},theplan'slastmonitoredquarter" in shown and f"of{FINAL}(asof2020-12-3123:59:59" in shown
+
     assert main(["evaluate", "--store", str(copy), "-o", str(tmp_path / "evaluation.docx")]) == 2
     assert ".docx" in capsys.readouterr().err
     empty = tmp_path / "empty.gpkg"

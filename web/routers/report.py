@@ -5,6 +5,9 @@ the plan's last monitored quarter once today is past it (`plan_period.chosen_mom
 
 The plan-end evaluation beside it: `GET /api/evaluation?format=xlsx|html|pdf` (staff and above), the same file as
 `geoplan evaluate -o evaluation.<format>`; a store without data for the plan period answers 400 with the reason.
+It computes the indicators at several quarters and draws many pages (half a minute on the demo), so each format's
+file is kept per state of the store (`state_key`: the layers, marks, records, definitions and rule files), the
+plan file and today's quarter: the same request again is answered from memory, an edit makes a new one.
 
 Staff, like the indicators it reports (see routers/dashboard.py). The indicators come from the app's indicator
 cache (no second computation after the dashboard has shown them); the maps' per-village coverage and the
@@ -15,17 +18,20 @@ from the download.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from geoplan.monitoring.plan_period import plan_for
+from geoplan.monitoring.asof import as_of_now
+from geoplan.monitoring.plan_period import default_plan_path, plan_for
 from geoplan.reporting.evaluation_data import gather_evaluation
 from geoplan.reporting.render import FORMATS, ReportFormat
 from geoplan.reporting.report_data import gather_report
-from geoplan.services.indicators import chosen_for
+from geoplan.services.indicators import chosen_for, state_key
+from web.computed_once import ComputedOnce
 from web.deps import SettingsDep, StoreDep
 from web.routers.monitoring import IndicatorCacheDep, StaffCaller
 
@@ -76,15 +82,28 @@ async def report(
 )
 async def evaluation(
     _: StaffCaller,
+    request: Request,
     store: StoreDep,
     settings: SettingsDep,
+    cache: IndicatorCacheDep,
     format: Annotated[ReportFormatName, Query(description="xlsx, html or pdf")] = "pdf",
 ) -> Response:
     chosen = FORMATS[format]
+    files: ComputedOnce[bytes] | None = getattr(request.app.state, "evaluation_files", None)
+    if files is None:
+        files = request.app.state.evaluation_files = ComputedOnce(keep=6)
 
     def build() -> bytes:
-        with _one_at_a_time:
-            return chosen.render_evaluation(gather_evaluation(store, layers_dir=settings.layers_dir))
+        plan_path = default_plan_path(settings.layers_dir)
+        plan = hashlib.sha256(plan_path.read_bytes()).hexdigest() if plan_path.is_file() else ""
+        state = state_key(store, layers_dir=settings.layers_dir, definitions=cache.definitions())
+        key = (state, plan, str(as_of_now().quarter), chosen.name)
+
+        def make() -> bytes:
+            with _one_at_a_time:
+                return chosen.render_evaluation(gather_evaluation(store, layers_dir=settings.layers_dir))
+
+        return files.get(key, make)
 
     content = await run_in_threadpool(build)
     return _download(content, chosen, "geoplan-evaluation")
