@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 
 from geoplan.analysis.coverage_classes import NO_PEOPLE_COLOR, NO_PEOPLE_LABEL, step_classes
+from geoplan.analysis.summary import exempt_mask
 from geoplan.crs import METRIC_CRS
 from geoplan.reporting.evaluation_data import EvaluationData
 from geoplan.reporting.report_maps import LegendItem, furniture, legend_beside, map_axes, outline
@@ -101,9 +102,13 @@ def draw_change_map(ax: Axes, data: EvaluationData) -> Legend | None:
         items.append(LegendItem(f"{NO_PEOPLE_LABEL}（{classes.count(None)} 个村）", NO_PEOPLE_COLOR))
     items += [
         LegendItem(f"已化解冲突图斑（{len(resolved)} 处）", RESOLVED_COLOUR),
-        LegendItem(f"仍存在的冲突图斑（{len(still)} 处）", OPEN_COLOUR),
+        LegendItem(f"仍存在的冲突图斑（{len(still)} 处，含豁免 {_exempt(still)} 处）", OPEN_COLOUR),
     ]
     return legend_beside(ax, items, "评估截至较计划起点")
+
+
+def _exempt(patches: gpd.GeoDataFrame) -> int:
+    return int(exempt_mask(patches).sum())
 
 
 def evaluation_map_figure(kind: str, data: EvaluationData, *, size: tuple[float, float] = (7.0, 5.2)) -> Figure:
