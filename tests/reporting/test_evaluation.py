@@ -364,8 +364,9 @@ def test_the_html_holds_the_same_numbers_and_loads_nothing(data: EvaluationData,
     assert set(indicators) == set(ITEMS)
     sheet = {row[0]: row for row in xlsx["指标"].iter_rows(min_row=2, values_only=True)}
     for ident, cells in indicators.items():
-        assert cells[-6::2] == list(sheet[ident][-6::2])  # targets, as the workbook writes them
-        assert cells[-5::2] == list(sheet[ident][-5::2])  # verdicts
+        # a milestone's cell: the verdict, then the target as the workbook writes it (none without a target)
+        targets, verdicts = sheet[ident][-6::2], sheet[ident][-5::2]
+        assert cells[-3:] == [v + ("" if t == "无目标" else t) for t, v in zip(targets, verdicts, strict=True)]
     patches = _html_rows(html, "data-patch")
     assert sorted(p for p, cells in patches.items() if cells[6] == "已化解") == sorted(data.conflicts.ids("resolved"))
     assert len(_html_rows(html, "data-project")) == len(data.outcomes)
