@@ -6,8 +6,9 @@ the plan's last monitored quarter once today is past it (`plan_period.chosen_mom
 The plan-end evaluation beside it: `GET /api/evaluation?format=xlsx|html|pdf` (staff and above), the same file as
 `geoplan evaluate -o evaluation.<format>`; a store without data for the plan period answers 400 with the reason.
 It computes the indicators at several quarters and draws many pages (half a minute on the demo), so each format's
-file is kept per state of the store (`state_key`: the layers, marks, records, definitions and rule files), the
-plan file and today's quarter: the same request again is answered from memory, an edit makes a new one.
+file, and the gathered data the three formats share, are kept per state of the store (`state_key`: the layers,
+marks, records, definitions and rule files), the plan file and today's quarter: the same request again is
+answered from memory, an edit makes a new one.
 
 Staff, like the indicators it reports (see routers/dashboard.py). The indicators come from the app's indicator
 cache (no second computation after the dashboard has shown them); the maps' per-village coverage and the
@@ -27,7 +28,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from geoplan.monitoring.asof import as_of_now
 from geoplan.monitoring.plan_period import default_plan_path, plan_for
-from geoplan.reporting.evaluation_data import gather_evaluation
+from geoplan.reporting.evaluation_data import EvaluationData, gather_evaluation
 from geoplan.reporting.render import FORMATS, ReportFormat
 from geoplan.reporting.report_data import gather_report
 from geoplan.services.indicators import chosen_for, state_key
@@ -89,21 +90,27 @@ async def evaluation(
     format: Annotated[ReportFormatName, Query(description="xlsx, html or pdf")] = "pdf",
 ) -> Response:
     chosen = FORMATS[format]
-    files: ComputedOnce[bytes] | None = getattr(request.app.state, "evaluation_files", None)
-    if files is None:
-        files = request.app.state.evaluation_files = ComputedOnce(keep=6)
+    state = request.app.state
+    if getattr(state, "evaluation_files", None) is None:
+        state.evaluation_data = ComputedOnce[EvaluationData](keep=2)
+        state.evaluation_files = ComputedOnce[bytes](keep=6)
+    data: ComputedOnce[EvaluationData] = state.evaluation_data
+    files: ComputedOnce[bytes] = state.evaluation_files
 
     def build() -> bytes:
         plan_path = default_plan_path(settings.layers_dir)
         plan = hashlib.sha256(plan_path.read_bytes()).hexdigest() if plan_path.is_file() else ""
-        state = state_key(store, layers_dir=settings.layers_dir, definitions=cache.definitions())
-        key = (state, plan, str(as_of_now().quarter), chosen.name)
+        inputs = state_key(store, layers_dir=settings.layers_dir, definitions=cache.definitions())
+        key = (inputs, plan, str(as_of_now().quarter))
+
+        def gathered() -> EvaluationData:
+            return gather_evaluation(store, layers_dir=settings.layers_dir)
 
         def make() -> bytes:
-            with _one_at_a_time:
-                return chosen.render_evaluation(gather_evaluation(store, layers_dir=settings.layers_dir))
+            with _one_at_a_time:  # the three formats share one gathering
+                return chosen.render_evaluation(data.get(key, gathered))
 
-        return files.get(key, make)
+        return files.get((*key, chosen.name), make)
 
     content = await run_in_threadpool(build)
     return _download(content, chosen, "geoplan-evaluation")
