@@ -18,6 +18,7 @@ from geoplan.commands import (
     checklist,
     compliance,
     coverage,
+    evaluate,
     ledger,
     lifecircle,
     monitoring,
@@ -50,6 +51,7 @@ def version() -> None:
 # The order of registration is the order of `geoplan --help` (commands first, then the groups db, token, ledger).
 monitoring.register(app)  # indicators, snapshot, history, warnings
 report.register(app)  # the quarterly report
+evaluate.register(app)  # the plan-end evaluation
 app.command("version")(version)
 store.register(app)  # demo, layers, import, export; db init
 serve.register(app)

@@ -1,7 +1,7 @@
 """`geoplan indicators`, `snapshot`, `history`, `warnings`: the plan's indicators, recorded quarter by quarter.
 
 geoplan indicators [--as-of 2026-06-30 | --quarter 2026Q2] [--only culture_coverage,sponge_share] [-o out.xlsx]
-geoplan snapshot [--quarter 2026Q4]          # default: the current quarter
+geoplan snapshot [--quarter 2026Q4]          # default: the current quarter (the plan's last one once past it)
 geoplan history culture_coverage [--scope 荷城街道]
 geoplan warnings [--snapshot 3]
 
@@ -23,8 +23,9 @@ from rich.text import Text
 
 from geoplan.beijing_time import shown_time
 from geoplan.commands.common import StoreOption, check_output, err, existing_store, out, write_table
+from geoplan.monitoring.asof import AsOf
 from geoplan.monitoring.indicator_defs import IndicatorSet
-from geoplan.monitoring.plan_period import plan_for
+from geoplan.monitoring.plan_period import PlanPeriod, plan_for
 from geoplan.monitoring.snapshots import history as snapshot_history
 from geoplan.monitoring.snapshots import warnings as snapshot_warnings
 from geoplan.services.indicators import (
@@ -80,6 +81,20 @@ def _target(row: Mapping[Hashable, Any]) -> str:
     return "–" if not row["target_op"] else f"{row['target_op']} {_number(row['target'], row['unit'])}"
 
 
+def say_plan_default(plan: PlanPeriod | None, moment: AsOf, *, verb: tuple[str, str]) -> None:
+    """Say so when no quarter was given and the plan's last monitored quarter stands in for now (today is past
+    it); `verb` is what the command does with it, in Chinese and English."""
+    if plan is None or moment.current:
+        return
+    out.print(
+        Text(
+            f"{verb[0]} {moment.quarter} 季末：行动计划（{plan.title_zh}，{plan.start}–{plan.monitored_until}）"
+            f"的最后一个监测季度，今天已在其后 / {verb[1]} {moment.quarter}, the plan's last monitored quarter; "
+            "give --quarter for another one"
+        )
+    )
+
+
 def indicators(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="As of this date (YYYY-MM-DD, end of the day, China time).")
@@ -98,14 +113,8 @@ def indicators(
     with _opened(store, definitions) as (settings, backend, indicator_set):
         plan = plan_for(settings.layers_dir)
         moment = chosen_for(backend, plan, as_of, quarter, names=("--as-of", "--quarter"))
-        if as_of is None and quarter is None and plan is not None and not moment.current:
-            out.print(
-                Text(
-                    f"显示 {moment.quarter} 季末：行动计划（{plan.title_zh}，{plan.start}–{plan.monitored_until}）"
-                    f"的最后一个监测季度，今天已在其后 / showing {moment.quarter}, the plan's last monitored quarter; "
-                    "give --quarter for another one"
-                )
-            )
+        if as_of is None and quarter is None:
+            say_plan_default(plan, moment, verb=("显示", "showing"))
         with err.status("computing indicators…"):
             run = compute_indicators(
                 backend, layers_dir=settings.layers_dir, as_of=moment, definitions=indicator_set, only=wanted
@@ -144,16 +153,29 @@ def indicators(
 
 def snapshot(
     quarter: Annotated[
-        str | None, typer.Option("--quarter", help="The quarter, e.g. 2026Q3 [default: the current quarter]")
+        str | None,
+        typer.Option(
+            "--quarter",
+            help="The quarter, e.g. 2026Q3 [default: the current quarter, or the plan's last once today is past it]",
+        ),
     ] = None,
     definitions: DefinitionsOption = None,
     store: StoreOption = None,
 ) -> None:
-    """Record every indicator for a quarter (as of its end; now while it is not over), kept with its history."""
+    """Record every indicator for a quarter (as of its end; now while it is not over), kept with its history.
+    Without --quarter: the current quarter, or the plan's last monitored quarter once today is past it."""
     with _opened(store, definitions) as (settings, backend, indicator_set):
+        plan = plan_for(settings.layers_dir)
+        moment = chosen_for(backend, plan, None, quarter, names=("--as-of", "--quarter"))
+        if quarter is None:
+            say_plan_default(plan, moment, verb=("记录", "recording"))
         with err.status("computing and recording indicators…"):
             shot = record_snapshot(
-                backend, layers_dir=settings.layers_dir, quarter=quarter, actor=_actor(), definitions=indicator_set
+                backend,
+                layers_dir=settings.layers_dir,
+                quarter=str(moment.quarter),
+                actor=_actor(),
+                definitions=indicator_set,
             )
         found = snapshot_warnings(backend, snapshot_id=shot.id)
     out.print(

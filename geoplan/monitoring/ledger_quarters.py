@@ -53,6 +53,11 @@ class Quarter:
     def next(self) -> Quarter:
         return Quarter(self.year + 1, 1) if self.q == 4 else Quarter(self.year, self.q + 1)
 
+    @classmethod
+    def from_index(cls, index: int) -> Quarter:
+        """The quarter `index` quarters after year 0 (the inverse of `index`)."""
+        return cls(index // 4, index % 4 + 1)
+
     @property
     def index(self) -> int:
         """Quarters since year 0: differences count quarters."""

@@ -1,16 +1,20 @@
 """The report formats: name -> writer, media type and suffix (the CLI picks by the output's suffix, the web API
-by `format=`)."""
+by `format=`). The quarterly report and the plan-end evaluation come in the same three formats."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from geoplan.errors import InputError
 from geoplan.reporting.report_data import ReportData
 
-__all__ = ["FORMATS", "ReportFormat", "format_for_path", "render_report"]
+if TYPE_CHECKING:
+    from geoplan.reporting.evaluation_data import EvaluationData
+
+__all__ = ["FORMATS", "ReportFormat", "format_for_path", "render_evaluation", "render_report"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,9 @@ class ReportFormat:
 
     def render(self, data: ReportData) -> bytes:
         return _writer(self.name)(data)
+
+    def render_evaluation(self, data: EvaluationData) -> bytes:
+        return _evaluation_writer(self.name)(data)
 
 
 FORMATS: dict[str, ReportFormat] = {
@@ -48,6 +55,20 @@ def _writer(name: str) -> Callable[[ReportData], bytes]:
     return render_pdf
 
 
+def _evaluation_writer(name: str) -> Callable[[EvaluationData], bytes]:
+    if name == "xlsx":
+        from geoplan.reporting.evaluation_xlsx import render_evaluation_xlsx
+
+        return render_evaluation_xlsx
+    if name == "html":
+        from geoplan.reporting.evaluation_html import render_evaluation_html
+
+        return render_evaluation_html
+    from geoplan.reporting.evaluation_pdf import render_evaluation_pdf
+
+    return render_evaluation_pdf
+
+
 def format_for_path(path: Path) -> ReportFormat:
     suffix = path.suffix.lower()
     for candidate in FORMATS.values():
@@ -61,3 +82,9 @@ def render_report(data: ReportData, name: str) -> bytes:
     if name not in FORMATS:
         raise InputError(f"unknown report format {name!r}; use one of {', '.join(FORMATS)}")
     return FORMATS[name].render(data)
+
+
+def render_evaluation(data: EvaluationData, name: str) -> bytes:
+    if name not in FORMATS:
+        raise InputError(f"unknown report format {name!r}; use one of {', '.join(FORMATS)}")
+    return FORMATS[name].render_evaluation(data)

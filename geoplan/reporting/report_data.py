@@ -62,7 +62,7 @@ from geoplan.services.rule_files import (
 from geoplan.storage import LayerStore
 from geoplan.storage.base import now_utc
 
-__all__ = ["ReportData", "gather_report", "load_history", "synthetic_layers"]
+__all__ = ["ReportData", "gather_report", "load_history", "map_layers", "synthetic_layers"]
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ def gather_report(
 
     notes: list[str] = []
     if maps:
-        layers = _map_layers(store, layers_dir, run, notes)
+        layers = map_layers(store, layers_dir, run, notes)
     else:
         layers = {"towns": layer_as_of(store, "towns", run.as_of)} if "towns" in store.catalog else {}
     synthetic = synthetic_layers(store)
@@ -280,9 +280,7 @@ def _rule_titles(store: LayerStore, layers_dir: Path) -> dict[str, str]:
     return {rule.code: rule.title_zh for rule in rules}
 
 
-def _map_layers(
-    store: LayerStore, layers_dir: Path, run: IndicatorRun, notes: list[str]
-) -> dict[str, gpd.GeoDataFrame]:
+def map_layers(store: LayerStore, layers_dir: Path, run: IndicatorRun, notes: list[str]) -> dict[str, gpd.GeoDataFrame]:
     moment = run.as_of
     layers = {name: layer_as_of(store, name, moment) for name in MAP_LAYERS if name in store.catalog}
     villages = layers.get("villages")

@@ -33,7 +33,7 @@ from geoplan.reporting.report_maps import map_figure
 from geoplan.reporting.report_mpl import figure_png, rendering
 from geoplan.reporting.svg_charts import chart_svg
 
-__all__ = ["render_html"]
+__all__ = ["render_html", "template_environment"]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "quarterly_report.html"
@@ -42,7 +42,7 @@ MAP_DPI = 130
 
 
 @lru_cache(maxsize=1)
-def _environment() -> Environment:
+def template_environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,  # indicator titles, towns and rules are data: escaped, never markup
@@ -153,4 +153,4 @@ def render_html(data: ReportData) -> bytes:
         "previous": data.previous,
         "generated": data.generated_local,
     }
-    return _environment().get_template(TEMPLATE).render(**context).encode("utf-8")
+    return template_environment().get_template(TEMPLATE).render(**context).encode("utf-8")

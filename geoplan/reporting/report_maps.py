@@ -30,7 +30,11 @@ __all__ = [
     "coverage_legend",
     "draw_coverage_map",
     "draw_projects_map",
+    "furniture",
+    "legend_beside",
+    "map_axes",
     "map_figure",
+    "outline",
     "town_labels",
 ]
 
@@ -78,7 +82,7 @@ def town_labels(layers: dict[str, gpd.GeoDataFrame]) -> list[tuple[str, float, f
     return [(str(name), float(p.x), float(p.y)) for name, p in zip(metric["town_name"], points, strict=True)]
 
 
-def _outline(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> None:
+def outline(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> None:
     towns = layers.get("towns")
     if towns is not None and len(towns):
         towns.to_crs(METRIC_CRS).boundary.plot(ax=ax, color=TOWN_EDGE, linewidth=0.6)
@@ -87,7 +91,7 @@ def _outline(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> None:
         district.to_crs(METRIC_CRS).boundary.plot(ax=ax, color=DISTRICT_EDGE, linewidth=1.0)
 
 
-def _furniture(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> None:
+def furniture(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> None:
     """Town names, a scale bar (lower left) and a north arrow (upper left), after everything else is drawn."""
     for name, x, y in town_labels(layers):
         ax.text(x, y, name, fontsize=6.5, ha="center", va="center", color="#1f2933", bbox=HALO, zorder=5)
@@ -124,13 +128,13 @@ def _furniture(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> None:
     ax.set_ylim(y0, y1)
 
 
-def _map_axes(ax: Axes, title: str) -> None:
+def map_axes(ax: Axes, title: str) -> None:
     ax.set_title(title, loc="left")
     ax.set_aspect("equal")
     ax.set_axis_off()
 
 
-def _legend(ax: Axes, items: list[LegendItem], title: str) -> Legend:
+def legend_beside(ax: Axes, items: list[LegendItem], title: str) -> Legend:
     handles = [Patch(facecolor=i.colour, edgecolor="#7b8794", linewidth=0.4, label=i.label) for i in items]
     # Anchored to the right of the map's axes: outside the map, so it never covers a village.
     return ax.legend(
@@ -146,22 +150,22 @@ def _legend(ax: Axes, items: list[LegendItem], title: str) -> Legend:
 
 def draw_coverage_map(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> Legend | None:
     """Villages coloured in the web map's coverage classes, town and district lines, names, scale and north."""
-    _map_axes(ax, "各村（社区）十分钟文化圈人口覆盖率")
+    map_axes(ax, "各村（社区）十分钟文化圈人口覆盖率")
     villages = layers.get("villages")
     if villages is None or not len(villages):
         ax.text(0.5, 0.5, "无数据", ha="center", va="center", transform=ax.transAxes)
         return None
     colours, items = coverage_legend(villages)
     villages.to_crs(METRIC_CRS).plot(ax=ax, color=colours, edgecolor="#ffffff", linewidth=0.3)
-    _outline(ax, layers)
-    _furniture(ax, layers)
-    return _legend(ax, items, "覆盖率（自然断点分级，\n与网页覆盖图相同）")
+    outline(ax, layers)
+    furniture(ax, layers)
+    return legend_beside(ax, items, "覆盖率（自然断点分级，\n与网页覆盖图相同）")
 
 
 def draw_projects_map(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> Legend | None:
     """Projects coloured by status (outline and a dot, so small sites show at district scale)."""
-    _map_axes(ax, "建设项目分布（按状态）")
-    _outline(ax, layers)
+    map_axes(ax, "建设项目分布（按状态）")
+    outline(ax, layers)
     projects = layers.get("projects")
     if projects is None or not len(projects):
         ax.text(0.5, 0.5, "无数据", ha="center", va="center", transform=ax.transAxes)
@@ -172,11 +176,11 @@ def draw_projects_map(ax: Axes, layers: dict[str, gpd.GeoDataFrame]) -> Legend |
     metric.plot(ax=ax, color=colours, edgecolor=colours, linewidth=0.8)
     points = metric.geometry.representative_point()
     ax.scatter(points.x, points.y, s=10, c=colours, edgecolors="#1f2933", linewidths=0.3, zorder=3)
-    _furniture(ax, layers)
+    furniture(ax, layers)
     present = list(dict.fromkeys(statuses))
     order = [s for s in STATUS_COLOURS if s in present] + [s for s in present if s not in STATUS_COLOURS]
     items = [LegendItem(f"{s}（{statuses.count(s)} 项）", STATUS_COLOURS.get(s, "#666666")) for s in order]
-    return _legend(ax, items, "项目状态")
+    return legend_beside(ax, items, "项目状态")
 
 
 def map_figure(kind: str, layers: dict[str, gpd.GeoDataFrame], *, size: tuple[float, float] = (6.0, 5.0)) -> Figure:

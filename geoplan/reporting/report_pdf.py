@@ -41,9 +41,14 @@ __all__ = [
     "SUMMARY_ROWS_PER_PAGE",
     "TRENDS_PER_PAGE",
     "WARNINGS_PER_PAGE",
+    "chunks",
+    "heading",
     "page_count",
     "page_plan",
     "render_pdf",
+    "synthetic_footer",
+    "synthetic_note",
+    "trends_page",
 ]
 
 A4 = (8.27, 11.69)
@@ -85,7 +90,7 @@ class Page:
     draw: Callable[[Figure], None]
 
 
-def _chunks(count: int, size: int) -> list[range]:
+def chunks(count: int, size: int) -> list[range]:
     """`count` rows in as few pages of at most `size` as possible, shared out evenly: 33 rows at 16 a page are
     11 + 11 + 11, not 16 + 16 and a nearly blank page with one row."""
     if count <= 0:
@@ -111,22 +116,22 @@ def page_count(*, indicators: int, trends: int, snapshots: int, warnings: int, r
 
 def page_plan(data: ReportData) -> list[Page]:
     pages: list[Page] = []
-    for number, rows in enumerate(_chunks(len(data.summaries), SUMMARY_ROWS_PER_PAGE)):
+    for number, rows in enumerate(chunks(len(data.summaries), SUMMARY_ROWS_PER_PAGE)):
         pages.append(Page("指标总表", partial(_summary_page, data=data, rows=rows, first=number == 0)))
     pages.append(Page("概览图表", partial(_charts_page, data=data)))
     if data.snapshots:
-        for rows in _chunks(len(data.trends), TRENDS_PER_PAGE):
-            pages.append(Page("指标趋势", partial(_trends_page, data=data, rows=rows)))
+        for rows in chunks(len(data.trends), TRENDS_PER_PAGE):
+            pages.append(Page("指标趋势", partial(trends_page, data=data, rows=rows)))
     else:  # one page saying so, not pages of empty charts
         pages.append(Page("指标趋势", _no_trends_page))
     pages.append(Page("专题地图", partial(_maps_page, data=data)))
     pages.append(Page("镇街对比", partial(_towns_page, data=data)))
     if data.life_circles:
         pages.append(Page(LIFE_CIRCLE_TITLE, partial(_life_circles_page, data=data)))
-    warning_chunks = _chunks(len(data.warnings), WARNINGS_PER_PAGE) or [range(0)]
+    warning_chunks = chunks(len(data.warnings), WARNINGS_PER_PAGE) or [range(0)]
     for rows in warning_chunks:
         pages.append(Page("预警", partial(_warnings_page, data=data, rows=rows)))
-    for rows in _chunks(len(data.table), DETAIL_ROWS_PER_PAGE):
+    for rows in chunks(len(data.table), DETAIL_ROWS_PER_PAGE):
         pages.append(Page("指标明细", partial(_detail_page, data=data, rows=rows)))
     return pages
 
@@ -154,7 +159,7 @@ def _footer(figure: Figure, data: ReportData, number: int, total: int, title: st
         figure.text(0.5, 0.006, synthetic_footer(data), ha="center", fontsize=6.5, color="#c2410c")
 
 
-def _heading(figure: Figure, text: str, *, y: float = 0.965, size: float = 13) -> None:
+def heading(figure: Figure, text: str, *, y: float = 0.965, size: float = 13) -> None:
     figure.text(0.06, y, text, fontsize=size, color="#1f2933")
 
 
@@ -165,7 +170,7 @@ def _state_colour(state: str) -> str:
 def _summary_page(figure: Figure, data: ReportData, rows: range, first: bool) -> None:
     top = 0.90
     if first:
-        _heading(figure, data.title)
+        heading(figure, data.title)
         previous = "尚无更早的快照：变化一栏为空"
         if data.previous is not None:
             taken = data.previous_as_of_local
@@ -181,7 +186,7 @@ def _summary_page(figure: Figure, data: ReportData, rows: range, first: bool) ->
             figure.text(0.06, 0.935 - 0.018 * i, line, fontsize=8, color=colour)
         top = 0.935 - 0.018 * len(lines) - 0.02
     else:
-        _heading(figure, "指标总表（续）")
+        heading(figure, "指标总表（续）")
     chosen = [data.summaries[i] for i in rows]
     body = []
     colours = []
@@ -203,7 +208,7 @@ def _summary_page(figure: Figure, data: ReportData, rows: range, first: bool) ->
 
 
 def _charts_page(figure: Figure, data: ReportData) -> None:
-    _heading(figure, "概览图表")
+    heading(figure, "概览图表")
     charts = data.charts
     if not charts:
         figure.text(0.5, 0.5, "无可绘制的指标", ha="center")
@@ -216,28 +221,28 @@ def _charts_page(figure: Figure, data: ReportData) -> None:
         draw_chart(figure.add_subplot(grid[i, 0]), chart)
 
 
-def _trends_page(figure: Figure, data: ReportData, rows: range) -> None:
-    _heading(figure, "指标趋势（历次快照）")
+def trends_page(figure: Figure, data: ReportData, rows: range) -> None:
+    heading(figure, "指标趋势（历次快照）")
     grid = figure.add_gridspec(4, 2, left=0.13, right=0.93, top=0.92, bottom=0.07, hspace=0.6, wspace=0.4)
     for slot, index in enumerate(rows):
         draw_chart(figure.add_subplot(grid[slot // 2, slot % 2]), data.trends[index])
 
 
 def _no_trends_page(figure: Figure) -> None:
-    _heading(figure, "指标趋势（历次快照）")
+    heading(figure, "指标趋势（历次快照）")
     text = "尚无指标快照。用 geoplan snapshot 或看板上的“记录快照”按季度记录指标后，这里显示各指标的变化趋势。"
     figure.text(0.06, 0.9, text, fontsize=9, color="#52606d")
 
 
 def _maps_page(figure: Figure, data: ReportData) -> None:
-    _heading(figure, "专题地图")
+    heading(figure, "专题地图")
     # The maps take the left 70 % of the page; their legends sit in the strip to their right (report_maps).
     draw_coverage_map(figure.add_axes(MAP_BOXES[0]), data.layers)
     draw_projects_map(figure.add_axes(MAP_BOXES[1]), data.layers)
 
 
 def _towns_page(figure: Figure, data: ReportData) -> None:
-    _heading(figure, "镇街对比")
+    heading(figure, "镇街对比")
     town = data.town_table
     header = ["镇街", *(f"{d.title_zh}（{d.unit}）" for d in town.indicators)]
     body = []
@@ -256,7 +261,7 @@ def _towns_page(figure: Figure, data: ReportData) -> None:
 
 
 def _life_circles_page(figure: Figure, data: ReportData) -> None:
-    _heading(figure, f"{LIFE_CIRCLE_TITLE}（人口覆盖率，%）")
+    heading(figure, f"{LIFE_CIRCLE_TITLE}（人口覆盖率，%）")
     table = data.life_circles
     header = ["指标", "目标", *table.columns, "较上次"]
     body = []
@@ -285,7 +290,7 @@ def _life_circles_page(figure: Figure, data: ReportData) -> None:
 
 
 def _warnings_page(figure: Figure, data: ReportData, rows: range) -> None:
-    _heading(figure, "预警（未达目标或变化方向不利）")
+    heading(figure, "预警（未达目标或变化方向不利）")
     titles = {d.id: d.title_zh for d in data.definitions}
     kinds = {"target_missed": "未达目标", "wrong_direction": "方向不利"}
     records = data.warnings.iloc[list(rows)].to_dict("records") if len(rows) else []
@@ -305,7 +310,7 @@ def _warnings_page(figure: Figure, data: ReportData, rows: range) -> None:
 
 
 def _detail_page(figure: Figure, data: ReportData, rows: range) -> None:
-    _heading(figure, "指标明细（全部分项）")
+    heading(figure, "指标明细（全部分项）")
     titles = {d.id: d.title_zh for d in data.definitions}
     records = data.table.iloc[list(rows)].to_dict("records")
     body = [

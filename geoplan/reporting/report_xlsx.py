@@ -34,7 +34,7 @@ from geoplan.reporting.report_data import ReportData
 from geoplan.reporting.report_maps import map_figure
 from geoplan.reporting.report_mpl import figure_png, rendering
 
-__all__ = ["DETAIL_COLUMNS", "SHEETS", "render_xlsx"]
+__all__ = ["DETAIL_COLUMNS", "SHEETS", "chart_block", "header_row", "render_xlsx"]
 
 SHEETS = ("概要", "指标", "明细", "镇街对比", "生活圈", "历史", "预警", "图表", "地图")
 DETAIL_COLUMNS = [MEASURE_COLUMNS[0], "title_zh", *MEASURE_COLUMNS[1:], "previous_value", "change", "note", "as_of"]
@@ -56,7 +56,7 @@ MISSED_FILL = PatternFill("solid", fgColor="FDE2E1")
 BOLD = Font(bold=True)
 
 
-def _header(sheet: Worksheet, names: list[str], widths: list[float] | None = None, row: int = 1) -> None:
+def header_row(sheet: Worksheet, names: list[str], widths: list[float] | None = None, row: int = 1) -> None:
     for column, name in enumerate(names, start=1):
         cell = sheet.cell(row=row, column=column, value=name)
         cell.font = BOLD
@@ -120,7 +120,7 @@ def _overview(sheet: Worksheet, data: ReportData) -> None:
 
 
 def _indicators(sheet: Worksheet, data: ReportData) -> None:
-    _header(
+    header_row(
         sheet,
         ["指标 id", "指标", "Indicator", "单位", "全区数值", "目标", "状态", "上次快照", "变化", "预警数", "说明"],
         [22, 30, 36, 6, 12, 18, 16, 12, 12, 8, 60],
@@ -147,7 +147,7 @@ def _indicators(sheet: Worksheet, data: ReportData) -> None:
 
 
 def _detail(sheet: Worksheet, data: ReportData) -> None:
-    _header(sheet, DETAIL_COLUMNS, [22, 28, 16, 30, 14, 14, 6, 10, 6, 8, 8, 14, 12, 30, 26])
+    header_row(sheet, DETAIL_COLUMNS, [22, 28, 16, 30, 14, 14, 6, 10, 6, 8, 8, 14, 12, 30, 26])
     titles = {d.id: d.title_zh for d in data.definitions}
     for row, record in enumerate(data.table.to_dict("records"), start=2):
         record = {**record, "title_zh": titles.get(str(record["indicator"]), "")}
@@ -164,7 +164,7 @@ def _detail(sheet: Worksheet, data: ReportData) -> None:
 def _towns(sheet: Worksheet, data: ReportData) -> None:
     towns = data.town_table
     names = ["镇街", *(f"{d.title_zh}（{d.unit}）" for d in towns.indicators)]
-    _header(sheet, names, [14, *([18] * len(towns.indicators))])
+    header_row(sheet, names, [14, *([18] * len(towns.indicators))])
     for row, name in enumerate(towns.towns, start=2):
         sheet.cell(row=row, column=1, value=name)
         for column, d in enumerate(towns.indicators, start=2):
@@ -181,7 +181,7 @@ def _towns(sheet: Worksheet, data: ReportData) -> None:
 def _life_circles(sheet: Worksheet, data: ReportData) -> None:
     table = data.life_circles
     columns = [f"{c}（%）" for c in table.columns]
-    _header(
+    header_row(
         sheet,
         ["指标 id", "公共服务生活圈指标", "目标", *columns, "全区较上次快照（百分点）"],
         [22, 30, 14, *([12] * len(columns)), 16],
@@ -210,7 +210,7 @@ def _life_circles(sheet: Worksheet, data: ReportData) -> None:
 
 
 def _history(sheet: Worksheet, data: ReportData) -> None:
-    _header(
+    header_row(
         sheet,
         ["指标 id", "指标", "范围", "单位", *(f"{s.quarter} #{s.id}" for s in data.snapshots)],
         [22, 30, 14, 6, *([14] * len(data.snapshots))],
@@ -227,7 +227,7 @@ def _history(sheet: Worksheet, data: ReportData) -> None:
 
 
 def _warnings(sheet: Worksheet, data: ReportData) -> None:
-    _header(sheet, WARNING_SHEET_COLUMNS, [16, 22, 28, 12, 24, 12, 12, 6, 10, 6, 8, 10, 80])
+    header_row(sheet, WARNING_SHEET_COLUMNS, [16, 22, 28, 12, 24, 12, 12, 6, 10, 6, 8, 10, 80])
     titles = {d.id: d.title_zh for d in data.definitions}
     for row, record in enumerate(data.warnings.to_dict("records"), start=2):
         record = {**record, "title_zh": titles.get(str(record["indicator"]), "")}
@@ -235,7 +235,7 @@ def _warnings(sheet: Worksheet, data: ReportData) -> None:
             sheet.cell(row=row, column=column, value=plain(record.get(name)))
 
 
-def _chart_block(sheet: Worksheet, chart: Chart, top: int) -> int:
+def chart_block(sheet: Worksheet, chart: Chart, top: int) -> int:
     """Write the chart's data at row `top` (categories down column A, a column per series and per target) and
     anchor an Excel chart beside it; returns the next free row."""
     sheet.cell(row=top, column=1, value=chart.title).font = BOLD
@@ -294,11 +294,11 @@ def _chart_block(sheet: Worksheet, chart: Chart, top: int) -> int:
 def _charts(sheet: Worksheet, data: ReportData) -> None:
     row = 1
     for chart in data.charts:
-        row = _chart_block(sheet, chart, row)
+        row = chart_block(sheet, chart, row)
     if data.snapshots:
         for chart in data.trends:
             if chart.unit == "%":  # the shares, one chart each; the other trends are in 历史
-                row = _chart_block(sheet, chart, row)
+                row = chart_block(sheet, chart, row)
     sheet.column_dimensions["A"].width = 18
 
 

@@ -56,6 +56,8 @@ __all__ = [
     "chosen_for",
     "compute_indicators",
     "definitions_for",
+    "known_records",
+    "ledger_as_of",
     "quarters_with_data",
     "record_snapshot",
     "rule_files",
@@ -207,9 +209,8 @@ def _checklist(store: LayerStore, layers_dir: Path, layers: dict[str, gpd.GeoDat
     )
 
 
-def _ledger(store: LayerStore, layers_dir: Path, layers: dict[str, gpd.GeoDataFrame], moment: AsOf) -> pd.DataFrame:
-    """The project ledger as of the moment: the progress records known then (recorded by then, for quarters up
-    to the moment's), applied to the projects layer as it was then."""
+def known_records(store: LayerStore, moment: AsOf) -> pd.DataFrame:
+    """The progress records known at the moment: recorded by then, for quarters up to the moment's."""
     records = progress_records(store)
     if not moment.current and len(records):
         recorded = pd.to_datetime(records["recorded_at"], utc=True)
@@ -217,13 +218,31 @@ def _ledger(store: LayerStore, layers_dir: Path, layers: dict[str, gpd.GeoDataFr
     records = records[(records["quarter"].astype(str) <= str(moment.quarter)).to_numpy()]
     # A correction recorded after the moment must not hide the record it corrected: recompute which record of a
     # quarter is the latest from what is left (the ledger takes the highest record id per quarter then).
-    records = records.drop(columns=["superseded"], errors="ignore").reset_index(drop=True)
+    return records.drop(columns=["superseded"], errors="ignore").reset_index(drop=True)
+
+
+def ledger_as_of(store: LayerStore, layers_dir: Path, moment: AsOf) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The project ledger as of the moment (as the indicators see it) and the progress records it was built from."""
+    records = known_records(store, moment)
+    projects = layer_as_of(store, "projects", moment)
+    return _ledger_of(records, layers_dir, store, projects, moment), records
+
+
+def _ledger(store: LayerStore, layers_dir: Path, layers: dict[str, gpd.GeoDataFrame], moment: AsOf) -> pd.DataFrame:
+    """The project ledger as of the moment: the progress records known then, applied to the projects layer as it
+    was then."""
+    return _ledger_of(known_records(store, moment), layers_dir, store, layers["projects"], moment)
+
+
+def _ledger_of(
+    records: pd.DataFrame, layers_dir: Path, store: LayerStore, projects: gpd.GeoDataFrame, moment: AsOf
+) -> pd.DataFrame:
     flow_path = default_status_flow_path(layers_dir)
     flow = load_status_flow(flow_path, store.catalog) if flow_path.is_file() else None
     plan = plan_for(layers_dir)
     # after the plan, overdue is judged at its last monitored quarter, not against years it never had
     judged = moment.quarter if plan is None else plan.judged_quarter(moment.quarter)
-    return ledger_table(projects=layers["projects"], records=records, as_of_quarter=str(judged), flow=flow)
+    return ledger_table(projects=projects, records=records, as_of_quarter=str(judged), flow=flow)
 
 
 def state_key(store: LayerStore, *, layers_dir: Path, definitions: IndicatorSet) -> str:

@@ -17,6 +17,7 @@ from geoplan.analysis.overlap import OverlapSettings, find_conflicts
 from geoplan.analysis.overlap_partitioned import find_conflicts_partitioned
 from geoplan.analysis.rules import ConflictRule, layers_of
 from geoplan.errors import NotFoundError
+from geoplan.monitoring.asof import AsOf, layer_as_of
 from geoplan.services.overlap_marks import Mark, attach_marks, mark_registry
 from geoplan.storage import LayerStore, require_initialised
 
@@ -72,6 +73,27 @@ def overlap_inputs(store: LayerStore, rules: Sequence[ConflictRule]) -> OverlapI
     admin = {name: store.read(name) if name in store.catalog else None for name in ADMIN_LAYERS}
     return OverlapInputs(
         layers={name: store.read(name) for name in layers_of(rules)},
+        towns=admin["towns"],
+        villages=admin["villages"],
+    )
+
+
+def conflicts_as_of(
+    store: LayerStore,
+    *,
+    rules: Sequence[ConflictRule],
+    as_of: AsOf,
+    settings: OverlapSettings = OverlapSettings(),  # noqa: B008 - frozen dataclass
+) -> gpd.GeoDataFrame:
+    """Every rule's conflict patches among the layers as they stood at `as_of` (the audit replayed), placed in
+    the towns and villages of then; no marks (a caller attaches those of the moment it wants)."""
+    require_initialised(store)
+    admin = {name: layer_as_of(store, name, as_of) if name in store.catalog else None for name in ADMIN_LAYERS}
+    return find_conflicts(
+        layers={name: layer_as_of(store, name, as_of) for name in layers_of(rules)},
+        catalog=store.catalog,
+        rules=rules,
+        settings=settings,
         towns=admin["towns"],
         villages=admin["villages"],
     )

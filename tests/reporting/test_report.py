@@ -34,6 +34,7 @@ from PIL import Image
 
 from geoplan.catalog import Catalog
 from geoplan.cli import main
+from geoplan.monitoring.asof import as_of_now
 from geoplan.monitoring.indicator_defs import load_indicator_defs, parse_indicator_defs
 from geoplan.monitoring.snapshots import Snapshot
 from geoplan.reporting.charts import overview_charts, progress_chart, trend_chart
@@ -330,8 +331,13 @@ def test_the_cli_writes_the_report_by_suffix_and_refuses_bad_input(
     copy = tmp_path / "cli.gpkg"
     shutil.copy(store_path, copy)
     out = tmp_path / "report.html"
+    # Without --quarter: today is past the demo plan's monitoring, so its last quarter, and the report says so.
     assert main(["report", "--store", str(copy), "-o", str(out)]) == 0
-    assert "季度监测报告" in out.read_text(encoding="utf-8")
+    assert "2020Q4 季度监测报告" in out.read_text(encoding="utf-8")
+    shown = re.sub(r"\s+", "", capsys.readouterr().out)
+    assert "reporting2020Q4,theplan'slastmonitoredquarter" in shown and "reportof2020Q4" in shown
+    now = str(as_of_now().quarter)
+    assert main(["report", "--store", str(copy), "--quarter", now, "-o", str(out)]) == 0
     assert f"changes against snapshot {snapshot.id}" in capsys.readouterr().out
 
     assert main(["report", "--store", str(copy), "-o", str(tmp_path / "report.docx")]) == 2
