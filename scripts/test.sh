@@ -34,4 +34,7 @@ PY="$ROOT/.venv/bin"
 "$PY/mypy"
 "$PY/lint-imports" --no-cache  # the layer contracts of pyproject.toml ([tool.importlinter])
 "$PY/mkdocs" build --strict --quiet --site-dir "$(mktemp -d)"  # the manual builds, every link resolves
-GEOPLAN_FAIL_ON_SKIP=1 "$PY/python" -m pytest -q -p no:cacheprovider "$@"
+# One worker per core (pytest-xdist), each test file whole on one worker (its module fixtures and its order kept);
+# the workers share one build of the demo store. GEOPLAN_TEST_WORKERS=0 runs in this process, e.g. to debug.
+GEOPLAN_FAIL_ON_SKIP=1 "$PY/python" -m pytest -q -p no:cacheprovider \
+  -n "${GEOPLAN_TEST_WORKERS:-auto}" --dist loadfile "$@"

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from distributed import Client, LocalCluster
+from filelock import FileLock
 
 from geoplan.catalog import Catalog, load_catalog
 from geoplan.storage import LayerStore
@@ -129,14 +130,28 @@ def _stamp(path: Path) -> tuple[int, int]:
     return stat.st_size, stat.st_mtime_ns
 
 
+def shared_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run's temporary folder that every pytest-xdist worker shares (each worker's own is inside it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def demo_store_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The Gaoming demo GeoPackage, built by the real `geoplan demo` once per session. Read-only: copy to write."""
+    """The Gaoming demo GeoPackage, built by the real `geoplan demo` once per run (the first xdist worker to ask
+    builds it under a file lock; the others wait and share it). Read-only: copy to write."""
     from geoplan.cli import main
 
-    path = tmp_path_factory.mktemp("demo-store") / "gaoming.gpkg"
-    assert main(["demo", "--store", str(path)]) == 0
-    digest = _sha256(path)
+    folder = shared_temp(tmp_path_factory) / "demo-store"
+    path, built = folder / "gaoming.gpkg", folder / "built"
+    folder.mkdir(exist_ok=True)
+    with FileLock(str(folder / "lock")):
+        if not built.exists():  # a build killed half-way leaves no mark, so the next run builds afresh
+            path.unlink(missing_ok=True)
+            assert main(["demo", "--store", str(path)]) == 0
+            built.write_text(_sha256(path))
+    digest = built.read_text()
+    assert _sha256(path) == digest, f"the shared demo store {path} changed before this worker used it"
     yield path
     assert _sha256(path) == digest, f"a test changed the shared demo store {path}; tests that write use demo_store_copy"
 
