@@ -51,6 +51,8 @@ BODY_LIMIT = 16 * 1024
 ScenarioName = Annotated[str, Path(max_length=MAX_NAME, description="the scenario's name")]
 LayerName = Annotated[str, Path(max_length=63, description="a vector layer with an id field")]
 DiffFormat = Literal["json", "xlsx"]
+DRAWABLE = ("culture_facilities", "public_facilities", "projects")
+"""What the planner page drafts into a scenario: new facilities (points) and projects (polygons)."""
 PATCH_FIELDS = ["patch_id", "rule", "rule_title", "severity", "change", "change_zh", "layer_a", "id_a"]
 PATCH_FIELDS += ["layer_b", "id_b", "area_m2", "town", "village_code"]
 
@@ -122,10 +124,43 @@ def _details(store: LayerStore, name: str, caller: Caller) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- scenarios
 
 
-@router.get("", summary="The scenarios the caller may see (their own; every one for an admin)")
-def list_scenarios(caller: PlannerCaller, store: StoreDep) -> dict[str, Any]:
+@router.get("", summary="The scenarios the caller may see (their own; every one for an admin), and what to draw")
+def list_scenarios(caller: PlannerCaller, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     author = None if caller.role >= Role.ADMIN else caller.actor
-    return {"scenarios": [_scenario_json(s) for s in core.list_scenarios(store, author=author)]}
+    return {
+        "scenarios": [_scenario_json(s) for s in core.list_scenarios(store, author=author)],
+        "drawable": _drawable(store, caller, settings.layers_dir),
+    }
+
+
+def _drawable(store: LayerStore, caller: Caller, layers_dir: FilePath) -> list[dict[str, Any]]:
+    """The layers the planner page draws new features of (facilities as points, projects as polygons), each with
+    the fields its form asks for (the required ones), in Chinese; allowed values as choices."""
+    service_titles = {n: r.title_zh for n, r in load_life_circles(default_life_circles_path(layers_dir)).items()}
+    drawable = []
+    for name in DRAWABLE:
+        if name not in store.catalog:
+            continue
+        layer = store.catalog.get(name)
+        if layer.kind != "vector" or layer.id_field is None or caller.role < Role.parse(layer.edit_role):
+            continue
+        fields = []
+        for f in layer.fields:
+            if not f.required:
+                continue
+            labels = service_titles if f.name == "service" else {}
+            choices = [{"value": v, "label": labels.get(str(v), str(v))} for v in f.allowed or ()]
+            fields.append(
+                {
+                    "name": f.name,
+                    "title": f.title_zh or f.name,
+                    "type": f.type,
+                    "choices": choices,
+                    "id": f.name == layer.id_field,
+                }
+            )
+        drawable.append({"name": name, "title": layer.title_zh, "geometry": layer.geometry, "fields": fields})
+    return drawable
 
 
 @router.post(
