@@ -32,6 +32,7 @@ NAME = "浏览器文化站方案"
 NEW_ID = "CF-9201"
 NEW_NAME = "方案文化站"
 DIFF_TIMEOUT_MS = 180_000
+ADDED, REMOVED = "#d7191c", "#1a9641"  # geoplan-scenario.js: the patches a scenario adds and removes
 
 
 def _target(path: Path, catalog: Catalog) -> tuple[str, shapely.Point]:
@@ -156,7 +157,7 @@ def test_a_stale_scenario_is_refused_with_its_features_named(browser: Any, serve
         tab.page.click("#gp-scn-adopt")
         tab.page.click("#gp-scn-confirm-yes")
         item = tab.page.wait_for_selector("#gp-scn-stale li[data-id='CF-0005']")
-        assert item is not None and "现状中已被修改" in item.inner_text()
+        assert item is not None and item.inner_text() == "文化设施 CF-0005：现状中已被修改"
         assert "CF-0005" in tab.page.locator("#gp-scn-stale").inner_text()
         assert "未采纳" in tab.page.locator("#gp-scn-status").inner_text()
         tab.shot("scenario-stale")
@@ -164,3 +165,49 @@ def test_a_stale_scenario_is_refused_with_its_features_named(browser: Any, serve
     after = api(server, planner, "/ogc/collections/culture_facilities/items/CF-0005")
     assert after["properties"]["name"] == "现状中改名的设施" and after["properties"]["capacity"] != 4321
     assert name in [s["name"] for s in api(server, planner, "/api/scenarios")["scenarios"]]
+
+
+def test_conflict_patches_the_scenario_adds_and_removes_are_drawn_in_two_colours(
+    browser: Any, server: Server, tokens: Tokens
+) -> None:
+    """A project with conflicts deleted (its patches removed) and drawn again under a new id (the same patches
+    added, with new ids): both kinds on the map in their legend colours, and in the table."""
+    name = "冲突变化方案"
+    planner = tokens.planner
+    patches = api(server, planner, "/api/overlaps")["features"]
+    ids = [f["properties"][f"id_{s}"] for f in patches for s in "ab" if f["properties"][f"layer_{s}"] == "projects"]
+    project = max(set(ids), key=ids.count)
+    live = api(server, planner, f"/ogc/collections/projects/items/{quote(project)}")
+    copy = {
+        "type": "Feature",
+        "geometry": live["geometry"],
+        "properties": {**live["properties"], "project_id": "GM-2099-101"},
+    }
+    api(server, planner, "/api/scenarios", body={"name": name})
+    api(server, planner, f"/api/scenarios/{quote(name)}/features/projects", body=copy)
+    api(server, planner, f"/api/scenarios/{quote(name)}/features/projects/{quote(project)}", method="DELETE")
+    diff = api(server, planner, f"/api/scenarios/{quote(name)}/diff")
+    changes = {f["id"]: f["properties"]["change"] for f in diff["patches"]["features"]}
+    assert diff["counts"]["removed"] == ids.count(project) > 0  # every patch of the deleted project
+    assert diff["counts"]["added"] >= ids.count(project)  # the copy's (and any with the project it copies)
+    with session(browser, server) as tab:
+        sign_in(tab, "/planner", planner)
+        tab.page.click("#gp-tab-scenario")
+        tab.page.wait_for_selector(f"#gp-scn-select option[value='{name}']", state="attached")
+        tab.page.select_option("#gp-scn-select", name)
+        tab.page.wait_for_selector("#gp-scn-result[data-ready='true']", timeout=DIFF_TIMEOUT_MS)
+        drawn = tab.page.eval_on_selector_all(
+            "path.gp-scn-change", "ps => ps.map(p => [p.dataset.id, p.getAttribute('stroke')])"
+        )
+        assert {i: c for i, c in drawn} == {i: ADDED if c == "added" else REMOVED for i, c in changes.items()}
+        rows = tab.page.locator("#gp-scn-patches tbody tr[data-change]")
+        assert rows.count() == len(changes)
+        assert {rows.nth(i).locator("td").first.inner_text().strip() for i in range(rows.count())} == {"新增", "消除"}
+        assert tab.page.locator("path.gp-scn-draft[data-id='GM-2099-101']").count() == 1
+        first = diff["patches"]["features"][0]["geometry"]
+        bounds = shapely.geometry.shape(first).bounds
+        tab.page.evaluate(
+            "([s, w, n, e]) => GeoplanMap.current.map.fitBounds([[s, w], [n, e]], {maxZoom: 15, animate: false})",
+            [bounds[1], bounds[0], bounds[3], bounds[2]],
+        )
+        tab.shot("scenario-patches")

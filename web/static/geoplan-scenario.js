@@ -45,6 +45,11 @@
       }[state], state === 'too-few');
     });
 
+    // A layer's Chinese title (the drawable layers'; any other layer by its name).
+    function layerTitle(name) {
+      var found = drawable.filter(function (d) { return d.name === name; })[0];
+      return found ? found.title : name;
+    }
     function url(name, tail) { return base + '/' + encodeURIComponent(name) + (tail || ''); }
     function failed(node) {
       return function (error) {
@@ -70,13 +75,14 @@
 
     async function choose(name) {
       current = name;
-      byId('gp-scn-work').hidden = !name;
       clearResult();
-      if (!name) return;
+      if (!name) { byId('gp-scn-work').hidden = true; return; }
       var detail = await page.api().json(url(name));
+      if (current !== name) return; // another scenario was chosen meanwhile
       byId('gp-scn-title').textContent = detail.name;
       byId('gp-scn-meta').textContent = '创建者 ' + detail.author + ' · ' + detail.created_at_shown;
       fillEdits(detail);
+      byId('gp-scn-work').hidden = false; // shown once it names the scenario it is about
       await drawDrafts(detail);
       if (detail.edits.length) await compare();
       else lib.setStatus(status, '方案中还没有修改：在地图上绘制新设施或项目。');
@@ -100,10 +106,8 @@
     function fillEdits(detail) {
       var body = byId('gp-scn-edits').tBodies[0];
       body.replaceChildren();
-      var titles = {};
-      drawable.forEach(function (d) { titles[d.name] = d.title; });
       detail.edits.forEach(function (edit) {
-        var tr = row([titles[edit.layer] || edit.layer, edit.feature_id, edit.op_zh]);
+        var tr = row([layerTitle(edit.layer), edit.feature_id, edit.op_zh]);
         tr.setAttribute('data-id', edit.feature_id);
         body.appendChild(tr);
       });
@@ -441,18 +445,17 @@
         stale.appendChild(el('p', 'gp-error', body.detail_zh || ''));
         var list = el('ul', 'gp-scn-stale-list');
         body.features.forEach(function (f) {
-          var item = el('li', null, f.layer + ' ' + f.feature_id + '：' + f.reason_zh);
+          var item = el('li', null, layerTitle(f.layer) + ' ' + f.feature_id + '：' + f.reason_zh);
           item.setAttribute('data-id', f.feature_id);
           list.appendChild(item);
         });
         stale.appendChild(list);
+        status.scrollIntoView({ block: 'start' });
         return;
       }
       if (!response.ok) { lib.setStatus(status, body.detail_zh || ('采纳失败（HTTP ' + response.status + '）'), true); return; }
-      var titles = {};
-      drawable.forEach(function (d) { titles[d.name] = d.title; });
       var written = Object.keys(body.written || {}).map(function (k) {
-        return (titles[k] || k) + ' ' + body.written[k] + ' 个要素';
+        return layerTitle(k) + ' ' + body.written[k] + ' 个要素';
       });
       await load('');
       lib.setStatus(status, '方案“' + name + '”已采纳，写入现状：' + written.join('、') + '。');
