@@ -160,6 +160,12 @@ def test_bad_input_is_refused_in_chinese(api: Api) -> None:
     bad_kind["properties"]["kind"] = "不存在的类型"
     body = _refused(api.client.post(f"{base}/features/culture_facilities", json=bad_kind, headers=planner), 422)
     assert body["problems"]
+    unknown = _facility(112.7, 22.8)
+    unknown["properties"]["capacty"] = 10  # misspelt: refused, as the live edit API does
+    body = _refused(api.client.post(f"{base}/features/culture_facilities", json=unknown, headers=planner), 422)
+    assert "capacty" in body["detail"]
+    hidden = _facility(112.7, 22.8, fid="CF-9\u200b1")  # an invisible character in the id
+    _refused(api.client.post(f"{base}/features/culture_facilities", json=hidden, headers=planner), 422)
     outside = _facility(100.0, 30.0)  # far outside Gaoming
     _refused(api.client.post(f"{base}/features/culture_facilities", json=outside, headers=planner), 422)
     taken = _facility(112.7, 22.8, fid="CF-0001")  # a live id, without replace

@@ -209,7 +209,14 @@ async def add_features(
     _may_edit(caller, layer)
     frame = frame_from_geojson(await json_body(request, settings.max_upload_bytes), source="request body")
     report = await run_in_threadpool(
-        core.add_features, store, found.name, layer.name, frame, actor=caller.actor, replace=is_truthy(replace)
+        core.add_features,
+        store,
+        found.name,
+        layer.name,
+        frame,
+        actor=caller.actor,
+        replace=is_truthy(replace),
+        refuse_unknown=True,  # as the live edit API: a misspelt property is refused, not silently dropped
     )
     ids = [str(v) for v in frame[layer.id_field]] if layer.id_field in frame.columns else []
     return {
