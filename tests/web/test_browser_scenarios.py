@@ -135,7 +135,7 @@ def test_draw_a_facility_into_a_scenario_see_the_change_and_adopt_it(
         live = api(server, tokens.planner, f"/ogc/collections/culture_facilities/items/{NEW_ID}")
         assert live["properties"]["name"] == NEW_NAME and live["properties"]["kind"] == "文化站"
         assert NAME not in [s["name"] for s in api(server, tokens.planner, "/api/scenarios")["scenarios"]]
-        assert tab.page.locator("#gp-scn-work").is_hidden()
+        assert tab.page.locator("#gp-scn-work").is_hidden() and tab.page.locator(".gp-scn-legend").is_hidden()
 
 
 def test_a_stale_scenario_is_refused_with_its_features_named(browser: Any, server: Server, tokens: Tokens) -> None:

@@ -284,6 +284,7 @@
         byId(id).tBodies[0].replaceChildren();
       });
       byId('gp-scn-result').hidden = true;
+      legend.hidden = true; // shown again with the next comparison
       byId('gp-scn-confirm').replaceChildren();
       byId('gp-scn-stale').replaceChildren();
       lib.setStatus(status, '');
