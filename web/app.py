@@ -42,7 +42,9 @@ from web.routers import (
     overlaps,
     pages,
     report,
+    scenarios,
 )
+from web.scenario_cache import ScenarioDiffCache
 from web.settings import WebSettings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -64,6 +66,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         app.state.overlaps = OverlapCache(store, settings.layers_dir)
         app.state.coverage = CoverageCache(store, settings.layers_dir)
         app.state.lifecircle = LifeCircleCache(store, settings.layers_dir)
+        app.state.scenario_diffs = ScenarioDiffCache(store, settings.layers_dir)
         try:
             yield
         finally:
@@ -97,6 +100,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.include_router(report.router)
     app.include_router(coverage.router)
     app.include_router(lifecircle.router)
+    app.include_router(scenarios.router)
     app.include_router(basemap.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

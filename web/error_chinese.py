@@ -24,6 +24,13 @@ READ_ONLY_ZH = "只读副本，暂不能写入：请在主库上修改。"
 INTERNAL_ZH = "服务器内部错误，请稍后重试或联系管理员。"
 CRS_ZH = "坐标系有问题：文件未声明坐标系、坐标系无法识别，或与坐标不符。请指明坐标系（如 EPSG:4547、gcj02）。"
 
+CONFLICT_REASON_ZH = {
+    "changed": "现状中已被修改",
+    "deleted": "现状中已被删除",
+    "created": "现状中已新增同编号要素",
+}
+"""Why a feature of a stale scenario conflicts (geoplan.services.scenarios.REASON_TITLES, said for the web)."""
+
 ROLE_ZH = {
     "public": "公众（无令牌）",
     "staff": "工作人员（staff）",

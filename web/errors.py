@@ -22,7 +22,14 @@ from geoplan.errors import (
     ValidationFailed,
     is_read_only_refusal,
 )
-from web.error_chinese import INTERNAL_ZH, READ_ONLY_ZH, zh_for_error, zh_for_http, zh_for_validation
+from web.error_chinese import (
+    CONFLICT_REASON_ZH,
+    INTERNAL_ZH,
+    READ_ONLY_ZH,
+    zh_for_error,
+    zh_for_http,
+    zh_for_validation,
+)
 from web.uploads import json_safe_errors
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,11 @@ async def _handle_geoplan_error(request: Request, exc: Exception) -> JSONRespons
         return _internal(status)
     # `detail_zh` is what the pages show (geoplan-session.js prefers it); `detail` stays English for clients.
     body: dict[str, object] = {"detail": str(exc), "detail_zh": zh_for_error(exc)}
+    if isinstance(exc, ConflictError) and exc.features:  # a stale scenario: the features, for a page to list
+        body["features"] = [
+            {"layer": layer, "feature_id": fid, "reason": reason, "reason_zh": CONFLICT_REASON_ZH.get(reason, reason)}
+            for layer, fid, reason in exc.features[:200]
+        ]
     problems = getattr(exc, "problems", None)
     if problems:
         body["problems"] = [{"feature": p.feature, "field": p.field, "message": p.message} for p in problems[:200]]

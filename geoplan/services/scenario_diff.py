@@ -28,7 +28,7 @@ from geoplan.services.rule_files import default_life_circles_path, load_life_cir
 from geoplan.services.scenarios import open_view
 from geoplan.storage import LayerStore, require_initialised
 
-__all__ = ["DIFF_SUFFIXES", "Analyses", "ScenarioDiff", "analyse", "scenario_diff", "write_diff"]
+__all__ = ["DIFF_SUFFIXES", "Analyses", "ScenarioDiff", "analyse", "compare", "scenario_diff", "write_diff"]
 
 DIFF_SUFFIXES = (".xlsx", ".csv", ".geojson", ".gpkg")
 
@@ -94,8 +94,13 @@ def scenario_diff(store: LayerStore, name: str, *, layers_dir: Path) -> Scenario
     view = open_view(store, name)
     rules = rules_for(store.catalog, layers_dir)
     live, draft = analyse(store, rules=rules, layers_dir=layers_dir), analyse(view, rules=rules, layers_dir=layers_dir)
+    return compare(view.name, live=live, draft=draft)
+
+
+def compare(name: str, *, live: Analyses, draft: Analyses) -> ScenarioDiff:
+    """The diff of two sides already analysed (the web app keeps each side in a cache keyed by its versions)."""
     return ScenarioDiff(
-        scenario=view.name,
+        scenario=name,
         live=live,
         draft=draft,
         patches=patch_changes(live=live.patches, scenario=draft.patches),

@@ -177,9 +177,11 @@ def add_features(
     actor: str,
     replace: bool = False,
     source: str = "request body",
+    refuse_unknown: bool = False,
 ) -> EditReport:
     """Add new features to the scenario (ids not yet in the layer as the scenario sees it), or with `replace`
-    replacements of features it has. Validated strictly, as an import, before anything is stored."""
+    replacements of features it has. Validated strictly, as an import, before anything is stored; properties the
+    layer does not define are dropped with a warning, or with `refuse_unknown` (the API's GeoJSON) refused."""
     definition = scenario_layer(store, layer)
     id_field = definition.id_field
     assert id_field is not None
@@ -196,6 +198,7 @@ def add_features(
             district=district_outline(view) if definition.must_lie_in_district else None,
             existing_ids=None if replace else seen,
             strict=True,
+            refuse_unknown=refuse_unknown,
         )
         records = feature_records(definition, result.frame)
         ids = [str(r["properties"][id_field]) for r in records]

@@ -27,6 +27,9 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
+from geoplan.catalog import load_catalog
+from geoplan.services.scenarios import create_scenario, remove_features
+from geoplan.storage.gpkg import GeoPackageStore
 from tests.conftest import LAYERS_DIR
 from tests.web.conftest import Tokens, bearer, demo_store_with_tokens
 from web.app import create_app
@@ -63,7 +66,14 @@ def _sha256(path: Path) -> str:
 @pytest.fixture(scope="module")
 def fuzz_store(tmp_path_factory: pytest.TempPathFactory, demo_store_path: Path) -> tuple[Path, Tokens]:
     path = tmp_path_factory.mktemp("fuzz") / "demo.gpkg"
-    return path, demo_store_with_tokens(path, source=demo_store_path)
+    tokens = demo_store_with_tokens(path, source=demo_store_path)
+    store = GeoPackageStore(path, load_catalog(LAYERS_DIR))
+    try:  # a scenario of planner-1 with one edit, so the scenario routes get past their 404
+        create_scenario(store, SCENARIO, author="planner:planner-1", token="planner-1")
+        remove_features(store, SCENARIO, "culture_facilities", ["CF-0001"], actor="planner:planner-1")
+    finally:
+        store.close()
+    return path, tokens
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +90,8 @@ schema = schemathesis.openapi.from_dict(create_app(WebSettings(layers_dir=LAYERS
 # Random path parameters name no layer and no feature, so nearly every case would stop at a 404. Two cases in
 # three get a real layer of the demo and, every other one, a real id in it. The choice is a pure function of the
 # generated values (hypothesis replays a case and must get the same one).
+# Scenario routes get the scenario the fuzz store holds (again two cases in three).
+SCENARIO = "模糊测试方案"
 REAL_IDS = {"projects": "GM-2024-001", "culture_facilities": "CF-0001", "villages": None, "population": None}
 
 
@@ -97,6 +109,8 @@ def map_path_parameters(context: HookContext, path_parameters: dict[str, Any] | 
             mapped[name] = layer
     if turn % 2 and "feature_id" in mapped and REAL_IDS[layer]:
         mapped["feature_id"] = REAL_IDS[layer]
+    if "scenario" in mapped:
+        mapped["scenario"] = SCENARIO
     if turn % 2 and "project_id" in mapped:
         mapped["project_id"] = REAL_IDS["projects"]
     return mapped

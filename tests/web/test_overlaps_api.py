@@ -486,7 +486,7 @@ def test_planner_page_is_public_and_holds_no_data(
         assert src in html
     # The planner's other tabs are loaded before the script that calls them.
     scripts = re.findall(r'<script src="([^"]+)"', html)
-    for part in ("/static/geoplan-patch-detail.js", "/static/geoplan-site-check.js"):
+    for part in ("/static/geoplan-patch-detail.js", "/static/geoplan-site-check.js", "/static/geoplan-scenario.js"):
         assert scripts.index(part) < scripts.index("/static/geoplan-planner.js"), part
     assert 'id="gp-token"' in html and 'type="password"' in html
     # No data and nothing about private layers: no rule, layer name, field or id until a token is given.
@@ -518,7 +518,7 @@ def test_report_viewer_runs_only_its_own_script(client: TestClient) -> None:
 
 
 def test_planner_script_builds_no_html_from_strings() -> None:
-    for name in ("planner", "patch-detail", "report-viewer"):
+    for name in ("planner", "patch-detail", "report-viewer", "scenario"):
         assert_builds_no_html_from_strings(f"geoplan-{name}.js", leaflet=True)
     assert_builds_no_html_from_strings("geoplan-site-check.js", leaflet=True, text=False)
 

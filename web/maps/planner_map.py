@@ -59,6 +59,7 @@ API = {
     "patch": "/api/overlaps/",
     "compliance": "/api/compliance",
     "reportViewer": "/planner/report",
+    "scenarios": "/api/scenarios",
 }
 
 

@@ -6,9 +6,10 @@
  *   GET  /api/overlaps/config      the rules (colours, titles, synthetic flag) and the plan layers (fields, styles)
  *   GET  /ogc/collections/X/items  the plan layers (private ones need the token)
  *   GET  /api/overlaps[/summary]   the patches and their totals;   GET /api/overlaps/{id}  one patch in detail
- * Its two other tabs are their own scripts, loaded before this one (planner.html) and called from it:
+ * Its other tabs are their own scripts, loaded before this one (planner.html) and called from it:
  *   geoplan-patch-detail.js  one patch's sources and marks (POST /api/overlaps/{id}/mark)
  *   geoplan-site-check.js    the site check (POST /api/compliance) and its printable report
+ *   geoplan-scenario.js      scenarios (规划方案): draw into one, compare with today, adopt or discard
  * It needs geoplan-session.js (the token form, the API wrapper, downloads, DOM helpers) and the map scripts
  * (GeoplanMap.lib: GeoJSON and GCJ-02 helpers, the by-view loader, map controls).
  *
@@ -87,6 +88,7 @@
         planLayer: function (name) { return planLayers[name] && planLayers[name].group; },
         planTiles: function (name) { return planLayers[name] && planLayers[name].tiles; },
         drawing: drawing,
+        scenario: function () { return scenarios.layers(); },
       };
       session.state('ready');
     }
@@ -479,7 +481,7 @@
     });
 
     // ---------------------------------------------------------------- one patch
-    var tabs = ['summary', 'patch', 'site'];
+    var tabs = ['summary', 'patch', 'site', 'scenario'];
     function showTab(name) {
       tabs.forEach(function (tab) {
         byId('gp-tab-' + tab).setAttribute('aria-selected', String(tab === name));
@@ -536,6 +538,16 @@
     var drawing = window.GeoplanMap.siteCheck(map, config, {
       api: function () { return api; }, expire: expire,
     }).drawing;
+
+    // ---------------------------------------------------------------- scenarios (geoplan-scenario.js)
+    var scenarios = window.GeoplanMap.scenarioPanel(map, config, {
+      api: function () { return api; }, expire: expire, drawingTool: window.GeoplanMap.drawingTool,
+      adopted: function () { return Promise.all([loadPatches(), loadSummary()]).catch(failed(count)); },
+    });
+    var scenariosStarted = false;
+    byId('gp-tab-scenario').addEventListener('click', function () {
+      if (!scenariosStarted && api) { scenariosStarted = true; scenarios.start(); }
+    });
 
     // ---------------------------------------------------------------- go
     session.resume();

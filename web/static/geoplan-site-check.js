@@ -3,6 +3,7 @@
  * against the conflict rules (POST /api/compliance) and open the printable report.
  *
  *   GeoplanMap.siteCheck(map, config, page) -> {drawing}
+ *   GeoplanMap.drawingTool(map, pane, onChange) -> the polygon tool, also for the scenario tab
  *
  * config is the planner page's config (api urls, verdicts, severities, syntheticLabel, displayCrs); page gives what
  * the planner's session holds: api() (the accepted token's API wrapper, once signed in) and expire(message).
@@ -240,5 +241,6 @@
     return { drawing: drawing };
   }
 
-  window.GeoplanMap = Object.assign(window.GeoplanMap || {}, { siteCheck: siteCheck });
+  // The polygon tool is shared: the scenario tab draws a project's outline with it (geoplan-scenario.js).
+  window.GeoplanMap = Object.assign(window.GeoplanMap || {}, { siteCheck: siteCheck, drawingTool: drawingTool });
 })();
