@@ -5,6 +5,7 @@ refused with the feature named, and a discard.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BytesIO
@@ -192,6 +193,7 @@ def test_round_trip_create_draft_diff_adopt(api: Api, catalog: Catalog) -> None:
     assert deleted.status_code == 200 and deleted.json()["ops"]["delete"] == 1
     details = api.client.get(base, headers=planner).json()
     assert details["summary"] == [{"layer": "culture_facilities", "create": 1, "replace": 0, "delete": 1}]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+08:00", details["created_at"])  # Beijing time
     assert {(e["feature_id"], e["op_zh"]) for e in details["edits"]} == {(NEW_ID, "新增"), ("CF-0002", "删除")}
 
     # The layer as the scenario sees it: the new facility in, the deleted one out, each edit marked.

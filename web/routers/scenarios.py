@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from geoplan.access import Role
-from geoplan.beijing_time import shown_time
+from geoplan.beijing_time import api_time, shown_time
 from geoplan.catalog import LayerDef
 from geoplan.geojson import feature_collection, feature_strings, frame_from_geojson
 from geoplan.services import scenarios as core
@@ -99,7 +99,7 @@ def _scenario_json(scenario: Scenario) -> dict[str, Any]:
     return {
         "name": scenario.name,
         "author": scenario.author,
-        "created_at": scenario.created_at,
+        "created_at": api_time(scenario.created_at),  # ISO 8601 in Beijing time, as every API time
         "created_at_shown": shown_time(scenario.created_at),
         "edit_count": scenario.edit_count,
         "layers": sorted(scenario.bases),
