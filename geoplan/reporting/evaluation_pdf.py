@@ -16,13 +16,10 @@ The pages, in order (`page_plan` lists them):
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from geoplan.monitoring.project_outcomes import OUTCOMES
@@ -45,8 +42,17 @@ from geoplan.reporting.evaluation_tables import (
 )
 from geoplan.reporting.formatting import change_text, value_text
 from geoplan.reporting.pdf_table import TableLayout, draw_table
-from geoplan.reporting.report_mpl import rendering
-from geoplan.reporting.report_pdf import A4, MARGIN, chunks, heading, synthetic_footer, synthetic_note, trends_page
+from geoplan.reporting.report_pdf import (
+    A4,
+    MARGIN,
+    Page,
+    chunks,
+    heading,
+    pages_pdf,
+    synthetic_footer,
+    synthetic_note,
+    trends_page,
+)
 
 __all__ = ["INDICATOR_ROWS_PER_PAGE", "LIST_ROWS_PER_PAGE", "page_plan", "render_evaluation_pdf"]
 
@@ -54,12 +60,6 @@ INDICATOR_ROWS_PER_PAGE = 17
 LIST_ROWS_PER_PAGE = 46
 TRENDS_PER_PAGE = 8
 VERDICT_COLOURS = {"met": "#e3f4e6", "missed": "#fde2e1", "partial": "#fff4d6"}
-
-
-@dataclass(frozen=True)
-class Page:
-    title: str
-    draw: Callable[[Figure], None]
 
 
 def page_plan(data: EvaluationData) -> list[Page]:
@@ -113,19 +113,12 @@ def page_plan(data: EvaluationData) -> list[Page]:
 
 def render_evaluation_pdf(data: EvaluationData) -> bytes:
     """The evaluation as PDF bytes."""
-    buffer = io.BytesIO()
-    plan = page_plan(data)
-    with rendering(), PdfPages(buffer, metadata={"Title": data.title, "Creator": "geoplan"}) as pdf:
-        for number, page in enumerate(plan, start=1):
-            figure = Figure(figsize=A4)
-            page.draw(figure)
-            text = f"{data.title} · {page.title} · 第 {number} / {len(plan)} 页"
-            text += f" · 生成于 {data.generated_local}（北京时间）"
-            figure.text(0.5, 0.018, text, ha="center", fontsize=6.5, color="#52606d")
-            if data.synthetic:
-                figure.text(0.5, 0.006, synthetic_footer(data.final), ha="center", fontsize=6.5, color="#c2410c")
-            pdf.savefig(figure)
-    return buffer.getvalue()
+    return pages_pdf(
+        page_plan(data),
+        title=data.title,
+        moment=f"生成于 {data.generated_local}（北京时间）",
+        synthetic=synthetic_footer(data.final) if data.synthetic else None,
+    )
 
 
 def _pct(value: Any) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -138,25 +138,31 @@ def page_plan(data: ReportData) -> list[Page]:
 
 def render_pdf(data: ReportData) -> bytes:
     """The report as PDF bytes."""
+    return pages_pdf(
+        page_plan(data),
+        title=data.title,
+        moment=f"数据截至 {data.as_of_local}（北京时间）",
+        synthetic=synthetic_footer(data) if data.synthetic else None,
+    )
+
+
+def pages_pdf(plan: Sequence[Page], *, title: str, moment: str, synthetic: str | None) -> bytes:
+    """The pages on A4 as PDF bytes, each with its footer: the document's title, the page's, "page n of N" and
+    `moment`, then the synthetic-data line when there is one (the quarterly report and the evaluation alike)."""
     buffer = io.BytesIO()
-    plan = page_plan(data)
-    with rendering(), PdfPages(buffer, metadata={"Title": data.title, "Creator": "geoplan"}) as pdf:
+    with rendering(), PdfPages(buffer, metadata={"Title": title, "Creator": "geoplan"}) as pdf:
         for number, page in enumerate(plan, start=1):
             figure = Figure(figsize=A4)
             page.draw(figure)
-            _footer(figure, data, number, len(plan), page.title)
+            text = f"{title} · {page.title} · 第 {number} / {len(plan)} 页 · {moment}"
+            figure.text(0.5, 0.018, text, ha="center", fontsize=6.5, color="#52606d")
+            if synthetic is not None:
+                figure.text(0.5, 0.006, synthetic, ha="center", fontsize=6.5, color="#c2410c")
             pdf.savefig(figure)
     return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------------------------- parts
-
-
-def _footer(figure: Figure, data: ReportData, number: int, total: int, title: str) -> None:
-    text = f"{data.title} · {title} · 第 {number} / {total} 页 · 数据截至 {data.as_of_local}（北京时间）"
-    figure.text(0.5, 0.018, text, ha="center", fontsize=6.5, color="#52606d")
-    if data.synthetic:
-        figure.text(0.5, 0.006, synthetic_footer(data), ha="center", fontsize=6.5, color="#c2410c")
 
 
 def heading(figure: Figure, text: str, *, y: float = 0.965, size: float = 13) -> None:
